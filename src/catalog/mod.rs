@@ -1,0 +1,243 @@
+//! The catalog: the redb tables that hold projects, runs, parameters, inputs, outputs and
+//! blobs, and the functions that read and change them inside a transaction.
+//!
+//! This module owns the table definitions and key layout; it leaves transactions (begin,
+//! commit, abort) to `Store`, and column bytes to `file`. Every function here takes an open
+//! transaction, so a caller can compose several into one atomic commit.
+//!
+//! Invariants (checked by `Store::check`):
+//! - `run_names[(project, name)] = id` exactly when `runs[id]` has that project and name.
+//! - A project exists in `projects` for every run's project.
+//! - `outputs` holds keys `(id, 0..output_count)` and `inputs` keys `(id, 0..input_count)`.
+
+pub mod records;
+
+use redb::{
+    ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    TableError, WriteTransaction,
+};
+
+use crate::error::{Error, Result};
+use records::{BlobRecord, RunRecord};
+
+/// Store-wide counters: `next_run_id`, `col_hwm`, `catalog_version`.
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Project name to creation time (microseconds, UTC).
+pub const PROJECTS: TableDefinition<&str, i64> = TableDefinition::new("projects");
+/// `(project, run name)` to run id.
+pub const RUN_NAMES: TableDefinition<(&str, &str), u64> = TableDefinition::new("run_names");
+/// Run id to its archived [`RunRecord`].
+pub const RUNS: TableDefinition<u64, &[u8]> = TableDefinition::new("runs");
+/// Run id to its parameters, an encoded `Value::Map`.
+pub const PARAMS: TableDefinition<u64, &[u8]> = TableDefinition::new("params");
+/// `(run id, sequence)` to an encoded input value.
+pub const INPUTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("inputs");
+/// `(run id, sequence)` to an encoded output value. Appending is one insert: its cost does
+/// not depend on how many outputs the run already has.
+pub const OUTPUTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("outputs");
+/// `(run id, blob name)` to an archived [`BlobRecord`].
+pub const BLOBS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("blobs");
+
+/// Key in [`META`]: the id the next run gets.
+pub const META_NEXT_RUN_ID: &str = "next_run_id";
+/// Key in [`META`]: the committed column high-water mark (physical offset).
+pub const META_COL_HWM: &str = "col_hwm";
+/// Key in [`META`]: the version of the catalog's table layout.
+pub const META_CATALOG_VERSION: &str = "catalog_version";
+/// The catalog layout this build writes.
+pub const CATALOG_VERSION: u64 = 1;
+
+/// Creates every table of a new store and its counters.
+pub fn initialize(txn: &WriteTransaction) -> Result<()> {
+    let mut meta = txn.open_table(META).map_err(|e| Error::db("create tables", e))?;
+    meta.insert(META_NEXT_RUN_ID, 1)
+        .map_err(|e| Error::db("create tables", e))?;
+    meta.insert(META_COL_HWM, 0)
+        .map_err(|e| Error::db("create tables", e))?;
+    meta.insert(META_CATALOG_VERSION, CATALOG_VERSION)
+        .map_err(|e| Error::db("create tables", e))?;
+    drop(meta);
+    txn.open_table(PROJECTS).map_err(|e| Error::db("create tables", e))?;
+    txn.open_table(RUN_NAMES).map_err(|e| Error::db("create tables", e))?;
+    txn.open_table(RUNS).map_err(|e| Error::db("create tables", e))?;
+    txn.open_table(PARAMS).map_err(|e| Error::db("create tables", e))?;
+    txn.open_table(INPUTS).map_err(|e| Error::db("create tables", e))?;
+    txn.open_table(OUTPUTS).map_err(|e| Error::db("create tables", e))?;
+    txn.open_table(BLOBS).map_err(|e| Error::db("create tables", e))?;
+    Ok(())
+}
+
+/// A transaction tables can be read from: read and write transactions alike, so each lookup
+/// below is written once.
+pub trait Reader {
+    /// The table type the transaction opens.
+    type Table<'a, K: redb::Key + 'static, V: redb::Value + 'static>: ReadableTable<K, V>
+    where
+        Self: 'a;
+
+    /// Opens a table for reading.
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        definition: TableDefinition<K, V>,
+    ) -> Result<Self::Table<'_, K, V>>;
+}
+
+impl Reader for WriteTransaction {
+    type Table<'a, K: redb::Key + 'static, V: redb::Value + 'static> = redb::Table<'a, K, V>;
+
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        definition: TableDefinition<K, V>,
+    ) -> Result<Self::Table<'_, K, V>> {
+        self.open_table(definition)
+            .map_err(|e| Error::db("open table", e))
+    }
+}
+
+impl Reader for ReadTransaction {
+    type Table<'a, K: redb::Key + 'static, V: redb::Value + 'static> = redb::ReadOnlyTable<K, V>;
+
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        definition: TableDefinition<K, V>,
+    ) -> Result<Self::Table<'_, K, V>> {
+        self.open_table(definition)
+            .map_err(|e| Error::db("open table", e))
+    }
+}
+
+/// Reads a counter from [`META`].
+pub fn meta_get(txn: &impl Reader, key: &str) -> Result<u64> {
+    let meta = txn.table(META)?;
+    let value = meta.get(key).map_err(|e| Error::db("read meta", e))?;
+    value.map(|v| v.value()).ok_or_else(|| Error::Corrupted {
+        offset: 0,
+        reason: format!("meta key {key} is missing"),
+    })
+}
+
+/// Sets a counter in [`META`].
+pub fn meta_set(txn: &WriteTransaction, key: &str, value: u64) -> Result<()> {
+    let mut meta = txn.open_table(META).map_err(|e| Error::db("write meta", e))?;
+    meta.insert(key, value).map_err(|e| Error::db("write meta", e))?;
+    Ok(())
+}
+
+/// Looks up a run id by project and name.
+pub fn run_id(txn: &impl Reader, project: &str, name: &str) -> Result<Option<u64>> {
+    let names = txn.table(RUN_NAMES)?;
+    let id = names
+        .get((project, name))
+        .map_err(|e| Error::db("look up run", e))?
+        .map(|v| v.value());
+    Ok(id)
+}
+
+/// Reads a run record.
+pub fn run_record(txn: &impl Reader, id: u64) -> Result<RunRecord> {
+    let runs = txn.table(RUNS)?;
+    let bytes = runs.get(id).map_err(|e| Error::db("read run", e))?;
+    match bytes {
+        Some(bytes) => records::decode(bytes.value(), "run record"),
+        None => Err(Error::not_found(format!("run #{id}"))),
+    }
+}
+
+/// Writes a run record.
+pub fn put_run_record(txn: &WriteTransaction, id: u64, record: &RunRecord) -> Result<()> {
+    let mut runs = txn.open_table(RUNS).map_err(|e| Error::db("write run", e))?;
+    runs.insert(id, records::encode(record).as_slice())
+        .map_err(|e| Error::db("write run", e))?;
+    Ok(())
+}
+
+/// Creates `project` if it does not exist yet.
+pub fn ensure_project(txn: &WriteTransaction, project: &str, now_us: i64) -> Result<()> {
+    let mut projects = txn
+        .open_table(PROJECTS)
+        .map_err(|e| Error::db("create project", e))?;
+    let exists = projects
+        .get(project)
+        .map_err(|e| Error::db("create project", e))?
+        .is_some();
+    if !exists {
+        projects
+            .insert(project, now_us)
+            .map_err(|e| Error::db("create project", e))?;
+    }
+    Ok(())
+}
+
+/// Reads a blob record.
+pub fn blob_record(txn: &impl Reader, id: u64, name: &str) -> Result<Option<BlobRecord>> {
+    let blobs = txn.table(BLOBS)?;
+    let bytes = blobs.get((id, name)).map_err(|e| Error::db("read blob", e))?;
+    bytes
+        .map(|bytes| records::decode(bytes.value(), "blob record"))
+        .transpose()
+}
+
+/// Removes every row of a run from every table (the run's column segments stay until vacuum).
+pub fn delete_run_rows(txn: &WriteTransaction, id: u64, record: &RunRecord) -> Result<()> {
+    let op = "delete run";
+    txn.open_table(RUNS)
+        .map_err(|e| Error::db(op, e))?
+        .remove(id)
+        .map_err(|e| Error::db(op, e))?;
+    txn.open_table(RUN_NAMES)
+        .map_err(|e| Error::db(op, e))?
+        .remove((record.project.as_str(), record.name.as_str()))
+        .map_err(|e| Error::db(op, e))?;
+    txn.open_table(PARAMS)
+        .map_err(|e| Error::db(op, e))?
+        .remove(id)
+        .map_err(|e| Error::db(op, e))?;
+    txn.open_table(INPUTS)
+        .map_err(|e| Error::db(op, e))?
+        .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)
+        .map_err(|e| Error::db(op, e))?;
+    txn.open_table(OUTPUTS)
+        .map_err(|e| Error::db(op, e))?
+        .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)
+        .map_err(|e| Error::db(op, e))?;
+    let mut blobs = txn.open_table(BLOBS).map_err(|e| Error::db(op, e))?;
+    for (name, _) in run_blobs(txn, id)? {
+        blobs
+            .remove((id, name.as_str()))
+            .map_err(|e| Error::db(op, e))?;
+    }
+    Ok(())
+}
+
+/// The blobs of run `id`: each name with its raw (archived) record, by name.
+pub fn run_blobs(txn: &impl Reader, id: u64) -> Result<Vec<(String, Vec<u8>)>> {
+    let op = "list blobs";
+    let blobs = txn.table(BLOBS)?;
+    let mut out = Vec::new();
+    for entry in blobs.range((id, "")..).map_err(|e| Error::db(op, e))? {
+        let (key, value) = entry.map_err(|e| Error::db(op, e))?;
+        let (run, name) = key.value();
+        if run != id {
+            break;
+        }
+        out.push((name.to_string(), value.value().to_vec()));
+    }
+    Ok(out)
+}
+
+/// Counts the rows of a table in a read transaction, treating a missing table as empty.
+pub fn count_rows<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    table: TableDefinition<K, V>,
+) -> Result<u64> {
+    match txn.open_table(table) {
+        Ok(table) => table.len().map_err(|e| Error::db("count rows", e)),
+        Err(TableError::TableDoesNotExist(_)) => Ok(0),
+        Err(e) => Err(Error::db("count rows", e)),
+    }
+}
+
+/// Opens a database-level read transaction (shared by read-write and read-only handles).
+pub fn begin_read(db: &impl ReadableDatabase) -> Result<ReadTransaction> {
+    db.begin_read().map_err(|e| Error::db("begin read", e))
+}

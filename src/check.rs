@@ -1,0 +1,232 @@
+//! `check`: verify a store from the superblock down to every blob checksum, and report each
+//! problem with its location instead of stopping at the first.
+//!
+//! Order: superblock slots (via open), redb's own integrity check (every page checksum of the
+//! committed trees), then every catalog record, the invariants listed in `catalog`, and every
+//! column segment's bounds and CRC.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use redb::{ReadableTable, ReadableTableMetadata};
+
+use crate::catalog::{self, records, Reader};
+use crate::error::{Error, Result};
+use crate::run::RunStatus;
+use crate::store::Store;
+use crate::value::Value;
+
+/// What `check` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Each problem, with where it is.
+    pub problems: Vec<String>,
+    /// Whether redb had to repair its allocator state (after an unclean shutdown).
+    pub redb_repaired: bool,
+    /// Runs checked.
+    pub runs: u64,
+    /// Blobs checked.
+    pub blobs: u64,
+    /// Bytes of column segments whose checksum was verified.
+    pub segment_bytes: u64,
+}
+
+impl CheckReport {
+    /// Whether no problem was found.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Checks the store at `path`, which no other handle of this process may have open (redb's
+/// integrity check needs the database to itself). Errors that stop the check early (the file
+/// is not a store, cannot be read) are returned; everything else is a problem in the report.
+pub fn check(path: impl AsRef<Path>) -> Result<CheckReport> {
+    let path = path.as_ref();
+    let mut report = CheckReport::default();
+    Store::probe(path)?;
+    match Store::check_database(path) {
+        Ok(repaired) => report.redb_repaired = repaired,
+        Err(error @ (Error::NotFound { .. } | Error::AlreadyOpen { .. } | Error::Io { .. })) => {
+            return Err(error)
+        }
+        Err(error) => {
+            report.problems.push(format!("redb integrity: {error}"));
+            return Ok(report);
+        }
+    }
+    let store = match Store::open_read_only(path) {
+        Ok(store) => store,
+        Err(error) => {
+            report.problems.push(format!("open: {error}"));
+            return Ok(report);
+        }
+    };
+    store.read(|txn| check_catalog(&store, txn, &mut report))?;
+    Ok(report)
+}
+
+fn check_catalog(store: &Store, txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<()> {
+    let op = "check";
+    let next_run_id = catalog::meta_get(txn, catalog::META_NEXT_RUN_ID)?;
+    let col_hwm = catalog::meta_get(txn, catalog::META_COL_HWM)?;
+    let projects = txn.table(catalog::PROJECTS)?;
+    let names = txn.table(catalog::RUN_NAMES)?;
+    let runs = txn.table(catalog::RUNS)?;
+    let params = txn.table(catalog::PARAMS)?;
+    let inputs = txn.table(catalog::INPUTS)?;
+    let outputs = txn.table(catalog::OUTPUTS)?;
+
+    let mut seen_names = 0u64;
+    for entry in runs.iter().map_err(|e| Error::db(op, e))? {
+        let (id, bytes) = entry.map_err(|e| Error::db(op, e))?;
+        let id = id.value();
+        report.runs += 1;
+        let at = format!("run #{id}");
+        if id >= next_run_id {
+            report
+                .problems
+                .push(format!("{at}: id is not below next_run_id {next_run_id}"));
+        }
+        let record: records::RunRecord = match records::decode(bytes.value(), "run record") {
+            Ok(record) => record,
+            Err(error) => {
+                report.problems.push(format!("{at}: {error}"));
+                continue;
+            }
+        };
+        let at = format!("run {}/runs/{} (#{id})", record.project, record.name);
+        if RunStatus::from_code(f64::from(record.status)).is_err() {
+            report
+                .problems
+                .push(format!("{at}: status code {}", record.status));
+        }
+        match names.get((record.project.as_str(), record.name.as_str())) {
+            Ok(Some(indexed)) if indexed.value() == id => seen_names += 1,
+            Ok(_) => report
+                .problems
+                .push(format!("{at}: missing from the name index")),
+            Err(e) => report.problems.push(format!("{at}: name index: {e}")),
+        }
+        match projects.get(record.project.as_str()) {
+            Ok(Some(_)) => {}
+            _ => report
+                .problems
+                .push(format!("{at}: project {} is not listed", record.project)),
+        }
+        match params.get(id) {
+            Ok(Some(bytes)) => {
+                if let Err(error) = Value::decode(bytes.value()) {
+                    report.problems.push(format!("{at}: parameters: {error}"));
+                }
+            }
+            Ok(None) => report.problems.push(format!("{at}: no parameters row")),
+            Err(e) => report.problems.push(format!("{at}: parameters: {e}")),
+        }
+        for (table, expected, what) in [
+            (&inputs, record.input_count, "input"),
+            (&outputs, record.output_count, "output"),
+        ] {
+            let mut count = 0u64;
+            for entry in table
+                .range((id, 0)..=(id, u64::MAX))
+                .map_err(|e| Error::db(op, e))?
+            {
+                let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
+                let seq = key.value().1;
+                if seq != count {
+                    report
+                        .problems
+                        .push(format!("{at}: {what} {count} is missing (found {seq})"));
+                }
+                if let Err(error) = Value::decode(bytes.value()) {
+                    report.problems.push(format!("{at}: {what} {seq}: {error}"));
+                }
+                count += 1;
+            }
+            if count != expected {
+                report.problems.push(format!(
+                    "{at}: {count} {what} values stored, record says {expected}"
+                ));
+            }
+        }
+        check_blobs(store, txn, id, &at, col_hwm, report)?;
+    }
+    let indexed = names.len().map_err(|e| Error::db(op, e))?;
+    if indexed != seen_names {
+        report.problems.push(format!(
+            "name index has {indexed} entries but {seen_names} runs point at it"
+        ));
+    }
+    Ok(())
+}
+
+fn check_blobs(
+    store: &Store,
+    txn: &redb::ReadTransaction,
+    id: u64,
+    at: &str,
+    col_hwm: u64,
+    report: &mut CheckReport,
+) -> Result<()> {
+    let mut verified: HashMap<u64, u32> = HashMap::new();
+    let mut buf = Vec::new();
+    for (name, bytes) in catalog::run_blobs(txn, id)? {
+        report.blobs += 1;
+        let record: records::BlobRecord = match records::decode(&bytes, "blob record") {
+            Ok(record) => record,
+            Err(error) => {
+                report.problems.push(format!("{at}: blob {name}: {error}"));
+                continue;
+            }
+        };
+        let total: u64 = record.chunks.iter().map(|c| c.len).sum();
+        if total != record.len {
+            report.problems.push(format!(
+                "{at}: blob {name}: chunks hold {total} bytes, record says {}",
+                record.len
+            ));
+        }
+        for chunk in &record.chunks {
+            if verified.get(&chunk.offset) == Some(&chunk.crc32) {
+                continue;
+            }
+            let end = chunk.offset.checked_add(chunk.len);
+            if end.is_none_or(|end| end > col_hwm) {
+                report.problems.push(format!(
+                    "{at}: blob {name}: segment at byte {} ends past the column high-water mark {col_hwm}",
+                    chunk.offset
+                ));
+                continue;
+            }
+            let Ok(len) = usize::try_from(chunk.len) else {
+                report
+                    .problems
+                    .push(format!("{at}: blob {name}: segment length {}", chunk.len));
+                continue;
+            };
+            if len > crate::store::BLOB_CHUNK_BYTES {
+                report
+                    .problems
+                    .push(format!("{at}: blob {name}: segment length {}", chunk.len));
+                continue;
+            }
+            buf.resize(len, 0);
+            if let Err(error) = store.file().read_column(chunk.offset, &mut buf) {
+                report.problems.push(format!("{at}: blob {name}: {error}"));
+                continue;
+            }
+            let crc = crc32fast::hash(&buf);
+            if crc != chunk.crc32 {
+                report.problems.push(format!(
+                    "{at}: blob {name}: segment at byte {} fails its checksum",
+                    chunk.offset
+                ));
+                continue;
+            }
+            report.segment_bytes += chunk.len;
+            verified.insert(chunk.offset, chunk.crc32);
+        }
+    }
+    Ok(())
+}

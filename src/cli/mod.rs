@@ -1,0 +1,370 @@
+//! Commands of the `runstore` binary. Each command is a function from checked arguments to
+//! output on stdout; errors go back to `main` as `anyhow::Error` with context.
+
+mod demo;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use runstore::{time, Run, RunInfo, Store, Value};
+
+/// runstore: one transactional file for the runs of your ML experiments.
+#[derive(Debug, Parser)]
+#[command(name = "runstore", version, about)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a realistic demo store (default demo.runs) and print what is in it.
+    Demo {
+        /// Where to write it; an existing file there must be a store (it is replaced).
+        path: Option<PathBuf>,
+    },
+    /// List projects with their run counts.
+    Projects {
+        /// The store file.
+        path: PathBuf,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List runs.
+    Runs {
+        /// The store file.
+        path: PathBuf,
+        /// Only runs of this project.
+        #[arg(long)]
+        project: Option<String>,
+        /// One JSON object per run per line (url, project, name, status, status_code, created,
+        /// last_modified, description, params, outputs).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one run.
+    Show {
+        /// The store file.
+        path: PathBuf,
+        /// `<project>/runs/<run>`.
+        run_url: String,
+        /// As one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Format version, file size and counts.
+    Info {
+        /// The store file.
+        path: PathBuf,
+        /// As one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rewrite the store into a new file, reclaiming space of deleted runs.
+    Vacuum {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// Verify the superblocks, redb's page checksums, every catalog record and every blob
+    /// checksum; exit 3 when a problem is found.
+    Check {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// Recover a store left open by a crashed writer (a writer open does the recovery).
+    Repair {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// Copy the store consistently while holding the write lock.
+    Backup {
+        /// The store file.
+        path: PathBuf,
+        /// The new file (must not exist).
+        dest: PathBuf,
+    },
+}
+
+/// Runs the parsed command.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match args.command {
+        Command::Demo { path } => {
+            let path = path.unwrap_or_else(|| PathBuf::from("demo.runs"));
+            demo::run(&path, &mut out)?;
+        }
+        Command::Projects { path, json } => {
+            let store = open_read(&path)?;
+            for project in store.projects()? {
+                if json {
+                    let line = serde_json::json!({
+                        "name": project.name,
+                        "created": time::format_us(project.created_us),
+                        "runs": project.run_count,
+                    });
+                    writeln!(out, "{line}")?;
+                } else {
+                    writeln!(out, "{}\t{} runs", project.name, project.run_count)?;
+                }
+            }
+        }
+        Command::Runs {
+            path,
+            project,
+            json,
+        } => {
+            let store = open_read(&path)?;
+            let runs = store.runs(project.as_deref())?;
+            if json {
+                for run in runs {
+                    writeln!(out, "{}", run_json(&run)?)?;
+                }
+            } else {
+                print_runs_table(&mut out, &runs)?;
+            }
+        }
+        Command::Show {
+            path,
+            run_url,
+            json,
+        } => {
+            let store = open_read(&path)?;
+            let run = store.run(&run_url)?;
+            if json {
+                writeln!(out, "{:#}", run_json(&run)?)?;
+            } else {
+                print_run(&mut out, &run)?;
+            }
+        }
+        Command::Info { path, json } => {
+            let store = open_read(&path)?;
+            let info = store.info()?;
+            if json {
+                let line = serde_json::json!({
+                    "path": info.path,
+                    "format_version": info.format_version,
+                    "catalog_version": info.catalog_version,
+                    "file_bytes": info.file_bytes,
+                    "redb_bytes": info.redb_bytes,
+                    "column_extent_bytes": info.column_extent_bytes,
+                    "column_used_bytes": info.column_used_bytes,
+                    "extent_count": info.extent_count,
+                    "superblock_generation": info.superblock_generation,
+                    "projects": info.projects,
+                    "runs": info.runs,
+                    "outputs": info.outputs,
+                    "inputs": info.inputs,
+                    "blobs": info.blobs,
+                });
+                writeln!(out, "{line:#}")?;
+            } else {
+                writeln!(out, "path            {}", info.path.display())?;
+                writeln!(out, "format version  {}", info.format_version)?;
+                writeln!(out, "catalog version {}", info.catalog_version)?;
+                writeln!(out, "file size       {}", human_bytes(info.file_bytes))?;
+                writeln!(out, "catalog (redb)  {}", human_bytes(info.redb_bytes))?;
+                writeln!(
+                    out,
+                    "column data     {} used of {} allocated",
+                    human_bytes(info.column_used_bytes),
+                    human_bytes(info.column_extent_bytes)
+                )?;
+                writeln!(
+                    out,
+                    "extents         {} (superblock generation {})",
+                    info.extent_count, info.superblock_generation
+                )?;
+                writeln!(out, "projects        {}", info.projects)?;
+                writeln!(out, "runs            {}", info.runs)?;
+                writeln!(out, "output values   {}", info.outputs)?;
+                writeln!(out, "input values    {}", info.inputs)?;
+                writeln!(out, "blobs           {}", info.blobs)?;
+            }
+        }
+        Command::Vacuum { path } => {
+            let report = Store::vacuum(&path)
+                .with_context(|| format!("vacuuming {}", path.display()))?;
+            writeln!(
+                out,
+                "vacuumed {}: {} runs, {} -> {}",
+                path.display(),
+                report.runs,
+                human_bytes(report.bytes_before),
+                human_bytes(report.bytes_after)
+            )?;
+        }
+        Command::Check { path } => {
+            let report = runstore::check(&path)?;
+            for problem in &report.problems {
+                writeln!(out, "problem: {problem}")?;
+            }
+            writeln!(
+                out,
+                "checked {}: {} runs, {} blobs, {} bytes of segments; {} problems",
+                path.display(),
+                report.runs,
+                report.blobs,
+                report.segment_bytes,
+                report.problems.len()
+            )?;
+            if !report.problems.is_empty() {
+                return Ok(ExitCode::from(3));
+            }
+        }
+        Command::Repair { path } => {
+            let store =
+                Store::open(&path).with_context(|| format!("repairing {}", path.display()))?;
+            drop(store);
+            writeln!(out, "{} is consistent and can be opened read-only", path.display())?;
+        }
+        Command::Backup { path, dest } => {
+            let store = Store::open(&path)?;
+            let bytes = store.backup_to(&dest)?;
+            writeln!(
+                out,
+                "backed up {} to {} ({})",
+                path.display(),
+                dest.display(),
+                human_bytes(bytes)
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens a store for reading. A read-only open cannot recover a file a crashed writer left;
+/// the error says so and names `runstore repair`.
+fn open_read(path: &std::path::Path) -> Result<Store> {
+    Store::open_read_only(path).with_context(|| format!("opening {}", path.display()))
+}
+
+/// The JSON object of one run, as `runs --json` and `show --json` print it.
+pub fn run_json(run: &Run) -> Result<serde_json::Value> {
+    let info = run.info()?;
+    let outputs: Vec<serde_json::Value> =
+        run.output_values()?.iter().map(Value::to_json).collect();
+    Ok(serde_json::json!({
+        "url": info.url,
+        "project": info.project,
+        "name": info.name,
+        "status": info.status.name(),
+        "status_code": info.status.code(),
+        "created": time::format_us(info.created_us),
+        "last_modified": time::format_us(info.last_modified_us),
+        "description": info.description,
+        "params": info.parameters.to_json(),
+        "input_tables": info.input_tables,
+        "input_values": info.input_values.iter().map(Value::to_json).collect::<Vec<_>>(),
+        "outputs": outputs,
+        "metrics_tables": info.metrics.iter().map(|m| serde_json::json!({
+            "url": m.url,
+            "stream_name": m.stream_name,
+            "row_count": m.row_count,
+            "file_size": m.file_size,
+        })).collect::<Vec<_>>(),
+        "bulk": run.bulk_list()?.iter().map(|b| serde_json::json!({
+            "name": b.name,
+            "bytes": b.len,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+fn print_runs_table(out: &mut impl Write, runs: &[Run]) -> Result<()> {
+    let mut rows = Vec::with_capacity(runs.len());
+    for run in runs {
+        let info = run.info()?;
+        let last = run.last_output()?.map(|v| v.to_string()).unwrap_or_default();
+        rows.push([
+            info.url,
+            info.status.name().to_string(),
+            time::format_us(info.created_us)[..19].replace('T', " "),
+            info.output_count.to_string(),
+            last,
+        ]);
+    }
+    let header = ["RUN", "STATUS", "CREATED (UTC)", "OUTPUTS", "LAST OUTPUT"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        text
+    };
+    writeln!(out, "{}", line(header))?;
+    for row in &rows {
+        writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
+    }
+    writeln!(out, "({} runs)", rows.len())?;
+    Ok(())
+}
+
+fn print_run(out: &mut impl Write, run: &Run) -> Result<()> {
+    let info: RunInfo = run.info()?;
+    writeln!(out, "run           {}", info.url)?;
+    writeln!(out, "status        {} ({})", info.status, info.status.code())?;
+    writeln!(out, "created       {}", time::format_us(info.created_us))?;
+    writeln!(out, "last modified {}", time::format_us(info.last_modified_us))?;
+    if !info.description.is_empty() {
+        writeln!(out, "description   {}", info.description)?;
+    }
+    writeln!(out, "parameters    {}", info.parameters)?;
+    for table in &info.input_tables {
+        writeln!(out, "input table   {table}")?;
+    }
+    for value in &info.input_values {
+        writeln!(out, "input value   {value}")?;
+    }
+    writeln!(out, "outputs       {}", info.output_count)?;
+    for value in run.output_values()? {
+        writeln!(out, "  {value}")?;
+    }
+    for table in &info.metrics {
+        writeln!(
+            out,
+            "metrics table {} ({} rows, stream {})",
+            table.url, table.row_count, table.stream_name
+        )?;
+    }
+    for blob in run.bulk_list()? {
+        writeln!(
+            out,
+            "bulk          {}/{} ({})",
+            run.bulk_data_url(),
+            blob.name,
+            human_bytes(blob.len)
+        )?;
+    }
+    Ok(())
+}
+
+/// `1536` -> `1.5 KiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

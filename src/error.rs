@@ -1,0 +1,146 @@
+//! The crate's one public error type.
+//!
+//! Every failure is an [`Error`] variant that names what happened and carries its context as
+//! fields; an underlying error goes in `#[source]`, not the message. Messages are lowercase
+//! with no final period. Bytes read from disk that fail a check become [`Error::Corrupted`],
+//! never a panic.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in runstore.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file exists but was not written by runstore.
+    #[error("{path} is not a runstore store")]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is a store of a format version this build cannot read.
+    #[error("{path} has format version {found}; this build reads version {supported}")]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version found on disk.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
+    /// Bytes on disk failed a check (checksum, bounds, structure).
+    #[error("store is corrupted at byte {offset}: {reason}")]
+    Corrupted {
+        /// Where the bad bytes are: a physical file offset, or 0 when only a record is known.
+        offset: u64,
+        /// What check failed.
+        reason: String,
+    },
+    /// An operating-system I/O call failed.
+    #[error("{op} failed on {path}")]
+    Io {
+        /// The operation, e.g. "write column segment".
+        op: &'static str,
+        /// The file it was done to.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// redb reported an error.
+    #[error("database {op} failed")]
+    Database {
+        /// What the store was doing.
+        op: &'static str,
+        /// redb's error.
+        #[source]
+        source: redb::Error,
+    },
+    /// A writer crashed and left the file needing recovery, which a read-only open cannot do.
+    #[error(
+        "{path} needs recovery after a writer stopped without closing it; open it once for \
+         writing (e.g. `runstore repair {path}`) before opening it read-only"
+    )]
+    NeedsRepair {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Another process holds the store open in a way that excludes this open.
+    #[error("{path} is already open for writing by another process")]
+    AlreadyOpen {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A write was attempted on a store opened read-only.
+    #[error("the store is open read-only")]
+    ReadOnly,
+    /// A project, run, table or blob name breaks the naming rules.
+    #[error("invalid name {name:?}: {reason}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// A url could not be parsed as `<project>/runs/<run>` (or the form the call wants).
+    #[error("invalid url {url:?}: {reason}")]
+    InvalidUrl {
+        /// The url given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The named object does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked up, e.g. "run p/runs/r".
+        what: String,
+    },
+    /// The target already exists and the call was asked not to replace it.
+    #[error("{what} already exists")]
+    AlreadyExists {
+        /// What exists, e.g. "run p/runs/r".
+        what: String,
+    },
+    /// A status code outside 3LC's seven.
+    #[error("invalid run status code {code}; valid codes are 1 to 7")]
+    InvalidStatus {
+        /// The code given.
+        code: f64,
+    },
+    /// No active run is set on this store handle.
+    #[error("no active run: call init() or set_active_run() first")]
+    NoActiveRun,
+    /// An argument is out of range or malformed.
+    #[error("invalid input: {reason}")]
+    InvalidInput {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A value read from or written to the catalog could not be encoded or decoded.
+    #[error("invalid value: {reason}")]
+    InvalidValue {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn db(op: &'static str, source: impl Into<redb::Error>) -> Error {
+        let source = source.into();
+        if let redb::Error::Corrupted(reason) = &source {
+            return Error::Corrupted {
+                offset: 0,
+                reason: format!("{op}: {reason}"),
+            };
+        }
+        Error::Database { op, source }
+    }
+
+    pub(crate) fn not_found(what: impl Into<String>) -> Error {
+        Error::NotFound { what: what.into() }
+    }
+}

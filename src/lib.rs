@@ -1,0 +1,49 @@
+//! runstore: an embedded, single-file, transactional store for the records of ML experiment
+//! runs. Think of it as SQLite for experiment runs: no server, no network, no account.
+//!
+//! A store is one file (conventionally `*.runs`). It holds projects; a project holds runs
+//! (3LC's `Run`: name, description, created and modified times, status, parameters, input
+//! tables and values, output values, metrics tables, bulk blobs). Every change is one
+//! two-phase redb commit: a crash at any moment leaves the last acknowledged commit.
+//!
+//! ```no_run
+//! use runstore::{Store, Value};
+//!
+//! # fn main() -> runstore::Result<()> {
+//! let store = Store::open_or_create("experiments.runs")?;
+//! let run = store.init("mnist", Some("baseline"))?;
+//! run.set_parameters(&Value::from_json_str(r#"{"lr": 0.01, "epochs": 2}"#).unwrap())?;
+//! run.set_status_running()?;
+//! for epoch in 0..2 {
+//!     run.add_output_value(&Value::map([("epoch", Value::from(epoch)), ("loss", 0.1.into())]))?;
+//! }
+//! run.set_status_completed()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! See `docs/ARCHITECTURE.md` for the map of the code and `docs/FORMAT.md` for the bytes on
+//! disk and the commit protocol.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![forbid(unsafe_code)]
+
+pub mod catalog;
+mod check;
+mod error;
+pub mod file;
+pub mod names;
+mod run;
+mod store;
+pub mod time;
+mod vacuum;
+pub mod value;
+
+pub use check::{check, CheckReport};
+pub use error::{Error, Result};
+pub use run::{
+    parse_run_url, run_url, BulkInfo, BulkReader, CopyIfExists, CopyOptions, InitIfExists,
+    InitOptions, MetricTableInfo, Run, RunInfo, RunStatus,
+};
+pub use store::{ProjectInfo, Store, StoreInfo, VacuumReport, BLOB_CHUNK_BYTES, CACHE_BYTES};
+pub use value::Value;

@@ -1,0 +1,200 @@
+//! Run names and name validation.
+//!
+//! This module owns the generated `adjective-noun` run names (like 3LC's
+//! `randomname.get_name()`, e.g. `sleepy-onion`), the rule that makes a taken
+//! name free again (`x` → `x_0000`), and the check every user-given name must
+//! pass. The invariant it keeps: every name [`generate_run_name`] returns,
+//! and every [`rename_candidate`] of a valid base at most
+//! [`NAME_BYTES_MAX`]` - 5` bytes long, passes [`validate_name`], and a
+//! generated name depends only on its seed.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Longest name, in UTF-8 bytes, that [`validate_name`] accepts.
+///
+/// 256 is 3LC's limit for names, and it keeps the store's keys small.
+pub const NAME_BYTES_MAX: usize = 256;
+
+/// First halves of generated names: plain, inoffensive, lowercase ASCII.
+const ADJECTIVES: [&str; 64] = [
+    "amber", "brave", "bright", "breezy", "calm", "cheerful", "clever", "cosmic", "crisp",
+    "curious", "dapper", "daring", "eager", "early", "fancy", "fluffy", "frosty", "gentle",
+    "giddy", "glad", "golden", "happy", "humble", "jolly", "keen", "kind", "lively", "lucky",
+    "mellow", "merry", "mighty", "misty", "modest", "nimble", "noble", "plucky", "polite", "proud",
+    "quick", "quiet", "rapid", "rosy", "rustic", "shiny", "silent", "silver", "sleepy", "smooth",
+    "snowy", "snug", "solar", "spry", "steady", "sunny", "swift", "tender", "tidy", "tiny",
+    "upbeat", "vivid", "warm", "wise", "witty", "zesty",
+];
+
+/// Second halves of generated names: plain, inoffensive, lowercase ASCII.
+const NOUNS: [&str; 64] = [
+    "acorn", "almond", "apple", "badger", "bagel", "banjo", "beacon", "bison", "breeze", "button",
+    "cactus", "canoe", "cedar", "cherry", "clover", "comet", "cookie", "cricket", "daisy",
+    "dolphin", "falcon", "fern", "firefly", "garden", "gecko", "harbor", "hazel", "heron",
+    "island", "kettle", "lantern", "lemon", "maple", "meadow", "mango", "marble", "meteor",
+    "mitten", "muffin", "nebula", "nutmeg", "olive", "onion", "orchid", "otter", "panda", "pebble",
+    "pepper", "pickle", "planet", "plum", "puffin", "quartz", "radish", "river", "robin", "rocket",
+    "sparrow", "teapot", "tulip", "turnip", "walnut", "willow", "zebra",
+];
+
+/// The golden-ratio increment of splitmix64.
+const SPLITMIX_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Calls of [`random_seed`] so far in this process, so that two calls in the
+/// same clock tick still differ.
+static SEED_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Returns the `adjective-noun` run name for `seed`, e.g. `sleepy-onion`.
+///
+/// The same seed always gives the same name. There are only 4,096 names, so
+/// callers resolve collisions with [`rename_candidate`].
+pub fn generate_run_name(seed: u64) -> String {
+    let mixed = splitmix64(seed);
+    // The two halves come from independent bits of the mixed seed.
+    let adjective = ADJECTIVES[index(mixed, ADJECTIVES.len())];
+    let noun = NOUNS[index(mixed >> 32, NOUNS.len())];
+    format!("{adjective}-{noun}")
+}
+
+/// Returns a seed for [`generate_run_name`] that differs between calls.
+///
+/// Mixes the current time in nanoseconds, the process id and a
+/// process-global call counter through a splitmix64 step. It is not
+/// cryptographic; within one process two calls never give the same seed
+/// while the clock stands still.
+pub fn random_seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        // Keeping the low 64 bits is fine: they are the ones that change.
+        .map_or(0, |since| since.as_nanos() as u64);
+    let pid = u64::from(std::process::id());
+    let call = SEED_CALLS.fetch_add(1, Ordering::Relaxed);
+    splitmix64(nanos ^ pid.rotate_left(32) ^ call.wrapping_mul(SPLITMIX_GAMMA))
+}
+
+/// Checks that `name` may name a run or project.
+///
+/// # Errors
+///
+/// The reason, as a lowercase phrase, when the name is empty, longer than
+/// [`NAME_BYTES_MAX`] bytes, contains `/`, contains a control character, or
+/// is only whitespace.
+pub fn validate_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        Err("name is empty")
+    } else if name.len() > NAME_BYTES_MAX {
+        Err("name is longer than 256 bytes")
+    } else if name.contains('/') {
+        Err("name contains '/'")
+    } else if name.chars().any(char::is_control) {
+        Err("name contains a control character")
+    } else if name.chars().all(char::is_whitespace) {
+        Err("name is only whitespace")
+    } else {
+        Ok(())
+    }
+}
+
+/// Returns the `n`th rename of a taken name `base`: `base_NNNN`, with `n`
+/// zero-padded to four digits (`x` → `x_0000`), as 3LC does when it picks
+/// the first free `_NNNN` suffix. Beyond 9999 the number simply grows wider.
+pub fn rename_candidate(base: &str, n: u32) -> String {
+    format!("{base}_{n:04}")
+}
+
+/// One splitmix64 step: a bijective, well-mixing map of 64-bit values.
+fn splitmix64(state: u64) -> u64 {
+    let mut z = state.wrapping_add(SPLITMIX_GAMMA);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Reduces `bits` to an index below `len`, a non-empty word list's length.
+fn index(bits: u64, len: usize) -> usize {
+    // Both conversions are lossless: `len` is tiny, and the remainder is
+    // below `len`.
+    (bits % len as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn check(name: &str, expected: Result<(), &'static str>) {
+        assert_eq!(validate_name(name), expected, "validating {name:?}");
+    }
+
+    #[test]
+    fn word_lists_are_plain_and_distinct() {
+        for list in [&ADJECTIVES, &NOUNS] {
+            let distinct: HashSet<_> = list.iter().collect();
+            assert_eq!(distinct.len(), list.len());
+            for word in list {
+                assert!(!word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase()));
+            }
+        }
+    }
+
+    #[test]
+    fn generated_names_are_deterministic_and_valid() {
+        let mut seen = HashSet::new();
+        for seed in 0..20_000u64 {
+            let name = generate_run_name(seed);
+            assert_eq!(generate_run_name(seed), name);
+            check(&name, Ok(()));
+            let (adjective, noun) = name.split_once('-').expect("adjective-noun");
+            assert!(ADJECTIVES.contains(&adjective), "{name}");
+            assert!(NOUNS.contains(&noun), "{name}");
+            seen.insert(name);
+        }
+        // 20,000 seeds should reach nearly all 4,096 names.
+        assert!(seen.len() > 4_000, "{} distinct names", seen.len());
+        check(&generate_run_name(u64::MAX), Ok(()));
+    }
+
+    #[test]
+    fn random_seeds_differ() {
+        let seeds: HashSet<u64> = (0..10_000).map(|_| random_seed()).collect();
+        assert_eq!(seeds.len(), 10_000);
+    }
+
+    #[test]
+    fn validates_names() {
+        check("sleepy-onion", Ok(()));
+        check("run 1 (ünïcode ✓)", Ok(()));
+        check(" padded ", Ok(()));
+        check(&"x".repeat(NAME_BYTES_MAX), Ok(()));
+        check("", Err("name is empty"));
+        check(
+            &"x".repeat(NAME_BYTES_MAX + 1),
+            Err("name is longer than 256 bytes"),
+        );
+        // 128 two-byte characters are 256 bytes; one more is too many.
+        check(&"é".repeat(128), Ok(()));
+        check(&"é".repeat(129), Err("name is longer than 256 bytes"));
+        check("a/b", Err("name contains '/'"));
+        check("/", Err("name contains '/'"));
+        check("a\nb", Err("name contains a control character"));
+        check("a\0", Err("name contains a control character"));
+        check("\u{7f}", Err("name contains a control character"));
+        check("\u{85}", Err("name contains a control character"));
+        check("\t", Err("name contains a control character"));
+        check(" ", Err("name is only whitespace"));
+        check("\u{3000}\u{2003}", Err("name is only whitespace"));
+        let too_long = validate_name(&"x".repeat(NAME_BYTES_MAX + 1)).unwrap_err();
+        assert!(too_long.contains(&NAME_BYTES_MAX.to_string()));
+    }
+
+    #[test]
+    fn rename_candidates() {
+        assert_eq!(rename_candidate("x", 0), "x_0000");
+        assert_eq!(rename_candidate("sleepy-onion", 42), "sleepy-onion_0042");
+        assert_eq!(rename_candidate("x", 9_999), "x_9999");
+        assert_eq!(rename_candidate("x", 10_000), "x_10000");
+        let base = "b".repeat(NAME_BYTES_MAX - 5);
+        check(&rename_candidate(&base, 9_999), Ok(()));
+    }
+}

@@ -1,0 +1,998 @@
+//! `Run`: the 3LC-shaped API over one run of the catalog.
+//!
+//! A `Run` is a handle (store, run id, project, name); it caches nothing that can change, so
+//! every getter reads the latest commit and every setter is one write transaction that either
+//! lands whole or not at all. Project and name are fixed for a run id: copying a run makes a
+//! new id.
+//!
+//! Semantics follow 3LC's `tlc.Run` (see `shared/seeds`): `set_parameters` merges like
+//! `dict.update`, `add_input_value` skips an identical value, `add_output_value` appends, the
+//! seven statuses keep 3LC's codes, `copy` takes `if_exists` raise/rename/overwrite with the
+//! first free `<name>_NNNN` for rename.
+
+use std::io::{self, Read};
+
+use redb::{ReadableTable, WriteTransaction};
+
+use crate::catalog::{self, records, Reader};
+use crate::error::{Error, Result};
+use crate::store::{first_free_name, Store, BLOB_CHUNK_BYTES};
+use crate::value::Value;
+use crate::{names, time};
+
+/// A run's status, with 3LC's codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RunStatus {
+    /// Finished (3LC: 1.0).
+    Completed = 1,
+    /// Nothing has happened yet; every new run starts here (3LC: 2.0).
+    Empty = 2,
+    /// Training or otherwise working (3LC: 3.0).
+    Running = 3,
+    /// Collecting metrics (3LC: 4.0).
+    Collecting = 4,
+    /// Post-processing, e.g. reducing embeddings (3LC: 5.0).
+    PostProcessing = 5,
+    /// Paused (3LC: 6.0).
+    Paused = 6,
+    /// Cancelled (3LC: 7.0).
+    Cancelled = 7,
+}
+
+impl RunStatus {
+    /// All seven statuses, by code.
+    pub const ALL: [RunStatus; 7] = [
+        RunStatus::Completed,
+        RunStatus::Empty,
+        RunStatus::Running,
+        RunStatus::Collecting,
+        RunStatus::PostProcessing,
+        RunStatus::Paused,
+        RunStatus::Cancelled,
+    ];
+
+    /// 3LC's numeric code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The status with 3LC's `code` (1 to 7; 3LC stores it as a float, so `3.0` is accepted).
+    pub fn from_code(code: f64) -> Result<RunStatus> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|status| f64::from(status.code()) == code)
+            .ok_or(Error::InvalidStatus { code })
+    }
+
+    /// Upper-case name, as 3LC spells it: `COMPLETED`, `POST_PROCESSING`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Completed => "COMPLETED",
+            RunStatus::Empty => "EMPTY",
+            RunStatus::Running => "RUNNING",
+            RunStatus::Collecting => "COLLECTING",
+            RunStatus::PostProcessing => "POST_PROCESSING",
+            RunStatus::Paused => "PAUSED",
+            RunStatus::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// Parses a name (any case, `-` or `_`) or a numeric code.
+    pub fn parse(text: &str) -> Result<RunStatus> {
+        let normalized = text.trim().to_ascii_uppercase().replace('-', "_");
+        if let Some(status) = RunStatus::ALL.into_iter().find(|s| s.name() == normalized) {
+            return Ok(status);
+        }
+        match normalized.parse::<f64>() {
+            Ok(code) => RunStatus::from_code(code),
+            Err(_) => Err(Error::InvalidInput {
+                reason: format!(
+                    "unknown status {text:?}; expected one of COMPLETED, EMPTY, RUNNING, \
+                     COLLECTING, POST_PROCESSING, PAUSED, CANCELLED or a code 1-7"
+                ),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What [`Store::init_with`] does when a run of the requested name exists (3LC's `if_exists`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InitIfExists {
+    /// Fail with [`Error::AlreadyExists`].
+    Raise,
+    /// Create the run under the first free `<name>_NNNN` (3LC's default).
+    #[default]
+    Rename,
+    /// Delete the existing run first.
+    Overwrite,
+    /// Return the existing run, its status set to RUNNING.
+    Reuse,
+}
+
+/// Options of [`Store::init_with`].
+#[derive(Clone, Debug, Default)]
+pub struct InitOptions {
+    /// The run's description.
+    pub description: Option<String>,
+    /// Initial parameters (a map).
+    pub parameters: Option<Value>,
+    /// What to do when the name is taken.
+    pub if_exists: InitIfExists,
+}
+
+/// What [`Run::copy`] does when the destination exists (3LC's `if_exists`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CopyIfExists {
+    /// Fail with [`Error::AlreadyExists`] (3LC's default).
+    #[default]
+    Raise,
+    /// Copy to the first free `<name>_NNNN`.
+    Rename,
+    /// Delete the existing destination run first.
+    Overwrite,
+}
+
+/// Where [`Run::copy`] puts the copy. With nothing set, the copy goes next to the source under
+/// the first free `<name>_NNNN`.
+#[derive(Clone, Debug, Default)]
+pub struct CopyOptions {
+    /// Destination run name (default: the source's name, renamed to be free when neither this
+    /// nor `destination_url` is set).
+    pub run_name: Option<String>,
+    /// Destination project (default: the source's project).
+    pub project_name: Option<String>,
+    /// Full destination url; may not be combined with the names.
+    pub destination_url: Option<String>,
+    /// What to do if the destination exists.
+    pub if_exists: CopyIfExists,
+}
+
+/// Everything about a run except its outputs and blobs, read in one snapshot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunInfo {
+    /// `<project>/runs/<name>`.
+    pub url: String,
+    /// The project.
+    pub project: String,
+    /// The run's name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Creation time, microseconds since the Unix epoch, UTC.
+    pub created_us: i64,
+    /// Time of the last change, microseconds since the Unix epoch, UTC.
+    pub last_modified_us: i64,
+    /// The status.
+    pub status: RunStatus,
+    /// The parameters (a map).
+    pub parameters: Value,
+    /// Input tables: store urls or external references.
+    pub input_tables: Vec<String>,
+    /// Input values, in the order added.
+    pub input_values: Vec<Value>,
+    /// Number of output values.
+    pub output_count: u64,
+    /// Metrics tables.
+    pub metrics: Vec<MetricTableInfo>,
+}
+
+/// 3LC's `MetricTableInfo`: a metrics table attached to a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricTableInfo {
+    /// The table's url.
+    pub url: String,
+    /// The stream it belongs to.
+    pub stream_name: String,
+    /// Rows in the table.
+    pub row_count: u64,
+    /// Bytes it occupies.
+    pub file_size: u64,
+}
+
+/// A named blob under a run's bulk data url.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BulkInfo {
+    /// The blob's name.
+    pub name: String,
+    /// Its length in bytes.
+    pub len: u64,
+    /// When it was written, microseconds since the Unix epoch, UTC.
+    pub created_us: i64,
+}
+
+/// The url of run `name` in `project`.
+pub fn run_url(project: &str, name: &str) -> String {
+    format!("{project}/runs/{name}")
+}
+
+/// Splits a run url `<project>/runs/<run>` into project and run name.
+pub fn parse_run_url(url: &str) -> Result<(String, String)> {
+    let invalid = |reason| Error::InvalidUrl {
+        url: url.to_string(),
+        reason,
+    };
+    let mut parts = url.split('/');
+    let (Some(project), Some(runs), Some(name), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid("expected <project>/runs/<run>"));
+    };
+    if runs != "runs" {
+        return Err(invalid("expected <project>/runs/<run>"));
+    }
+    if names::validate_name(project).is_err() {
+        return Err(invalid("the project name is invalid"));
+    }
+    if names::validate_name(name).is_err() {
+        return Err(invalid("the run name is invalid"));
+    }
+    Ok((project.to_string(), name.to_string()))
+}
+
+pub(crate) fn require_map(value: &Value, what: &'static str) -> Result<()> {
+    match value {
+        Value::Map(_) => {}
+        other => {
+            return Err(Error::InvalidValue {
+                reason: format!("{what} must be a map, not {}", other.type_name()),
+            })
+        }
+    }
+    let encoded_len = value.encode().len();
+    if encoded_len > crate::value::VALUE_ENCODED_BYTES_MAX {
+        return Err(Error::InvalidValue {
+            reason: format!(
+                "{what} encode to {encoded_len} bytes, more than the {} allowed",
+                crate::value::VALUE_ENCODED_BYTES_MAX
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn decode_value(bytes: &[u8], what: &str) -> Result<Value> {
+    Value::decode(bytes).map_err(|error| Error::Corrupted {
+        offset: 0,
+        reason: format!("{what}: {error}"),
+    })
+}
+
+/// One run of a store (3LC's `Run`).
+#[derive(Clone)]
+pub struct Run {
+    store: Store,
+    id: u64,
+    project: String,
+    name: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run").field("url", &self.url()).finish()
+    }
+}
+
+impl PartialEq for Run {
+    fn eq(&self, other: &Run) -> bool {
+        self.id == other.id && self.store.path() == other.store.path()
+    }
+}
+
+impl Run {
+    pub(crate) fn new(store: Store, id: u64, project: String, name: String) -> Run {
+        Run {
+            store,
+            id,
+            project,
+            name,
+        }
+    }
+
+    /// The run at `url` in `store` (3LC's `Run.from_url`). Does not change the active run.
+    pub fn from_url(store: &Store, url: &str) -> Result<Run> {
+        store.run(url)
+    }
+
+    /// The run `run_name` of `project_name` (3LC's `Run.from_names`).
+    pub fn from_names(store: &Store, run_name: &str, project_name: &str) -> Result<Run> {
+        store.run_by_names(run_name, project_name)
+    }
+
+    /// The store the run lives in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The run's internal id (stable for the life of the run, not across copies).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The run's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The run's project.
+    pub fn project(&self) -> &str {
+        &self.project
+    }
+
+    /// `<project>/runs/<name>`.
+    pub fn url(&self) -> String {
+        run_url(&self.project, &self.name)
+    }
+
+    /// The url blobs of this run live under: `<project>/runs/<name>/bulk_data`.
+    pub fn bulk_data_url(&self) -> String {
+        format!("{}/bulk_data", self.url())
+    }
+
+    fn record(&self) -> Result<records::RunRecord> {
+        self.store.read(|txn| self.record_in(txn))
+    }
+
+    fn record_in(&self, txn: &impl Reader) -> Result<records::RunRecord> {
+        catalog::run_record(txn, self.id).map_err(|error| match error {
+            Error::NotFound { .. } => Error::not_found(format!("run {}", self.url())),
+            other => other,
+        })
+    }
+
+    /// Everything about the run (but outputs and blobs) from one snapshot.
+    pub fn info(&self) -> Result<RunInfo> {
+        self.store.read(|txn| {
+            let record = self.record_in(txn)?;
+            let parameters = self.parameters_in(txn)?;
+            let input_values = self.input_values_in(txn)?;
+            Ok(RunInfo {
+                url: self.url(),
+                project: record.project,
+                name: record.name,
+                description: record.description,
+                created_us: record.created_us,
+                last_modified_us: record.last_modified_us,
+                status: RunStatus::from_code(f64::from(record.status)).map_err(|_| {
+                    Error::Corrupted {
+                        offset: 0,
+                        reason: format!("run {} has status code {}", self.url(), record.status),
+                    }
+                })?,
+                parameters,
+                input_tables: record.input_tables,
+                input_values,
+                output_count: record.output_count,
+                metrics: record
+                    .metrics
+                    .into_iter()
+                    .map(|m| MetricTableInfo {
+                        url: m.url,
+                        stream_name: m.stream_name,
+                        row_count: m.row_count,
+                        file_size: m.file_size,
+                    })
+                    .collect(),
+            })
+        })
+    }
+
+    /// The description.
+    pub fn description(&self) -> Result<String> {
+        Ok(self.record()?.description)
+    }
+
+    /// Creation time, microseconds since the Unix epoch, UTC.
+    pub fn created(&self) -> Result<i64> {
+        Ok(self.record()?.created_us)
+    }
+
+    /// Time of the last change, microseconds since the Unix epoch, UTC.
+    pub fn last_modified(&self) -> Result<i64> {
+        Ok(self.record()?.last_modified_us)
+    }
+
+    /// The status.
+    pub fn status(&self) -> Result<RunStatus> {
+        Ok(self.info()?.status)
+    }
+
+    /// The parameters, a map.
+    pub fn parameters(&self) -> Result<Value> {
+        self.store.read(|txn| self.parameters_in(txn))
+    }
+
+    fn parameters_in(&self, txn: &impl Reader) -> Result<Value> {
+        let params = txn.table(catalog::PARAMS)?;
+        let bytes = params
+            .get(self.id)
+            .map_err(|e| Error::db("read parameters", e))?;
+        match bytes {
+            Some(bytes) => decode_value(bytes.value(), "parameters"),
+            None => Ok(Value::Map(Default::default())),
+        }
+    }
+
+    /// Input tables, in the order added.
+    pub fn input_tables(&self) -> Result<Vec<String>> {
+        Ok(self.record()?.input_tables)
+    }
+
+    /// Input values, in the order added.
+    pub fn input_values(&self) -> Result<Vec<Value>> {
+        self.store.read(|txn| self.input_values_in(txn))
+    }
+
+    fn input_values_in(&self, txn: &impl Reader) -> Result<Vec<Value>> {
+        let inputs = txn.table(catalog::INPUTS)?;
+        let range = inputs
+            .range((self.id, 0)..=(self.id, u64::MAX))
+            .map_err(|e| Error::db("read inputs", e))?;
+        let mut out = Vec::new();
+        for entry in range {
+            let (_, bytes) = entry.map_err(|e| Error::db("read inputs", e))?;
+            out.push(decode_value(bytes.value(), "input value")?);
+        }
+        Ok(out)
+    }
+
+    /// Every output value, in the order added.
+    pub fn output_values(&self) -> Result<Vec<Value>> {
+        self.output_values_range(0, u64::MAX)
+    }
+
+    /// Output values with sequence numbers in `[start, end)`.
+    pub fn output_values_range(&self, start: u64, end: u64) -> Result<Vec<Value>> {
+        self.store.read(|txn| {
+            self.record_in(txn)?;
+            let outputs = txn.table(catalog::OUTPUTS)?;
+            let mut out = Vec::new();
+            if start >= end {
+                return Ok(out);
+            }
+            let range = outputs
+                .range((self.id, start)..(self.id, end))
+                .map_err(|e| Error::db("read outputs", e))?;
+            for entry in range {
+                let (_, bytes) = entry.map_err(|e| Error::db("read outputs", e))?;
+                out.push(decode_value(bytes.value(), "output value")?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Number of output values.
+    pub fn output_count(&self) -> Result<u64> {
+        Ok(self.record()?.output_count)
+    }
+
+    /// The latest output value, if any.
+    pub fn last_output(&self) -> Result<Option<Value>> {
+        let count = self.output_count()?;
+        if count == 0 {
+            return Ok(None);
+        }
+        Ok(self.output_values_range(count - 1, count)?.pop())
+    }
+
+    /// Metrics tables attached to the run.
+    pub fn metrics_tables(&self) -> Result<Vec<MetricTableInfo>> {
+        Ok(self.info()?.metrics)
+    }
+
+    /// Runs `f` on the run's record in one write transaction, bumps `last_modified`, and
+    /// writes the record back.
+    fn update(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&WriteTransaction, &mut records::RunRecord) -> Result<()>,
+    ) -> Result<()> {
+        self.store.write(op, |txn| {
+            let mut record = self.record_in(txn)?;
+            f(txn, &mut record)?;
+            record.last_modified_us = time::now_us().max(record.last_modified_us);
+            catalog::put_run_record(txn, self.id, &record)
+        })
+    }
+
+    /// Merges `parameters` (a map) into the run's parameters, key by key (3LC's
+    /// `dict.update`). Nested values of any size up to the value limit are fine.
+    pub fn set_parameters(&self, parameters: &Value) -> Result<()> {
+        require_map(parameters, "parameters")?;
+        self.update("set parameters", |txn, _| {
+            let mut params = txn
+                .open_table(catalog::PARAMS)
+                .map_err(|e| Error::db("set parameters", e))?;
+            let mut current = match params
+                .get(self.id)
+                .map_err(|e| Error::db("set parameters", e))?
+            {
+                Some(bytes) => decode_value(bytes.value(), "parameters")?,
+                None => Value::Map(Default::default()),
+            };
+            current.merge_from(parameters);
+            let encoded = current.encode();
+            if encoded.len() > crate::value::VALUE_ENCODED_BYTES_MAX {
+                return Err(Error::InvalidValue {
+                    reason: format!("merged parameters encode to {} bytes", encoded.len()),
+                });
+            }
+            params
+                .insert(self.id, encoded.as_slice())
+                .map_err(|e| Error::db("set parameters", e))?;
+            Ok(())
+        })
+    }
+
+    /// Sets the description.
+    pub fn set_description(&self, description: &str) -> Result<()> {
+        self.update("set description", |_, record| {
+            record.description = description.to_string();
+            Ok(())
+        })
+    }
+
+    /// Adds an input table: a store url (`<project>/tables/<t>`) or any external reference
+    /// string, kept as given. Adding the same table twice keeps one entry.
+    pub fn add_input_table(&self, table: &str) -> Result<()> {
+        if table.is_empty() || table.chars().any(char::is_control) {
+            return Err(Error::InvalidUrl {
+                url: table.to_string(),
+                reason: "an input table reference must be non-empty text without control \
+                         characters",
+            });
+        }
+        self.update("add input table", |_, record| {
+            if !record.input_tables.iter().any(|t| t == table) {
+                record.input_tables.push(table.to_string());
+            }
+            Ok(())
+        })
+    }
+
+    /// Adds an input value (a map); a value identical to one already there is not added again.
+    pub fn add_input_value(&self, value: &Value) -> Result<()> {
+        require_map(value, "an input value")?;
+        let encoded = value.encode();
+        self.update("add input value", |txn, record| {
+            let mut inputs = txn
+                .open_table(catalog::INPUTS)
+                .map_err(|e| Error::db("add input value", e))?;
+            for entry in inputs
+                .range((self.id, 0)..=(self.id, u64::MAX))
+                .map_err(|e| Error::db("add input value", e))?
+            {
+                let (_, bytes) = entry.map_err(|e| Error::db("add input value", e))?;
+                if bytes.value() == encoded.as_slice() {
+                    return Ok(());
+                }
+            }
+            inputs
+                .insert((self.id, record.input_count), encoded.as_slice())
+                .map_err(|e| Error::db("add input value", e))?;
+            record.input_count += 1;
+            Ok(())
+        })
+    }
+
+    /// Appends an output value (a map, e.g. `{"epoch": 2, "loss": 0.09}`). One insert: the
+    /// cost does not grow with the number of earlier outputs.
+    pub fn add_output_value(&self, value: &Value) -> Result<()> {
+        self.add_output_values(std::slice::from_ref(value))
+    }
+
+    /// Appends several output values in one commit.
+    pub fn add_output_values(&self, values: &[Value]) -> Result<()> {
+        let mut encoded = Vec::with_capacity(values.len());
+        for value in values {
+            require_map(value, "an output value")?;
+            encoded.push(value.encode());
+        }
+        self.update("add output value", |txn, record| {
+            let mut outputs = txn
+                .open_table(catalog::OUTPUTS)
+                .map_err(|e| Error::db("add output value", e))?;
+            for bytes in &encoded {
+                outputs
+                    .insert((self.id, record.output_count), bytes.as_slice())
+                    .map_err(|e| Error::db("add output value", e))?;
+                record.output_count += 1;
+            }
+            Ok(())
+        })
+    }
+
+    /// Sets the status.
+    pub fn set_status(&self, status: RunStatus) -> Result<()> {
+        self.update("set status", |_, record| {
+            record.status = status.code();
+            Ok(())
+        })
+    }
+
+    /// Sets the status to RUNNING.
+    pub fn set_status_running(&self) -> Result<()> {
+        self.set_status(RunStatus::Running)
+    }
+
+    /// Sets the status to COLLECTING.
+    pub fn set_status_collecting(&self) -> Result<()> {
+        self.set_status(RunStatus::Collecting)
+    }
+
+    /// Sets the status to POST_PROCESSING.
+    pub fn set_status_post_processing(&self) -> Result<()> {
+        self.set_status(RunStatus::PostProcessing)
+    }
+
+    /// Sets the status to COMPLETED.
+    pub fn set_status_completed(&self) -> Result<()> {
+        self.set_status(RunStatus::Completed)
+    }
+
+    /// Sets the status to EMPTY.
+    pub fn set_status_empty(&self) -> Result<()> {
+        self.set_status(RunStatus::Empty)
+    }
+
+    /// Sets the status to PAUSED.
+    pub fn set_status_paused(&self) -> Result<()> {
+        self.set_status(RunStatus::Paused)
+    }
+
+    /// Sets the status to CANCELLED.
+    pub fn set_status_cancelled(&self) -> Result<()> {
+        self.set_status(RunStatus::Cancelled)
+    }
+
+    /// Stores `bytes` as the blob `name` under [`Run::bulk_data_url`], replacing any blob of
+    /// that name.
+    pub fn put_bulk(&self, name: &str, bytes: &[u8]) -> Result<u64> {
+        self.put_bulk_from(name, &mut &bytes[..])
+    }
+
+    /// Streams `reader` into the blob `name` (a checkpoint, an image) in 4 MiB column
+    /// segments, each with its CRC; the whole blob lands in one commit, or none of it.
+    pub fn put_bulk_from(&self, name: &str, reader: &mut dyn Read) -> Result<u64> {
+        names::validate_name(name).map_err(|reason| Error::InvalidName {
+            name: name.to_string(),
+            reason,
+        })?;
+        let store = self.store.clone();
+        let mut total = 0u64;
+        self.update("put bulk data", |txn, _| {
+            let mut col_hwm = catalog::meta_get(txn, catalog::META_COL_HWM)?;
+            let mut chunks = Vec::new();
+            let mut buf = vec![0u8; BLOB_CHUNK_BYTES];
+            loop {
+                let filled = read_full(reader, &mut buf).map_err(|source| Error::Io {
+                    op: "read bulk data source",
+                    path: store.path().to_path_buf(),
+                    source,
+                })?;
+                if filled == 0 {
+                    break;
+                }
+                let bytes = &buf[..filled];
+                let offset = store.file().append_column(col_hwm, bytes)?;
+                col_hwm = offset + filled as u64;
+                chunks.push(records::SegmentRef {
+                    offset,
+                    len: filled as u64,
+                    crc32: crc32fast::hash(bytes),
+                });
+                total += filled as u64;
+                if filled < buf.len() {
+                    break;
+                }
+            }
+            catalog::meta_set(txn, catalog::META_COL_HWM, col_hwm)?;
+            let record = records::BlobRecord {
+                len: total,
+                chunks,
+                created_us: time::now_us(),
+            };
+            txn.open_table(catalog::BLOBS)
+                .map_err(|e| Error::db("put bulk data", e))?
+                .insert((self.id, name), records::encode(&record).as_slice())
+                .map_err(|e| Error::db("put bulk data", e))?;
+            Ok(())
+        })?;
+        Ok(total)
+    }
+
+    /// A reader over the blob `name`; each 4 MiB chunk's CRC is checked before its bytes are
+    /// handed out.
+    pub fn bulk(&self, name: &str) -> Result<BulkReader> {
+        let record = self
+            .store
+            .read(|txn| {
+                self.record_in(txn)?;
+                catalog::blob_record(txn, self.id, name)
+            })?
+            .ok_or_else(|| Error::not_found(format!("blob {}/{name}", self.bulk_data_url())))?;
+        let chunk_total: u64 = record.chunks.iter().map(|c| c.len).sum();
+        if chunk_total != record.len {
+            return Err(Error::Corrupted {
+                offset: 0,
+                reason: format!(
+                    "blob {name}: chunks hold {chunk_total} bytes but the record says {}",
+                    record.len
+                ),
+            });
+        }
+        Ok(BulkReader {
+            store: self.store.clone(),
+            chunks: record.chunks.into_iter(),
+            current: Vec::new(),
+            position: 0,
+        })
+    }
+
+    /// The whole blob `name` in memory.
+    pub fn bulk_bytes(&self, name: &str) -> Result<Vec<u8>> {
+        let mut reader = self.bulk(name)?;
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).map_err(|source| {
+            match source
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<BulkError>())
+            {
+                Some(BulkError(reason)) => Error::Corrupted {
+                    offset: 0,
+                    reason: reason.clone(),
+                },
+                None => Error::Io {
+                    op: "read bulk data",
+                    path: self.store.path().to_path_buf(),
+                    source,
+                },
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// The run's blobs, by name.
+    pub fn bulk_list(&self) -> Result<Vec<BulkInfo>> {
+        self.store.read(|txn| {
+            self.record_in(txn)?;
+            let mut out = Vec::new();
+            for (name, bytes) in catalog::run_blobs(txn, self.id)? {
+                let record: records::BlobRecord = records::decode(&bytes, "blob record")?;
+                out.push(BulkInfo {
+                    name,
+                    len: record.len,
+                    created_us: record.created_us,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Removes the blob `name`.
+    pub fn delete_bulk(&self, name: &str) -> Result<()> {
+        self.update("delete bulk data", |txn, _| {
+            let removed = txn
+                .open_table(catalog::BLOBS)
+                .map_err(|e| Error::db("delete bulk data", e))?
+                .remove((self.id, name))
+                .map_err(|e| Error::db("delete bulk data", e))?
+                .is_some();
+            if removed {
+                Ok(())
+            } else {
+                Err(Error::not_found(format!(
+                    "blob {}/{name}",
+                    self.bulk_data_url()
+                )))
+            }
+        })
+    }
+
+    /// Deletes the run, its parameters, inputs, outputs and blobs in one commit. Column bytes
+    /// are reclaimed by `Store::vacuum`.
+    pub fn delete(&self) -> Result<()> {
+        self.store.write("delete run", |txn| {
+            let record = self.record_in(txn)?;
+            catalog::delete_run_rows(txn, self.id, &record)
+        })
+    }
+
+    /// Copies the run (3LC's `Run.copy`): parameters, inputs, outputs, metrics tables and blobs.
+    /// Column segments are shared, not duplicated, so copying a run with a gigabyte of blobs is
+    /// a metadata-sized commit. Returns the copy.
+    pub fn copy(&self, options: &CopyOptions) -> Result<Run> {
+        if options.destination_url.is_some()
+            && (options.run_name.is_some() || options.project_name.is_some())
+        {
+            return Err(Error::InvalidInput {
+                reason: "give a destination url or names, not both".into(),
+            });
+        }
+        let (project, name, explicit) = match &options.destination_url {
+            Some(url) => {
+                let (project, name) = parse_run_url(url)?;
+                (project, name, true)
+            }
+            None => (
+                options
+                    .project_name
+                    .clone()
+                    .unwrap_or_else(|| self.project.clone()),
+                options.run_name.clone().unwrap_or_else(|| self.name.clone()),
+                options.run_name.is_some() || options.project_name.is_some(),
+            ),
+        };
+        for part in [&project, &name] {
+            names::validate_name(part).map_err(|reason| Error::InvalidName {
+                name: part.clone(),
+                reason,
+            })?;
+        }
+        let now = time::now_us();
+        let (id, name) = self.store.write("copy run", |txn| {
+            let source = self.record_in(txn)?;
+            let existing = catalog::run_id(txn, &project, &name)?;
+            let name = match existing {
+                None => name.clone(),
+                Some(_) if !explicit => first_free_name(txn, &project, &name)?,
+                Some(existing) => match options.if_exists {
+                    CopyIfExists::Raise => {
+                        return Err(Error::AlreadyExists {
+                            what: format!("run {}", run_url(&project, &name)),
+                        })
+                    }
+                    CopyIfExists::Rename => first_free_name(txn, &project, &name)?,
+                    CopyIfExists::Overwrite => {
+                        if existing == self.id {
+                            return Err(Error::InvalidInput {
+                                reason: "cannot overwrite a run with a copy of itself".into(),
+                            });
+                        }
+                        let record = catalog::run_record(txn, existing)?;
+                        catalog::delete_run_rows(txn, existing, &record)?;
+                        name.clone()
+                    }
+                },
+            };
+            let id = catalog::meta_get(txn, catalog::META_NEXT_RUN_ID)?;
+            catalog::meta_set(txn, catalog::META_NEXT_RUN_ID, id + 1)?;
+            catalog::ensure_project(txn, &project, now)?;
+            let mut record = source;
+            record.project = project.clone();
+            record.name = name.clone();
+            catalog::put_run_record(txn, id, &record)?;
+            txn.open_table(catalog::RUN_NAMES)
+                .map_err(|e| Error::db("copy run", e))?
+                .insert((project.as_str(), name.as_str()), id)
+                .map_err(|e| Error::db("copy run", e))?;
+            copy_rows(txn, self.id, id)?;
+            Ok((id, name))
+        })?;
+        Ok(Run::new(self.store.clone(), id, project, name))
+    }
+}
+
+/// Copies the parameter, input, output and blob rows of run `from` to run `to` (same store).
+fn copy_rows(txn: &WriteTransaction, from: u64, to: u64) -> Result<()> {
+    let op = "copy run";
+    let mut params = txn.open_table(catalog::PARAMS).map_err(|e| Error::db(op, e))?;
+    let value = params
+        .get(from)
+        .map_err(|e| Error::db(op, e))?
+        .map(|v| v.value().to_vec());
+    if let Some(value) = value {
+        params
+            .insert(to, value.as_slice())
+            .map_err(|e| Error::db(op, e))?;
+    }
+    drop(params);
+    for table in [catalog::INPUTS, catalog::OUTPUTS] {
+        let mut rows = txn.open_table(table).map_err(|e| Error::db(op, e))?;
+        let entries: Vec<(u64, Vec<u8>)> = rows
+            .range((from, 0)..=(from, u64::MAX))
+            .map_err(|e| Error::db(op, e))?
+            .map(|entry| entry.map(|(k, v)| (k.value().1, v.value().to_vec())))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::db(op, e))?;
+        for (seq, bytes) in entries {
+            rows.insert((to, seq), bytes.as_slice())
+                .map_err(|e| Error::db(op, e))?;
+        }
+    }
+    let entries = catalog::run_blobs(txn, from)?;
+    let mut blobs = txn.open_table(catalog::BLOBS).map_err(|e| Error::db(op, e))?;
+    for (name, bytes) in entries {
+        blobs
+            .insert((to, name.as_str()), bytes.as_slice())
+            .map_err(|e| Error::db(op, e))?;
+    }
+    Ok(())
+}
+
+fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// A checksum failure inside a [`BulkReader`], carried through `io::Error`.
+#[derive(Debug)]
+struct BulkError(String);
+
+impl std::fmt::Display for BulkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BulkError {}
+
+/// Streams a blob out, checking each chunk's CRC before handing out its bytes.
+pub struct BulkReader {
+    store: Store,
+    chunks: std::vec::IntoIter<records::SegmentRef>,
+    current: Vec<u8>,
+    position: usize,
+}
+
+impl std::fmt::Debug for BulkReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkReader")
+            .field("remaining_chunks", &self.chunks.len())
+            .finish()
+    }
+}
+
+impl Read for BulkReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.position == self.current.len() {
+            let Some(chunk) = self.chunks.next() else {
+                return Ok(0);
+            };
+            let len = usize::try_from(chunk.len)
+                .ok()
+                .filter(|len| *len <= BLOB_CHUNK_BYTES)
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        BulkError(format!("blob chunk of {} bytes is too large", chunk.len)),
+                    )
+                })?;
+            self.current.resize(len, 0);
+            self.store
+                .file()
+                .read_column(chunk.offset, &mut self.current)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, BulkError(e.to_string())))?;
+            let crc = crc32fast::hash(&self.current);
+            if crc != chunk.crc32 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    BulkError(format!(
+                        "blob chunk at byte {} fails its checksum (stored {:#010x}, computed \
+                         {crc:#010x})",
+                        chunk.offset, chunk.crc32
+                    )),
+                ));
+            }
+            self.position = 0;
+        }
+        let n = out.len().min(self.current.len() - self.position);
+        out[..n].copy_from_slice(&self.current[self.position..self.position + n]);
+        self.position += n;
+        Ok(n)
+    }
+}

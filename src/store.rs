@@ -1,0 +1,793 @@
+//! `Store`: creating, opening and closing a store file, transactions, the active run, listing,
+//! vacuum and backup.
+//!
+//! A `Store` is a cheap handle (an `Arc`): clones share the open file, the redb database and
+//! the active run. The file layer (`file`) owns the bytes; the catalog (`catalog`) owns the
+//! tables; this module owns the lifecycle and the rule that every change is one redb write
+//! transaction, committed two-phase (redb's `SingleWriter` mode forces it).
+//!
+//! Invariant: a new store appears at its path only complete (built in a temporary file in the
+//! same directory, synced, then linked or renamed into place), so a crash during creation
+//! never leaves an unopenable file at the path.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use redb::{
+    ConcurrencyMode, Database, DatabaseError, ReadTransaction, ReadOnlyDatabase,
+    ReadableTable, WriteTransaction,
+};
+
+use crate::catalog::{self, records, Reader};
+use crate::error::{Error, Result};
+use crate::file::{PhysicalFile, RedbBackend, FORMAT_VERSION};
+use crate::run::{InitIfExists, InitOptions, Run};
+use crate::value::Value;
+use crate::{names, time};
+
+/// redb's page cache per open store. Catalog pages are small and hot; column bytes bypass the
+/// cache entirely, so a modest cache serves even large stores.
+pub const CACHE_BYTES: usize = 64 << 20;
+/// Size of the chunks blobs are split into, each a column segment with its own CRC, so a
+/// streaming read checks and hands out one chunk at a time.
+pub const BLOB_CHUNK_BYTES: usize = 4 << 20;
+
+enum Db {
+    Write(Database),
+    Read(ReadOnlyDatabase),
+}
+
+struct StoreInner {
+    path: PathBuf,
+    file: Arc<PhysicalFile>,
+    db: Db,
+    active_run: Mutex<Option<u64>>,
+}
+
+/// An open store file. Clone it freely: clones share one open file.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<StoreInner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .field("read_only", &self.is_read_only())
+            .finish()
+    }
+}
+
+/// A project and its run count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectInfo {
+    /// The project's name.
+    pub name: String,
+    /// When its first run was created, microseconds since the Unix epoch, UTC.
+    pub created_us: i64,
+    /// Number of runs in it.
+    pub run_count: u64,
+}
+
+/// Facts about a store file, as `runstore info` prints them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// The physical format version (superblock).
+    pub format_version: u32,
+    /// The catalog layout version (redb tables).
+    pub catalog_version: u64,
+    /// Physical length of the file in bytes.
+    pub file_bytes: u64,
+    /// Bytes redb uses (its logical length).
+    pub redb_bytes: u64,
+    /// Bytes allocated to column extents.
+    pub column_extent_bytes: u64,
+    /// Bytes of committed column segments (up to the high-water mark, including garbage left by
+    /// deleted runs until vacuum).
+    pub column_used_bytes: u64,
+    /// Entries in the extent directory.
+    pub extent_count: usize,
+    /// Generation of the current superblock slot.
+    pub superblock_generation: u64,
+    /// Number of projects.
+    pub projects: u64,
+    /// Number of runs.
+    pub runs: u64,
+    /// Number of output values across all runs.
+    pub outputs: u64,
+    /// Number of input values across all runs.
+    pub inputs: u64,
+    /// Number of bulk blobs across all runs.
+    pub blobs: u64,
+}
+
+/// What `vacuum` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VacuumReport {
+    /// File size before.
+    pub bytes_before: u64,
+    /// File size after.
+    pub bytes_after: u64,
+    /// Runs copied.
+    pub runs: u64,
+}
+
+impl Store {
+    /// Creates a new, empty store at `path`. Fails with [`Error::AlreadyExists`] if anything is
+    /// there. The store is built in a temporary file beside `path` and linked into place.
+    pub fn create(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref();
+        if path.exists() {
+            return Err(Error::AlreadyExists {
+                what: format!("file {}", path.display()),
+            });
+        }
+        let temp = build_empty_store(path)?;
+        // A hard link never replaces an existing file, so two racing creators cannot overwrite
+        // each other; the loser gets AlreadyExists.
+        let linked = std::fs::hard_link(&temp, path);
+        let _ = std::fs::remove_file(&temp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(Error::AlreadyExists {
+                    what: format!("file {}", path.display()),
+                })
+            }
+            Err(source) => {
+                return Err(Error::Io {
+                    op: "link new store into place",
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+        sync_parent_dir(path)?;
+        Store::open(path)
+    }
+
+    /// Builds a new store and renames it over `path`, replacing whatever is there. Used by the
+    /// demo, which first checks that `path` is absent or a store.
+    pub fn create_replacing(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref();
+        let temp = build_empty_store(path)?;
+        std::fs::rename(&temp, path).map_err(|source| Error::Io {
+            op: "rename new store into place",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        sync_parent_dir(path)?;
+        Store::open(path)
+    }
+
+    /// Opens `path` if it is a store, or creates it if nothing is there.
+    pub fn open_or_create(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref();
+        match Store::create(path) {
+            Err(Error::AlreadyExists { .. }) => Store::open(path),
+            other => other,
+        }
+    }
+
+    /// Opens an existing store for reading and writing. One process may hold a store open for
+    /// writing; any number of read-only handles may follow its commits at the same time.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        open_store(path.as_ref(), true)
+    }
+
+    /// Opens an existing store read-only, alongside at most one writer in another process.
+    /// After a writer crashed, this fails with [`Error::NeedsRepair`] until a writer opens it.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {
+        open_store(path.as_ref(), false)
+    }
+
+    /// Checks whether `path` holds a runstore store (a valid superblock slot), without opening
+    /// the database.
+    pub fn probe(path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|source| open_error(path, source))?;
+        PhysicalFile::open(path, file, false).map(|_| ())
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Whether this handle was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.inner.db, Db::Read(_))
+    }
+
+    pub(crate) fn file(&self) -> &PhysicalFile {
+        &self.inner.file
+    }
+
+    pub(crate) fn same_store(&self, other: &Store) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Runs `f` in one write transaction and commits it; if `f` fails, nothing is changed.
+    pub(crate) fn write<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&WriteTransaction) -> Result<T>,
+    ) -> Result<T> {
+        let db = match &self.inner.db {
+            Db::Write(db) => db,
+            Db::Read(_) => return Err(Error::ReadOnly),
+        };
+        let txn = db.begin_write().map_err(|e| Error::db(op, e))?;
+        match f(&txn) {
+            Ok(value) => {
+                txn.commit().map_err(|e| Error::db(op, e))?;
+                Ok(value)
+            }
+            Err(error) => {
+                // The transaction's changes are discarded; an error while discarding them is
+                // secondary to the one being returned.
+                let _ = txn.abort();
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs `f` in one read transaction (a consistent snapshot of one commit).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T>) -> Result<T> {
+        let txn = match &self.inner.db {
+            Db::Write(db) => catalog::begin_read(db)?,
+            Db::Read(db) => catalog::begin_read(db)?,
+        };
+        f(&txn)
+    }
+
+    /// Creates a run in `project` (created on first use) and makes it this handle's active
+    /// run. With no `run_name`, a unique `adjective-noun` name is generated. A taken name is
+    /// renamed to the first free `<name>_NNNN` (3LC's default `if_exists="rename"`).
+    pub fn init(&self, project: &str, run_name: Option<&str>) -> Result<Run> {
+        self.init_with(project, run_name, &InitOptions::default())
+    }
+
+    /// [`Store::init`] with a description, initial parameters and an `if_exists` policy.
+    pub fn init_with(
+        &self,
+        project: &str,
+        run_name: Option<&str>,
+        options: &InitOptions,
+    ) -> Result<Run> {
+        validate_name(project)?;
+        if let Some(name) = run_name {
+            validate_name(name)?;
+        }
+        if let Some(parameters) = &options.parameters {
+            crate::run::require_map(parameters, "parameters")?;
+        }
+        let now = time::now_us();
+        let (id, name) = self.write("init run", |txn| {
+            let name = match run_name {
+                Some(name) => match catalog::run_id(txn, project, name)? {
+                    None => name.to_string(),
+                    Some(existing) => match options.if_exists {
+                        InitIfExists::Raise => {
+                            return Err(Error::AlreadyExists {
+                                what: format!("run {}", crate::run::run_url(project, name)),
+                            })
+                        }
+                        InitIfExists::Rename => first_free_name(txn, project, name)?,
+                        InitIfExists::Overwrite => {
+                            let record = catalog::run_record(txn, existing)?;
+                            catalog::delete_run_rows(txn, existing, &record)?;
+                            name.to_string()
+                        }
+                        InitIfExists::Reuse => {
+                            let mut record = catalog::run_record(txn, existing)?;
+                            record.status = crate::run::RunStatus::Running.code();
+                            record.last_modified_us = now;
+                            catalog::put_run_record(txn, existing, &record)?;
+                            return Ok((existing, name.to_string()));
+                        }
+                    },
+                },
+                None => generated_name(txn, project)?,
+            };
+            let id = catalog::meta_get(txn, catalog::META_NEXT_RUN_ID)?;
+            catalog::meta_set(txn, catalog::META_NEXT_RUN_ID, id + 1)?;
+            catalog::ensure_project(txn, project, now)?;
+            let record = records::RunRecord {
+                project: project.to_string(),
+                name: name.clone(),
+                description: options.description.clone().unwrap_or_default(),
+                created_us: now,
+                last_modified_us: now,
+                status: crate::run::RunStatus::Empty.code(),
+                input_tables: Vec::new(),
+                input_count: 0,
+                output_count: 0,
+                metrics: Vec::new(),
+            };
+            catalog::put_run_record(txn, id, &record)?;
+            txn.open_table(catalog::RUN_NAMES)
+                .map_err(|e| Error::db("init run", e))?
+                .insert((project, name.as_str()), id)
+                .map_err(|e| Error::db("init run", e))?;
+            let parameters = options
+                .parameters
+                .clone()
+                .unwrap_or_else(|| Value::Map(Default::default()));
+            txn.open_table(catalog::PARAMS)
+                .map_err(|e| Error::db("init run", e))?
+                .insert(id, parameters.encode().as_slice())
+                .map_err(|e| Error::db("init run", e))?;
+            Ok((id, name))
+        })?;
+        let run = Run::new(self.clone(), id, project.to_string(), name);
+        *self.lock_active() = Some(id);
+        Ok(run)
+    }
+
+    fn lock_active(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
+        self.inner
+            .active_run
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// This handle's active run: the last one created by [`Store::init`] or set with
+    /// [`Store::set_active_run`].
+    pub fn active_run(&self) -> Result<Run> {
+        let id = (*self.lock_active()).ok_or(Error::NoActiveRun)?;
+        match self.run_by_id(id) {
+            Err(Error::NotFound { .. }) => {
+                *self.lock_active() = None;
+                Err(Error::NoActiveRun)
+            }
+            other => other,
+        }
+    }
+
+    /// Makes `run` this handle's active run.
+    pub fn set_active_run(&self, run: &Run) -> Result<()> {
+        if !self.same_store(run.store()) && run.store().path() != self.path() {
+            return Err(Error::InvalidInput {
+                reason: "the run belongs to another store".into(),
+            });
+        }
+        let current = self.run_by_id(run.id())?;
+        *self.lock_active() = Some(current.id());
+        Ok(())
+    }
+
+    /// Makes the run at `url` this handle's active run.
+    pub fn set_active_run_url(&self, url: &str) -> Result<()> {
+        let run = self.run(url)?;
+        *self.lock_active() = Some(run.id());
+        Ok(())
+    }
+
+    /// The run at `url` (`<project>/runs/<run>`).
+    pub fn run(&self, url: &str) -> Result<Run> {
+        let (project, name) = crate::run::parse_run_url(url)?;
+        self.run_by_names(&name, &project)
+    }
+
+    /// The run named `run_name` in `project_name` (3LC's `Run.from_names`).
+    pub fn run_by_names(&self, run_name: &str, project_name: &str) -> Result<Run> {
+        let id = self
+            .read(|txn| catalog::run_id(txn, project_name, run_name))?
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "run {}",
+                    crate::run::run_url(project_name, run_name)
+                ))
+            })?;
+        Ok(Run::new(
+            self.clone(),
+            id,
+            project_name.to_string(),
+            run_name.to_string(),
+        ))
+    }
+
+    pub(crate) fn run_by_id(&self, id: u64) -> Result<Run> {
+        let record = self.read(|txn| catalog::run_record(txn, id))?;
+        Ok(Run::new(self.clone(), id, record.project, record.name))
+    }
+
+    /// Every project with its run count, by name.
+    pub fn projects(&self) -> Result<Vec<ProjectInfo>> {
+        self.read(|txn| {
+            let projects = txn.table(catalog::PROJECTS)?;
+            let names = txn.table(catalog::RUN_NAMES)?;
+            let mut out = Vec::new();
+            for entry in projects.iter().map_err(|e| Error::db("list projects", e))? {
+                let (name, created) = entry.map_err(|e| Error::db("list projects", e))?;
+                let name = name.value().to_string();
+                let run_count = names
+                    .range((name.as_str(), "")..)
+                    .map_err(|e| Error::db("count runs", e))?
+                    .take_while(|entry| {
+                        entry
+                            .as_ref()
+                            .map_or(true, |(key, _)| key.value().0 == name.as_str())
+                    })
+                    .count() as u64;
+                out.push(ProjectInfo {
+                    name,
+                    created_us: created.value(),
+                    run_count,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// The runs of `project` (or of every project), ordered by project then name.
+    pub fn runs(&self, project: Option<&str>) -> Result<Vec<Run>> {
+        let ids: Vec<(String, String, u64)> = self.read(|txn| {
+            let names = txn.table(catalog::RUN_NAMES)?;
+            let iter = match project {
+                Some(project) => names.range((project, "")..),
+                None => names.iter(),
+            }
+            .map_err(|e| Error::db("list runs", e))?;
+            let mut out = Vec::new();
+            for entry in iter {
+                let (key, id) = entry.map_err(|e| Error::db("list runs", e))?;
+                let (run_project, run_name) = key.value();
+                if project.is_some_and(|p| p != run_project) {
+                    break;
+                }
+                out.push((run_project.to_string(), run_name.to_string(), id.value()));
+            }
+            Ok(out)
+        })?;
+        Ok(ids
+            .into_iter()
+            .map(|(project, name, id)| Run::new(self.clone(), id, project, name))
+            .collect())
+    }
+
+    /// Number of runs in the store.
+    pub fn run_count(&self) -> Result<u64> {
+        self.read(|txn| catalog::count_rows(txn, catalog::RUNS))
+    }
+
+    /// Deletes the run at `url` with its parameters, inputs, outputs and blobs, in one commit.
+    /// Its column bytes stay in the file until [`Store::vacuum`].
+    pub fn delete_run(&self, url: &str) -> Result<()> {
+        self.run(url)?.delete()
+    }
+
+    /// Counts and sizes, as `runstore info` prints them.
+    pub fn info(&self) -> Result<StoreInfo> {
+        let superblock = self.file().superblock();
+        let file_bytes = self.file().physical_len()?;
+        self.read(|txn| {
+            let col_hwm = catalog::meta_get(txn, catalog::META_COL_HWM)?;
+            let column_used_bytes = superblock
+                .column_extents()
+                .map(|extent| {
+                    if col_hwm >= extent.physical_end() {
+                        extent.len
+                    } else if col_hwm > extent.physical_offset {
+                        col_hwm - extent.physical_offset
+                    } else {
+                        0
+                    }
+                })
+                .sum();
+            Ok(StoreInfo {
+                path: self.path().to_path_buf(),
+                format_version: FORMAT_VERSION,
+                catalog_version: catalog::meta_get(txn, catalog::META_CATALOG_VERSION)?,
+                file_bytes,
+                redb_bytes: superblock.redb_len,
+                column_extent_bytes: superblock.column_extents().map(|e| e.len).sum(),
+                column_used_bytes,
+                extent_count: superblock.extents.len(),
+                superblock_generation: superblock.generation,
+                projects: catalog::count_rows(txn, catalog::PROJECTS)?,
+                runs: catalog::count_rows(txn, catalog::RUNS)?,
+                outputs: catalog::count_rows(txn, catalog::OUTPUTS)?,
+                inputs: catalog::count_rows(txn, catalog::INPUTS)?,
+                blobs: catalog::count_rows(txn, catalog::BLOBS)?,
+            })
+        })
+    }
+
+    /// Writes a consistent copy of the store to `dest` while holding the write lock, so no
+    /// commit lands half-copied (a plain `cp` of a file being written is not a backup). Works
+    /// on a read-write handle; `dest` must not exist.
+    pub fn backup_to(&self, dest: impl AsRef<Path>) -> Result<u64> {
+        let dest = dest.as_ref();
+        let db = match &self.inner.db {
+            Db::Write(db) => db,
+            Db::Read(_) => return Err(Error::ReadOnly),
+        };
+        let txn = db.begin_write().map_err(|e| Error::db("backup", e))?;
+        let result = copy_file_prefix(self.path(), dest, self.file().physical_len()?);
+        let _ = txn.abort();
+        let bytes = result?;
+        Ok(bytes)
+    }
+
+    /// Rewrites the live contents of the store at `path` into a new file and renames it into
+    /// place, reclaiming the space of deleted runs and of redb pages freed over time. Column
+    /// segments shared by copied runs are copied once. Readers that hold the old file open keep
+    /// reading the old file; the writer lock is held throughout, so no commit is lost.
+    pub fn vacuum(path: impl AsRef<Path>) -> Result<VacuumReport> {
+        let path = path.as_ref();
+        let source = Store::open(path)?;
+        let bytes_before = source.file().physical_len()?;
+        let temp = temp_path(path, "vacuum");
+        let _ = std::fs::remove_file(&temp);
+        let runs = {
+            let target = open_temp_store(&temp)?;
+            let runs = crate::vacuum::copy_all(&source, &target)?;
+            drop(target);
+            runs
+        };
+        // Hold the writer lock across the rename so no commit can land in the old file after
+        // it was copied.
+        let db = match &source.inner.db {
+            Db::Write(db) => db,
+            Db::Read(_) => return Err(Error::ReadOnly),
+        };
+        let guard = db.begin_write().map_err(|e| Error::db("vacuum", e))?;
+        let renamed = std::fs::rename(&temp, path).map_err(|source| Error::Io {
+            op: "rename vacuumed store into place",
+            path: path.to_path_buf(),
+            source,
+        });
+        let _ = guard.abort();
+        renamed?;
+        sync_parent_dir(path)?;
+        let bytes_after = std::fs::metadata(path)
+            .map_err(|source| Error::Io {
+                op: "stat",
+                path: path.to_path_buf(),
+                source,
+            })?
+            .len();
+        Ok(VacuumReport {
+            bytes_before,
+            bytes_after,
+            runs,
+        })
+    }
+
+    /// Runs redb's integrity check (verifies every page checksum of the committed trees) on a
+    /// store no other handle in this process has open. Returns whether redb had to repair
+    /// anything.
+    pub fn check_database(path: impl AsRef<Path>) -> Result<bool> {
+        let path = path.as_ref();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|source| open_error(path, source))?;
+        let physical = Arc::new(PhysicalFile::open(path, file, true)?);
+        let mut db = redb_builder()
+            .create_with_backend(RedbBackend::new(physical))
+            .map_err(|e| map_open_error(path, e))?;
+        let clean = db
+            .check_integrity()
+            .map_err(|e| map_open_error(path, e))?;
+        Ok(!clean)
+    }
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    names::validate_name(name).map_err(|reason| Error::InvalidName {
+        name: name.to_string(),
+        reason,
+    })
+}
+
+pub(crate) fn first_free_name(txn: &impl Reader, project: &str, base: &str) -> Result<String> {
+    for n in 0..10_000 {
+        let candidate = names::rename_candidate(base, n);
+        if candidate.len() > names::NAME_BYTES_MAX {
+            return Err(Error::InvalidName {
+                name: candidate,
+                reason: "renaming it would exceed 256 bytes",
+            });
+        }
+        if catalog::run_id(txn, project, &candidate)?.is_none() {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::AlreadyExists {
+        what: format!("every rename of run {base} up to _9999"),
+    })
+}
+
+fn generated_name(txn: &impl Reader, project: &str) -> Result<String> {
+    // 64 x 64 adjective-noun pairs; after a few collisions fall back to the _NNNN rule, which
+    // always finds a free name.
+    let mut seed = names::random_seed();
+    for _ in 0..16 {
+        let name = names::generate_run_name(seed);
+        if catalog::run_id(txn, project, &name)?.is_none() {
+            return Ok(name);
+        }
+        seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    }
+    first_free_name(txn, project, &names::generate_run_name(seed))
+}
+
+fn redb_builder() -> redb::Builder {
+    let mut builder = redb::Builder::new();
+    builder.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+    builder.set_cache_size(CACHE_BYTES);
+    builder
+}
+
+fn open_error(path: &Path, source: io::Error) -> Error {
+    if source.kind() == io::ErrorKind::NotFound {
+        Error::not_found(format!("store {}", path.display()))
+    } else {
+        Error::Io {
+            op: "open",
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+fn map_open_error(path: &Path, error: DatabaseError) -> Error {
+    match error {
+        DatabaseError::DatabaseAlreadyOpen => Error::AlreadyOpen {
+            path: path.to_path_buf(),
+        },
+        DatabaseError::RepairAborted => Error::NeedsRepair {
+            path: path.to_path_buf(),
+        },
+        other => Error::db("open", other),
+    }
+}
+
+fn open_store(path: &Path, writable: bool) -> Result<Store> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(writable)
+        .open(path)
+        .map_err(|source| open_error(path, source))?;
+    let physical = Arc::new(PhysicalFile::open(path, file, writable)?);
+    if physical.superblock().redb_len == 0 {
+        return Err(Error::Corrupted {
+            offset: 0,
+            reason: "the store has no catalog".into(),
+        });
+    }
+    let backend = RedbBackend::new(physical.clone());
+    let db = if writable {
+        Db::Write(
+            redb_builder()
+                .create_with_backend(backend)
+                .map_err(|e| map_open_error(path, e))?,
+        )
+    } else {
+        Db::Read(
+            redb_builder()
+                .open_read_only_with_backend(backend)
+                .map_err(|e| map_open_error(path, e))?,
+        )
+    };
+    let store = Store {
+        inner: Arc::new(StoreInner {
+            path: path.to_path_buf(),
+            file: physical,
+            db,
+            active_run: Mutex::new(None),
+        }),
+    };
+    let version = store.read(|txn| catalog::meta_get(txn, catalog::META_CATALOG_VERSION))?;
+    if version != catalog::CATALOG_VERSION {
+        return Err(Error::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: u32::try_from(version).unwrap_or(u32::MAX),
+            supported: FORMAT_VERSION,
+        });
+    }
+    Ok(store)
+}
+
+fn temp_path(path: &Path, purpose: &str) -> PathBuf {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "store".into());
+    let unique = names::random_seed() % 1_000_000_000;
+    path.with_file_name(format!(
+        ".{file_name}.{purpose}-{}-{unique}",
+        std::process::id()
+    ))
+}
+
+/// Creates a store file at a fresh temporary path and returns a writable handle to it.
+fn open_temp_store(temp: &Path) -> Result<Store> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(temp)
+        .map_err(|source| Error::Io {
+            op: "create",
+            path: temp.to_path_buf(),
+            source,
+        })?;
+    let physical = Arc::new(PhysicalFile::create(temp, file)?);
+    let db = redb_builder()
+        .create_with_backend(RedbBackend::new(physical.clone()))
+        .map_err(|e| map_open_error(temp, e))?;
+    let store = Store {
+        inner: Arc::new(StoreInner {
+            path: temp.to_path_buf(),
+            file: physical,
+            db: Db::Write(db),
+            active_run: Mutex::new(None),
+        }),
+    };
+    store.write("create tables", catalog::initialize)?;
+    Ok(store)
+}
+
+/// Builds an empty store in a temporary file beside `path`, synced, and returns its path.
+fn build_empty_store(path: &Path) -> Result<PathBuf> {
+    let temp = temp_path(path, "creating");
+    let built = open_temp_store(&temp).and_then(|store| {
+        store.file().sync()?;
+        Ok(())
+    });
+    if let Err(error) = built {
+        let _ = std::fs::remove_file(&temp);
+        return Err(error);
+    }
+    Ok(temp)
+}
+
+fn sync_parent_dir(path: &Path) -> Result<()> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    File::open(parent)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|source| Error::Io {
+            op: "sync directory",
+            path: parent.to_path_buf(),
+            source,
+        })
+}
+
+fn copy_file_prefix(source: &Path, dest: &Path, len: u64) -> Result<u64> {
+    use std::io::{Read, Write};
+    let io_err = |op: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { op, path, source }
+    };
+    let mut input = File::open(source).map_err(io_err("open", source))?;
+    let mut output = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)
+        .map_err(io_err("create", dest))?;
+    let copied = io::copy(&mut (&mut input).take(len), &mut output).map_err(io_err("copy", dest))?;
+    output.flush().map_err(io_err("flush", dest))?;
+    output.sync_all().map_err(io_err("sync", dest))?;
+    if copied != len {
+        return Err(Error::Io {
+            op: "copy",
+            path: source.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while copying"),
+        });
+    }
+    sync_parent_dir(dest)?;
+    Ok(copied)
+}
