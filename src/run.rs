@@ -245,6 +245,14 @@ pub(crate) fn require_map(value: &Value, what: &'static str) -> Result<()> {
             })
         }
     }
+    if value.depth() > crate::value::VALUE_DEPTH_MAX {
+        return Err(Error::InvalidValue {
+            reason: format!(
+                "{what} nest deeper than {} levels",
+                crate::value::VALUE_DEPTH_MAX
+            ),
+        });
+    }
     let encoded_len = value.encode().len();
     if encoded_len > crate::value::VALUE_ENCODED_BYTES_MAX {
         return Err(Error::InvalidValue {

@@ -472,13 +472,9 @@ impl Store {
             let column_used_bytes = superblock
                 .column_extents()
                 .map(|extent| {
-                    if col_hwm >= extent.physical_end() {
-                        extent.len
-                    } else if col_hwm > extent.physical_offset {
-                        col_hwm - extent.physical_offset
-                    } else {
-                        0
-                    }
+                    col_hwm
+                        .min(extent.physical_end())
+                        .saturating_sub(extent.physical_offset)
                 })
                 .sum();
             Ok(StoreInfo {

@@ -45,9 +45,9 @@ pub const SEGMENT_ALIGN: u64 = 64;
 /// Byte-range lock (below [`LOCK_SHIFT`], so never one of redb's) taken while a slot is written.
 const SUPERBLOCK_LOCK_BYTE: u64 = LOCK_SHIFT / 2;
 
-const _: () = assert!(REDB_EXTENT_BYTES_MIN % EXTENT_ALIGN == 0);
-const _: () = assert!(COLUMN_EXTENT_BYTES_MIN % EXTENT_ALIGN == 0);
-const _: () = assert!(EXTENT_ALIGN % SEGMENT_ALIGN == 0);
+const _: () = assert!(REDB_EXTENT_BYTES_MIN.is_multiple_of(EXTENT_ALIGN));
+const _: () = assert!(COLUMN_EXTENT_BYTES_MIN.is_multiple_of(EXTENT_ALIGN));
+const _: () = assert!(EXTENT_ALIGN.is_multiple_of(SEGMENT_ALIGN));
 
 /// Rounds `value` up to a multiple of `align` (a power of two), or `None` on overflow.
 pub fn align_up(value: u64, align: u64) -> Option<u64> {

@@ -34,7 +34,7 @@ pub const LOCK_SHIFT: u64 = 1 << 56;
 pub const EXTENT_ALIGN: u64 = 4096;
 
 const _: () = assert!(HEADER_BYTES + EXTENT_COUNT_MAX * EXTENT_RECORD_BYTES <= SLOT_BYTES as usize);
-const _: () = assert!(DATA_START % EXTENT_ALIGN == 0);
+const _: () = assert!(DATA_START.is_multiple_of(EXTENT_ALIGN));
 const _: () = assert!(EXTENT_COUNT_MAX == 2046);
 
 // Header field offsets. Kept together so the layout reads as one table (docs/FORMAT.md).
