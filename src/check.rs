@@ -66,7 +66,11 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport> {
     Ok(report)
 }
 
-fn check_catalog(store: &Store, txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<()> {
+fn check_catalog(
+    store: &Store,
+    txn: &redb::ReadTransaction,
+    report: &mut CheckReport,
+) -> Result<()> {
     let op = "check";
     let next_run_id = catalog::meta_get(txn, catalog::META_NEXT_RUN_ID)?;
     let col_hwm = catalog::meta_get(txn, catalog::META_COL_HWM)?;

@@ -833,7 +833,10 @@ impl Run {
                     .project_name
                     .clone()
                     .unwrap_or_else(|| self.project.clone()),
-                options.run_name.clone().unwrap_or_else(|| self.name.clone()),
+                options
+                    .run_name
+                    .clone()
+                    .unwrap_or_else(|| self.name.clone()),
                 options.run_name.is_some() || options.project_name.is_some(),
             ),
         };
@@ -890,7 +893,9 @@ impl Run {
 /// Copies the parameter, input, output and blob rows of run `from` to run `to` (same store).
 fn copy_rows(txn: &WriteTransaction, from: u64, to: u64) -> Result<()> {
     let op = "copy run";
-    let mut params = txn.open_table(catalog::PARAMS).map_err(|e| Error::db(op, e))?;
+    let mut params = txn
+        .open_table(catalog::PARAMS)
+        .map_err(|e| Error::db(op, e))?;
     let value = params
         .get(from)
         .map_err(|e| Error::db(op, e))?
@@ -915,7 +920,9 @@ fn copy_rows(txn: &WriteTransaction, from: u64, to: u64) -> Result<()> {
         }
     }
     let entries = catalog::run_blobs(txn, from)?;
-    let mut blobs = txn.open_table(catalog::BLOBS).map_err(|e| Error::db(op, e))?;
+    let mut blobs = txn
+        .open_table(catalog::BLOBS)
+        .map_err(|e| Error::db(op, e))?;
     for (name, bytes) in entries {
         blobs
             .insert((to, name.as_str()), bytes.as_slice())
@@ -984,7 +991,9 @@ impl Read for BulkReader {
             self.store
                 .file()
                 .read_column(chunk.offset, &mut self.current)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, BulkError(e.to_string())))?;
+                .map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidData, BulkError(e.to_string()))
+                })?;
             let crc = crc32fast::hash(&self.current);
             if crc != chunk.crc32 {
                 return Err(io::Error::new(

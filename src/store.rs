@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use redb::{
-    ConcurrencyMode, Database, DatabaseError, ReadTransaction, ReadOnlyDatabase,
-    ReadableTable, WriteTransaction,
+    ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase, ReadTransaction, ReadableTable,
+    WriteTransaction,
 };
 
 use crate::catalog::{self, records, Reader};
@@ -571,9 +571,7 @@ impl Store {
         let mut db = redb_builder()
             .create_with_backend(RedbBackend::new(physical))
             .map_err(|e| map_open_error(path, e))?;
-        let clean = db
-            .check_integrity()
-            .map_err(|e| map_open_error(path, e))?;
+        let clean = db.check_integrity().map_err(|e| map_open_error(path, e))?;
         Ok(!clean)
     }
 }
@@ -774,7 +772,8 @@ fn copy_file_prefix(source: &Path, dest: &Path, len: u64) -> Result<u64> {
         .create_new(true)
         .open(dest)
         .map_err(io_err("create", dest))?;
-    let copied = io::copy(&mut (&mut input).take(len), &mut output).map_err(io_err("copy", dest))?;
+    let copied =
+        io::copy(&mut (&mut input).take(len), &mut output).map_err(io_err("copy", dest))?;
     output.flush().map_err(io_err("flush", dest))?;
     output.sync_all().map_err(io_err("sync", dest))?;
     if copied != len {

@@ -49,7 +49,9 @@ pub const CATALOG_VERSION: u64 = 1;
 
 /// Creates every table of a new store and its counters.
 pub fn initialize(txn: &WriteTransaction) -> Result<()> {
-    let mut meta = txn.open_table(META).map_err(|e| Error::db("create tables", e))?;
+    let mut meta = txn
+        .open_table(META)
+        .map_err(|e| Error::db("create tables", e))?;
     meta.insert(META_NEXT_RUN_ID, 1)
         .map_err(|e| Error::db("create tables", e))?;
     meta.insert(META_COL_HWM, 0)
@@ -57,13 +59,20 @@ pub fn initialize(txn: &WriteTransaction) -> Result<()> {
     meta.insert(META_CATALOG_VERSION, CATALOG_VERSION)
         .map_err(|e| Error::db("create tables", e))?;
     drop(meta);
-    txn.open_table(PROJECTS).map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(RUN_NAMES).map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(RUNS).map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(PARAMS).map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(INPUTS).map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(OUTPUTS).map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(BLOBS).map_err(|e| Error::db("create tables", e))?;
+    txn.open_table(PROJECTS)
+        .map_err(|e| Error::db("create tables", e))?;
+    txn.open_table(RUN_NAMES)
+        .map_err(|e| Error::db("create tables", e))?;
+    txn.open_table(RUNS)
+        .map_err(|e| Error::db("create tables", e))?;
+    txn.open_table(PARAMS)
+        .map_err(|e| Error::db("create tables", e))?;
+    txn.open_table(INPUTS)
+        .map_err(|e| Error::db("create tables", e))?;
+    txn.open_table(OUTPUTS)
+        .map_err(|e| Error::db("create tables", e))?;
+    txn.open_table(BLOBS)
+        .map_err(|e| Error::db("create tables", e))?;
     Ok(())
 }
 
@@ -118,8 +127,11 @@ pub fn meta_get(txn: &impl Reader, key: &str) -> Result<u64> {
 
 /// Sets a counter in [`META`].
 pub fn meta_set(txn: &WriteTransaction, key: &str, value: u64) -> Result<()> {
-    let mut meta = txn.open_table(META).map_err(|e| Error::db("write meta", e))?;
-    meta.insert(key, value).map_err(|e| Error::db("write meta", e))?;
+    let mut meta = txn
+        .open_table(META)
+        .map_err(|e| Error::db("write meta", e))?;
+    meta.insert(key, value)
+        .map_err(|e| Error::db("write meta", e))?;
     Ok(())
 }
 
@@ -145,7 +157,9 @@ pub fn run_record(txn: &impl Reader, id: u64) -> Result<RunRecord> {
 
 /// Writes a run record.
 pub fn put_run_record(txn: &WriteTransaction, id: u64, record: &RunRecord) -> Result<()> {
-    let mut runs = txn.open_table(RUNS).map_err(|e| Error::db("write run", e))?;
+    let mut runs = txn
+        .open_table(RUNS)
+        .map_err(|e| Error::db("write run", e))?;
     runs.insert(id, records::encode(record).as_slice())
         .map_err(|e| Error::db("write run", e))?;
     Ok(())
@@ -171,7 +185,9 @@ pub fn ensure_project(txn: &WriteTransaction, project: &str, now_us: i64) -> Res
 /// Reads a blob record.
 pub fn blob_record(txn: &impl Reader, id: u64, name: &str) -> Result<Option<BlobRecord>> {
     let blobs = txn.table(BLOBS)?;
-    let bytes = blobs.get((id, name)).map_err(|e| Error::db("read blob", e))?;
+    let bytes = blobs
+        .get((id, name))
+        .map_err(|e| Error::db("read blob", e))?;
     bytes
         .map(|bytes| records::decode(bytes.value(), "blob record"))
         .transpose()

@@ -27,8 +27,8 @@ pub fn run(path: &Path, out: &mut impl Write) -> Result<()> {
             )
         }
     }
-    let store = Store::create_replacing(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let store =
+        Store::create_replacing(path).with_context(|| format!("creating {}", path.display()))?;
     write_demo(&store)?;
     let elapsed = started.elapsed();
     drop(store);

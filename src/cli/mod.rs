@@ -187,8 +187,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
         Command::Vacuum { path } => {
-            let report = Store::vacuum(&path)
-                .with_context(|| format!("vacuuming {}", path.display()))?;
+            let report =
+                Store::vacuum(&path).with_context(|| format!("vacuuming {}", path.display()))?;
             writeln!(
                 out,
                 "vacuumed {}: {} runs, {} -> {}",
@@ -220,7 +220,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let store =
                 Store::open(&path).with_context(|| format!("repairing {}", path.display()))?;
             drop(store);
-            writeln!(out, "{} is consistent and can be opened read-only", path.display())?;
+            writeln!(
+                out,
+                "{} is consistent and can be opened read-only",
+                path.display()
+            )?;
         }
         Command::Backup { path, dest } => {
             let store = Store::open(&path)?;
@@ -247,8 +251,7 @@ fn open_read(path: &std::path::Path) -> Result<Store> {
 /// The JSON object of one run, as `runs --json` and `show --json` print it.
 pub fn run_json(run: &Run) -> Result<serde_json::Value> {
     let info = run.info()?;
-    let outputs: Vec<serde_json::Value> =
-        run.output_values()?.iter().map(Value::to_json).collect();
+    let outputs: Vec<serde_json::Value> = run.output_values()?.iter().map(Value::to_json).collect();
     Ok(serde_json::json!({
         "url": info.url,
         "project": info.project,
@@ -279,7 +282,10 @@ fn print_runs_table(out: &mut impl Write, runs: &[Run]) -> Result<()> {
     let mut rows = Vec::with_capacity(runs.len());
     for run in runs {
         let info = run.info()?;
-        let last = run.last_output()?.map(|v| v.to_string()).unwrap_or_default();
+        let last = run
+            .last_output()?
+            .map(|v| v.to_string())
+            .unwrap_or_default();
         rows.push([
             info.url,
             info.status.name().to_string(),
@@ -317,9 +323,18 @@ fn print_runs_table(out: &mut impl Write, runs: &[Run]) -> Result<()> {
 fn print_run(out: &mut impl Write, run: &Run) -> Result<()> {
     let info: RunInfo = run.info()?;
     writeln!(out, "run           {}", info.url)?;
-    writeln!(out, "status        {} ({})", info.status, info.status.code())?;
+    writeln!(
+        out,
+        "status        {} ({})",
+        info.status,
+        info.status.code()
+    )?;
     writeln!(out, "created       {}", time::format_us(info.created_us))?;
-    writeln!(out, "last modified {}", time::format_us(info.last_modified_us))?;
+    writeln!(
+        out,
+        "last modified {}",
+        time::format_us(info.last_modified_us)
+    )?;
     if !info.description.is_empty() {
         writeln!(out, "description   {}", info.description)?;
     }

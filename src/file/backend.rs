@@ -27,8 +27,8 @@ use redb::backends::FileBackend;
 use redb::{BackendError, StorageBackend};
 
 use super::superblock::{
-    Extent, ExtentKind, SlotError, Superblock, EXTENT_ALIGN, LOCK_SHIFT, SLOT_BYTES,
-    SLOT_COUNT,
+    peek_generation, Extent, ExtentKind, SlotError, Superblock, EXTENT_ALIGN, LOCK_SHIFT,
+    PEEK_BYTES, SLOT_BYTES, SLOT_COUNT,
 };
 use crate::error::{Error, Result};
 
@@ -165,9 +165,7 @@ impl PhysicalFile {
 
     /// Reads `out.len()` bytes at physical `offset`, which must lie inside the file.
     pub fn read_physical(&self, offset: u64, out: &mut [u8]) -> Result<()> {
-        self.inner
-            .read(offset, out)
-            .map_err(|e| self.io("read", e))
+        self.inner.read(offset, out).map_err(|e| self.io("read", e))
     }
 
     /// Appends `bytes` as one column segment past the committed high-water mark `col_hwm` and
@@ -178,7 +176,8 @@ impl PhysicalFile {
         if !self.writable {
             return Err(Error::ReadOnly);
         }
-        self.check_poisoned().map_err(|e| self.io("append column", e))?;
+        self.check_poisoned()
+            .map_err(|e| self.io("append column", e))?;
         let len = bytes.len() as u64;
         let mut directory = self.lock_directory();
         let start = align_up(col_hwm, SEGMENT_ALIGN).ok_or_else(|| Error::Corrupted {
@@ -188,18 +187,19 @@ impl PhysicalFile {
         let fits = col_hwm != 0
             && directory.column_extents().any(|extent| {
                 start >= extent.physical_offset
-                    && start.checked_add(len).is_some_and(|end| end <= extent.physical_end())
+                    && start
+                        .checked_add(len)
+                        .is_some_and(|end| end <= extent.physical_end())
             });
         let offset = if fits {
             start
         } else {
             let physical_end = directory.physical_end();
             let wanted = (physical_end / 8).clamp(COLUMN_EXTENT_BYTES_MIN, COLUMN_EXTENT_BYTES_MAX);
-            let size = align_up(len.max(wanted), EXTENT_ALIGN).ok_or_else(|| {
-                Error::InvalidInput {
+            let size =
+                align_up(len.max(wanted), EXTENT_ALIGN).ok_or_else(|| Error::InvalidInput {
                     reason: format!("a column segment of {len} bytes is too large"),
-                }
-            })?;
+                })?;
             let mut next = directory.clone();
             next.extents.push(Extent {
                 kind: ExtentKind::Column,
@@ -228,15 +228,20 @@ impl PhysicalFile {
         let inside = |directory: &Superblock| {
             directory.column_extents().any(|extent| {
                 offset >= extent.physical_offset
-                    && offset.checked_add(len).is_some_and(|end| end <= extent.physical_end())
+                    && offset
+                        .checked_add(len)
+                        .is_some_and(|end| end <= extent.physical_end())
             })
         };
         if !inside(&self.lock_directory()) {
-            self.refresh().map_err(|e| self.io("refresh directory", e))?;
+            self.refresh()
+                .map_err(|e| self.io("refresh directory", e))?;
             if !inside(&self.lock_directory()) {
                 return Err(Error::Corrupted {
                     offset,
-                    reason: format!("column segment of {len} bytes lies outside every column extent"),
+                    reason: format!(
+                        "column segment of {len} bytes lies outside every column extent"
+                    ),
                 });
             }
         }
@@ -293,6 +298,21 @@ impl PhysicalFile {
     /// Re-reads the directory from disk and installs it when another process wrote a newer one.
     /// Returns whether it changed.
     pub fn refresh(&self) -> io::Result<bool> {
+        // Cheap path first: the generation fields of both slot headers. Only when one of them
+        // is newer than what this process holds is the whole directory read and validated.
+        let held = self.lock_directory().generation;
+        let mut newer = false;
+        for index in 0..SLOT_COUNT {
+            let mut header = [0u8; PEEK_BYTES];
+            match self.inner.read(index * SLOT_BYTES, &mut header) {
+                Ok(()) => newer |= peek_generation(&header).is_some_and(|g| g > held),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => newer = true,
+                Err(e) => return Err(e),
+            }
+        }
+        if !newer {
+            return Ok(false);
+        }
         let on_disk = self.read_directory().map_err(io::Error::other)?;
         let mut directory = self.lock_directory();
         if on_disk.generation > directory.generation {
@@ -332,7 +352,9 @@ impl PhysicalFile {
             Bound::Included(SUPERBLOCK_LOCK_BYTE),
             Bound::Included(SUPERBLOCK_LOCK_BYTE),
         );
-        self.inner.lock_range(lock.0, lock.1).map_err(backend_to_io)?;
+        self.inner
+            .lock_range(lock.0, lock.1)
+            .map_err(backend_to_io)?;
         let result = (|| {
             let on_disk = self.read_directory().map_err(io::Error::other)?;
             if on_disk.generation != directory.generation {
@@ -349,7 +371,9 @@ impl PhysicalFile {
             self.inner.sync_data().inspect_err(|_| self.poison())?;
             Ok(())
         })();
-        self.inner.unlock_range(lock.0, lock.1).map_err(backend_to_io)?;
+        self.inner
+            .unlock_range(lock.0, lock.1)
+            .map_err(backend_to_io)?;
         result?;
         **directory = next;
         Ok(())
@@ -463,14 +487,20 @@ impl PhysicalFile {
 }
 
 /// Picks the current slot: the valid one with the larger generation.
-fn choose_slot(path: &Path, slots: Vec<std::result::Result<Superblock, SlotError>>) -> Result<Superblock> {
+fn choose_slot(
+    path: &Path,
+    slots: Vec<std::result::Result<Superblock, SlotError>>,
+) -> Result<Superblock> {
     let mut best: Option<Superblock> = None;
     let mut version = None;
     let mut invalid = None;
     for (index, slot) in slots.into_iter().enumerate() {
         match slot {
             Ok(superblock) => {
-                if best.as_ref().is_none_or(|b| superblock.generation > b.generation) {
+                if best
+                    .as_ref()
+                    .is_none_or(|b| superblock.generation > b.generation)
+                {
                     best = Some(superblock);
                 }
             }
@@ -592,7 +622,8 @@ impl StorageBackend for RedbBackend {
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         self.file.check_poisoned()?;
-        let pieces = PhysicalFile::map_logical(&self.file.lock_directory(), offset, data.len() as u64)?;
+        let pieces =
+            PhysicalFile::map_logical(&self.file.lock_directory(), offset, data.len() as u64)?;
         let mut done = 0usize;
         for (physical, piece_len) in pieces {
             let piece_len = piece_len as usize;
@@ -609,7 +640,11 @@ impl StorageBackend for RedbBackend {
         self.file.inner.close()
     }
 
-    fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> std::result::Result<bool, BackendError> {
+    fn try_lock_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<bool, BackendError> {
         let (start, end) = shift_range(start, end)?;
         self.file.inner.try_lock_range(start, end)
     }
@@ -623,22 +658,38 @@ impl StorageBackend for RedbBackend {
         self.file.inner.try_lock_shared_range(start, end)
     }
 
-    fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> std::result::Result<(), BackendError> {
+    fn lock_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<(), BackendError> {
         let (start, end) = shift_range(start, end)?;
         self.file.inner.lock_range(start, end)
     }
 
-    fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> std::result::Result<(), BackendError> {
+    fn lock_shared_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<(), BackendError> {
         let (start, end) = shift_range(start, end)?;
         self.file.inner.lock_shared_range(start, end)
     }
 
-    fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> std::result::Result<(), BackendError> {
+    fn unlock_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<(), BackendError> {
         let (start, end) = shift_range(start, end)?;
         self.file.inner.unlock_range(start, end)
     }
 
-    fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> std::result::Result<bool, BackendError> {
+    fn query_lock_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<bool, BackendError> {
         let (start, end) = shift_range(start, end)?;
         self.file.inner.query_lock_range(start, end)
     }

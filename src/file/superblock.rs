@@ -312,6 +312,19 @@ impl Superblock {
     }
 }
 
+/// Bytes of a slot [`peek_generation`] needs.
+pub const PEEK_BYTES: usize = OFF_GENERATION + 8;
+
+/// The generation a slot header claims, without validating the slot (`None` without the
+/// magic). Used to notice cheaply that another process wrote a newer slot; the slot is then
+/// decoded in full before anything in it is believed.
+pub fn peek_generation(header: &[u8]) -> Option<u64> {
+    if header.len() < PEEK_BYTES || header[OFF_MAGIC..OFF_MAGIC + 8] != MAGIC {
+        return None;
+    }
+    Some(get_u64(header, OFF_GENERATION))
+}
+
 fn slot_crc(slot: &[u8], extent_count: usize) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&slot[..OFF_CRC]);
@@ -386,7 +399,10 @@ mod tests {
 
     #[test]
     fn superblock_rejects_foreign_and_future_files() {
-        assert_eq!(Superblock::decode(b"SQLite format 3\0"), Err(SlotError::NotMagic));
+        assert_eq!(
+            Superblock::decode(b"SQLite format 3\0"),
+            Err(SlotError::NotMagic)
+        );
         assert_eq!(Superblock::decode(&[]), Err(SlotError::NotMagic));
         let mut slot = sample().encode();
         slot[OFF_VERSION..OFF_VERSION + 4].copy_from_slice(&9u32.to_le_bytes());
