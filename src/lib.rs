@@ -26,7 +26,7 @@
 //! disk and the commit protocol.
 
 #![deny(unsafe_op_in_unsafe_fn)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod catalog;
 mod check;
@@ -35,6 +35,7 @@ pub mod file;
 pub mod names;
 mod run;
 mod store;
+pub mod table;
 pub mod time;
 mod vacuum;
 pub mod value;
@@ -46,4 +47,9 @@ pub use run::{
     InitOptions, MetricTableInfo, Run, RunInfo, RunStatus,
 };
 pub use store::{ProjectInfo, Store, StoreInfo, VacuumReport, BLOB_CHUNK_BYTES, CACHE_BYTES};
+pub use table::metrics::{batch_from_columns, MetricsOptions};
+pub use table::{
+    with_role, ColumnRole, MetricsWriter, ScanOptions, Table, TableInfo, WriteDurability,
+    WriterOptions,
+};
 pub use value::Value;

@@ -2,6 +2,7 @@
 //! output on stdout; errors go back to `main` as `anyhow::Error` with context.
 
 mod demo;
+mod scan;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -55,6 +56,35 @@ enum Command {
         /// As one JSON object.
         #[arg(long)]
         json: bool,
+    },
+    /// List tables: a run's metrics tables, a project's tables, or every table.
+    Tables {
+        /// The store file.
+        path: PathBuf,
+        /// A run url (`<project>/runs/<run>`) or a project name.
+        scope: Option<String>,
+        /// One JSON object per table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a table's rows.
+    ///
+    /// Example: runstore scan demo.runs cifar10-sweep/runs/resnet18-lr0.01/metrics_0000
+    /// --columns example_id,loss --limit 5 --format csv
+    Scan {
+        /// The store file.
+        path: PathBuf,
+        /// The table's url.
+        table_url: String,
+        /// Only these columns, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        columns: Option<Vec<String>>,
+        /// At most this many rows.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: scan::Format,
     },
     /// Format version, file size and counts.
     Info {
@@ -141,6 +171,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 print_run(&mut out, &run)?;
             }
         }
+        Command::Tables { path, scope, json } => {
+            let store = open_read(&path)?;
+            scan::tables(&store, scope.as_deref(), json, &mut out)?;
+        }
+        Command::Scan {
+            path,
+            table_url,
+            columns,
+            limit,
+            format,
+        } => {
+            let store = open_read(&path)?;
+            scan::scan(&store, &table_url, columns, limit, format, &mut out)?;
+        }
         Command::Info { path, json } => {
             let store = open_read(&path)?;
             let info = store.info()?;
@@ -160,6 +204,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     "outputs": info.outputs,
                     "inputs": info.inputs,
                     "blobs": info.blobs,
+                    "tables": info.tables,
                 });
                 writeln!(out, "{line:#}")?;
             } else {
@@ -184,6 +229,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 writeln!(out, "output values   {}", info.outputs)?;
                 writeln!(out, "input values    {}", info.inputs)?;
                 writeln!(out, "blobs           {}", info.blobs)?;
+                writeln!(out, "tables          {}", info.tables)?;
             }
         }
         Command::Vacuum { path } => {
@@ -265,7 +311,7 @@ pub fn run_json(run: &Run) -> Result<serde_json::Value> {
         "input_tables": info.input_tables,
         "input_values": info.input_values.iter().map(Value::to_json).collect::<Vec<_>>(),
         "outputs": outputs,
-        "metrics_tables": info.metrics.iter().map(|m| serde_json::json!({
+        "metrics": info.metrics.iter().map(|m| serde_json::json!({
             "url": m.url,
             "stream_name": m.stream_name,
             "row_count": m.row_count,
