@@ -568,6 +568,9 @@ impl Store {
         let result = copy_file_prefix(self.path(), dest, self.file().physical_len()?);
         let _ = txn.abort();
         let bytes = result?;
+        // The copy carries redb's "a writer has it open" mark; one writable open recovers and
+        // closes it cleanly, so the backup opens read-only like any closed store.
+        drop(open_store(dest, true)?);
         Ok(bytes)
     }
 
@@ -581,11 +584,17 @@ impl Store {
         let bytes_before = source.file().physical_len()?;
         let temp = temp_path(path, "vacuum");
         let _ = std::fs::remove_file(&temp);
-        let runs = {
-            let target = open_temp_store(&temp)?;
+        let copied = open_temp_store(&temp).and_then(|target| {
             let runs = crate::vacuum::copy_all(&source, &target)?;
-            drop(target);
-            runs
+            target.file().sync()?;
+            Ok(runs)
+        });
+        let runs = match copied {
+            Ok(runs) => runs,
+            Err(error) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(error);
+            }
         };
         // Hold the writer lock across the rename so no commit can land in the old file after
         // it was copied.
@@ -600,6 +609,9 @@ impl Store {
             source,
         });
         let _ = guard.abort();
+        if renamed.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
         renamed?;
         sync_parent_dir(path)?;
         let bytes_after = std::fs::metadata(path)

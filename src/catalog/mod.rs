@@ -231,8 +231,10 @@ pub fn delete_run_rows(txn: &WriteTransaction, id: u64, record: &RunRecord) -> R
     for (table_id, table) in crate::table::run_tables(txn, id)? {
         crate::table::delete_table(txn, table_id, &table)?;
     }
+    // List first: the listing opens the table, and redb allows one open handle per table.
+    let names = run_blobs(txn, id)?;
     let mut blobs = txn.open_table(BLOBS).map_err(|e| Error::db(op, e))?;
-    for (name, _) in run_blobs(txn, id)? {
+    for (name, _) in names {
         blobs
             .remove((id, name.as_str()))
             .map_err(|e| Error::db(op, e))?;

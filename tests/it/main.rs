@@ -1,1 +1,7 @@
+//! The one integration test binary (`autotests = false`): every file under `tests/it/` is a
+//! module of it, so the crate links once.
 
+mod api;
+mod crash;
+mod model;
+mod util;

@@ -1,0 +1,805 @@
+//! Kill-the-child crash tests: a child process commits as fast as it can and says what each
+//! commit made durable; the parent kills it with SIGKILL at a random moment and then checks
+//! that nothing acknowledged was lost.
+//!
+//! The child is this test binary run again (`std::env::current_exe()`) with only
+//! [`crash_child`] selected and `RUNSTORE_CRASH_CHILD=<store path>` in its environment; without
+//! that variable `crash_child` returns at once, so a normal test run skips it. The child prints
+//! one line per commit, `begin <n> <op>` before the call and `ack <n> <op>` after it returned
+//! `Ok`, each flushed at once. `<op>` describes the commit completely (for example
+//! `output crash/runs/r3-7 outputs=12` or `put crash/runs/r3-7 ckpt len=201733 crc=9c1e04aa`),
+//! so the parent can keep the expected state of the store from the acks alone.
+//!
+//! After each kill the parent asserts, in this order: `Store::open_read_only` works or fails
+//! with exactly `Error::NeedsRepair` (a crashed writer leaves recovery to the next writer);
+//! `runstore::check` reports no problem (redb's integrity check and every record and blob
+//! CRC); the store opens read-write; the runs in it are exactly the acknowledged state, or
+//! that state plus the one commit in flight (begun, not acknowledged) at the kill; and once a
+//! writer has opened it, a read-only open works.
+//!
+//! `RUNSTORE_CRASH_KILLS=N` changes the number of kills of `crash_kill_loop` (default 50);
+//! `RUNSTORE_CRASH_SEED=S` repeats its operation choices and delays (kill timing still varies
+//! with the machine). `cargo run --release --example crash_soak` is the long version.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use runstore::{Error, Run, RunStatus, Store, Value};
+
+use crate::util::{seed_from_env, temp_store, Rng};
+
+const CHILD_ENV: &str = "RUNSTORE_CRASH_CHILD";
+const CHILD_SEED_ENV: &str = "RUNSTORE_CRASH_CHILD_SEED";
+const CHILD_INCARNATION_ENV: &str = "RUNSTORE_CRASH_CHILD_INCARNATION";
+/// The project every crash-test run lives in.
+const PROJECT: &str = "crash";
+/// Largest blob the child writes: several blobs fill a 1 MiB column extent, so both new column
+/// extents and writes into existing ones happen.
+const BLOB_BYTES_MAX: u64 = 300 * 1024;
+const BLOB_NAMES: [&str; 3] = ["ckpt", "embeddings", "image"];
+const PARAMETER_KEYS: [&str; 4] = ["lr", "epochs", "batch", "seed"];
+/// The child keeps roughly this many runs: it creates runs below it and deletes above it.
+const RUNS_TARGET: usize = 12;
+/// Longest the parent waits for the child to open the store (it may be repairing it).
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------------------------
+// The protocol: one commit, as the child announces and acknowledges it
+
+/// One commit of the child, in the words of its `begin` and `ack` lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum CrashOp {
+    /// A new run (EMPTY, no parameters, outputs or blobs).
+    Init { url: String },
+    /// The output `{"step": outputs - 1, ...}` was appended; the run now has `outputs`.
+    Output { url: String, outputs: u64 },
+    /// Parameter `key` is now `value`.
+    Params {
+        url: String,
+        key: String,
+        value: i64,
+    },
+    /// Blob `blob` now holds `len` bytes with CRC32 `crc`.
+    Put {
+        url: String,
+        blob: String,
+        len: u64,
+        crc: u32,
+    },
+    /// `to` is a new copy of `from`.
+    Copy { from: String, to: String },
+    /// The run is gone.
+    Delete { url: String },
+    /// The run's status is now `status`.
+    Status { url: String, status: RunStatus },
+}
+
+impl fmt::Display for CrashOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CrashOp::Init { url } => write!(f, "init {url}"),
+            CrashOp::Output { url, outputs } => write!(f, "output {url} outputs={outputs}"),
+            CrashOp::Params { url, key, value } => write!(f, "params {url} {key}={value}"),
+            CrashOp::Put {
+                url,
+                blob,
+                len,
+                crc,
+            } => write!(f, "put {url} {blob} len={len} crc={crc:08x}"),
+            CrashOp::Copy { from, to } => write!(f, "copy {from} {to}"),
+            CrashOp::Delete { url } => write!(f, "delete {url}"),
+            CrashOp::Status { url, status } => write!(f, "status {url} {status}"),
+        }
+    }
+}
+
+impl CrashOp {
+    /// Parses what `Display` wrote.
+    fn parse(words: &[&str]) -> Option<CrashOp> {
+        fn field<'a>(word: &'a str, name: &str) -> Option<&'a str> {
+            word.strip_prefix(name)?.strip_prefix('=')
+        }
+        Some(match *words {
+            ["init", url] => CrashOp::Init { url: url.into() },
+            ["output", url, outputs] => CrashOp::Output {
+                url: url.into(),
+                outputs: field(outputs, "outputs")?.parse().ok()?,
+            },
+            ["params", url, assignment] => {
+                let (key, value) = assignment.split_once('=')?;
+                CrashOp::Params {
+                    url: url.into(),
+                    key: key.into(),
+                    value: value.parse().ok()?,
+                }
+            }
+            ["put", url, blob, len, crc] => CrashOp::Put {
+                url: url.into(),
+                blob: blob.into(),
+                len: field(len, "len")?.parse().ok()?,
+                crc: u32::from_str_radix(field(crc, "crc")?, 16).ok()?,
+            },
+            ["copy", from, to] => CrashOp::Copy {
+                from: from.into(),
+                to: to.into(),
+            },
+            ["delete", url] => CrashOp::Delete { url: url.into() },
+            ["status", url, status] => CrashOp::Status {
+                url: url.into(),
+                status: RunStatus::parse(status).ok()?,
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// What the parent knows about one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct RunState {
+    outputs: u64,
+    parameters: BTreeMap<String, i64>,
+    status: RunStatus,
+    /// Blob name to length and CRC32.
+    blobs: BTreeMap<String, (u64, u32)>,
+}
+
+impl RunState {
+    fn new() -> RunState {
+        RunState {
+            outputs: 0,
+            parameters: BTreeMap::new(),
+            status: RunStatus::Empty,
+            blobs: BTreeMap::new(),
+        }
+    }
+}
+
+/// Run url to state: the whole project, as acknowledged.
+type State = BTreeMap<String, RunState>;
+
+/// Applies an acknowledged commit. An `Err` means the child's view of the store disagreed with
+/// the parent's (for example it appended output 5 to a run the parent thinks has 3), which is
+/// itself a lost or invented commit.
+fn apply(state: &mut State, op: &CrashOp) -> Result<(), String> {
+    fn run<'a>(state: &'a mut State, url: &str, op: &CrashOp) -> Result<&'a mut RunState, String> {
+        state
+            .get_mut(url)
+            .ok_or_else(|| format!("{op}: run {url} is not in the acknowledged state"))
+    }
+    match op {
+        CrashOp::Init { url } => {
+            if state.insert(url.clone(), RunState::new()).is_some() {
+                return Err(format!("{op}: the run already existed"));
+            }
+        }
+        CrashOp::Output { url, outputs } => {
+            let run = run(state, url, op)?;
+            if run.outputs + 1 != *outputs {
+                return Err(format!("{op}: the run had {} outputs", run.outputs));
+            }
+            run.outputs = *outputs;
+        }
+        CrashOp::Params { url, key, value } => {
+            run(state, url, op)?.parameters.insert(key.clone(), *value);
+        }
+        CrashOp::Put {
+            url,
+            blob,
+            len,
+            crc,
+        } => {
+            run(state, url, op)?
+                .blobs
+                .insert(blob.clone(), (*len, *crc));
+        }
+        CrashOp::Copy { from, to } => {
+            let copy = run(state, from, op)?.clone();
+            if state.insert(to.clone(), copy).is_some() {
+                return Err(format!("{op}: the destination already existed"));
+            }
+        }
+        CrashOp::Delete { url } => {
+            if state.remove(url).is_none() {
+                return Err(format!("{op}: the run did not exist"));
+            }
+        }
+        CrashOp::Status { url, status } => run(state, url, op)?.status = *status,
+    }
+    Ok(())
+}
+
+/// The output value number `step` of every crash-test run, so its contents can be checked.
+fn output_value(step: u64) -> Value {
+    Value::map([
+        ("step", Value::from(step as i64)),
+        ("loss", Value::from(1.0 / (step as f64 + 1.0))),
+    ])
+}
+
+// ---------------------------------------------------------------------------------------------
+// The child
+
+/// The child's side: does nothing unless started by a crash test with `RUNSTORE_CRASH_CHILD`.
+#[test]
+fn crash_child() {
+    let Ok(path) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let number = |name: &str| -> u64 {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("crash child: {name} is not set to a number"))
+    };
+    child_main(
+        Path::new(&path),
+        number(CHILD_SEED_ENV),
+        number(CHILD_INCARNATION_ENV),
+    );
+}
+
+/// Commits random operations until killed. Every failure is a panic: the parent sees the child
+/// exit on its own instead of by SIGKILL, and prints its stderr.
+fn child_main(path: &Path, seed: u64, incarnation: u64) -> ! {
+    let store = Store::open_or_create(path).expect("crash child: open the store");
+    // The runs of the project and their output counts, as the store has them now (this
+    // includes a commit of an earlier child that landed without its ack).
+    let mut runs: BTreeMap<String, (Run, u64)> = BTreeMap::new();
+    for run in store.runs(Some(PROJECT)).expect("crash child: list runs") {
+        let outputs = run.output_count().expect("crash child: output count");
+        runs.insert(run.url(), (run, outputs));
+    }
+    let mut out = std::io::stdout().lock();
+    let mut say = |line: String| {
+        writeln!(out, "{line}").expect("crash child: write to stdout");
+        out.flush().expect("crash child: flush stdout");
+    };
+    say("ready".into());
+    let mut rng = Rng::new(seed);
+    for n in 0u64.. {
+        let urls: Vec<&String> = runs.keys().collect();
+        let pick = |rng: &mut Rng| urls[rng.below(urls.len() as u64) as usize].clone();
+        let grow = runs.len() < 2 * RUNS_TARGET;
+        let roll = rng.below(100);
+        let mut blob_bytes = Vec::new();
+        let op = if runs.len() < 2 || (grow && roll < 8) {
+            CrashOp::Init {
+                url: runstore::run_url(PROJECT, &format!("r{incarnation}-{n}")),
+            }
+        } else if roll < 40 {
+            let url = pick(&mut rng);
+            let outputs = runs[&url].1 + 1;
+            CrashOp::Output { url, outputs }
+        } else if roll < 52 {
+            CrashOp::Params {
+                url: pick(&mut rng),
+                key: PARAMETER_KEYS[rng.below(PARAMETER_KEYS.len() as u64) as usize].into(),
+                value: rng.below(1000) as i64,
+            }
+        } else if roll < 66 {
+            // Half small, half anywhere up to the maximum.
+            let len = if rng.below(2) == 0 {
+                rng.below(4096)
+            } else {
+                rng.range(0, BLOB_BYTES_MAX)
+            };
+            blob_bytes = rng.bytes(len as usize);
+            CrashOp::Put {
+                url: pick(&mut rng),
+                blob: BLOB_NAMES[rng.below(BLOB_NAMES.len() as u64) as usize].into(),
+                len,
+                crc: crc32fast::hash(&blob_bytes),
+            }
+        } else if roll < 72 && grow {
+            CrashOp::Copy {
+                from: pick(&mut rng),
+                to: runstore::run_url(PROJECT, &format!("c{incarnation}-{n}")),
+            }
+        } else if roll < 82 && (runs.len() > RUNS_TARGET || roll < 74) {
+            CrashOp::Delete {
+                url: pick(&mut rng),
+            }
+        } else {
+            CrashOp::Status {
+                url: pick(&mut rng),
+                status: RunStatus::ALL[rng.below(RunStatus::ALL.len() as u64) as usize],
+            }
+        };
+        say(format!("begin {n} {op}"));
+        let failed = |e: Error| -> ! { panic!("crash child: {op} failed: {e}") };
+        match &op {
+            CrashOp::Init { url } => {
+                let (_, name) = runstore::parse_run_url(url).expect("crash child: url");
+                let run = store
+                    .init(PROJECT, Some(&name))
+                    .unwrap_or_else(|e| failed(e));
+                assert_eq!(run.url(), *url, "crash child: init renamed the run");
+                runs.insert(url.clone(), (run, 0));
+            }
+            CrashOp::Output { url, outputs } => {
+                let entry = runs.get_mut(url).expect("crash child: known run");
+                entry
+                    .0
+                    .add_output_value(&output_value(outputs - 1))
+                    .unwrap_or_else(|e| failed(e));
+                entry.1 = *outputs;
+            }
+            CrashOp::Params { url, key, value } => runs[url]
+                .0
+                .set_parameters(&Value::map([(key.as_str(), Value::from(*value))]))
+                .unwrap_or_else(|e| failed(e)),
+            CrashOp::Put { url, blob, len, .. } => {
+                let written = runs[url]
+                    .0
+                    .put_bulk(blob, &blob_bytes)
+                    .unwrap_or_else(|e| failed(e));
+                assert_eq!(written, *len, "crash child: put_bulk length");
+            }
+            CrashOp::Copy { from, to } => {
+                let (_, name) = runstore::parse_run_url(to).expect("crash child: url");
+                let options = runstore::CopyOptions {
+                    run_name: Some(name),
+                    ..Default::default()
+                };
+                let copy = runs[from].0.copy(&options).unwrap_or_else(|e| failed(e));
+                assert_eq!(copy.url(), *to, "crash child: copy renamed the run");
+                let outputs = runs[from].1;
+                runs.insert(to.clone(), (copy, outputs));
+            }
+            CrashOp::Delete { url } => {
+                let (run, _) = runs.remove(url).expect("crash child: known run");
+                run.delete().unwrap_or_else(|e| failed(e));
+            }
+            CrashOp::Status { url, status } => runs[url]
+                .0
+                .set_status(*status)
+                .unwrap_or_else(|e| failed(e)),
+        }
+        say(format!("ack {n} {op}"));
+    }
+    unreachable!("the child loops until it is killed")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The parent
+
+/// Kills and reaps the child if a test fails while it runs.
+struct ChildGuard(Option<Child>);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// When the parent kills the child.
+#[derive(Clone, Copy, Debug)]
+struct KillPlan {
+    /// Delay before SIGKILL.
+    delay: Duration,
+    /// Count the delay from the child's `ready` line (after its open, so commits happen), or
+    /// from the spawn (so some kills land while it opens or repairs the store).
+    after_ready: bool,
+    /// Also wait for this many acks before the delay starts.
+    min_acks: usize,
+}
+
+impl KillPlan {
+    /// The kill loop's plan: 5 to 150 ms, from `ready` three times in four.
+    fn random(rng: &mut Rng) -> KillPlan {
+        KillPlan {
+            delay: Duration::from_millis(rng.range(5, 150)),
+            after_ready: rng.below(4) != 0,
+            min_acks: 0,
+        }
+    }
+}
+
+/// Runs one child on `path` and kills it as planned; returns its complete stdout lines.
+fn run_child_and_kill(
+    path: &Path,
+    seed: u64,
+    incarnation: u64,
+    plan: KillPlan,
+) -> Result<Vec<String>, String> {
+    let stderr_path = PathBuf::from(format!("{}.child-stderr", path.display()));
+    let stderr = File::create(&stderr_path).map_err(|e| format!("create child stderr: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| format!("current exe: {e}"))?;
+    let mut child = ChildGuard(Some(
+        Command::new(exe)
+            .args([
+                "crash::crash_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, path)
+            .env(CHILD_SEED_ENV, seed.to_string())
+            .env(CHILD_INCARNATION_ENV, incarnation.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .map_err(|e| format!("spawn child: {e}"))?,
+    ));
+    let spawned = Instant::now();
+    let stdout = child
+        .0
+        .as_mut()
+        .expect("child")
+        .stdout
+        .take()
+        .expect("piped");
+    let (sender, receiver) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut stdout = BufReader::new(stdout);
+        loop {
+            let mut line = String::new();
+            match stdout.read_line(&mut line) {
+                // A line cut short by the kill has no newline: it was never said.
+                Ok(n) if n > 0 && line.ends_with('\n') => {
+                    line.pop();
+                    if sender.send(line).is_err() {
+                        return;
+                    }
+                }
+                _ => return,
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let mut ready = !plan.after_ready;
+    let mut acks = 0usize;
+    while !ready || acks < plan.min_acks {
+        let line = receiver
+            .recv_timeout(READY_TIMEOUT)
+            .map_err(|_| format!("the child said nothing for {READY_TIMEOUT:?}"))?;
+        ready |= line == "ready";
+        acks += usize::from(line.starts_with("ack "));
+        lines.push(line);
+    }
+    let start = if plan.after_ready {
+        Instant::now()
+    } else {
+        spawned
+    };
+    std::thread::sleep(plan.delay.saturating_sub(start.elapsed()));
+    let mut killed = child.0.take().expect("child");
+    killed.kill().map_err(|e| format!("kill child: {e}"))?;
+    let status = killed.wait().map_err(|e| format!("wait for child: {e}"))?;
+    reader.join().map_err(|_| "the stdout reader panicked")?;
+    lines.extend(receiver.try_iter());
+    if status.signal() != Some(libc::SIGKILL) {
+        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        return Err(format!(
+            "the child ended by itself ({status}) instead of by SIGKILL; its stderr:\n{stderr}"
+        ));
+    }
+    let _ = std::fs::remove_file(&stderr_path);
+    Ok(lines)
+}
+
+/// The parent's record of the store across kills.
+#[derive(Debug, Default)]
+struct Journal {
+    /// The acknowledged state (after each verification: the state found in the store).
+    state: State,
+    kills: u64,
+    acks: u64,
+    /// Runs whose state matched neither the acknowledged state nor it plus the commit in
+    /// flight, and runs found that were never acknowledged.
+    losses: u64,
+    /// Kills after which an unacknowledged commit had landed.
+    in_flight_landed: u64,
+    /// Read-only opens right after a kill that worked, and that asked for repair.
+    read_only_ok: u64,
+    read_only_needs_repair: u64,
+    problems: Vec<String>,
+}
+
+impl Journal {
+    /// Applies the acks of one child's lines and returns the commit in flight at the kill.
+    fn take_lines(&mut self, lines: &[String]) -> Result<Option<CrashOp>, String> {
+        let mut in_flight: Option<(u64, CrashOp)> = None;
+        for line in lines {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let (kind, n, op) = match words.as_slice() {
+                [kind @ ("begin" | "ack"), n, rest @ ..] => {
+                    let n: u64 = n.parse().map_err(|_| format!("bad line {line:?}"))?;
+                    let op = CrashOp::parse(rest).ok_or_else(|| format!("bad line {line:?}"))?;
+                    (*kind, n, op)
+                }
+                // The test harness's own lines and "ready".
+                _ => continue,
+            };
+            if kind == "begin" {
+                if let Some((pending, _)) = &in_flight {
+                    return Err(format!("begin {n} while {pending} was not acknowledged"));
+                }
+                in_flight = Some((n, op));
+            } else {
+                match in_flight.take() {
+                    Some((pending, begun)) if pending == n && begun == op => {}
+                    other => return Err(format!("{line:?} does not match the begin {other:?}")),
+                }
+                apply(&mut self.state, &op)?;
+                self.acks += 1;
+            }
+        }
+        Ok(in_flight.map(|(_, op)| op))
+    }
+
+    /// Everything asserted after a kill (see the module docs), on the store at `path`.
+    fn verify(&mut self, path: &Path, in_flight: Option<&CrashOp>) -> Result<(), String> {
+        match Store::open_read_only(path) {
+            Ok(_) => self.read_only_ok += 1,
+            Err(Error::NeedsRepair { .. }) => self.read_only_needs_repair += 1,
+            Err(other) => return Err(format!("read-only open after a kill: {other:?}")),
+        }
+        let report = runstore::check(path).map_err(|e| format!("check: {e:?}"))?;
+        for problem in &report.problems {
+            self.problems
+                .push(format!("kill {}: check: {problem}", self.kills));
+        }
+        let store =
+            Store::open(path).map_err(|e| format!("read-write open after a kill: {e:?}"))?;
+        let (found, problems) = read_state(&store).map_err(|e| format!("read the store: {e:?}"))?;
+        drop(store);
+        for problem in problems {
+            self.problems
+                .push(format!("kill {}: {problem}", self.kills));
+        }
+        self.compare(found, in_flight)?;
+        Store::open_read_only(path)
+            .map_err(|e| format!("read-only open after a writer opened the store: {e:?}"))?;
+        Ok(())
+    }
+
+    /// Compares the store's state with the acknowledged one (or it plus the commit in flight)
+    /// and adopts what was found.
+    fn compare(&mut self, found: State, in_flight: Option<&CrashOp>) -> Result<(), String> {
+        if found == self.state {
+            return Ok(());
+        }
+        if let Some(op) = in_flight {
+            let mut landed = self.state.clone();
+            apply(&mut landed, op)?;
+            if found == landed {
+                self.in_flight_landed += 1;
+                self.state = found;
+                return Ok(());
+            }
+        }
+        let urls: std::collections::BTreeSet<&String> =
+            self.state.keys().chain(found.keys()).collect();
+        for url in urls {
+            let (expected, actual) = (self.state.get(url), found.get(url));
+            if expected != actual {
+                self.losses += 1;
+                self.problems.push(format!(
+                    "kill {}: {url}: acknowledged {expected:?}, found {actual:?} (in flight: {})",
+                    self.kills,
+                    in_flight.map_or("nothing".to_string(), |op| op.to_string())
+                ));
+            }
+        }
+        self.state = found;
+        Ok(())
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "kills={} acknowledged={} losses={} in_flight_landed={} read_only_after_kill: ok={} \
+             needs_repair={} problems={}",
+            self.kills,
+            self.acks,
+            self.losses,
+            self.in_flight_landed,
+            self.read_only_ok,
+            self.read_only_needs_repair,
+            self.problems.len()
+        )
+    }
+}
+
+/// Reads the project's runs as a `State`, with any output that is not the value the child
+/// wrote reported as a problem.
+fn read_state(store: &Store) -> runstore::Result<(State, Vec<String>)> {
+    let mut state = State::new();
+    let mut problems = Vec::new();
+    for run in store.runs(Some(PROJECT))? {
+        let url = run.url();
+        let info = run.info()?;
+        let outputs = run.output_values()?;
+        if outputs.len() as u64 != info.output_count {
+            problems.push(format!(
+                "{url}: {} outputs read, output count {}",
+                outputs.len(),
+                info.output_count
+            ));
+        }
+        for (step, value) in outputs.iter().enumerate() {
+            if value.encode() != output_value(step as u64).encode() {
+                problems.push(format!("{url}: output {step} is {value:?}"));
+            }
+        }
+        let mut parameters = BTreeMap::new();
+        for (key, value) in info.parameters.as_map().into_iter().flatten() {
+            match value.as_i64() {
+                Some(value) => {
+                    parameters.insert(key.clone(), value);
+                }
+                None => problems.push(format!("{url}: parameter {key} is {value:?}")),
+            }
+        }
+        let mut blobs = BTreeMap::new();
+        for blob in run.bulk_list()? {
+            let bytes = run.bulk_bytes(&blob.name)?;
+            if bytes.len() as u64 != blob.len {
+                problems.push(format!(
+                    "{url}: blob {} lists {} bytes, reads {}",
+                    blob.name,
+                    blob.len,
+                    bytes.len()
+                ));
+            }
+            blobs.insert(blob.name, (bytes.len() as u64, crc32fast::hash(&bytes)));
+        }
+        state.insert(
+            url,
+            RunState {
+                outputs: info.output_count,
+                parameters,
+                status: info.status,
+                blobs,
+            },
+        );
+    }
+    Ok((state, problems))
+}
+
+/// One kill of the loop: spawn, kill, verify.
+fn kill_once(
+    journal: &mut Journal,
+    path: &Path,
+    rng: &mut Rng,
+    plan: KillPlan,
+) -> Result<(), String> {
+    let incarnation = journal.kills;
+    let lines = run_child_and_kill(path, rng.next_u64(), incarnation, plan)?;
+    journal.kills += 1;
+    let in_flight = journal.take_lines(&lines)?;
+    journal.verify(path, in_flight.as_ref())
+}
+
+/// Kills a writer 50 times at random moments on one store (damage accumulates) and checks
+/// after each kill that the store is intact and holds every acknowledged commit.
+#[test]
+fn crash_kill_loop() {
+    let kills: u64 = std::env::var("RUNSTORE_CRASH_KILLS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50);
+    let seed = seed_from_env("RUNSTORE_CRASH_SEED");
+    let (_dir, path) = temp_store();
+    drop(Store::create(&path).expect("create store"));
+    let mut rng = Rng::new(seed);
+    let mut journal = Journal::default();
+    let started = Instant::now();
+    for _ in 0..kills {
+        let plan = KillPlan::random(&mut rng);
+        if let Err(error) = kill_once(&mut journal, &path, &mut rng, plan) {
+            panic!("kill {} (seed {seed}, {plan:?}): {error}", journal.kills);
+        }
+    }
+    let file_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "crash_kill_loop: {} seed={seed} file_bytes={file_bytes} in {:.1?}",
+        journal.summary(),
+        started.elapsed()
+    );
+    assert!(journal.acks > 0, "no commit was acknowledged");
+    assert!(
+        journal.problems.is_empty(),
+        "seed {seed}: {}",
+        journal.problems.join("\n")
+    );
+    assert_eq!(journal.losses, 0);
+}
+
+/// A store copied with `std::fs::copy` after its writer was killed (a cold copy) opens
+/// read-write, which repairs it, passes `check`, and holds every acknowledged commit.
+#[test]
+fn crash_cold_copy_after_kill_opens_and_checks() {
+    let seed = seed_from_env("RUNSTORE_CRASH_SEED");
+    let (dir, path) = temp_store();
+    drop(Store::create(&path).expect("create store"));
+    let mut rng = Rng::new(seed);
+    let mut journal = Journal::default();
+    for round in 0..3 {
+        let plan = KillPlan {
+            delay: Duration::from_millis(rng.range(5, 60)),
+            after_ready: true,
+            min_acks: 5,
+        };
+        let lines = run_child_and_kill(&path, rng.next_u64(), round, plan)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        journal.kills += 1;
+        let in_flight = journal
+            .take_lines(&lines)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let copy = dir.path().join(format!("copy-{round}.runs"));
+        std::fs::copy(&path, &copy).expect("copy the store");
+        // The copy gets the checks; the original stays as the killed writer left it, so the
+        // next round's child repairs it.
+        let mut copy_journal = Journal {
+            state: journal.state.clone(),
+            ..Journal::default()
+        };
+        copy_journal
+            .verify(&copy, in_flight.as_ref())
+            .unwrap_or_else(|e| panic!("seed {seed}, round {round}: {e}"));
+        assert!(
+            copy_journal.problems.is_empty(),
+            "seed {seed}, round {round}: {}",
+            copy_journal.problems.join("\n")
+        );
+        journal.state = copy_journal.state;
+    }
+    assert!(journal.acks >= 15, "{}", journal.summary());
+}
+
+/// Right after a writer is killed, a read-only open works or fails with exactly
+/// `Error::NeedsRepair`; once a writer has opened the store (and while it has it open), a
+/// read-only open works and sees every acknowledged commit.
+#[test]
+fn crash_read_only_open_after_kill() {
+    let seed = seed_from_env("RUNSTORE_CRASH_SEED");
+    let (_dir, path) = temp_store();
+    drop(Store::create(&path).expect("create store"));
+    let mut rng = Rng::new(seed);
+    let mut journal = Journal::default();
+    let plan = KillPlan {
+        delay: Duration::from_millis(rng.range(5, 40)),
+        after_ready: true,
+        min_acks: 3,
+    };
+    let lines = run_child_and_kill(&path, rng.next_u64(), 0, plan)
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    let in_flight = journal
+        .take_lines(&lines)
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    let read_only = Store::open_read_only(&path);
+    assert!(
+        matches!(read_only, Ok(_) | Err(Error::NeedsRepair { .. })),
+        "read-only open after a kill: {read_only:?}"
+    );
+    drop(read_only);
+    let writer = Store::open(&path).expect("a writer opens (and repairs) the store");
+    let reader = Store::open_read_only(&path).expect("read-only open beside the writer");
+    let (found, problems) = read_state(&reader).expect("read through the reader");
+    assert!(problems.is_empty(), "{problems:?}");
+    journal
+        .compare(found, in_flight.as_ref())
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    assert!(
+        journal.problems.is_empty(),
+        "{}",
+        journal.problems.join("\n")
+    );
+    drop(reader);
+    drop(writer);
+    let reader = Store::open_read_only(&path).expect("read-only open after the writer closed");
+    let (found, _) = read_state(&reader).expect("read through the reader");
+    assert_eq!(found, journal.state);
+}
