@@ -42,7 +42,11 @@ fn batch(rows: usize) -> RecordBatch {
         Field::new("loss", DataType::Float32, false),
         Field::new("confidence", DataType::Float32, false),
         Field::new("predicted", DataType::Int32, false),
-        Field::new("embedding", DataType::FixedSizeList(item.clone(), 64), false),
+        Field::new(
+            "embedding",
+            DataType::FixedSizeList(item.clone(), 64),
+            false,
+        ),
     ]));
     RecordBatch::try_new(
         schema,
@@ -51,10 +55,17 @@ fn batch(rows: usize) -> RecordBatch {
             Arc::new(Int32Array::from(vec![3; rows])),
             Arc::new(Float32Array::from_iter_values((0..rows).map(|_| next()))),
             Arc::new(Float32Array::from_iter_values((0..rows).map(|_| next()))),
-            Arc::new(Int32Array::from_iter_values((0..rows as i32).map(|i| i % 10))),
+            Arc::new(Int32Array::from_iter_values(
+                (0..rows as i32).map(|i| i % 10),
+            )),
             Arc::new(
-                FixedSizeListArray::try_new(item, 64, Arc::new(Float32Array::from(embedding)), None)
-                    .unwrap(),
+                FixedSizeListArray::try_new(
+                    item,
+                    64,
+                    Arc::new(Float32Array::from(embedding)),
+                    None,
+                )
+                .unwrap(),
             ),
         ],
     )
@@ -95,7 +106,11 @@ fn main() {
             .unwrap();
         let mut sum = 0f64;
         for batch in &batches {
-            let loss = batch.column(0).as_any().downcast_ref::<Float32Array>().unwrap();
+            let loss = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<Float32Array>()
+                .unwrap();
             sum += loss.values().iter().map(|v| *v as f64).sum::<f64>();
         }
         println!("{} {sum}", started.elapsed().as_secs_f64());
@@ -128,7 +143,9 @@ fn main() {
         let store = Store::create(&path).unwrap();
         let run = store.init("bench", Some(&format!("run{rep}"))).unwrap();
         let started = Instant::now();
-        let infos = run.add_metrics_data(&data, &MetricsOptions::default()).unwrap();
+        let infos = run
+            .add_metrics_data(&data, &MetricsOptions::default())
+            .unwrap();
         store_write.push(started.elapsed().as_secs_f64());
         url = infos[0].url.clone();
         drop(store);
@@ -167,7 +184,13 @@ fn main() {
             .output()
             .unwrap();
         let text = String::from_utf8(output.stdout).unwrap();
-        fresh_sum.push(text.split_whitespace().next().unwrap().parse::<f64>().unwrap());
+        fresh_sum.push(
+            text.split_whitespace()
+                .next()
+                .unwrap()
+                .parse::<f64>()
+                .unwrap(),
+        );
     }
     let (memory_s, fresh_s) = (median(memory_sum), median(fresh_sum));
     println!(
@@ -242,7 +265,12 @@ fn main() {
     for step in 0..calls {
         let x = step as f64;
         writer
-            .append_row(&[Value::Float(x), Value::Float(x), Value::Float(x), Value::Float(x)])
+            .append_row(&[
+                Value::Float(x),
+                Value::Float(x),
+                Value::Float(x),
+                Value::Float(x),
+            ])
             .unwrap();
     }
     let durable_s = started.elapsed().as_secs_f64() / calls as f64;

@@ -70,20 +70,18 @@ pub fn initialize(txn: &WriteTransaction) -> Result<()> {
     meta.insert(META_CATALOG_VERSION, CATALOG_VERSION)
         .map_err(|e| Error::db("create tables", e))?;
     drop(meta);
-    txn.open_table(PROJECTS)
-        .map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(RUN_NAMES)
-        .map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(RUNS)
-        .map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(PARAMS)
-        .map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(INPUTS)
-        .map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(OUTPUTS)
-        .map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(BLOBS)
-        .map_err(|e| Error::db("create tables", e))?;
+    // Opening a table in a write transaction creates it.
+    let create = |e| Error::db("create tables", e);
+    txn.open_table(PROJECTS).map_err(create)?;
+    txn.open_table(RUN_NAMES).map_err(create)?;
+    txn.open_table(RUNS).map_err(create)?;
+    txn.open_table(PARAMS).map_err(create)?;
+    txn.open_table(INPUTS).map_err(create)?;
+    txn.open_table(OUTPUTS).map_err(create)?;
+    txn.open_table(BLOBS).map_err(create)?;
+    txn.open_table(TABLES).map_err(create)?;
+    txn.open_table(TABLE_URLS).map_err(create)?;
+    txn.open_table(TAIL).map_err(create)?;
     Ok(())
 }
 
