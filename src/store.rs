@@ -46,8 +46,8 @@ struct StoreInner {
     path: PathBuf,
     file: Arc<PhysicalFile>,
     mapping: Mapping,
-    /// Offsets of segments whose CRC this process has verified (first touch).
-    verified: Mutex<HashSet<u64>>,
+    /// Segments (offset, length, CRC) whose CRC this process has verified (first touch).
+    verified: Mutex<HashSet<(u64, u64, u32)>>,
     db: Db,
     active_run: Mutex<Option<u64>>,
 }
@@ -247,7 +247,7 @@ impl Store {
             .verified
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .contains(&segment.offset);
+            .contains(&(segment.offset, segment.len, segment.crc32));
         if !verified {
             let bytes = crate::file::mmap::bytes(&map, segment.offset, segment.len)?;
             let crc = crc32fast::hash(bytes);
@@ -261,7 +261,7 @@ impl Store {
                 .verified
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .insert(segment.offset);
+                .insert((segment.offset, segment.len, segment.crc32));
         }
         crate::file::mmap::buffer(&map, segment.offset, segment.len)
     }

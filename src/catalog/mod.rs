@@ -206,6 +206,10 @@ pub fn blob_record(txn: &impl Reader, id: u64, name: &str) -> Result<Option<Blob
 /// segments stay until vacuum).
 pub fn delete_run_rows(txn: &WriteTransaction, id: u64, record: &RunRecord) -> Result<()> {
     let op = "delete run";
+    // Tables first: they are found through the run's url, which needs its record.
+    for (table_id, table) in crate::table::run_tables(txn, id)? {
+        crate::table::delete_table(txn, table_id, &table)?;
+    }
     txn.open_table(RUNS)
         .map_err(|e| Error::db(op, e))?
         .remove(id)
@@ -226,9 +230,6 @@ pub fn delete_run_rows(txn: &WriteTransaction, id: u64, record: &RunRecord) -> R
         .map_err(|e| Error::db(op, e))?
         .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)
         .map_err(|e| Error::db(op, e))?;
-    for (table_id, table) in crate::table::run_tables(txn, id)? {
-        crate::table::delete_table(txn, table_id, &table)?;
-    }
     // List first: the listing opens the table, and redb allows one open handle per table.
     let names = run_blobs(txn, id)?;
     let mut blobs = txn.open_table(BLOBS).map_err(|e| Error::db(op, e))?;

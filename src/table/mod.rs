@@ -813,18 +813,27 @@ pub(crate) fn delete_table(txn: &WriteTransaction, id: u64, record: &TableRecord
     Ok(())
 }
 
-/// The tables owned by run `run_id` (its metrics tables), by url.
+/// The tables owned by run `run_id` (its metrics tables), by url. A run's tables are named
+/// under its url, so this is a range of the url index, not a scan of every table.
 pub(crate) fn run_tables(txn: &impl Reader, run_id: u64) -> Result<Vec<(u64, TableRecord)>> {
-    let tables = txn.table(catalog::TABLES)?;
+    let op = "list run tables";
+    let run = catalog::run_record(txn, run_id)?;
+    let prefix = format!("{}/", crate::run::run_url(&run.project, &run.name));
+    let urls = txn.table(catalog::TABLE_URLS)?;
     let mut out = Vec::new();
-    for entry in tables.iter().map_err(|e| Error::db("list tables", e))? {
-        let (id, bytes) = entry.map_err(|e| Error::db("list tables", e))?;
-        let record: TableRecord = records::decode(bytes.value(), "table record")?;
+    for entry in urls
+        .range(prefix.as_str()..)
+        .map_err(|e| Error::db(op, e))?
+    {
+        let (url, id) = entry.map_err(|e| Error::db(op, e))?;
+        if !url.value().starts_with(&prefix) {
+            break;
+        }
+        let record = table_record(txn, id.value(), url.value())?;
         if record.run_id == run_id {
             out.push((id.value(), record));
         }
     }
-    out.sort_by(|a, b| a.1.url.cmp(&b.1.url));
     Ok(out)
 }
 
