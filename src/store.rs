@@ -212,6 +212,11 @@ impl Store {
         matches!(self.inner.db, Db::Read(_))
     }
 
+    /// The current extent directory (for inspection: `runstore info`, tests).
+    pub fn superblock(&self) -> crate::file::Superblock {
+        self.inner.file.superblock()
+    }
+
     pub(crate) fn file(&self) -> &PhysicalFile {
         &self.inner.file
     }
@@ -754,6 +759,9 @@ fn open_store(path: &Path, writable: bool) -> Result<Store> {
             active_run: Mutex::new(None),
         }),
     };
+    if writable {
+        remove_stale_temp_files(path);
+    }
     let version = store.read(|txn| catalog::meta_get(txn, catalog::META_CATALOG_VERSION))?;
     if version != catalog::CATALOG_VERSION {
         return Err(Error::UnsupportedVersion {
@@ -763,6 +771,46 @@ fn open_store(path: &Path, writable: bool) -> Result<Store> {
         });
     }
     Ok(store)
+}
+
+/// Removes temporary files a killed `create` or `vacuum` of this store left beside it
+/// (`.<name>.creating-<pid>-<n>`, `.<name>.vacuum-<pid>-<n>`) whose process is gone. Only
+/// where `/proc` tells which processes live (Linux); elsewhere they stay. Best effort: a file
+/// that cannot be removed is left alone.
+fn remove_stale_temp_files(path: &Path) {
+    let proc_root = Path::new("/proc/self");
+    if !proc_root.exists() {
+        return;
+    }
+    let Some(file_name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{file_name}.");
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some(rest) = rest
+            .strip_prefix("creating-")
+            .or_else(|| rest.strip_prefix("vacuum-"))
+        else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn temp_path(path: &Path, purpose: &str) -> PathBuf {

@@ -184,32 +184,53 @@ impl PhysicalFile {
             offset: col_hwm,
             reason: "column high-water mark overflows".into(),
         })?;
-        let fits = col_hwm != 0
-            && directory.column_extents().any(|extent| {
-                start >= extent.physical_offset
-                    && start
-                        .checked_add(len)
-                        .is_some_and(|end| end <= extent.physical_end())
-            });
-        let offset = if fits {
-            start
-        } else {
-            let physical_end = directory.physical_end();
-            let wanted = (physical_end / 8).clamp(COLUMN_EXTENT_BYTES_MIN, COLUMN_EXTENT_BYTES_MAX);
-            let size =
-                align_up(len.max(wanted), EXTENT_ALIGN).ok_or_else(|| Error::InvalidInput {
+        let end = start.checked_add(len).ok_or_else(|| Error::InvalidInput {
+            reason: format!("a column segment of {len} bytes is too large"),
+        })?;
+        // The extent the high-water mark is in (a mark of 0 means none yet).
+        let current = (col_hwm != 0)
+            .then(|| {
+                directory.extents.iter().position(|extent| {
+                    extent.kind == ExtentKind::Column
+                        && start >= extent.physical_offset
+                        && start <= extent.physical_end()
+                })
+            })
+            .flatten();
+        let physical_end = directory.physical_end();
+        let wanted = (physical_end / 8).clamp(COLUMN_EXTENT_BYTES_MIN, COLUMN_EXTENT_BYTES_MAX);
+        let offset = match current {
+            Some(index) if end <= directory.extents[index].physical_end() => start,
+            Some(index) if directory.extents[index].physical_end() == physical_end => {
+                // The current extent ends the file: grow it in place rather than leave its
+                // unused rest behind and start another.
+                let extent = directory.extents[index];
+                let grow = (end - extent.physical_end()).max(wanted);
+                let grow = align_up(grow, EXTENT_ALIGN).ok_or_else(|| Error::InvalidInput {
                     reason: format!("a column segment of {len} bytes is too large"),
                 })?;
-            let mut next = directory.clone();
-            next.extents.push(Extent {
-                kind: ExtentKind::Column,
-                physical_offset: physical_end,
-                len: size,
-                logical_offset: 0,
-            });
-            self.grow_and_install(&mut directory, next)
-                .map_err(|e| self.io("allocate column extent", e))?;
-            physical_end
+                let mut next = directory.clone();
+                next.extents[index].len += grow;
+                self.grow_and_install(&mut directory, next)
+                    .map_err(|e| self.io("grow column extent", e))?;
+                start
+            }
+            _ => {
+                let size =
+                    align_up(len.max(wanted), EXTENT_ALIGN).ok_or_else(|| Error::InvalidInput {
+                        reason: format!("a column segment of {len} bytes is too large"),
+                    })?;
+                let mut next = directory.clone();
+                next.extents.push(Extent {
+                    kind: ExtentKind::Column,
+                    physical_offset: physical_end,
+                    len: size,
+                    logical_offset: 0,
+                });
+                self.grow_and_install(&mut directory, next)
+                    .map_err(|e| self.io("allocate column extent", e))?;
+                physical_end
+            }
         };
         if len > 0 {
             self.inner.write(offset, bytes).map_err(|e| {

@@ -2612,3 +2612,38 @@ fn failed_calls_change_nothing() {
     let report = check(&path).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }
+
+#[test]
+fn open_for_writing_removes_temp_files_of_dead_processes() {
+    let (_dir, path) = temp_store();
+    Store::create(&path).unwrap();
+    let dir = path.parent().unwrap();
+    // No process has a pid this large (Linux caps pids at 2^22).
+    let stale = dir.join(".test.runs.vacuum-999999999-1");
+    let live = dir.join(format!(".test.runs.vacuum-{}-1", std::process::id()));
+    let other = dir.join(".other.runs.vacuum-999999999-1");
+    for file in [&stale, &live, &other] {
+        std::fs::write(file, b"partial").unwrap();
+    }
+    drop(Store::open(&path).unwrap());
+    assert!(!stale.exists());
+    assert!(live.exists());
+    assert!(other.exists());
+}
+
+#[test]
+fn column_extents_grow_in_place_when_they_end_the_file() {
+    let (_dir, path) = temp_store();
+    let store = Store::create(&path).unwrap();
+    let run = store.init("p", Some("r")).unwrap();
+    for i in 0..8u8 {
+        run.put_bulk(&format!("b{i}"), &vec![i; 700 * 1024]).unwrap();
+    }
+    let superblock = store.superblock();
+    let column_extents = superblock.column_extents().count();
+    assert_eq!(column_extents, 1, "{superblock:?}");
+    drop(run);
+    drop(store);
+    let report = runstore::check(&path).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}

@@ -4,7 +4,10 @@
 //!
 //! The child is this test binary run again (`std::env::current_exe()`) with only
 //! [`crash_child`] selected and `RUNSTORE_CRASH_CHILD=<store path>` in its environment; without
-//! that variable `crash_child` returns at once, so a normal test run skips it. The child prints
+//! that variable `crash_child` returns at once, so a normal test run skips it. The child commits
+//! a random mix (new runs, outputs, parameters, blobs of up to 300 KiB so column extents and
+//! redb both grow, copies, deletes, status changes, and now and then a vacuum, which closes the
+//! store, rewrites it into a new file renamed over the old one and reopens it). It prints
 //! one line per commit, `begin <n> <op>` before the call and `ack <n> <op>` after it returned
 //! `Ok`, each flushed at once. `<op>` describes the commit completely (for example
 //! `output crash/runs/r3-7 outputs=12` or `put crash/runs/r3-7 ckpt len=201733 crc=9c1e04aa`),
@@ -15,7 +18,8 @@
 //! `runstore::check` reports no problem (redb's integrity check and every record and blob
 //! CRC); the store opens read-write; the runs in it are exactly the acknowledged state, or
 //! that state plus the one commit in flight (begun, not acknowledged) at the kill; and once a
-//! writer has opened it, a read-only open works.
+//! writer has opened it, a read-only open works. Temporary files of a killed vacuum are
+//! counted and removed.
 //!
 //! `RUNSTORE_CRASH_KILLS=N` changes the number of kills of `crash_kill_loop` (default 50);
 //! `RUNSTORE_CRASH_SEED=S` repeats its operation choices and delays (kill timing still varies
@@ -79,6 +83,9 @@ enum CrashOp {
     Delete { url: String },
     /// The run's status is now `status`.
     Status { url: String, status: RunStatus },
+    /// The store was vacuumed (closed, rewritten into a new file renamed over it, reopened);
+    /// it holds `runs` runs, unchanged.
+    Vacuum { runs: u64 },
 }
 
 impl fmt::Display for CrashOp {
@@ -96,6 +103,7 @@ impl fmt::Display for CrashOp {
             CrashOp::Copy { from, to } => write!(f, "copy {from} {to}"),
             CrashOp::Delete { url } => write!(f, "delete {url}"),
             CrashOp::Status { url, status } => write!(f, "status {url} {status}"),
+            CrashOp::Vacuum { runs } => write!(f, "vacuum runs={runs}"),
         }
     }
 }
@@ -134,6 +142,9 @@ impl CrashOp {
             ["status", url, status] => CrashOp::Status {
                 url: url.into(),
                 status: RunStatus::parse(status).ok()?,
+            },
+            ["vacuum", runs] => CrashOp::Vacuum {
+                runs: field(runs, "runs")?.parse().ok()?,
             },
             _ => return None,
         })
@@ -211,6 +222,14 @@ fn apply(state: &mut State, op: &CrashOp) -> Result<(), String> {
             }
         }
         CrashOp::Status { url, status } => run(state, url, op)?.status = *status,
+        CrashOp::Vacuum { runs } => {
+            if state.len() as u64 != *runs {
+                return Err(format!(
+                    "{op}: the acknowledged state has {} runs",
+                    state.len()
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -238,30 +257,38 @@ fn crash_child() {
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("crash child: {name} is not set to a number"))
     };
-    child_main(
-        Path::new(&path),
-        number(CHILD_SEED_ENV),
-        number(CHILD_INCARNATION_ENV),
-    );
+    let config = ChildConfig {
+        seed: number(CHILD_SEED_ENV),
+        incarnation: number(CHILD_INCARNATION_ENV),
+    };
+    child_main(Path::new(&path), config);
+}
+
+/// What one child does.
+#[derive(Clone, Copy, Debug)]
+struct ChildConfig {
+    /// Seed of its operation choices.
+    seed: u64,
+    /// Which child this is on the store, so the run names it makes are new.
+    incarnation: u64,
 }
 
 /// Commits random operations until killed. Every failure is a panic: the parent sees the child
 /// exit on its own instead of by SIGKILL, and prints its stderr.
-fn child_main(path: &Path, seed: u64, incarnation: u64) -> ! {
-    let store = Store::open_or_create(path).expect("crash child: open the store");
+fn child_main(path: &Path, config: ChildConfig) -> ! {
+    let ChildConfig { seed, incarnation } = config;
+    let mut store = Store::open_or_create(path).expect("crash child: open the store");
     // The runs of the project and their output counts, as the store has them now (this
     // includes a commit of an earlier child that landed without its ack).
-    let mut runs: BTreeMap<String, (Run, u64)> = BTreeMap::new();
-    for run in store.runs(Some(PROJECT)).expect("crash child: list runs") {
-        let outputs = run.output_count().expect("crash child: output count");
-        runs.insert(run.url(), (run, outputs));
-    }
+    let mut runs = list_runs(&store);
     let mut out = std::io::stdout().lock();
     let mut say = |line: String| {
         writeln!(out, "{line}").expect("crash child: write to stdout");
         out.flush().expect("crash child: flush stdout");
     };
-    say("ready".into());
+    // libtest has printed "test crash::crash_child ... " without a newline: end that line so
+    // "ready" is a line of its own.
+    say("\nready".into());
     let mut rng = Rng::new(seed);
     for n in 0u64.. {
         let urls: Vec<&String> = runs.keys().collect();
@@ -269,7 +296,12 @@ fn child_main(path: &Path, seed: u64, incarnation: u64) -> ! {
         let grow = runs.len() < 2 * RUNS_TARGET;
         let roll = rng.below(100);
         let mut blob_bytes = Vec::new();
-        let op = if runs.len() < 2 || (grow && roll < 8) {
+        let op = if roll == 99 && rng.below(2) == 0 {
+            // One commit in 200 or so: it also bounds the file, which otherwise only grows.
+            CrashOp::Vacuum {
+                runs: runs.len() as u64,
+            }
+        } else if runs.len() < 2 || (grow && roll < 8) {
             CrashOp::Init {
                 url: runstore::run_url(PROJECT, &format!("r{incarnation}-{n}")),
             }
@@ -361,10 +393,28 @@ fn child_main(path: &Path, seed: u64, incarnation: u64) -> ! {
                 .0
                 .set_status(*status)
                 .unwrap_or_else(|e| failed(e)),
+            CrashOp::Vacuum { .. } => {
+                // Every handle holds the store open, and vacuum wants it closed.
+                runs.clear();
+                drop(store);
+                Store::vacuum(path).unwrap_or_else(|e| failed(e));
+                store = Store::open(path).unwrap_or_else(|e| failed(e));
+                runs = list_runs(&store);
+            }
         }
         say(format!("ack {n} {op}"));
     }
     unreachable!("the child loops until it is killed")
+}
+
+/// The project's runs with their output counts.
+fn list_runs(store: &Store) -> BTreeMap<String, (Run, u64)> {
+    let mut runs = BTreeMap::new();
+    for run in store.runs(Some(PROJECT)).expect("crash child: list runs") {
+        let outputs = run.output_count().expect("crash child: output count");
+        runs.insert(run.url(), (run, outputs));
+    }
+    runs
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -395,11 +445,19 @@ struct KillPlan {
 }
 
 impl KillPlan {
-    /// The kill loop's plan: 5 to 150 ms, from `ready` three times in four.
+    /// Seven times in eight 5 to 150 ms after `ready`, while the child commits. Otherwise 0 to
+    /// 4 ms after the spawn: the child starts and opens (and repairs) the store in some 2 to
+    /// 3 ms, so about half of these kills land in the open or its repair.
     fn random(rng: &mut Rng) -> KillPlan {
+        let after_ready = rng.below(8) != 0;
+        let delay = if after_ready {
+            Duration::from_millis(rng.range(5, 150))
+        } else {
+            Duration::from_micros(rng.range(0, 4_000))
+        };
         KillPlan {
-            delay: Duration::from_millis(rng.range(5, 150)),
-            after_ready: rng.below(4) != 0,
+            delay,
+            after_ready,
             min_acks: 0,
         }
     }
@@ -408,8 +466,7 @@ impl KillPlan {
 /// Runs one child on `path` and kills it as planned; returns its complete stdout lines.
 fn run_child_and_kill(
     path: &Path,
-    seed: u64,
-    incarnation: u64,
+    config: ChildConfig,
     plan: KillPlan,
 ) -> Result<Vec<String>, String> {
     let stderr_path = PathBuf::from(format!("{}.child-stderr", path.display()));
@@ -424,8 +481,8 @@ fn run_child_and_kill(
                 "--test-threads=1",
             ])
             .env(CHILD_ENV, path)
-            .env(CHILD_SEED_ENV, seed.to_string())
-            .env(CHILD_INCARNATION_ENV, incarnation.to_string())
+            .env(CHILD_SEED_ENV, config.seed.to_string())
+            .env(CHILD_INCARNATION_ENV, config.incarnation.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
@@ -462,8 +519,13 @@ fn run_child_and_kill(
     let mut acks = 0usize;
     while !ready || acks < plan.min_acks {
         let line = receiver
-            .recv_timeout(READY_TIMEOUT)
-            .map_err(|_| format!("the child said nothing for {READY_TIMEOUT:?}"))?;
+            .recv_timeout(READY_TIMEOUT.saturating_sub(spawned.elapsed()))
+            .map_err(|_| {
+                format!(
+                    "the child was not ready with {} acks in {READY_TIMEOUT:?}",
+                    plan.min_acks
+                )
+            })?;
         ready |= line == "ready";
         acks += usize::from(line.starts_with("ack "));
         lines.push(line);
@@ -474,9 +536,11 @@ fn run_child_and_kill(
         spawned
     };
     std::thread::sleep(plan.delay.saturating_sub(start.elapsed()));
-    let mut killed = child.0.take().expect("child");
-    killed.kill().map_err(|e| format!("kill child: {e}"))?;
-    let status = killed.wait().map_err(|e| format!("wait for child: {e}"))?;
+    // Killed and reaped through the guard's slot, so an error on the way still reaps it.
+    let running = child.0.as_mut().expect("the child is running");
+    running.kill().map_err(|e| format!("kill child: {e}"))?;
+    let status = running.wait().map_err(|e| format!("wait for child: {e}"))?;
+    child.0 = None;
     reader.join().map_err(|_| "the stdout reader panicked")?;
     lines.extend(receiver.try_iter());
     if status.signal() != Some(libc::SIGKILL) {
@@ -501,15 +565,22 @@ struct Journal {
     losses: u64,
     /// Kills after which an unacknowledged commit had landed.
     in_flight_landed: u64,
+    /// Kills that landed before the child had opened the store.
+    killed_before_ready: u64,
     /// Read-only opens right after a kill that worked, and that asked for repair.
     read_only_ok: u64,
     read_only_needs_repair: u64,
+    /// Temporary files a killed vacuum left beside the store (removed after being counted).
+    temp_files_left: u64,
     problems: Vec<String>,
 }
 
 impl Journal {
     /// Applies the acks of one child's lines and returns the commit in flight at the kill.
     fn take_lines(&mut self, lines: &[String]) -> Result<Option<CrashOp>, String> {
+        if !lines.iter().any(|line| line == "ready") {
+            self.killed_before_ready += 1;
+        }
         let mut in_flight: Option<(u64, CrashOp)> = None;
         for line in lines {
             let words: Vec<&str> = line.split_whitespace().collect();
@@ -562,6 +633,7 @@ impl Journal {
         self.compare(found, in_flight)?;
         Store::open_read_only(path)
             .map_err(|e| format!("read-only open after a writer opened the store: {e:?}"))?;
+        self.temp_files_left += remove_temp_files(path);
         Ok(())
     }
 
@@ -599,17 +671,36 @@ impl Journal {
 
     fn summary(&self) -> String {
         format!(
-            "kills={} acknowledged={} losses={} in_flight_landed={} read_only_after_kill: ok={} \
-             needs_repair={} problems={}",
+            "kills={} acknowledged={} losses={} in_flight_landed={} killed_before_ready={} \
+             read_only_after_kill: ok={} needs_repair={} temp_files_left={} problems={}",
             self.kills,
             self.acks,
             self.losses,
             self.in_flight_landed,
+            self.killed_before_ready,
             self.read_only_ok,
             self.read_only_needs_repair,
+            self.temp_files_left,
             self.problems.len()
         )
     }
+}
+
+/// Removes the temporary files (`.<name>.<purpose>-...`) a killed vacuum leaves beside the
+/// store at `path` and returns how many there were.
+fn remove_temp_files(path: &Path) -> u64 {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return 0;
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Reads the project's runs as a `State`, with any output that is not the value the child
@@ -675,15 +766,19 @@ fn kill_once(
     rng: &mut Rng,
     plan: KillPlan,
 ) -> Result<(), String> {
-    let incarnation = journal.kills;
-    let lines = run_child_and_kill(path, rng.next_u64(), incarnation, plan)?;
+    let config = ChildConfig {
+        seed: rng.next_u64(),
+        incarnation: journal.kills,
+    };
+    let lines = run_child_and_kill(path, config, plan)?;
     journal.kills += 1;
     let in_flight = journal.take_lines(&lines)?;
     journal.verify(path, in_flight.as_ref())
 }
 
-/// Kills a writer 50 times at random moments on one store (damage accumulates) and checks
-/// after each kill that the store is intact and holds every acknowledged commit.
+/// Kills a writer `RUNSTORE_CRASH_KILLS` (default 50) times at random moments on one store, so
+/// damage accumulates, and checks after each kill that the store is intact and holds every
+/// acknowledged commit.
 #[test]
 fn crash_kill_loop() {
     let kills: u64 = std::env::var("RUNSTORE_CRASH_KILLS")
@@ -702,7 +797,7 @@ fn crash_kill_loop() {
             panic!("kill {} (seed {seed}, {plan:?}): {error}", journal.kills);
         }
     }
-    let file_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let file_bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
     println!(
         "crash_kill_loop: {} seed={seed} file_bytes={file_bytes} in {:.1?}",
         journal.summary(),
@@ -727,21 +822,25 @@ fn crash_cold_copy_after_kill_opens_and_checks() {
     let mut rng = Rng::new(seed);
     let mut journal = Journal::default();
     for round in 0..3 {
+        let config = ChildConfig {
+            seed: rng.next_u64(),
+            incarnation: round,
+        };
         let plan = KillPlan {
             delay: Duration::from_millis(rng.range(5, 60)),
             after_ready: true,
             min_acks: 5,
         };
-        let lines = run_child_and_kill(&path, rng.next_u64(), round, plan)
-            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let lines =
+            run_child_and_kill(&path, config, plan).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         journal.kills += 1;
         let in_flight = journal
             .take_lines(&lines)
             .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         let copy = dir.path().join(format!("copy-{round}.runs"));
         std::fs::copy(&path, &copy).expect("copy the store");
-        // The copy gets the checks; the original stays as the killed writer left it, so the
-        // next round's child repairs it.
+        // The copy gets the checks; the original stays as the killed writer left it, for the
+        // next round's child to repair.
         let mut copy_journal = Journal {
             state: journal.state.clone(),
             ..Journal::default()
@@ -769,13 +868,17 @@ fn crash_read_only_open_after_kill() {
     drop(Store::create(&path).expect("create store"));
     let mut rng = Rng::new(seed);
     let mut journal = Journal::default();
+    let config = ChildConfig {
+        seed: rng.next_u64(),
+        incarnation: 0,
+    };
     let plan = KillPlan {
         delay: Duration::from_millis(rng.range(5, 40)),
         after_ready: true,
         min_acks: 3,
     };
-    let lines = run_child_and_kill(&path, rng.next_u64(), 0, plan)
-        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    let lines =
+        run_child_and_kill(&path, config, plan).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     let in_flight = journal
         .take_lines(&lines)
         .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
@@ -802,4 +905,99 @@ fn crash_read_only_open_after_kill() {
     let reader = Store::open_read_only(&path).expect("read-only open after the writer closed");
     let (found, _) = read_state(&reader).expect("read through the reader");
     assert_eq!(found, journal.state);
+}
+
+/// The oracle itself: the protocol lines round-trip, and `Journal::compare` accepts the
+/// acknowledged state or it plus the commit in flight, and flags anything else as a loss.
+#[test]
+fn crash_journal_accepts_in_flight_and_flags_losses() {
+    let url = runstore::run_url(PROJECT, "r0-0");
+    let ops = [
+        CrashOp::Init { url: url.clone() },
+        CrashOp::Output {
+            url: url.clone(),
+            outputs: 1,
+        },
+        CrashOp::Params {
+            url: url.clone(),
+            key: "lr".into(),
+            value: 7,
+        },
+        CrashOp::Put {
+            url: url.clone(),
+            blob: "ckpt".into(),
+            len: 3,
+            crc: crc32fast::hash(b"abc"),
+        },
+        CrashOp::Status {
+            url: url.clone(),
+            status: RunStatus::PostProcessing,
+        },
+        CrashOp::Copy {
+            from: url.clone(),
+            to: runstore::run_url(PROJECT, "c0-5"),
+        },
+        CrashOp::Vacuum { runs: 2 },
+        CrashOp::Delete {
+            url: runstore::run_url(PROJECT, "c0-5"),
+        },
+    ];
+    let mut lines = vec!["test crash::crash_child ... ".to_string(), "ready".into()];
+    for (n, op) in ops.iter().enumerate() {
+        let words: Vec<String> = op.to_string().split(' ').map(String::from).collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        assert_eq!(CrashOp::parse(&words).as_ref(), Some(op), "{op}");
+        lines.push(format!("begin {n} {op}"));
+        lines.push(format!("ack {n} {op}"));
+    }
+    let in_flight = CrashOp::Output {
+        url: url.clone(),
+        outputs: 2,
+    };
+    lines.push(format!("begin {} {in_flight}", ops.len()));
+    let mut journal = Journal::default();
+    assert_eq!(journal.take_lines(&lines), Ok(Some(in_flight.clone())));
+    assert_eq!(journal.acks, ops.len() as u64);
+    let acknowledged = journal.state.clone();
+    assert_eq!(acknowledged[&url].outputs, 1);
+    assert_eq!(acknowledged[&url].status, RunStatus::PostProcessing);
+    assert_eq!(acknowledged.len(), 1);
+
+    // The acknowledged state, and it plus the commit in flight, are both fine.
+    journal
+        .compare(acknowledged.clone(), Some(&in_flight))
+        .unwrap();
+    let mut landed = acknowledged.clone();
+    landed.get_mut(&url).unwrap().outputs = 2;
+    journal.compare(landed, Some(&in_flight)).unwrap();
+    assert_eq!((journal.losses, journal.in_flight_landed), (0, 1));
+
+    // A lost acknowledged output, a changed blob, an invented run: each is a loss.
+    let mut journal = Journal {
+        state: acknowledged.clone(),
+        ..Journal::default()
+    };
+    let mut lost = acknowledged.clone();
+    lost.get_mut(&url).unwrap().outputs = 0;
+    journal.compare(lost, Some(&in_flight)).unwrap();
+    journal.state = acknowledged.clone();
+    let mut changed = acknowledged.clone();
+    changed
+        .get_mut(&url)
+        .unwrap()
+        .blobs
+        .insert("ckpt".into(), (3, 0));
+    journal.compare(changed, None).unwrap();
+    journal.state = acknowledged.clone();
+    let mut invented = acknowledged.clone();
+    invented.insert(runstore::run_url(PROJECT, "ghost"), RunState::new());
+    journal.compare(invented, None).unwrap();
+    assert_eq!(journal.losses, 3, "{:?}", journal.problems);
+
+    // An ack without its begin, or a second begin before the ack, is a broken child.
+    let mut journal = Journal::default();
+    assert!(journal.take_lines(&[format!("ack 0 init {url}")]).is_err());
+    assert!(journal
+        .take_lines(&[format!("begin 0 init {url}"), format!("begin 1 init {url}")])
+        .is_err());
 }
