@@ -233,7 +233,7 @@ impl Store {
             offset: segment.offset,
             reason: format!("{what}: {reason}"),
         };
-        if segment.offset % SEGMENT_ALIGN != 0 {
+        if !segment.offset.is_multiple_of(SEGMENT_ALIGN) {
             return Err(corrupted("segment is not 64-byte aligned".into()));
         }
         if segment.len == 0 {

@@ -32,9 +32,14 @@ pub fn unsliced(array: &ArrayRef) -> Result<ArrayRef> {
     if !sliced(&array.to_data()) {
         return Ok(array.clone());
     }
-    arrow_select::concat::concat(&[array.as_ref()]).map_err(|e| Error::InvalidInput {
-        reason: format!("cannot copy a sliced array: {e}"),
-    })
+    // A real copy: `concat` of one array only re-slices it.
+    let data = array.to_data();
+    let mut copy = arrow_data::transform::MutableArrayData::new(vec![&data], false, data.len());
+    copy.try_extend(0, 0, data.len())
+        .map_err(|e| Error::InvalidInput {
+            reason: format!("cannot copy a sliced array: {e}"),
+        })?;
+    Ok(make_array(copy.freeze()))
 }
 
 /// Flattens `data` (offset zero: see [`unsliced`]) into `out`, handing each buffer's bytes to

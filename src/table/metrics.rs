@@ -97,6 +97,7 @@ impl Run {
                 reason: "metrics data has no rows or no columns".into(),
             });
         }
+        check_stream_name(&options.stream_name)?;
         let batch = super::apply_overrides(batch, &options.override_column_schemas)?;
         let store = self.store();
         let info = store.write("add metrics data", |txn| {
@@ -149,6 +150,7 @@ impl Run {
         stream_name: &str,
         options: &WriterOptions,
     ) -> Result<MetricsWriter> {
+        check_stream_name(stream_name)?;
         let store = self.store();
         let (id, url) = store.write("create metrics table", |txn| {
             let mut run_record = catalog::run_record(txn, self.id())?;
@@ -170,11 +172,7 @@ impl Run {
     /// (same url) are not added again. A url of the store's form must name a stored table.
     pub fn update_metrics(&self, infos: &[MetricTableInfo]) -> Result<()> {
         for info in infos {
-            if info.stream_name.is_empty() {
-                return Err(Error::InvalidInput {
-                    reason: format!("metrics table {} has an empty stream name", info.url),
-                });
-            }
+            check_stream_name(&info.stream_name)?;
         }
         self.store().write("update metrics", |txn| {
             let mut run_record = catalog::run_record(txn, self.id())?;
@@ -198,16 +196,31 @@ impl Run {
         })
     }
 
-    /// The metrics tables as [`Table`] handles, for scanning.
+    /// The metrics tables stored in this store as [`Table`] handles, for scanning (entries
+    /// naming external or since-deleted tables are skipped).
     pub fn metrics_table_handles(&self) -> Result<Vec<Table>> {
         let infos = self.metrics_tables()?;
         let store = self.store();
-        infos
-            .iter()
-            .filter(|info| is_store_table_url(&info.url))
-            .map(|info| store.table(&info.url))
-            .collect()
+        let mut tables = Vec::new();
+        for info in infos.iter().filter(|info| is_store_table_url(&info.url)) {
+            match store.table(&info.url) {
+                Ok(table) => tables.push(table),
+                // A table attached from another run that has since been deleted.
+                Err(Error::NotFound { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(tables)
     }
+}
+
+fn check_stream_name(stream_name: &str) -> Result<()> {
+    if stream_name.is_empty() {
+        return Err(Error::InvalidInput {
+            reason: "a metrics table's stream name may not be empty".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Adds `info` to the run record if its url is not there yet, and writes the record.
@@ -251,7 +264,8 @@ fn with_example_id(batch: &RecordBatch, input_rows: u64) -> Result<RecordBatch> 
     fields.extend(batch.schema().fields().iter().map(|f| f.as_ref().clone()));
     let mut columns: Vec<ArrayRef> = vec![Arc::new(Int32Array::from_iter_values(0..rows))];
     columns.extend(batch.columns().iter().cloned());
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| Error::InvalidInput {
+    let schema = Schema::new_with_metadata(fields, batch.schema().metadata().clone());
+    RecordBatch::try_new(Arc::new(schema), columns).map_err(|e| Error::InvalidInput {
         reason: e.to_string(),
     })
 }

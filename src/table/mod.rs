@@ -925,7 +925,8 @@ pub(crate) fn apply_overrides(
             }
         }
     }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| Error::InvalidInput {
+    let schema = Schema::new_with_metadata(fields, batch.schema().metadata().clone());
+    RecordBatch::try_new(Arc::new(schema), columns).map_err(|e| Error::InvalidInput {
         reason: format!("overridden columns do not form a batch: {e}"),
     })
 }

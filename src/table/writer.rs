@@ -73,6 +73,8 @@ struct Pending {
 }
 
 struct Shared {
+    /// Set when rows were committed since the last seal, or a flush is owed.
+    unsealed: std::sync::atomic::AtomicBool,
     store: Store,
     id: u64,
     url: String,
@@ -139,6 +141,7 @@ impl MetricsWriter {
             .map(|field| make_builder(field.data_type(), 1024))
             .collect();
         let shared = Arc::new(Shared {
+            unsealed: std::sync::atomic::AtomicBool::new(false),
             store,
             id,
             url,
@@ -243,6 +246,13 @@ impl MetricsWriter {
     /// Commits everything appended so far, durably, and seals the tail into a chunk.
     pub fn flush(&mut self) -> Result<()> {
         commit_pending(&self.shared)?;
+        if !self
+            .shared
+            .unsealed
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            return Ok(());
+        }
         let _order = lock(&self.shared.commit_lock);
         let shared = &self.shared;
         shared.store.write("seal table", |txn| {
@@ -355,6 +365,11 @@ fn commit_pending(shared: &Shared) -> Result<()> {
         append_batch(&shared.store, txn, shared.id, &mut record, &batch)?;
         super::put_table_record(txn, shared.id, &record)
     });
+    if result.is_ok() {
+        shared
+            .unsealed
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
     if result.is_err() {
         let mut pending = lock(&shared.pending);
         let mut restored = batches;
@@ -367,6 +382,11 @@ fn commit_pending(shared: &Shared) -> Result<()> {
 
 /// Whether `value` can be appended to a column of `data_type` (the reason if not).
 fn check_value(data_type: &DataType, value: &Value) -> std::result::Result<(), String> {
+    if !row_supported(data_type) {
+        return Err(format!(
+            "append_row does not support columns of type {data_type}; append a batch instead"
+        ));
+    }
     let ok = match (data_type, value) {
         (_, Value::Null) => true,
         (DataType::Boolean, Value::Bool(_)) => true,
@@ -401,6 +421,31 @@ fn check_value(data_type: &DataType, value: &Value) -> std::result::Result<(), S
             "a {} value does not fit a column of type {data_type}",
             value.type_name()
         ))
+    }
+}
+
+/// The column types [`append_value`] can append a row value to.
+fn row_supported(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Boolean
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Timestamp(_, _)
+        | DataType::Utf8
+        | DataType::LargeUtf8 => true,
+        DataType::Dictionary(key, values) => **key == DataType::Int32 && **values == DataType::Utf8,
+        DataType::FixedSizeList(field, _) => {
+            matches!(field.data_type(), DataType::Float32 | DataType::Float64)
+        }
+        _ => false,
     }
 }
 
