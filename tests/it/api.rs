@@ -2637,7 +2637,8 @@ fn column_extents_grow_in_place_when_they_end_the_file() {
     let store = Store::create(&path).unwrap();
     let run = store.init("p", Some("r")).unwrap();
     for i in 0..8u8 {
-        run.put_bulk(&format!("b{i}"), &vec![i; 700 * 1024]).unwrap();
+        run.put_bulk(&format!("b{i}"), &vec![i; 700 * 1024])
+            .unwrap();
     }
     let superblock = store.superblock();
     let column_extents = superblock.column_extents().count();
