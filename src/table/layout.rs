@@ -94,7 +94,7 @@ fn needed_bytes(data_type: &DataType, index: usize, len: usize) -> Option<usize>
 }
 
 /// The child types an array of `data_type` carries in its `child_data`.
-fn child_types(data_type: &DataType) -> Vec<DataType> {
+pub(crate) fn child_types(data_type: &DataType) -> Vec<DataType> {
     match data_type {
         DataType::List(field)
         | DataType::LargeList(field)

@@ -651,15 +651,10 @@ fn finish_batch(
 
 /// Number of pre-order nodes an array of `data_type` has.
 fn node_count(data_type: &DataType) -> usize {
-    1 + match data_type {
-        DataType::List(field)
-        | DataType::LargeList(field)
-        | DataType::FixedSizeList(field, _)
-        | DataType::Map(field, _) => node_count(field.data_type()),
-        DataType::Struct(fields) => fields.iter().map(|f| node_count(f.data_type())).sum(),
-        DataType::Dictionary(_, values) => node_count(values),
-        _ => 0,
-    }
+    1 + layout::child_types(data_type)
+        .iter()
+        .map(node_count)
+        .sum::<usize>()
 }
 
 /// Scans a table record from one read transaction.
