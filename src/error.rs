@@ -138,6 +138,14 @@ pub enum Error {
         /// What does not fit.
         reason: String,
     },
+    /// A filter, sort key or query does not parse.
+    #[error("query error at column {column}: {message}")]
+    InvalidQuery {
+        /// 1-based column (in characters) of the offending token.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// A value read from or written to the catalog could not be encoded or decoded.
     #[error("invalid value: {reason}")]
     InvalidValue {

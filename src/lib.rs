@@ -33,6 +33,7 @@ mod check;
 mod error;
 pub mod file;
 pub mod names;
+pub mod query;
 mod run;
 mod store;
 pub mod table;
@@ -42,6 +43,7 @@ pub mod value;
 
 pub use check::{check, CheckReport};
 pub use error::{Error, Result};
+pub use query::RunQuery;
 pub use run::{
     parse_run_url, run_url, BulkInfo, BulkReader, CopyIfExists, CopyOptions, InitIfExists,
     InitOptions, MetricTableInfo, Run, RunInfo, RunStatus,

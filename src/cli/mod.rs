@@ -42,6 +42,19 @@ enum Command {
         /// Only runs of this project.
         #[arg(long)]
         project: Option<String>,
+        /// Only runs this filter selects: MLflow's search syntax plus OR, NOT and parentheses,
+        /// e.g. "params.lr < 0.01 AND outputs.acc > 0.5".
+        #[arg(long)]
+        filter: Option<String>,
+        /// Sort keys, e.g. "outputs.acc DESC, name"; nulls last.
+        #[arg(long)]
+        order_by: Option<String>,
+        /// At most this many runs.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Skip this many runs first.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
         /// One JSON object per run per line (url, project, name, status, status_code, created,
         /// last_modified, description, params, outputs).
         #[arg(long)]
@@ -146,10 +159,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Runs {
             path,
             project,
+            filter,
+            order_by,
+            limit,
+            offset,
             json,
         } => {
             let store = open_read(&path)?;
-            let runs = store.runs(project.as_deref())?;
+            let mut query = store.query_runs().offset(offset);
+            if let Some(project) = &project {
+                query = query.project(project);
+            }
+            if let Some(filter) = &filter {
+                query = query.filter(filter)?;
+            }
+            if let Some(order_by) = &order_by {
+                query = query.order_by(order_by)?;
+            }
+            if let Some(limit) = limit {
+                query = query.limit(limit);
+            }
+            let runs = query.run()?;
             if json {
                 for run in runs {
                     writeln!(out, "{}", run_json(&run)?)?;
