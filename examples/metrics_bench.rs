@@ -129,27 +129,39 @@ fn main() {
     let mut file_bytes = 0;
     let mut url = String::new();
     let path = dir.join("bench.runs");
-    for rep in 0..reps {
-        let raw_path = dir.join("raw.bin");
-        let started = Instant::now();
-        let mut file = std::fs::File::create(&raw_path).unwrap();
-        file.write_all(&raw).unwrap();
-        file.sync_data().unwrap();
-        raw_write.push(started.elapsed().as_secs_f64());
-        drop(file);
-        std::fs::remove_file(&raw_path).unwrap();
-
-        let _ = std::fs::remove_file(&path);
-        let store = Store::create(&path).unwrap();
-        let run = store.init("bench", Some(&format!("run{rep}"))).unwrap();
-        let started = Instant::now();
-        let infos = run
-            .add_metrics_data(&data, &MetricsOptions::default())
-            .unwrap();
-        store_write.push(started.elapsed().as_secs_f64());
-        url = infos[0].url.clone();
-        drop(store);
-        file_bytes = std::fs::metadata(&path).unwrap().len();
+    // One warm-up of each, then the two alternate which goes first, so neither always pays
+    // for the page cache the other left behind.
+    for rep in 0..=reps {
+        let raw_first = rep % 2 == 0;
+        let mut raw_seconds = 0.0;
+        let mut store_seconds = 0.0;
+        for turn in 0..2 {
+            if (turn == 0) == raw_first {
+                let raw_path = dir.join("raw.bin");
+                let started = Instant::now();
+                let mut file = std::fs::File::create(&raw_path).unwrap();
+                file.write_all(&raw).unwrap();
+                file.sync_data().unwrap();
+                raw_seconds = started.elapsed().as_secs_f64();
+                drop(file);
+                std::fs::remove_file(&raw_path).unwrap();
+            } else {
+                let _ = std::fs::remove_file(&path);
+                let store = Store::create(&path).unwrap();
+                let run = store.init("bench", Some(&format!("run{rep}"))).unwrap();
+                let started = Instant::now();
+                let infos = run.add_metrics_data(&data, &MetricsOptions::default()).unwrap();
+                store_seconds = started.elapsed().as_secs_f64();
+                url = infos[0].url.clone();
+                drop(run);
+                drop(store);
+                file_bytes = std::fs::metadata(&path).unwrap().len();
+            }
+        }
+        if rep > 0 {
+            raw_write.push(raw_seconds);
+            store_write.push(store_seconds);
+        }
     }
     let (raw_s, store_s) = (median(raw_write), median(store_write));
     println!(
