@@ -120,6 +120,32 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Metrics data does not have one row per row of its input table.
+    #[error("the metrics data has {found} rows but the input table has {expected}")]
+    RowCountMismatch {
+        /// Rows of the input table.
+        expected: u64,
+        /// Rows of the metrics data.
+        found: u64,
+    },
+    /// A batch does not fit a table's schema.
+    #[error("batch does not fit table {table}{}: {reason}", if column.is_empty() { String::new() } else { format!(", column {column}") })]
+    SchemaMismatch {
+        /// The table's url.
+        table: String,
+        /// The column at fault (empty when the whole batch is).
+        column: String,
+        /// What does not fit.
+        reason: String,
+    },
+    /// A filter, sort key or query does not parse.
+    #[error("query error at column {column}: {message}")]
+    InvalidQuery {
+        /// 1-based column (in characters) of the offending token.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// A value read from or written to the catalog could not be encoded or decoded.
     #[error("invalid value: {reason}")]
     InvalidValue {

@@ -26,24 +26,32 @@
 //! disk and the commit protocol.
 
 #![deny(unsafe_op_in_unsafe_fn)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod catalog;
 mod check;
 mod error;
 pub mod file;
 pub mod names;
+pub mod query;
 mod run;
 mod store;
+pub mod table;
 pub mod time;
 mod vacuum;
 pub mod value;
 
 pub use check::{check, CheckReport};
 pub use error::{Error, Result};
+pub use query::RunQuery;
 pub use run::{
     parse_run_url, run_url, BulkInfo, BulkReader, CopyIfExists, CopyOptions, InitIfExists,
     InitOptions, MetricTableInfo, Run, RunInfo, RunStatus,
 };
 pub use store::{ProjectInfo, Store, StoreInfo, VacuumReport, BLOB_CHUNK_BYTES, CACHE_BYTES};
+pub use table::metrics::{batch_from_columns, MetricsOptions};
+pub use table::{
+    with_role, ColumnRole, MetricsWriter, ScanOptions, Table, TableInfo, WriteDurability,
+    WriterOptions,
+};
 pub use value::Value;

@@ -236,6 +236,28 @@ pub fn parse_run_url(url: &str) -> Result<(String, String)> {
     Ok((project.to_string(), name.to_string()))
 }
 
+/// A run's metrics entry with the row count and size of the stored table as of this snapshot
+/// (a streaming writer keeps appending after the entry was made).
+fn live_metric_info(
+    txn: &impl Reader,
+    entry: records::MetricTableRecord,
+) -> Result<MetricTableInfo> {
+    let live = match crate::table::table_id(txn, &entry.url)? {
+        Some(id) => Some(crate::table::table_record(txn, id, &entry.url)?),
+        None => None,
+    };
+    Ok(MetricTableInfo {
+        row_count: live
+            .as_ref()
+            .map_or(entry.row_count, |t| t.sealed_rows + t.tail_rows),
+        file_size: live
+            .as_ref()
+            .map_or(entry.file_size, crate::table::table_bytes),
+        url: entry.url,
+        stream_name: entry.stream_name,
+    })
+}
+
 pub(crate) fn require_map(value: &Value, what: &'static str) -> Result<()> {
     match value {
         Value::Map(_) => {}
@@ -380,13 +402,8 @@ impl Run {
                 metrics: record
                     .metrics
                     .into_iter()
-                    .map(|m| MetricTableInfo {
-                        url: m.url,
-                        stream_name: m.stream_name,
-                        row_count: m.row_count,
-                        file_size: m.file_size,
-                    })
-                    .collect(),
+                    .map(|m| live_metric_info(txn, m))
+                    .collect::<Result<_>>()?,
             })
         })
     }
@@ -878,6 +895,18 @@ impl Run {
             let mut record = source;
             record.project = project.clone();
             record.name = name.clone();
+            let old_prefix = format!("{}/", self.url());
+            let new_prefix = format!("{}/", run_url(&project, &name));
+            for (table_id, table) in crate::table::run_tables(txn, self.id)? {
+                let suffix = table.url.strip_prefix(&old_prefix).unwrap_or(&table.url);
+                let new_url = format!("{new_prefix}{suffix}");
+                crate::table::copy_table(txn, table_id, &table, &new_url, id)?;
+                for metric in &mut record.metrics {
+                    if metric.url == table.url {
+                        metric.url = new_url.clone();
+                    }
+                }
+            }
             catalog::put_run_record(txn, id, &record)?;
             txn.open_table(catalog::RUN_NAMES)
                 .map_err(|e| Error::db("copy run", e))?

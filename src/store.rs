@@ -10,6 +10,7 @@
 //! same directory, synced, then linked or renamed into place), so a crash during creation
 //! never leaves an unopenable file at the path.
 
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,9 +21,11 @@ use redb::{
     WriteTransaction,
 };
 
+use crate::catalog::records::SegmentRef;
 use crate::catalog::{self, records, Reader};
 use crate::error::{Error, Result};
-use crate::file::{PhysicalFile, RedbBackend, FORMAT_VERSION};
+use crate::file::mmap::Mapping;
+use crate::file::{PhysicalFile, RedbBackend, FORMAT_VERSION, SEGMENT_ALIGN};
 use crate::run::{InitIfExists, InitOptions, Run};
 use crate::value::Value;
 use crate::{names, time};
@@ -42,6 +45,9 @@ enum Db {
 struct StoreInner {
     path: PathBuf,
     file: Arc<PhysicalFile>,
+    mapping: Mapping,
+    /// Segments (offset, length, CRC) whose CRC this process has verified (first touch).
+    verified: Mutex<HashSet<(u64, u64, u32)>>,
     db: Db,
     active_run: Mutex<Option<u64>>,
 }
@@ -104,6 +110,8 @@ pub struct StoreInfo {
     pub inputs: u64,
     /// Number of bulk blobs across all runs.
     pub blobs: u64,
+    /// Number of tables (metrics and input).
+    pub tables: u64,
 }
 
 /// What `vacuum` did.
@@ -211,6 +219,56 @@ impl Store {
 
     pub(crate) fn file(&self) -> &PhysicalFile {
         &self.inner.file
+    }
+
+    /// A zero-copy buffer over a committed segment: bounds and alignment checked, inside a
+    /// column extent, and its CRC verified on first touch in this process. `what` names the
+    /// table and column in errors.
+    pub(crate) fn mapped_segment(
+        &self,
+        segment: &SegmentRef,
+        what: &str,
+    ) -> Result<arrow_buffer::Buffer> {
+        let corrupted = |reason: String| Error::Corrupted {
+            offset: segment.offset,
+            reason: format!("{what}: {reason}"),
+        };
+        if !segment.offset.is_multiple_of(SEGMENT_ALIGN) {
+            return Err(corrupted("segment is not 64-byte aligned".into()));
+        }
+        if segment.len == 0 {
+            return Ok(arrow_buffer::Buffer::from_vec(Vec::<u8>::new()));
+        }
+        self.file()
+            .check_column_range(segment.offset, segment.len)
+            .map_err(|e| corrupted(e.to_string()))?;
+        let end = segment
+            .offset
+            .checked_add(segment.len)
+            .ok_or_else(|| corrupted("segment length overflows".into()))?;
+        let map = self.inner.mapping.covering(end)?;
+        let verified = self
+            .inner
+            .verified
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(&(segment.offset, segment.len, segment.crc32));
+        if !verified {
+            let bytes = crate::file::mmap::bytes(&map, segment.offset, segment.len)?;
+            let crc = crc32fast::hash(bytes);
+            if crc != segment.crc32 {
+                return Err(corrupted(format!(
+                    "segment of {} bytes fails its checksum (stored {:#010x}, computed {crc:#010x})",
+                    segment.len, segment.crc32
+                )));
+            }
+            self.inner
+                .verified
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert((segment.offset, segment.len, segment.crc32));
+        }
+        crate::file::mmap::buffer(&map, segment.offset, segment.len)
     }
 
     pub(crate) fn same_store(&self, other: &Store) -> bool {
@@ -497,6 +555,7 @@ impl Store {
                 outputs: catalog::count_rows(txn, catalog::OUTPUTS)?,
                 inputs: catalog::count_rows(txn, catalog::INPUTS)?,
                 blobs: catalog::count_rows(txn, catalog::BLOBS)?,
+                tables: catalog::count_rows(txn, catalog::TABLES)?,
             })
         })
     }
@@ -693,6 +752,8 @@ fn open_store(path: &Path, writable: bool) -> Result<Store> {
     let store = Store {
         inner: Arc::new(StoreInner {
             path: path.to_path_buf(),
+            mapping: Mapping::open(path)?,
+            verified: Mutex::new(HashSet::new()),
             file: physical,
             db,
             active_run: Mutex::new(None),
@@ -783,6 +844,8 @@ fn open_temp_store(temp: &Path) -> Result<Store> {
     let store = Store {
         inner: Arc::new(StoreInner {
             path: temp.to_path_buf(),
+            mapping: Mapping::open(temp)?,
+            verified: Mutex::new(HashSet::new()),
             file: physical,
             db: Db::Write(db),
             active_run: Mutex::new(None),

@@ -1,16 +1,56 @@
 //! Vacuum: copying the live contents of one store into a fresh one.
 //!
-//! Catalog rows are copied verbatim; blob segments are re-appended to the new file, each CRC
-//! checked on the way, and a segment shared by several runs (after `copy`) is copied once.
-//! The caller (`Store::vacuum`) owns the temporary file and the rename.
+//! Catalog rows are copied verbatim; segments (blob chunks and table column buffers) are
+//! re-appended to the new file, each CRC checked on the way, and a segment shared by several
+//! runs or tables (after `copy`) is copied once. The caller (`Store::vacuum`) owns the
+//! temporary file and the rename.
 
 use std::collections::HashMap;
 
 use redb::{ReadableTable, TableDefinition};
 
-use crate::catalog::{self, records, Reader};
+use crate::catalog::records::{self, SegmentRef};
+use crate::catalog::{self, Reader};
 use crate::error::{Error, Result};
 use crate::store::Store;
+
+/// Re-appends segments from one store to another, once each.
+struct SegmentMover<'a> {
+    source: &'a Store,
+    target: &'a Store,
+    col_hwm: u64,
+    moved: HashMap<u64, u64>,
+    buf: Vec<u8>,
+}
+
+impl SegmentMover<'_> {
+    fn relocate(&mut self, segment: &mut SegmentRef, what: &str) -> Result<()> {
+        if let Some(new_offset) = self.moved.get(&segment.offset) {
+            segment.offset = *new_offset;
+            return Ok(());
+        }
+        let len = usize::try_from(segment.len).map_err(|_| Error::Corrupted {
+            offset: segment.offset,
+            reason: format!("{what}: segment length overflows"),
+        })?;
+        self.buf.resize(len, 0);
+        self.source
+            .file()
+            .read_column(segment.offset, &mut self.buf)?;
+        let crc = crc32fast::hash(&self.buf);
+        if crc != segment.crc32 {
+            return Err(Error::Corrupted {
+                offset: segment.offset,
+                reason: format!("{what}: segment fails its checksum"),
+            });
+        }
+        let new_offset = self.target.file().append_column(self.col_hwm, &self.buf)?;
+        self.col_hwm = new_offset + segment.len;
+        self.moved.insert(segment.offset, new_offset);
+        segment.offset = new_offset;
+        Ok(())
+    }
+}
 
 /// Copies everything live from `source` into the empty store `target` in one commit; returns
 /// the number of runs copied.
@@ -23,50 +63,60 @@ pub fn copy_all(source: &Store, target: &Store) -> Result<u64> {
             copy_table(from, to, catalog::PARAMS)?;
             copy_table(from, to, catalog::INPUTS)?;
             copy_table(from, to, catalog::OUTPUTS)?;
-            let next_run_id = catalog::meta_get(from, catalog::META_NEXT_RUN_ID)?;
-            catalog::meta_set(to, catalog::META_NEXT_RUN_ID, next_run_id)?;
+            copy_table(from, to, catalog::TABLE_URLS)?;
+            copy_table(from, to, catalog::TAIL)?;
+            for key in [catalog::META_NEXT_RUN_ID, catalog::META_NEXT_TABLE_ID] {
+                catalog::meta_set(to, key, catalog::meta_get(from, key)?)?;
+            }
+            let mut mover = SegmentMover {
+                source,
+                target,
+                col_hwm: catalog::meta_get(to, catalog::META_COL_HWM)?,
+                moved: HashMap::new(),
+                buf: Vec::new(),
+            };
 
-            let mut col_hwm = catalog::meta_get(to, catalog::META_COL_HWM)?;
-            let mut moved: HashMap<u64, u64> = HashMap::new();
             let blobs = from.table(catalog::BLOBS)?;
             let mut target_blobs = to
                 .open_table(catalog::BLOBS)
                 .map_err(|e| Error::db("vacuum", e))?;
-            let mut buf = Vec::new();
             for entry in blobs.iter().map_err(|e| Error::db("vacuum", e))? {
                 let (key, bytes) = entry.map_err(|e| Error::db("vacuum", e))?;
                 let (run, name) = key.value();
                 let mut record: records::BlobRecord =
                     records::decode(bytes.value(), "blob record")?;
+                let what = format!("blob {name} of run #{run}");
                 for chunk in &mut record.chunks {
-                    if let Some(new_offset) = moved.get(&chunk.offset) {
-                        chunk.offset = *new_offset;
-                        continue;
-                    }
-                    let len = usize::try_from(chunk.len).map_err(|_| Error::Corrupted {
-                        offset: chunk.offset,
-                        reason: "blob chunk length overflows".into(),
-                    })?;
-                    buf.resize(len, 0);
-                    source.file().read_column(chunk.offset, &mut buf)?;
-                    let crc = crc32fast::hash(&buf);
-                    if crc != chunk.crc32 {
-                        return Err(Error::Corrupted {
-                            offset: chunk.offset,
-                            reason: format!("blob {name} of run #{run}: chunk fails its checksum"),
-                        });
-                    }
-                    let new_offset = target.file().append_column(col_hwm, &buf)?;
-                    col_hwm = new_offset + chunk.len;
-                    moved.insert(chunk.offset, new_offset);
-                    chunk.offset = new_offset;
+                    mover.relocate(chunk, &what)?;
                 }
                 target_blobs
                     .insert((run, name), records::encode(&record).as_slice())
                     .map_err(|e| Error::db("vacuum", e))?;
             }
             drop(target_blobs);
-            catalog::meta_set(to, catalog::META_COL_HWM, col_hwm)?;
+
+            let tables = from.table(catalog::TABLES)?;
+            let mut target_tables = to
+                .open_table(catalog::TABLES)
+                .map_err(|e| Error::db("vacuum", e))?;
+            for entry in tables.iter().map_err(|e| Error::db("vacuum", e))? {
+                let (id, bytes) = entry.map_err(|e| Error::db("vacuum", e))?;
+                let mut record: records::TableRecord =
+                    records::decode(bytes.value(), "table record")?;
+                let what = format!("table {}", record.url);
+                for chunk in &mut record.chunks {
+                    for node in &mut chunk.nodes {
+                        for segment in node.validity.iter_mut().chain(&mut node.buffers) {
+                            mover.relocate(segment, &what)?;
+                        }
+                    }
+                }
+                target_tables
+                    .insert(id.value(), records::encode(&record).as_slice())
+                    .map_err(|e| Error::db("vacuum", e))?;
+            }
+            drop(target_tables);
+            catalog::meta_set(to, catalog::META_COL_HWM, mover.col_hwm)?;
             catalog::count_rows(from, catalog::RUNS)
         })
     })

@@ -20,7 +20,7 @@ use redb::{
 use crate::error::{Error, Result};
 use records::{BlobRecord, RunRecord};
 
-/// Store-wide counters: `next_run_id`, `col_hwm`, `catalog_version`.
+/// Store-wide counters: `next_run_id`, `next_table_id`, `col_hwm`, `catalog_version`.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Project name to creation time (microseconds, UTC).
 pub const PROJECTS: TableDefinition<&str, i64> = TableDefinition::new("projects");
@@ -38,6 +38,15 @@ pub const OUTPUTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("ou
 /// `(run id, blob name)` to an archived [`BlobRecord`].
 pub const BLOBS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("blobs");
 
+/// Table id to its archived `TableRecord`.
+pub const TABLES: TableDefinition<u64, &[u8]> = TableDefinition::new("tables");
+/// Table url to table id.
+pub const TABLE_URLS: TableDefinition<&str, u64> = TableDefinition::new("table_urls");
+/// `(table id, sequence)` to an archived `TailRecord`: rows appended since the last seal.
+pub const TAIL: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("tail");
+
+/// Key in [`META`]: the id the next table gets.
+pub const META_NEXT_TABLE_ID: &str = "next_table_id";
 /// Key in [`META`]: the id the next run gets.
 pub const META_NEXT_RUN_ID: &str = "next_run_id";
 /// Key in [`META`]: the committed column high-water mark (physical offset).
@@ -54,25 +63,25 @@ pub fn initialize(txn: &WriteTransaction) -> Result<()> {
         .map_err(|e| Error::db("create tables", e))?;
     meta.insert(META_NEXT_RUN_ID, 1)
         .map_err(|e| Error::db("create tables", e))?;
+    meta.insert(META_NEXT_TABLE_ID, 1)
+        .map_err(|e| Error::db("create tables", e))?;
     meta.insert(META_COL_HWM, 0)
         .map_err(|e| Error::db("create tables", e))?;
     meta.insert(META_CATALOG_VERSION, CATALOG_VERSION)
         .map_err(|e| Error::db("create tables", e))?;
     drop(meta);
-    txn.open_table(PROJECTS)
-        .map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(RUN_NAMES)
-        .map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(RUNS)
-        .map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(PARAMS)
-        .map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(INPUTS)
-        .map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(OUTPUTS)
-        .map_err(|e| Error::db("create tables", e))?;
-    txn.open_table(BLOBS)
-        .map_err(|e| Error::db("create tables", e))?;
+    // Opening a table in a write transaction creates it.
+    let create = |e| Error::db("create tables", e);
+    txn.open_table(PROJECTS).map_err(create)?;
+    txn.open_table(RUN_NAMES).map_err(create)?;
+    txn.open_table(RUNS).map_err(create)?;
+    txn.open_table(PARAMS).map_err(create)?;
+    txn.open_table(INPUTS).map_err(create)?;
+    txn.open_table(OUTPUTS).map_err(create)?;
+    txn.open_table(BLOBS).map_err(create)?;
+    txn.open_table(TABLES).map_err(create)?;
+    txn.open_table(TABLE_URLS).map_err(create)?;
+    txn.open_table(TAIL).map_err(create)?;
     Ok(())
 }
 
@@ -193,9 +202,14 @@ pub fn blob_record(txn: &impl Reader, id: u64, name: &str) -> Result<Option<Blob
         .transpose()
 }
 
-/// Removes every row of a run from every table (the run's column segments stay until vacuum).
+/// Removes every row of a run from every table, its metrics tables included (the run's column
+/// segments stay until vacuum).
 pub fn delete_run_rows(txn: &WriteTransaction, id: u64, record: &RunRecord) -> Result<()> {
     let op = "delete run";
+    // Tables first: they are found through the run's url, which needs its record.
+    for (table_id, table) in crate::table::run_tables(txn, id)? {
+        crate::table::delete_table(txn, table_id, &table)?;
+    }
     txn.open_table(RUNS)
         .map_err(|e| Error::db(op, e))?
         .remove(id)

@@ -76,6 +76,69 @@ pub struct BlobRecord {
     pub created_us: i64,
 }
 
+/// One `ArrayData` node of a column chunk (see `table::layout`).
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// Number of slots.
+    pub len: u64,
+    /// Number of nulls (0 when there is no validity bitmap).
+    pub null_count: u64,
+    /// The validity bitmap, when there are nulls.
+    pub validity: Option<SegmentRef>,
+    /// The node's buffers in Arrow's order (e.g. offsets then values).
+    pub buffers: Vec<SegmentRef>,
+    /// How many child nodes follow (pre-order).
+    pub child_count: u32,
+}
+
+/// A sealed run of rows: every column's nodes, in schema order, pre-order within a column.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ChunkRecord {
+    /// Rows in the chunk.
+    pub rows: u64,
+    /// The nodes of all columns, column after column.
+    pub nodes: Vec<NodeRecord>,
+}
+
+/// A table: a metrics table of a run, or an input table of a project.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct TableRecord {
+    /// `<project>/runs/<run>/<name>` or `<project>/tables/<name>`.
+    pub url: String,
+    /// The owning run's id, or 0 for a project's input table.
+    pub run_id: u64,
+    /// The stored columns' Arrow schema, as JSON (arrow-schema's serde form).
+    pub schema_json: String,
+    /// The input table these rows are joined to by `example_id` (empty if none); presented as
+    /// a constant column, never stored per row.
+    pub foreign_table_url: String,
+    /// The stream the table belongs to (3LC's `stream_name`).
+    pub stream_name: String,
+    /// Sealed chunks, in row order.
+    pub chunks: Vec<ChunkRecord>,
+    /// Rows in sealed chunks.
+    pub sealed_rows: u64,
+    /// Rows in the tail (unsealed entries in the `tail` table).
+    pub tail_rows: u64,
+    /// Bytes of the tail entries.
+    pub tail_bytes: u64,
+    /// The sequence number the next tail entry gets.
+    pub tail_next: u64,
+    /// Creation time, microseconds since the Unix epoch, UTC.
+    pub created_us: i64,
+}
+
+/// Rows appended since the last seal, as one entry of the `tail` table.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct TailRecord {
+    /// Rows in the entry.
+    pub rows: u64,
+    /// The nodes of all columns; their refs are offsets into `data`.
+    pub nodes: Vec<NodeRecord>,
+    /// The buffers' bytes, each starting on a 64-byte boundary.
+    pub data: Vec<u8>,
+}
+
 /// Archives a record.
 pub fn encode<T>(record: &T) -> Vec<u8>
 where

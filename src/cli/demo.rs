@@ -1,16 +1,23 @@
 //! `runstore demo`: writes a realistic store and prints what is in it.
 //!
 //! The store holds one project of four runs of a small image classifier sweep: parameters
-//! (a nested config), per-epoch output values, an input table reference, an input value, a
-//! checkpoint blob, and statuses COMPLETED, COMPLETED, CANCELLED and RUNNING. Run twice it
+//! (a nested config), per-epoch output values, the test split as an input table (10,000
+//! rows), per-step training loss (a metrics table written row by row with group commit), a
+//! per-example evaluation table (loss, confidence, predicted class, a 64-wide embedding)
+//! joined to the input table, a checkpoint blob, and statuses COMPLETED, COMPLETED,
+//! CANCELLED and RUNNING. Run twice it
 //! replaces its own earlier store; it refuses to replace a file that is not a store.
 
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use anyhow::{bail, Context, Result};
-use runstore::{Error, Store, Value};
+use arrow_array::{FixedSizeListArray, Float32Array, Int32Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use runstore::{with_role, ColumnRole, Error, MetricsOptions, Store, Value, WriterOptions};
 
 const PROJECT: &str = "cifar10-sweep";
 
@@ -37,12 +44,13 @@ pub fn run(path: &Path, out: &mut impl Write) -> Result<()> {
     let info = store.info()?;
     writeln!(
         out,
-        "wrote {} in {:.0} ms: {} project, {} runs, {} output values, {} blobs, {}",
+        "wrote {} in {:.0} ms: {} project, {} runs, {} output values, {} tables, {} blobs, {}",
         path.display(),
         elapsed.as_secs_f64() * 1e3,
         info.projects,
         info.runs,
         info.outputs,
+        info.tables,
         info.blobs,
         super::human_bytes(info.file_bytes),
     )?;
@@ -55,6 +63,18 @@ pub fn run(path: &Path, out: &mut impl Write) -> Result<()> {
     writeln!(out)?;
     writeln!(out, "try: runstore runs {} --json", path.display())?;
     writeln!(out, "     runstore show {} {}", path.display(), best.url())?;
+    writeln!(
+        out,
+        "     runstore tables {} {}",
+        path.display(),
+        best.url()
+    )?;
+    writeln!(
+        out,
+        "     runstore scan {} {}/metrics_0000 --columns example_id,loss,predicted --limit 5",
+        path.display(),
+        best.url()
+    )?;
     writeln!(out, "     runstore info {}", path.display())?;
     Ok(())
 }
@@ -72,7 +92,107 @@ impl Lcg {
     }
 }
 
+/// Examples in the demo's test split (one metrics row per example per evaluated epoch).
+const EXAMPLES: usize = 10_000;
+/// Width of the per-example embedding.
+const EMBEDDING_WIDTH: i32 = 64;
+const CLASSES: i32 = 10;
+
+/// The input table: CIFAR-10's test split as (example_id, image path, label).
+fn write_input_table(store: &Store) -> Result<String> {
+    let labels: Vec<i32> = (0..EXAMPLES as i32)
+        .map(|i| (i * 7 + 3) % CLASSES)
+        .collect();
+    let paths: Vec<String> = (0..EXAMPLES).map(|i| format!("test/{i:05}.png")).collect();
+    let schema = Arc::new(Schema::new(vec![
+        with_role(
+            Field::new("example_id", DataType::Int32, false),
+            ColumnRole::ExampleId,
+        ),
+        Field::new("image", DataType::Utf8, false),
+        with_role(
+            Field::new("label", DataType::Int32, false),
+            ColumnRole::Label,
+        ),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int32Array::from_iter_values(0..EXAMPLES as i32)),
+            Arc::new(StringArray::from(paths)),
+            Arc::new(Int32Array::from(labels)),
+        ],
+    )?;
+    Ok(store
+        .create_table(PROJECT, "test", &[batch])?
+        .url()
+        .to_string())
+}
+
+/// Per-example metrics of one evaluation: loss, confidence, predicted class and a 64-wide
+/// embedding that clusters by class (so reduction has structure to find).
+fn evaluation_batch(rng: &mut Lcg, accuracy: f64) -> Result<RecordBatch> {
+    let mut loss = Vec::with_capacity(EXAMPLES);
+    let mut confidence = Vec::with_capacity(EXAMPLES);
+    let mut predicted = Vec::with_capacity(EXAMPLES);
+    let mut embedding = Vec::with_capacity(EXAMPLES * EMBEDDING_WIDTH as usize);
+    for i in 0..EXAMPLES as i32 {
+        let label = (i * 7 + 3) % CLASSES;
+        let correct = rng.next_f64() < accuracy;
+        let guess = if correct {
+            label
+        } else {
+            (label + 1 + (rng.next_f64() * 8.0) as i32) % CLASSES
+        };
+        let p = if correct {
+            0.5 + 0.5 * rng.next_f64()
+        } else {
+            0.1 + 0.4 * rng.next_f64()
+        };
+        loss.push(-(p as f32).ln());
+        confidence.push(p as f32);
+        predicted.push(guess);
+        for d in 0..EMBEDDING_WIDTH {
+            let center = if d % CLASSES == guess { 2.0 } else { 0.0 };
+            embedding.push((center + rng.next_f64() - 0.5) as f32);
+        }
+    }
+    let embedding_field = Arc::new(Field::new("item", DataType::Float32, false));
+    let embedding = FixedSizeListArray::try_new(
+        embedding_field.clone(),
+        EMBEDDING_WIDTH,
+        Arc::new(Float32Array::from(embedding)),
+        None,
+    )?;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("loss", DataType::Float32, false),
+        Field::new("confidence", DataType::Float32, false),
+        with_role(
+            Field::new("predicted", DataType::Int32, false),
+            ColumnRole::Prediction,
+        ),
+        with_role(
+            Field::new(
+                "embedding",
+                DataType::FixedSizeList(embedding_field, EMBEDDING_WIDTH),
+                false,
+            ),
+            ColumnRole::Embedding,
+        ),
+    ]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Float32Array::from(loss)),
+            Arc::new(Float32Array::from(confidence)),
+            Arc::new(Int32Array::from(predicted)),
+            Arc::new(embedding),
+        ],
+    )?)
+}
+
 fn write_demo(store: &Store) -> Result<()> {
+    let input_table = write_input_table(store)?;
     let sweep = [
         ("resnet18-lr0.1", 0.1, 128, "COMPLETED", 10),
         ("resnet18-lr0.01", 0.01, 128, "COMPLETED", 10),
@@ -93,12 +213,30 @@ fn write_demo(store: &Store) -> Result<()> {
             name.split('-').next().unwrap_or(name)
         ))?)?;
         run.add_input_table("cifar10/tables/train")?;
-        run.add_input_table("cifar10/tables/test")?;
+        run.add_input_table(&input_table)?;
         run.add_input_value(&Value::map([("dataset_version", Value::from("v2"))]))?;
         run.set_status_running()?;
         let mut loss = 2.3;
         let mut accuracy: f64 = 0.1;
         let quality = 1.0 - (lr - 0.05f64).abs() * 2.0;
+        // Per-step training loss, one row per step through a group-commit writer.
+        let steps_schema = Arc::new(Schema::new(vec![
+            Field::new("step", DataType::Int64, false),
+            Field::new("epoch", DataType::Int32, false),
+            Field::new("loss", DataType::Float64, false),
+        ]));
+        let mut steps =
+            run.metrics_writer(steps_schema, "steps", "train", &WriterOptions::default())?;
+        let mut step_loss = 2.3;
+        for step in 0..epochs as i64 * 100 {
+            step_loss *= 0.997 + 0.002 * rng.next_f64();
+            steps.append_row(&[
+                Value::from(step),
+                Value::from((step / 100) as i32),
+                Value::from(round4(step_loss)),
+            ])?;
+        }
+        steps.close()?;
         for epoch in 0..epochs {
             loss *= 0.72 + 0.08 * rng.next_f64() + 0.1 * (1.0 - quality);
             accuracy = (accuracy + (0.93 - accuracy) * 0.35 * quality).min(0.99);
@@ -109,6 +247,15 @@ fn write_demo(store: &Store) -> Result<()> {
                 ("lr", Value::from(lr)),
             ]))?;
         }
+        // Per-example metrics of the final evaluation, joined to the input table.
+        let evaluation = evaluation_batch(&mut rng, accuracy)?;
+        run.add_metrics_data(
+            &evaluation,
+            &MetricsOptions {
+                input_table_url: Some(input_table.clone()),
+                ..MetricsOptions::default()
+            },
+        )?;
         // A small stand-in checkpoint, streamed into the store as a blob.
         let checkpoint: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 251) as u8).collect();
         run.put_bulk("checkpoint.pt", &checkpoint)?;

@@ -2,6 +2,7 @@
 //! output on stdout; errors go back to `main` as `anyhow::Error` with context.
 
 mod demo;
+mod scan;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -41,6 +42,19 @@ enum Command {
         /// Only runs of this project.
         #[arg(long)]
         project: Option<String>,
+        /// Only runs this filter selects: MLflow's search syntax plus OR, NOT and parentheses,
+        /// e.g. "params.lr < 0.01 AND outputs.acc > 0.5".
+        #[arg(long)]
+        filter: Option<String>,
+        /// Sort keys, e.g. "outputs.acc DESC, name"; nulls last.
+        #[arg(long)]
+        order_by: Option<String>,
+        /// At most this many runs.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Skip this many runs first.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
         /// One JSON object per run per line (url, project, name, status, status_code, created,
         /// last_modified, description, params, outputs).
         #[arg(long)]
@@ -55,6 +69,35 @@ enum Command {
         /// As one JSON object.
         #[arg(long)]
         json: bool,
+    },
+    /// List tables: a run's metrics tables, a project's tables, or every table.
+    Tables {
+        /// The store file.
+        path: PathBuf,
+        /// A run url (`<project>/runs/<run>`) or a project name.
+        scope: Option<String>,
+        /// One JSON object per table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a table's rows.
+    ///
+    /// Example: runstore scan demo.runs cifar10-sweep/runs/resnet18-lr0.01/metrics_0000
+    /// --columns example_id,loss --limit 5 --format csv
+    Scan {
+        /// The store file.
+        path: PathBuf,
+        /// The table's url.
+        table_url: String,
+        /// Only these columns, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        columns: Option<Vec<String>>,
+        /// At most this many rows.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: scan::Format,
     },
     /// Format version, file size and counts.
     Info {
@@ -116,10 +159,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Runs {
             path,
             project,
+            filter,
+            order_by,
+            limit,
+            offset,
             json,
         } => {
             let store = open_read(&path)?;
-            let runs = store.runs(project.as_deref())?;
+            let mut query = store.query_runs().offset(offset);
+            if let Some(project) = &project {
+                query = query.project(project);
+            }
+            if let Some(filter) = &filter {
+                query = query.filter(filter)?;
+            }
+            if let Some(order_by) = &order_by {
+                query = query.order_by(order_by)?;
+            }
+            if let Some(limit) = limit {
+                query = query.limit(limit);
+            }
+            let runs = query.run()?;
             if json {
                 for run in runs {
                     writeln!(out, "{}", run_json(&run)?)?;
@@ -141,6 +201,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 print_run(&mut out, &run)?;
             }
         }
+        Command::Tables { path, scope, json } => {
+            let store = open_read(&path)?;
+            scan::tables(&store, scope.as_deref(), json, &mut out)?;
+        }
+        Command::Scan {
+            path,
+            table_url,
+            columns,
+            limit,
+            format,
+        } => {
+            let store = open_read(&path)?;
+            scan::scan(&store, &table_url, columns, limit, format, &mut out)?;
+        }
         Command::Info { path, json } => {
             let store = open_read(&path)?;
             let info = store.info()?;
@@ -160,6 +234,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     "outputs": info.outputs,
                     "inputs": info.inputs,
                     "blobs": info.blobs,
+                    "tables": info.tables,
                 });
                 writeln!(out, "{line:#}")?;
             } else {
@@ -184,6 +259,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 writeln!(out, "output values   {}", info.outputs)?;
                 writeln!(out, "input values    {}", info.inputs)?;
                 writeln!(out, "blobs           {}", info.blobs)?;
+                writeln!(out, "tables          {}", info.tables)?;
             }
         }
         Command::Vacuum { path } => {
@@ -265,7 +341,7 @@ pub fn run_json(run: &Run) -> Result<serde_json::Value> {
         "input_tables": info.input_tables,
         "input_values": info.input_values.iter().map(Value::to_json).collect::<Vec<_>>(),
         "outputs": outputs,
-        "metrics_tables": info.metrics.iter().map(|m| serde_json::json!({
+        "metrics": info.metrics.iter().map(|m| serde_json::json!({
             "url": m.url,
             "stream_name": m.stream_name,
             "row_count": m.row_count,

@@ -245,7 +245,15 @@ impl PhysicalFile {
     /// extent; one that does not is reported as corruption (the caller read the offset from a
     /// record).
     pub fn read_column(&self, offset: u64, out: &mut [u8]) -> Result<()> {
-        let len = out.len() as u64;
+        self.check_column_range(offset, out.len() as u64)?;
+        self.read_physical(offset, out)
+    }
+
+    /// Checks that `[offset, offset + len)` lies inside one column extent (re-reading the
+    /// directory once if another process may have added the extent). A range outside every
+    /// column extent is reported as corruption: the caller read it from a record, and mapping
+    /// it could expose bytes redb rewrites.
+    pub fn check_column_range(&self, offset: u64, len: u64) -> Result<()> {
         let inside = |directory: &Superblock| {
             directory.column_extents().any(|extent| {
                 offset >= extent.physical_offset
@@ -266,7 +274,7 @@ impl PhysicalFile {
                 });
             }
         }
-        self.read_physical(offset, out)
+        Ok(())
     }
 
     fn lock_directory(&self) -> MutexGuard<'_, Superblock> {

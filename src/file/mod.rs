@@ -5,6 +5,7 @@
 //! [`RedbBackend`]) and the column calls of [`PhysicalFile`].
 
 pub mod backend;
+pub mod mmap;
 pub mod superblock;
 
 pub use backend::{PhysicalFile, RedbBackend, SEGMENT_ALIGN};

@@ -1,0 +1,12 @@
+//! Queries over a store: which runs (the filter language, [`filter`]) and, later, what is in
+//! a run's metrics tables.
+//!
+//! This module owns the text a person types to ask a question of the store and the meaning of
+//! that text. It leaves reading runs to the catalog: an expression is evaluated against anything
+//! that implements [`filter::Subject`], so the store decides what to load (see
+//! [`filter::Expr::referenced_params`] and [`filter::Expr::referenced_outputs`]).
+
+pub mod filter;
+mod runs;
+
+pub use runs::RunQuery;
