@@ -150,7 +150,9 @@ fn main() {
                 let store = Store::create(&path).unwrap();
                 let run = store.init("bench", Some(&format!("run{rep}"))).unwrap();
                 let started = Instant::now();
-                let infos = run.add_metrics_data(&data, &MetricsOptions::default()).unwrap();
+                let infos = run
+                    .add_metrics_data(&data, &MetricsOptions::default())
+                    .unwrap();
                 store_seconds = started.elapsed().as_secs_f64();
                 url = infos[0].url.clone();
                 drop(run);

@@ -19,13 +19,20 @@ struct SegmentMover<'a> {
     source: &'a Store,
     target: &'a Store,
     col_hwm: u64,
-    moved: HashMap<u64, u64>,
+    /// (source offset, length) to new offset. Keyed by both: an empty segment shares its
+    /// offset with the segment after it.
+    moved: HashMap<(u64, u64), u64>,
     buf: Vec<u8>,
 }
 
 impl SegmentMover<'_> {
     fn relocate(&mut self, segment: &mut SegmentRef, what: &str) -> Result<()> {
-        if let Some(new_offset) = self.moved.get(&segment.offset) {
+        if segment.len == 0 {
+            // Nothing to copy, and no place to claim.
+            segment.offset = 0;
+            return Ok(());
+        }
+        if let Some(new_offset) = self.moved.get(&(segment.offset, segment.len)) {
             segment.offset = *new_offset;
             return Ok(());
         }
@@ -46,7 +53,7 @@ impl SegmentMover<'_> {
         }
         let new_offset = self.target.file().append_column(self.col_hwm, &self.buf)?;
         self.col_hwm = new_offset + segment.len;
-        self.moved.insert(segment.offset, new_offset);
+        self.moved.insert((segment.offset, segment.len), new_offset);
         segment.offset = new_offset;
         Ok(())
     }

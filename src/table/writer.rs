@@ -73,7 +73,7 @@ struct Pending {
 }
 
 struct Shared {
-    /// Set when rows were committed since the last seal, or a flush is owed.
+    /// Set when this writer committed rows since its last seal (so dropping it seals them).
     unsealed: std::sync::atomic::AtomicBool,
     store: Store,
     id: u64,
@@ -246,20 +246,17 @@ impl MetricsWriter {
     /// Commits everything appended so far, durably, and seals the tail into a chunk.
     pub fn flush(&mut self) -> Result<()> {
         commit_pending(&self.shared)?;
-        if !self
-            .shared
-            .unsealed
-            .swap(false, std::sync::atomic::Ordering::AcqRel)
-        {
-            return Ok(());
-        }
         let _order = lock(&self.shared.commit_lock);
         let shared = &self.shared;
         shared.store.write("seal table", |txn| {
             let mut record = table_record(txn, shared.id, &shared.url)?;
             seal(&shared.store, txn, shared.id, &mut record)?;
             super::put_table_record(txn, shared.id, &record)
-        })
+        })?;
+        shared
+            .unsealed
+            .store(false, std::sync::atomic::Ordering::Release);
+        Ok(())
     }
 
     /// Flushes, seals, stops the background flusher and returns the table's final facts.
@@ -286,7 +283,14 @@ impl MetricsWriter {
 impl Drop for MetricsWriter {
     fn drop(&mut self) {
         self.stop_flusher();
-        if !self.shared.store.is_read_only() {
+        // Only a writer with work of its own flushes on drop: one that appended nothing (or
+        // was closed) leaves the table, and other writers' tail rows, alone.
+        let pending = lock(&self.shared.pending).rows > 0;
+        let unsealed = self
+            .shared
+            .unsealed
+            .load(std::sync::atomic::Ordering::Acquire);
+        if (pending || unsealed) && !self.shared.store.is_read_only() {
             // Best effort: `close` is the way to see errors.
             let _ = self.flush();
         }

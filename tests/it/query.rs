@@ -109,7 +109,13 @@ fn query_runs_restricted_to_a_project() {
 fn query_runs_reports_the_column_of_a_parse_error() {
     let (_dir, store) = sweep();
     let error = store.query_runs().filter("params.lr < ").unwrap_err();
-    assert!(matches!(error, Error::InvalidQuery { column: 13, .. }), "{error}");
-    let error = store.query_runs().order_by("outputs.acc SIDEWAYS").unwrap_err();
+    assert!(
+        matches!(error, Error::InvalidQuery { column: 13, .. }),
+        "{error}"
+    );
+    let error = store
+        .query_runs()
+        .order_by("outputs.acc SIDEWAYS")
+        .unwrap_err();
     assert!(matches!(error, Error::InvalidQuery { .. }), "{error}");
 }

@@ -180,7 +180,7 @@ fn all_types_schema(with_blob: bool) -> SchemaRef {
 /// strings, and a null in each nullable column every fifth row (at a different row per column).
 fn all_types_row(i: u64, with_blob: bool) -> Vec<Value> {
     let cell = |column: u64, value: Value| {
-        if (i + column) % 5 == 0 {
+        if (i + column).is_multiple_of(5) {
             Value::Null
         } else {
             value
@@ -209,7 +209,7 @@ fn all_types_row(i: u64, with_blob: bool) -> Vec<Value> {
     };
     let mut row = vec![
         Value::Int(i as i64),
-        cell(1, Value::Bool(i % 3 == 0)),
+        cell(1, Value::Bool(i.is_multiple_of(3))),
         cell(2, spread(i8::MIN.into(), i8::MAX.into())),
         cell(3, spread(i16::MIN.into(), i16::MAX.into())),
         cell(4, spread(i32::MIN.into(), i32::MAX.into())),
@@ -2332,7 +2332,7 @@ fn scan_child() {
                 .expect("scan child: large append");
             next += SEAL_ROWS;
             big_done = true;
-        } else if step % 5 == 0 {
+        } else if step.is_multiple_of(5) {
             let len = 1 + step % 13;
             writer
                 .append(&prefix_batch(next..next + len))
@@ -2344,7 +2344,7 @@ fn scan_child() {
                 .expect("scan child: append_row");
             next += 1;
         }
-        if step % 40 == 0 {
+        if step.is_multiple_of(40) {
             writer.flush().expect("scan child: flush");
         }
     }
