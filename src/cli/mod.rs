@@ -107,6 +107,59 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Create a run (and the store, if the file does not exist); prints the run's url.
+    ///
+    /// Example: runstore init exp.runs --project mnist --name baseline --param lr=0.01
+    /// --param opt=adam
+    Init {
+        /// The store file.
+        path: PathBuf,
+        /// The project (created on first use).
+        #[arg(long)]
+        project: String,
+        /// The run's name (default: a generated adjective-noun name; a taken name gets the
+        /// first free `_NNNN` suffix).
+        #[arg(long)]
+        name: Option<String>,
+        /// A parameter `key=value`; the value is read as JSON when it parses as JSON
+        /// (`lr=0.01` is a number, `opt=adam` a string). Repeatable.
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// The run's description.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Append an output value (a JSON object) to a run.
+    ///
+    /// Example: runstore log exp.runs mnist/runs/baseline --output '{"epoch":1,"loss":0.5}'
+    Log {
+        /// The store file.
+        path: PathBuf,
+        /// `<project>/runs/<run>`.
+        run_url: String,
+        /// The output value, a JSON object. Repeatable: all are appended in one commit.
+        #[arg(long, required = true)]
+        output: Vec<String>,
+    },
+    /// Set a run's status (a name such as `completed` or a 3LC code 1-7).
+    ///
+    /// Example: runstore set-status exp.runs mnist/runs/baseline completed
+    SetStatus {
+        /// The store file.
+        path: PathBuf,
+        /// `<project>/runs/<run>`.
+        run_url: String,
+        /// COMPLETED, EMPTY, RUNNING, COLLECTING, POST_PROCESSING, PAUSED, CANCELLED, or 1-7.
+        status: String,
+    },
+    /// Delete a run with its parameters, outputs, tables and blobs (space comes back with
+    /// `vacuum`).
+    Delete {
+        /// The store file.
+        path: PathBuf,
+        /// `<project>/runs/<run>`.
+        run_url: String,
+    },
     /// Rewrite the store into a new file, reclaiming space of deleted runs.
     Vacuum {
         /// The store file.
@@ -262,6 +315,58 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 writeln!(out, "tables          {}", info.tables)?;
             }
         }
+        Command::Init {
+            path,
+            project,
+            name,
+            params,
+            description,
+        } => {
+            let parameters = parse_params(&params)?;
+            let store = Store::open_or_create(&path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            let run = store.init_with(
+                &project,
+                name.as_deref(),
+                &runstore::InitOptions {
+                    description,
+                    parameters: Some(parameters),
+                    ..Default::default()
+                },
+            )?;
+            writeln!(out, "{}", run.url())?;
+        }
+        Command::Log {
+            path,
+            run_url,
+            output,
+        } => {
+            let values = output
+                .iter()
+                .map(|text| {
+                    Value::from_json_str(text)
+                        .with_context(|| format!("--output {text:?} is not valid JSON"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let store =
+                Store::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            store.run(&run_url)?.add_output_values(&values)?;
+        }
+        Command::SetStatus {
+            path,
+            run_url,
+            status,
+        } => {
+            let status = runstore::RunStatus::parse(&status)?;
+            let store =
+                Store::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            store.run(&run_url)?.set_status(status)?;
+        }
+        Command::Delete { path, run_url } => {
+            let store =
+                Store::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            store.delete_run(&run_url)?;
+        }
         Command::Vacuum { path } => {
             let report =
                 Store::vacuum(&path).with_context(|| format!("vacuuming {}", path.display()))?;
@@ -316,6 +421,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Parameters from `key=value` arguments: the value is JSON when it parses as JSON, else a
+/// string. Dotted keys stay single keys (`--param a.b=1` sets the key `a.b`).
+fn parse_params(params: &[String]) -> Result<Value> {
+    let mut map = std::collections::BTreeMap::new();
+    for param in params {
+        let Some((key, value)) = param.split_once('=') else {
+            anyhow::bail!("--param {param:?} is not key=value");
+        };
+        if key.is_empty() {
+            anyhow::bail!("--param {param:?} has an empty key");
+        }
+        let value = Value::from_json_str(value).unwrap_or_else(|_| Value::from(value));
+        map.insert(key.to_string(), value);
+    }
+    Ok(Value::Map(map))
 }
 
 /// Opens a store for reading. A read-only open cannot recover a file a crashed writer left;
