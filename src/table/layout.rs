@@ -78,6 +78,19 @@ pub fn flatten(
     Ok(())
 }
 
+/// Appends `bytes` to `blob` at the next 64-byte boundary and returns where: the segment
+/// refs of a tail entry, which point into the entry's own bytes.
+pub(crate) fn append_aligned(blob: &mut Vec<u8>, bytes: &[u8]) -> SegmentRef {
+    let offset = blob.len().next_multiple_of(64);
+    blob.resize(offset, 0);
+    blob.extend_from_slice(bytes);
+    SegmentRef {
+        offset: offset as u64,
+        len: bytes.len() as u64,
+        crc32: crc32fast::hash(bytes),
+    }
+}
+
 /// Bytes of buffer `index` that `len` slots of `data_type` use, where that is simple to say;
 /// `None` means "keep the whole buffer" (e.g. variable-length values).
 fn needed_bytes(data_type: &DataType, index: usize, len: usize) -> Option<usize> {
@@ -195,16 +208,7 @@ mod tests {
         let mut nodes = Vec::new();
         flatten(
             &array_unsliced.to_data(),
-            &mut |bytes| {
-                let offset = blob.len().next_multiple_of(64);
-                blob.resize(offset, 0);
-                blob.extend_from_slice(bytes);
-                Ok(SegmentRef {
-                    offset: offset as u64,
-                    len: bytes.len() as u64,
-                    crc32: crc32fast::hash(bytes),
-                })
-            },
+            &mut |bytes| Ok(append_aligned(&mut blob, bytes)),
             &mut nodes,
         )
         .unwrap();

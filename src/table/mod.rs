@@ -482,16 +482,7 @@ pub(crate) fn append_tail(
         let column = layout::unsliced(column)?;
         layout::flatten(
             &column.to_data(),
-            &mut |bytes| {
-                let offset = data.len().next_multiple_of(64);
-                data.resize(offset, 0);
-                data.extend_from_slice(bytes);
-                Ok(SegmentRef {
-                    offset: offset as u64,
-                    len: bytes.len() as u64,
-                    crc32: crc32fast::hash(bytes),
-                })
-            },
+            &mut |bytes| Ok(layout::append_aligned(&mut data, bytes)),
             &mut nodes,
         )?;
     }
