@@ -14,7 +14,12 @@ use runstore::{time, Run, RunInfo, Store, Value};
 
 /// runstore: one transactional file for the runs of your ML experiments.
 #[derive(Debug, Parser)]
-#[command(name = "runstore", version, about)]
+#[command(
+    name = "runstore",
+    version,
+    about,
+    after_help = "Exit codes: 0 success, 1 error, 2 bad usage, 3 `check` found problems.\nEvery command takes the store file first; `runstore <command> --help` shows an example."
+)]
 pub struct Args {
     #[command(subcommand)]
     command: Command,
@@ -23,11 +28,15 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Write a realistic demo store (default demo.runs) and print what is in it.
+    ///
+    /// Example: runstore demo /tmp/demo.runs
     Demo {
         /// Where to write it; an existing file there must be a store (it is replaced).
         path: Option<PathBuf>,
     },
     /// List projects with their run counts.
+    ///
+    /// Example: runstore projects demo.runs --json
     Projects {
         /// The store file.
         path: PathBuf,
@@ -60,7 +69,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show one run.
+    /// Show one run: attributes, parameters, inputs, outputs, metrics tables and blobs.
+    ///
+    /// Example: runstore show demo.runs cifar10-sweep/runs/resnet18-lr0.01 --json
     Show {
         /// The store file.
         path: PathBuf,
@@ -71,6 +82,8 @@ enum Command {
         json: bool,
     },
     /// List tables: a run's metrics tables, a project's tables, or every table.
+    ///
+    /// Example: runstore tables demo.runs cifar10-sweep/runs/resnet18-lr0.01
     Tables {
         /// The store file.
         path: PathBuf,
@@ -100,6 +113,8 @@ enum Command {
         format: scan::Format,
     },
     /// Format version, file size and counts.
+    ///
+    /// Example: runstore info demo.runs --json
     Info {
         /// The store file.
         path: PathBuf,
@@ -154,6 +169,8 @@ enum Command {
     },
     /// Delete a run with its parameters, outputs, tables and blobs (space comes back with
     /// `vacuum`).
+    ///
+    /// Example: runstore delete exp.runs mnist/runs/baseline
     Delete {
         /// The store file.
         path: PathBuf,
@@ -161,22 +178,31 @@ enum Command {
         run_url: String,
     },
     /// Rewrite the store into a new file, reclaiming space of deleted runs.
+    ///
+    /// Example: runstore vacuum exp.runs
     Vacuum {
         /// The store file.
         path: PathBuf,
     },
     /// Verify the superblocks, redb's page checksums, every catalog record and every blob
     /// checksum; exit 3 when a problem is found.
+    ///
+    /// Example: runstore check exp.runs && echo healthy
     Check {
         /// The store file.
         path: PathBuf,
     },
     /// Recover a store left open by a crashed writer (a writer open does the recovery).
+    ///
+    /// Example: runstore repair exp.runs
     Repair {
         /// The store file.
         path: PathBuf,
     },
-    /// Copy the store consistently while holding the write lock.
+    /// Copy the store consistently while holding the write lock; the copy opens and passes
+    /// `check`. Readers go on reading meanwhile.
+    ///
+    /// Example: runstore backup exp.runs /backups/exp-2026-11-22.runs
     Backup {
         /// The store file.
         path: PathBuf,

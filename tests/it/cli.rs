@@ -172,3 +172,17 @@ fn cli_rejects_bad_input_with_exit_code_1_and_a_message() {
     assert_eq!(runs[0]["outputs"], serde_json::json!([]));
     assert_eq!(runs[0]["status"], "EMPTY");
 }
+
+#[test]
+fn cli_usage_errors_exit_2_and_runtime_errors_exit_1_with_a_message_on_stderr() {
+    let usage = runstore(&["runs"]);
+    assert_eq!(usage.status.code(), Some(2));
+    let usage = runstore(&["no-such-command"]);
+    assert_eq!(usage.status.code(), Some(2));
+    let (_dir, path) = temp_store();
+    let missing = runstore(&["runs", path.to_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(missing.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.starts_with("runstore: "), "{stderr}");
+}
