@@ -14,6 +14,7 @@ use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
 use redb::{
@@ -50,6 +51,9 @@ struct StoreInner {
     verified: Mutex<HashSet<(u64, u64, u32)>>,
     db: Db,
     active_run: Mutex<Option<u64>>,
+    /// Set when a write transaction found the file damaged (see [`contain_panic`]): redb's
+    /// in-memory state may no longer match the file, so this handle refuses further writes.
+    poisoned: AtomicBool,
 }
 
 /// An open store file. Clone it freely: clones share one open file.
@@ -285,28 +289,45 @@ impl Store {
             Db::Write(db) => db,
             Db::Read(_) => return Err(Error::ReadOnly),
         };
-        let txn = db.begin_write().map_err(|e| Error::db(op, e))?;
-        match f(&txn) {
-            Ok(value) => {
-                txn.commit().map_err(|e| Error::db(op, e))?;
-                Ok(value)
-            }
-            Err(error) => {
-                // The transaction's changes are discarded; an error while discarding them is
-                // secondary to the one being returned.
-                let _ = txn.abort();
-                Err(error)
-            }
+        if self.inner.poisoned.load(AtomicOrdering::Acquire) {
+            return Err(Error::Corrupted {
+                offset: 0,
+                reason: format!(
+                    "{op}: an earlier write through this handle found the catalog damaged; \
+                     run `runstore check` and reopen"
+                ),
+            });
         }
+        let result = contain_panic(op, || {
+            let txn = db.begin_write().map_err(|e| Error::db(op, e))?;
+            match f(&txn) {
+                Ok(value) => {
+                    txn.commit().map_err(|e| Error::db(op, e))?;
+                    Ok(value)
+                }
+                Err(error) => {
+                    // The transaction's changes are discarded; an error while discarding them
+                    // is secondary to the one being returned.
+                    let _ = txn.abort();
+                    Err(error)
+                }
+            }
+        });
+        if let Err(Error::Corrupted { .. }) = &result {
+            self.inner.poisoned.store(true, AtomicOrdering::Release);
+        }
+        result
     }
 
     /// Runs `f` in one read transaction (a consistent snapshot of one commit).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T>) -> Result<T> {
-        let txn = match &self.inner.db {
-            Db::Write(db) => catalog::begin_read(db)?,
-            Db::Read(db) => catalog::begin_read(db)?,
-        };
-        f(&txn)
+        contain_panic("read", || {
+            let txn = match &self.inner.db {
+                Db::Write(db) => catalog::begin_read(db)?,
+                Db::Read(db) => catalog::begin_read(db)?,
+            };
+            f(&txn)
+        })
     }
 
     /// Creates a run in `project` (created on first use) and makes it this handle's active
@@ -644,11 +665,13 @@ impl Store {
             .open(path)
             .map_err(|source| open_error(path, source))?;
         let physical = Arc::new(PhysicalFile::open(path, file, true)?);
-        let mut db = redb_builder()
-            .create_with_backend(RedbBackend::new(physical))
-            .map_err(|e| map_open_error(path, e))?;
-        let clean = db.check_integrity().map_err(|e| map_open_error(path, e))?;
-        Ok(!clean)
+        contain_panic("check", || {
+            let mut db = redb_builder()
+                .create_with_backend(RedbBackend::new(physical))
+                .map_err(|e| map_open_error(path, e))?;
+            let clean = db.check_integrity().map_err(|e| map_open_error(path, e))?;
+            Ok(!clean)
+        })
     }
 }
 
@@ -722,6 +745,51 @@ fn map_open_error(path: &Path, error: DatabaseError) -> Error {
     }
 }
 
+fn open_db(path: &Path, backend: RedbBackend, writable: bool) -> Result<Db> {
+    Ok(if writable {
+        Db::Write(
+            redb_builder()
+                .create_with_backend(backend)
+                .map_err(|e| map_open_error(path, e))?,
+        )
+    } else {
+        Db::Read(
+            redb_builder()
+                .open_read_only_with_backend(backend)
+                .map_err(|e| map_open_error(path, e))?,
+        )
+    })
+}
+
+/// Runs `f`, turning a panic inside it into [`Error::Corrupted`].
+///
+/// redb trusts the pages it reads: a damaged page (a flipped byte in a length or a type tag)
+/// can make it index out of bounds or reach `unreachable!`, which are panics, not undefined
+/// behaviour. Reads verify checksums only in `check`, because verifying every page on every
+/// read would cost what the catalog costs. So the calls into redb run inside this guard, and
+/// such a panic becomes a `Corrupted` error naming the operation; a write that hit one poisons
+/// its handle. The process's panic hook still runs (the CLI's hook keeps quiet about panics
+/// inside redb that this guard turns into errors).
+pub(crate) fn contain_panic<T>(op: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("no message");
+            Err(Error::Corrupted {
+                offset: 0,
+                reason: format!(
+                    "{op}: the catalog is damaged (reading it failed: {message}); \
+                     run `runstore check`"
+                ),
+            })
+        }
+    }
+}
+
 fn open_store(path: &Path, writable: bool) -> Result<Store> {
     let file = OpenOptions::new()
         .read(true)
@@ -736,19 +804,7 @@ fn open_store(path: &Path, writable: bool) -> Result<Store> {
         });
     }
     let backend = RedbBackend::new(physical.clone());
-    let db = if writable {
-        Db::Write(
-            redb_builder()
-                .create_with_backend(backend)
-                .map_err(|e| map_open_error(path, e))?,
-        )
-    } else {
-        Db::Read(
-            redb_builder()
-                .open_read_only_with_backend(backend)
-                .map_err(|e| map_open_error(path, e))?,
-        )
-    };
+    let db = contain_panic("open", || open_db(path, backend, writable))?;
     let store = Store {
         inner: Arc::new(StoreInner {
             path: path.to_path_buf(),
@@ -757,6 +813,7 @@ fn open_store(path: &Path, writable: bool) -> Result<Store> {
             file: physical,
             db,
             active_run: Mutex::new(None),
+            poisoned: AtomicBool::new(false),
         }),
     };
     if writable {
@@ -849,6 +906,7 @@ fn open_temp_store(temp: &Path) -> Result<Store> {
             file: physical,
             db: Db::Write(db),
             active_run: Mutex::new(None),
+            poisoned: AtomicBool::new(false),
         }),
     };
     store.write("create tables", catalog::initialize)?;

@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod corruption;
 mod crash;
 mod model;
 mod query;
