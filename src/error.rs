@@ -6,7 +6,7 @@
 //! never a panic.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -157,13 +157,37 @@ pub enum Error {
 impl Error {
     pub(crate) fn db(op: &'static str, source: impl Into<redb::Error>) -> Error {
         let source = source.into();
-        if let redb::Error::Corrupted(reason) = &source {
-            return Error::Corrupted {
+        match source {
+            redb::Error::Corrupted(reason) => Error::Corrupted {
                 offset: 0,
                 reason: format!("{op}: {reason}"),
-            };
+            },
+            // A failed read, write or sync underneath redb is an I/O error of the store's file
+            // (ENOSPC, EIO): say so, so callers can tell a full disk from a broken database.
+            // The path is filled in by the store (`Error::at_path`).
+            redb::Error::Io(source) => Error::Io {
+                op,
+                path: PathBuf::new(),
+                source,
+            },
+            source => Error::Database { op, source },
         }
-        Error::Database { op, source }
+    }
+
+    /// Names `path` in an I/O error that does not name its file yet.
+    pub(crate) fn at_path(self, path: &Path) -> Error {
+        match self {
+            Error::Io {
+                op,
+                path: empty,
+                source,
+            } if empty.as_os_str().is_empty() => Error::Io {
+                op,
+                path: path.to_path_buf(),
+                source,
+            },
+            other => other,
+        }
     }
 
     pub(crate) fn not_found(what: impl Into<String>) -> Error {

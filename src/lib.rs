@@ -31,6 +31,7 @@
 pub mod catalog;
 mod check;
 mod error;
+pub mod fault;
 pub mod file;
 pub mod names;
 pub mod query;

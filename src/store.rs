@@ -316,7 +316,7 @@ impl Store {
         if let Err(Error::Corrupted { .. }) = &result {
             self.inner.poisoned.store(true, AtomicOrdering::Release);
         }
-        result
+        result.map_err(|error| error.at_path(&self.inner.path))
     }
 
     /// Runs `f` in one read transaction (a consistent snapshot of one commit).
@@ -328,6 +328,7 @@ impl Store {
             };
             f(&txn)
         })
+        .map_err(|error| error.at_path(&self.inner.path))
     }
 
     /// Creates a run in `project` (created on first use) and makes it this handle's active
@@ -791,12 +792,23 @@ pub(crate) fn contain_panic<T>(op: &str, f: impl FnOnce() -> Result<T>) -> Resul
 }
 
 fn open_store(path: &Path, writable: bool) -> Result<Store> {
+    open_store_with(path, writable, |backend| backend)
+}
+
+/// Opens the store at `path` with its file backend wrapped by `wrap` (the fault injector of
+/// `crate::fault`; `open_store` passes it through unchanged).
+pub(crate) fn open_store_with(
+    path: &Path,
+    writable: bool,
+    wrap: impl FnOnce(Box<dyn redb::StorageBackend>) -> Box<dyn redb::StorageBackend>,
+) -> Result<Store> {
     let file = OpenOptions::new()
         .read(true)
         .write(writable)
         .open(path)
         .map_err(|source| open_error(path, source))?;
-    let physical = Arc::new(PhysicalFile::open(path, file, writable)?);
+    let backend = wrap(crate::file::backend::file_backend(file)?);
+    let physical = Arc::new(PhysicalFile::open_on(path, backend, writable)?);
     if physical.superblock().redb_len == 0 {
         return Err(Error::Corrupted {
             offset: 0,
@@ -804,7 +816,8 @@ fn open_store(path: &Path, writable: bool) -> Result<Store> {
         });
     }
     let backend = RedbBackend::new(physical.clone());
-    let db = contain_panic("open", || open_db(path, backend, writable))?;
+    let db = contain_panic("open", || open_db(path, backend, writable))
+        .map_err(|error| error.at_path(path))?;
     let store = Store {
         inner: Arc::new(StoreInner {
             path: path.to_path_buf(),

@@ -1,8 +1,9 @@
 //! The physical file: both superblock slots, the extent directory, and the redb
 //! `StorageBackend` that maps redb's logical space onto redb extents.
 //!
-//! [`PhysicalFile`] owns the one [`FileBackend`] through which every byte of the store is read
-//! and written and every lock is taken (OFD locks on Linux). [`RedbBackend`] is what redb sees:
+//! [`PhysicalFile`] owns the one storage backend (normally redb's [`FileBackend`]; in tests a
+//! fault-injecting wrapper, `crate::fault`) through which every byte of the store is read and
+//! written and every lock is taken (OFD locks on Linux). [`RedbBackend`] is what redb sees:
 //! a file of `redb_len` bytes whose pages land in the redb extents, and whose byte-range locks
 //! are shifted by [`LOCK_SHIFT`] so they never cover the superblock. Column bytes are appended
 //! through [`PhysicalFile::append_column`] and read through [`PhysicalFile::read_column`].
@@ -58,7 +59,7 @@ pub fn align_up(value: u64, align: u64) -> Option<u64> {
 /// The store's file and its extent directory, shared by redb's backend and the column writer.
 #[derive(Debug)]
 pub struct PhysicalFile {
-    inner: FileBackend,
+    inner: Box<dyn StorageBackend>,
     path: PathBuf,
     writable: bool,
     directory: Mutex<Superblock>,
@@ -70,10 +71,11 @@ pub struct PhysicalFile {
 impl PhysicalFile {
     /// Writes the superblocks of a new, empty store into `file`, which must be empty.
     pub fn create(path: &Path, file: File) -> Result<PhysicalFile> {
-        let inner = FileBackend::new(file).map_err(|source| Error::Database {
-            op: "open file backend",
-            source: source.into(),
-        })?;
+        PhysicalFile::create_on(path, file_backend(file)?)
+    }
+
+    /// [`PhysicalFile::create`] over any storage backend (a fault-injecting one in tests).
+    pub fn create_on(path: &Path, inner: Box<dyn StorageBackend>) -> Result<PhysicalFile> {
         let physical = PhysicalFile {
             inner,
             path: path.to_path_buf(),
@@ -107,10 +109,15 @@ impl PhysicalFile {
 
     /// Opens an existing store's file and reads its directory.
     pub fn open(path: &Path, file: File, writable: bool) -> Result<PhysicalFile> {
-        let inner = FileBackend::new(file).map_err(|source| Error::Database {
-            op: "open file backend",
-            source: source.into(),
-        })?;
+        PhysicalFile::open_on(path, file_backend(file)?, writable)
+    }
+
+    /// [`PhysicalFile::open`] over any storage backend (a fault-injecting one in tests).
+    pub fn open_on(
+        path: &Path,
+        inner: Box<dyn StorageBackend>,
+        writable: bool,
+    ) -> Result<PhysicalFile> {
         let physical = PhysicalFile {
             inner,
             path: path.to_path_buf(),
@@ -516,6 +523,15 @@ impl PhysicalFile {
 }
 
 /// Picks the current slot: the valid one with the larger generation.
+/// redb's file backend over `file`, boxed.
+pub fn file_backend(file: File) -> Result<Box<dyn StorageBackend>> {
+    let backend = FileBackend::new(file).map_err(|source| Error::Database {
+        op: "open file backend",
+        source: source.into(),
+    })?;
+    Ok(Box::new(backend))
+}
+
 fn choose_slot(
     path: &Path,
     slots: Vec<std::result::Result<Superblock, SlotError>>,

@@ -6,6 +6,7 @@ mod cli;
 mod corruption;
 mod crash;
 mod model;
+mod power_loss;
 mod query;
 mod tables;
 mod util;
