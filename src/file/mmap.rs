@@ -101,7 +101,7 @@ pub fn bytes(map: &Mmap, offset: u64, len: u64) -> Result<&[u8]> {
     Ok(&map[range])
 }
 
-fn checked_range(map: &Mmap, offset: u64, len: u64) -> Result<std::ops::Range<usize>> {
+fn checked_range(map: &[u8], offset: u64, len: u64) -> Result<std::ops::Range<usize>> {
     let end = offset.checked_add(len).ok_or_else(|| Error::Corrupted {
         offset,
         reason: format!("segment length {len} overflows"),
@@ -122,18 +122,31 @@ fn checked_range(map: &Mmap, offset: u64, len: u64) -> Result<std::ops::Range<us
 /// An Arrow buffer over the mapped bytes `[offset, offset + len)`, without copying. The buffer
 /// keeps `map` alive.
 pub fn buffer(map: &Arc<Mmap>, offset: u64, len: u64) -> Result<Buffer> {
-    let range = checked_range(map, offset, len)?;
+    buffer_in(map, offset, len)
+}
+
+/// An Arrow buffer over `owner`'s bytes `[offset, offset + len)`, without copying; the buffer
+/// keeps `owner` alive. [`buffer`] is this over a mapping; unit tests (and Miri, which cannot
+/// map files) use heap bytes.
+pub fn buffer_in<T>(owner: &Arc<T>, offset: u64, len: u64) -> Result<Buffer>
+where
+    T: std::ops::Deref<Target = [u8]> + arrow_buffer::alloc::Allocation + 'static,
+{
+    let bytes: &[u8] = owner;
+    let range = checked_range(bytes, offset, len)?;
     if range.is_empty() {
         return Ok(Buffer::from_vec(Vec::<u8>::new()));
     }
-    let slice = &map[range];
+    let slice = &bytes[range];
     let ptr = NonNull::from(slice).cast::<u8>();
-    let owner: Arc<dyn arrow_buffer::alloc::Allocation> = map.clone();
-    // SAFETY: `ptr` and `slice.len()` come from a slice of `map`, bounds-checked just above, so
-    // the pointer is valid for reads of that many bytes. `owner` is the same `Arc<Mmap>`, so
-    // the mapping outlives the buffer. The bytes are immutable for the mapping's life (module
-    // docs: committed segments are never rewritten; a map is read-only).
-    Ok(unsafe { Buffer::from_custom_allocation(ptr, slice.len(), owner) })
+    let keep_alive: Arc<dyn arrow_buffer::alloc::Allocation> = owner.clone();
+    // SAFETY: `ptr` and `slice.len()` come from a slice of `owner`'s bytes, bounds-checked just
+    // above, so the pointer is valid for reads of that many bytes. `keep_alive` is the same
+    // `Arc`, so the bytes outlive the buffer: `T` derefs to bytes it owns (a map, a vector)
+    // that stay where they are while it lives. The bytes are immutable for that life (module
+    // docs: committed segments are never rewritten; a map is read-only; a shared `Arc` hands
+    // out no `&mut`).
+    Ok(unsafe { Buffer::from_custom_allocation(ptr, slice.len(), keep_alive) })
 }
 
 /// Whether `ptr` points into `map` (used by tests that assert zero-copy).
@@ -141,4 +154,73 @@ pub fn contains(map: &Mmap, ptr: *const u8) -> bool {
     let start = map.as_ptr() as usize;
     let address = ptr as usize;
     address >= start && address < start + map.len()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The buffer construction over heap bytes, so that Miri (which cannot map files) checks
+    //! the unsafe block and the arrays Arrow builds over it:
+    //! `cargo +nightly miri test --lib file::mmap`.
+
+    use std::sync::Arc;
+
+    use arrow_array::{Float32Array, Int64Array};
+    use arrow_buffer::ScalarBuffer;
+
+    use super::*;
+
+    /// Heap bytes aligned to 64, as segments are in the file.
+    #[derive(Debug)]
+    struct Aligned(Vec<u64>);
+
+    impl std::ops::Deref for Aligned {
+        type Target = [u8];
+
+        fn deref(&self) -> &[u8] {
+            bytemuck::cast_slice(&self.0)
+        }
+    }
+
+    fn owner() -> Arc<Aligned> {
+        Arc::new(Aligned((0..64u64).collect()))
+    }
+
+    #[test]
+    fn buffers_over_owned_bytes_read_the_right_values_and_keep_the_owner_alive() {
+        let owner = owner();
+        let buffer = buffer_in(&owner, 8 * 3, 8 * 10).unwrap();
+        drop(owner);
+        let values = Int64Array::new(ScalarBuffer::new(buffer, 0, 10), None);
+        assert_eq!(values.values().as_ref(), &(3..13).collect::<Vec<i64>>()[..]);
+        let sliced = values.slice(2, 3);
+        assert_eq!(sliced.values().as_ref(), &[5, 6, 7]);
+    }
+
+    #[test]
+    fn buffers_reinterpret_bytes_as_other_types_within_bounds() {
+        let owner = owner();
+        let buffer = buffer_in(&owner, 0, 16).unwrap();
+        let floats = Float32Array::new(ScalarBuffer::new(buffer, 0, 4), None);
+        assert_eq!(floats.len(), 4);
+        let _ = floats.iter().map(|v| v.unwrap_or(0.0)).sum::<f32>();
+    }
+
+    #[test]
+    fn out_of_bounds_and_overflowing_ranges_are_corruption_not_pointers() {
+        let owner = owner();
+        let total = owner.len() as u64;
+        assert!(matches!(
+            buffer_in(&owner, total - 4, 8),
+            Err(Error::Corrupted { .. })
+        ));
+        assert!(matches!(
+            buffer_in(&owner, u64::MAX - 2, 8),
+            Err(Error::Corrupted { .. })
+        ));
+        assert!(matches!(
+            buffer_in(&owner, total + 1, 0),
+            Err(Error::Corrupted { .. })
+        ));
+        assert_eq!(buffer_in(&owner, total, 0).unwrap().len(), 0);
+    }
 }

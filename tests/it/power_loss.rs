@@ -384,7 +384,10 @@ fn real_full_disk_fails_with_enospc_and_the_store_continues_after_space_returns(
     // still open; once that writer is gone without a clean close, a writer must open the file
     // first, as after a crash).
     let reader = Store::open_read_only(&path).unwrap();
-    assert_eq!(reader.run("p/runs/a").unwrap().output_count().unwrap(), acknowledged);
+    assert_eq!(
+        reader.run("p/runs/a").unwrap().output_count().unwrap(),
+        acknowledged
+    );
     drop(reader);
     drop(run);
     drop(store);
