@@ -78,8 +78,9 @@ pub fn random_seed() -> u64 {
 /// # Errors
 ///
 /// The reason, as a lowercase phrase, when the name is empty, longer than
-/// [`NAME_BYTES_MAX`] bytes, contains `/`, contains a control character, or
-/// is only whitespace.
+/// [`NAME_BYTES_MAX`] bytes, contains `/` or `\`, contains a control character,
+/// is `.` or `..` (a name is a path component of its url, and of the folder `export`
+/// writes it to), or is only whitespace.
 pub fn validate_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
         Err("name is empty")
@@ -87,6 +88,10 @@ pub fn validate_name(name: &str) -> Result<(), &'static str> {
         Err("name is longer than 256 bytes")
     } else if name.contains('/') {
         Err("name contains '/'")
+    } else if name.contains('\\') {
+        Err("name contains '\\'")
+    } else if name == "." || name == ".." {
+        Err("name is '.' or '..'")
     } else if name.chars().any(char::is_control) {
         Err("name contains a control character")
     } else if name.chars().all(char::is_whitespace) {
