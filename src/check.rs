@@ -159,11 +159,44 @@ fn check_catalog(
         check_blobs(store, txn, id, &at, col_hwm, report)?;
     }
     check_tables(store, txn, col_hwm, report)?;
+    check_writers(txn, report)?;
     let indexed = names.len().map_err(|e| Error::db(op, e))?;
     if indexed != seen_names {
         report.problems.push(format!(
             "name index has {indexed} entries but {seen_names} runs point at it"
         ));
+    }
+    Ok(())
+}
+
+/// Every recorded run writer decodes and belongs to a run. The table is absent in stores
+/// written before writers were recorded.
+fn check_writers(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<()> {
+    let op = "check run writers";
+    let writers = match txn.table(catalog::RUN_WRITERS) {
+        Ok(table) => table,
+        Err(Error::Database {
+            source: redb::Error::TableDoesNotExist(_),
+            ..
+        }) => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    let runs = txn.table(catalog::RUNS)?;
+    for entry in writers.iter().map_err(|e| Error::db(op, e))? {
+        let (id, bytes) = entry.map_err(|e| Error::db(op, e))?;
+        let id = id.value();
+        if let Err(error) =
+            records::decode::<crate::liveness::WriterRecord>(bytes.value(), "run writer record")
+        {
+            report
+                .problems
+                .push(format!("writer of run #{id}: {error}"));
+        }
+        if !matches!(runs.get(id), Ok(Some(_))) {
+            report
+                .problems
+                .push(format!("writer of run #{id}: no such run"));
+        }
     }
     Ok(())
 }

@@ -33,6 +33,7 @@ mod check;
 mod error;
 pub mod fault;
 pub mod file;
+pub mod liveness;
 pub mod names;
 pub mod query;
 mod run;

@@ -635,9 +635,27 @@ impl Run {
 
     /// Sets the status.
     pub fn set_status(&self, status: RunStatus) -> Result<()> {
-        self.update("set status", |_, record| {
+        self.update("set status", |txn, record| {
             record.status = status.code();
+            if crate::liveness::is_active(status) {
+                crate::liveness::record_writer(txn, self.id)?;
+            }
             Ok(())
+        })
+    }
+
+    /// Whether the run is stale: in an active status (RUNNING, COLLECTING, POST_PROCESSING)
+    /// while the process that put it there is gone. See [`crate::liveness`].
+    pub fn liveness(&self) -> Result<crate::liveness::Liveness> {
+        self.store.read(|txn| {
+            let record = self.record_in(txn)?;
+            let status =
+                RunStatus::from_code(f64::from(record.status)).map_err(|_| Error::Corrupted {
+                    offset: 0,
+                    reason: format!("run {} has status code {}", self.url(), record.status),
+                })?;
+            let writer = crate::liveness::writer_of(txn, self.id)?;
+            Ok(crate::liveness::liveness(status, writer.as_ref()))
         })
     }
 

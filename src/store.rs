@@ -374,6 +374,7 @@ impl Store {
                             record.status = crate::run::RunStatus::Running.code();
                             record.last_modified_us = now;
                             catalog::put_run_record(txn, existing, &record)?;
+                            crate::liveness::record_writer(txn, existing)?;
                             return Ok((existing, name.to_string()));
                         }
                     },
@@ -535,6 +536,18 @@ impl Store {
             .into_iter()
             .map(|(project, name, id)| Run::new(self.clone(), id, project, name))
             .collect())
+    }
+
+    /// Runs (of `project`, or all) that are stale: in an active status while the process that
+    /// put them there is gone ([`crate::liveness`]). Close them with `set_status`.
+    pub fn stale_runs(&self, project: Option<&str>) -> Result<Vec<Run>> {
+        let mut stale = Vec::new();
+        for run in self.runs(project)? {
+            if run.liveness()?.is_stale() {
+                stale.push(run);
+            }
+        }
+        Ok(stale)
     }
 
     /// Number of runs in the store.

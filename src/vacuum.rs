@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use redb::{ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition, TableHandle};
 
 use crate::catalog::records::{self, SegmentRef};
 use crate::catalog::{self, Reader};
@@ -72,6 +72,14 @@ pub fn copy_all(source: &Store, target: &Store) -> Result<u64> {
             copy_table(from, to, catalog::OUTPUTS)?;
             copy_table(from, to, catalog::TABLE_URLS)?;
             copy_table(from, to, catalog::TAIL)?;
+            // Absent in stores written before writers were recorded.
+            if from
+                .list_tables()
+                .map_err(|e| Error::db("vacuum", e))?
+                .any(|t| t.name() == catalog::RUN_WRITERS.name())
+            {
+                copy_table(from, to, catalog::RUN_WRITERS)?;
+            }
             for key in [catalog::META_NEXT_RUN_ID, catalog::META_NEXT_TABLE_ID] {
                 catalog::meta_set(to, key, catalog::meta_get(from, key)?)?;
             }

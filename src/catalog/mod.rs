@@ -44,6 +44,9 @@ pub const TABLES: TableDefinition<u64, &[u8]> = TableDefinition::new("tables");
 pub const TABLE_URLS: TableDefinition<&str, u64> = TableDefinition::new("table_urls");
 /// `(table id, sequence)` to an archived `TailRecord`: rows appended since the last seal.
 pub const TAIL: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("tail");
+/// Run id → the process that last moved the run into an active status
+/// (`liveness::WriterRecord`), for telling stale runs. Absent in stores written before it.
+pub const RUN_WRITERS: TableDefinition<u64, &[u8]> = TableDefinition::new("run_writers");
 
 /// Key in [`META`]: the id the next table gets.
 pub const META_NEXT_TABLE_ID: &str = "next_table_id";
@@ -82,6 +85,7 @@ pub fn initialize(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(TABLES).map_err(create)?;
     txn.open_table(TABLE_URLS).map_err(create)?;
     txn.open_table(TAIL).map_err(create)?;
+    txn.open_table(RUN_WRITERS).map_err(create)?;
     Ok(())
 }
 
@@ -222,6 +226,7 @@ pub fn delete_run_rows(txn: &WriteTransaction, id: u64, record: &RunRecord) -> R
         .map_err(|e| Error::db(op, e))?
         .remove(id)
         .map_err(|e| Error::db(op, e))?;
+    crate::liveness::forget_writer(txn, id)?;
     txn.open_table(INPUTS)
         .map_err(|e| Error::db(op, e))?
         .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)

@@ -199,6 +199,23 @@ enum Command {
         /// The store file.
         path: PathBuf,
     },
+    /// Close stale runs: runs left RUNNING, COLLECTING or POST_PROCESSING by a process that is
+    /// gone (same machine; runs from other hosts are never called stale). Prints each url.
+    ///
+    /// Example: runstore close-stale exp.runs --status cancelled
+    CloseStale {
+        /// The store file.
+        path: PathBuf,
+        /// Only runs of this project.
+        #[arg(long)]
+        project: Option<String>,
+        /// The status to close them with.
+        #[arg(long, default_value = "cancelled")]
+        status: String,
+        /// Only list them.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Copy the store consistently while holding the write lock; the copy opens and passes
     /// `check`. Readers go on reading meanwhile.
     ///
@@ -213,6 +230,10 @@ enum Command {
 
 /// Runs the parsed command.
 pub fn run(args: Args) -> Result<ExitCode> {
+    // A run this command sets RUNNING belongs to the script that called it, which goes on
+    // working after this process exits (see runstore::liveness).
+    #[cfg(unix)]
+    runstore::liveness::act_for_process(std::os::unix::process::parent_id());
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.command {
@@ -432,6 +453,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 "{} is consistent and can be opened read-only",
                 path.display()
             )?;
+        }
+        Command::CloseStale {
+            path,
+            project,
+            status,
+            dry_run,
+        } => {
+            let status = runstore::RunStatus::parse(&status)?;
+            let store = if dry_run {
+                open_read(&path)?
+            } else {
+                Store::open(&path).with_context(|| format!("opening {}", path.display()))?
+            };
+            for run in store.stale_runs(project.as_deref())? {
+                if !dry_run {
+                    run.set_status(status)?;
+                }
+                writeln!(out, "{}", run.url())?;
+            }
         }
         Command::Backup { path, dest } => {
             let store = Store::open(&path)?;

@@ -9,5 +9,6 @@ mod crash;
 mod model;
 mod power_loss;
 mod query;
+mod stale;
 mod tables;
 mod util;
