@@ -595,14 +595,21 @@ impl Store {
         })
     }
 
-    /// Writes a consistent copy of the store to `dest` while holding the write lock, so no
-    /// commit lands half-copied (a plain `cp` of a file being written is not a backup). Works
-    /// on a read-write handle; `dest` must not exist.
+    /// Writes a consistent copy of the store to `dest`, which must not exist; returns its
+    /// size in bytes. A plain `cp` of a file being written is not a backup.
+    ///
+    /// On a read-write handle the file is copied byte for byte while this handle holds the
+    /// write lock, so no commit lands half-copied. On a read-only handle (another process is
+    /// writing, which holds the lock for as long as it has the store open) the copy is
+    /// logical: everything live in one read snapshot is copied into a new store, as `vacuum`
+    /// does, while the writer goes on committing; the copy is compact and holds exactly the
+    /// commit the snapshot saw. Either way the copy appears at `dest` only complete, opens
+    /// read-only and passes `check`.
     pub fn backup_to(&self, dest: impl AsRef<Path>) -> Result<u64> {
         let dest = dest.as_ref();
         let db = match &self.inner.db {
             Db::Write(db) => db,
-            Db::Read(_) => return Err(Error::ReadOnly),
+            Db::Read(_) => return self.backup_snapshot(dest),
         };
         let txn = db.begin_write().map_err(|e| Error::db("backup", e))?;
         let result = copy_file_prefix(self.path(), dest, self.file().physical_len()?);
@@ -612,6 +619,41 @@ impl Store {
         // closes it cleanly, so the backup opens read-only like any closed store.
         drop(open_store(dest, true)?);
         Ok(bytes)
+    }
+
+    /// The logical backup of [`Store::backup_to`] from one read snapshot.
+    fn backup_snapshot(&self, dest: &Path) -> Result<u64> {
+        if dest.exists() {
+            return Err(Error::AlreadyExists {
+                what: format!("file {}", dest.display()),
+            });
+        }
+        let temp = temp_path(dest, "backup");
+        let built = open_temp_store(&temp).and_then(|target| {
+            crate::vacuum::copy_all(self, &target)?;
+            target.file().sync()?;
+            target.file().physical_len()
+        });
+        let published = built.and_then(|bytes| {
+            // A hard link never replaces an existing file, so a racing `dest` is not lost.
+            std::fs::hard_link(&temp, dest).map_err(|source| {
+                if source.kind() == io::ErrorKind::AlreadyExists {
+                    Error::AlreadyExists {
+                        what: format!("file {}", dest.display()),
+                    }
+                } else {
+                    Error::Io {
+                        op: "link backup into place",
+                        path: dest.to_path_buf(),
+                        source,
+                    }
+                }
+            })?;
+            sync_parent_dir(dest)?;
+            Ok(bytes)
+        });
+        let _ = std::fs::remove_file(&temp);
+        published
     }
 
     /// Rewrites the live contents of the store at `path` into a new file and renames it into

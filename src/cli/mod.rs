@@ -216,8 +216,9 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Copy the store consistently while holding the write lock; the copy opens and passes
-    /// `check`. Readers go on reading meanwhile.
+    /// Copy the store consistently: byte for byte under the write lock, or, while another
+    /// process is writing, one read snapshot copied into a new compact store. The copy opens
+    /// and passes `check`; readers and the writer go on meanwhile.
     ///
     /// Example: runstore backup exp.runs /backups/exp-2026-11-22.runs
     Backup {
@@ -474,7 +475,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
         Command::Backup { path, dest } => {
-            let store = Store::open(&path)?;
+            // A writer elsewhere holds the write lock for as long as it runs: then copy one
+            // read snapshot instead (Store::backup_to on a read-only handle).
+            let store = match Store::open(&path) {
+                Err(runstore::Error::AlreadyOpen { .. }) => open_read(&path)?,
+                other => other.with_context(|| format!("opening {}", path.display()))?,
+            };
             let bytes = store.backup_to(&dest)?;
             writeln!(
                 out,

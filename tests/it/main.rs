@@ -2,6 +2,7 @@
 //! module of it, so the crate links once.
 
 mod api;
+mod backup;
 mod bad_input;
 mod cli;
 mod corruption;
