@@ -192,6 +192,26 @@ impl Store {
         open_store(path.as_ref(), true)
     }
 
+    /// Opens an existing store for writing like [`Store::open`], but while another handle or
+    /// process has it open for writing, waits for it to close, up to `timeout`; then fails
+    /// with [`Error::AlreadyOpen`] as `open` does at once. Polls with backoff (5 ms doubling
+    /// to 200 ms).
+    pub fn open_waiting(path: impl AsRef<Path>, timeout: std::time::Duration) -> Result<Store> {
+        let path = path.as_ref();
+        let deadline = std::time::Instant::now() + timeout;
+        let mut pause = std::time::Duration::from_millis(5);
+        loop {
+            match Store::open(path) {
+                Err(Error::AlreadyOpen { .. }) if std::time::Instant::now() < deadline => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    std::thread::sleep(pause.min(left));
+                    pause = (pause * 2).min(std::time::Duration::from_millis(200));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Opens an existing store read-only, alongside at most one writer in another process.
     /// After a writer crashed, this fails with [`Error::NeedsRepair`] until a writer opens it.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {

@@ -275,3 +275,24 @@ fn a_second_writer_process_gets_already_open_and_nothing_changes() {
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("p/runs/held"));
 }
+
+#[test]
+fn a_second_writer_can_wait_for_the_first_to_close() {
+    let (_dir, path) = temp_store();
+    let first = Store::create(&path).unwrap();
+    first.init("p", Some("first")).unwrap();
+    // Fails after the timeout while the first stays open.
+    let started = std::time::Instant::now();
+    let err = Store::open_waiting(&path, std::time::Duration::from_millis(100)).unwrap_err();
+    assert!(matches!(err, Error::AlreadyOpen { .. }), "{err:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(100));
+    // Succeeds once the first closes within the timeout.
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        drop(first);
+    });
+    let second = Store::open_waiting(&path, std::time::Duration::from_secs(30)).unwrap();
+    closer.join().unwrap();
+    second.init("p", Some("second")).unwrap();
+    assert_eq!(second.run_count().unwrap(), 2);
+}
