@@ -6,5 +6,6 @@ mod cli;
 mod crash;
 mod model;
 mod query;
+mod scan_query;
 mod tables;
 mod util;
