@@ -761,23 +761,28 @@ fn naive_truth(expr: &runstore::query::filter::Expr, row: &Row) -> Option<bool> 
         })
     };
     match expr {
+        // SQL's AND is the minimum and OR the maximum of false < unknown < true.
         Expr::And(operands) => {
-            operands
-                .iter()
-                .fold(Some(true), |acc, e| match (acc, naive_truth(e, row)) {
+            let mut truth = Some(true);
+            for operand in operands {
+                truth = match (truth, naive_truth(operand, row)) {
                     (Some(false), _) | (_, Some(false)) => Some(false),
                     (Some(true), Some(true)) => Some(true),
                     _ => None,
-                })
+                };
+            }
+            truth
         }
         Expr::Or(operands) => {
-            operands
-                .iter()
-                .fold(Some(false), |acc, e| match (acc, naive_truth(e, row)) {
+            let mut truth = Some(false);
+            for operand in operands {
+                truth = match (truth, naive_truth(operand, row)) {
                     (Some(true), _) | (_, Some(true)) => Some(true),
                     (Some(false), Some(false)) => Some(false),
                     _ => None,
-                })
+                };
+            }
+            truth
         }
         Expr::Not(e) => naive_truth(e, row).map(|t| !t),
         Expr::Comparison(c) => {
