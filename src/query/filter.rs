@@ -4122,4 +4122,96 @@ mod tests {
             }
         }
     }
+
+    /// Column mode: names are columns, a name on the right is a column, and the canonical
+    /// text reads back to the same filter.
+    #[test]
+    fn column_filter_reads_names_as_columns() {
+        let column = |name: &str, at: usize| ColumnName {
+            name: name.to_owned(),
+            column: at,
+        };
+        let check = |text: &str, expected: Expr, canonical: &str| {
+            let expr = parse_column_filter(text).unwrap().unwrap();
+            assert_eq!(expr, expected, "{text}");
+            assert_eq!(expr.to_string(), canonical, "{text}");
+            let again = parse_column_filter(canonical).unwrap().unwrap();
+            assert_eq!(again.to_string(), canonical);
+        };
+        check(
+            "loss < 0.5",
+            Expr::Comparison(Comparison {
+                operand: Operand::Column(column("loss", 1)),
+                predicate: Predicate::Compare {
+                    op: CompareOp::Lt,
+                    value: Value::Float(0.5),
+                },
+            }),
+            "loss < 0.5",
+        );
+        check(
+            "predicted != `label`",
+            Expr::Comparison(Comparison {
+                operand: Operand::Column(column("predicted", 1)),
+                predicate: Predicate::CompareColumn {
+                    op: CompareOp::Ne,
+                    other: column("label", 14),
+                },
+            }),
+            "predicted != `label`",
+        );
+        check(
+            "\"odd name\" = \"x\" OR train.loss IS NULL OR `and` LIKE 'a%'",
+            Expr::Or(vec![
+                Expr::Comparison(Comparison {
+                    operand: Operand::Column(column("odd name", 1)),
+                    predicate: Predicate::Compare {
+                        op: CompareOp::Eq,
+                        value: Value::from("x"),
+                    },
+                }),
+                Expr::Comparison(Comparison {
+                    operand: Operand::Column(column("train.loss", 21)),
+                    predicate: Predicate::IsNull { negated: false },
+                }),
+                Expr::Comparison(Comparison {
+                    operand: Operand::Column(column("and", 43)),
+                    predicate: Predicate::Like {
+                        pattern: LikePattern::new("a%", false),
+                        negated: false,
+                    },
+                }),
+            ]),
+            "`odd name` = 'x' OR `train.loss` IS NULL OR `and` LIKE 'a%'",
+        );
+        assert_eq!(parse_column_filter("  "), Ok(None));
+        // The same words in a run filter are attributes, as before.
+        let error = parse_filter("loss < 0.5").unwrap_err();
+        assert!(
+            error.message.starts_with("unknown attribute 'loss'"),
+            "{error}"
+        );
+        assert!(parse_filter("a < b").is_err());
+        let error = parse_column_filter("loss <").unwrap_err();
+        assert_eq!(error.column, 7);
+    }
+
+    #[test]
+    fn like_pattern_escaped_keeps_the_meaning() {
+        for (pattern, escaped) in [
+            ("a%b_", "a%b_"),
+            ("a\\%b", "a\\%b"),
+            ("a\\_", "a\\_"),
+            ("\\\\", "\\\\"),
+            ("x\\", "x\\\\"),
+            ("\\q", "q"),
+        ] {
+            assert_eq!(
+                LikePattern::new(pattern, false).escaped(),
+                escaped,
+                "{pattern}"
+            );
+        }
+        assert_eq!(LikePattern::new("AbC%", true).escaped(), "abc%");
+    }
 }
