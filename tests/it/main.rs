@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod cli_scan;
 mod crash;
 mod model;
 mod query;
