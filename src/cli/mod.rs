@@ -83,14 +83,14 @@ enum Command {
     /// Print a table's rows, aggregates or a downsampled column.
     ///
     /// Examples:
-    ///   runstore scan demo.runs cifar10-sweep/runs/resnet18-lr0.01/metrics_0000
-    ///   --columns example_id,loss --where "loss < 0.5 AND label != predicted" --limit 5
-    ///   --format csv
+    ///   runstore scan demo.runs cifar10-sweep/runs/resnet18-lr0.01/metrics_0000 \
+    ///     --columns example_id,loss --where "loss > 2 AND predicted != 3" --limit 5 --format csv
     ///
-    ///   runstore scan exp.runs mnist/runs/base/steps_0000 --group-by epoch --agg mean:loss,count
+    ///   runstore scan demo.runs cifar10-sweep/runs/resnet18-lr0.01/steps_0000 \
+    ///     --group-by epoch --agg mean:loss,min:loss,count
     ///
-    ///   runstore scan exp.runs mnist/runs/base/steps_0000 --downsample 1000 --column loss
-    ///   --format parquet --output loss.parquet
+    ///   runstore scan demo.runs cifar10-sweep/runs/resnet18-lr0.01/steps_0000 \
+    ///     --downsample 100 --column loss --x step --format parquet --output loss.parquet
     #[command(verbatim_doc_comment)]
     Scan {
         /// The store file.
