@@ -31,10 +31,10 @@ use std::sync::Arc;
 
 use arrow_array::builder::{Float64Builder, UInt64Builder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
+use arrow_array::types::{Float32Type, Float64Type, Int64Type, UInt64Type};
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Datum, Float64Array, Int64Array, RecordBatch, StringArray,
-    UInt64Array,
+    Array, ArrayRef, ArrowNumericType, BooleanArray, Datum, Float32Array, Float64Array, Int64Array,
+    PrimitiveArray, RecordBatch, StringArray, UInt64Array,
 };
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 
@@ -1135,6 +1135,55 @@ impl Eq for GroupKey {}
 // ---------------------------------------------------------------------------------------------
 // Downsampling
 
+/// A chunk of the downsampled column: `f32` as stored (no converted copy, the common case
+/// for metrics), any other number type converted to `f64`.
+enum Numbers {
+    F32(Float32Array),
+    F64(Float64Array),
+}
+
+impl Numbers {
+    fn of(column: &ArrayRef) -> Result<Numbers> {
+        Ok(match column.data_type() {
+            DataType::Float32 => Numbers::F32(column.as_primitive::<Float32Type>().clone()),
+            _ => Numbers::F64(as_f64(column)?),
+        })
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Numbers::F32(values) => values.len(),
+            Numbers::F64(values) => values.len(),
+        }
+    }
+
+    /// Min, max (Arrow's kernels: NaN above every number) and the last non-null value of
+    /// `take` values from `at`.
+    fn min_max_last(&self, at: usize, take: usize) -> (Option<f64>, Option<f64>, Option<f64>) {
+        fn stats<T: ArrowNumericType>(
+            values: &PrimitiveArray<T>,
+            at: usize,
+            take: usize,
+            to_f64: impl Fn(T::Native) -> f64,
+        ) -> (Option<f64>, Option<f64>, Option<f64>) {
+            let slice = values.slice(at, take);
+            let last = (0..take)
+                .rev()
+                .find(|&i| slice.is_valid(i))
+                .map(|i| to_f64(slice.value(i)));
+            (
+                arrow_arith::aggregate::min(&slice).map(&to_f64),
+                arrow_arith::aggregate::max(&slice).map(&to_f64),
+                last,
+            )
+        }
+        match self {
+            Numbers::F32(values) => stats(values, at, take, f64::from),
+            Numbers::F64(values) => stats(values, at, take, |v| v),
+        }
+    }
+}
+
 /// One bucket being filled.
 #[derive(Debug)]
 struct Bucket {
@@ -1207,7 +1256,7 @@ impl Downsampler {
         if self.buckets == 0 {
             return Ok(());
         }
-        let values = as_f64(batch.column(0))?;
+        let values = Numbers::of(batch.column(0))?;
         let x = if self.with_x {
             Some(as_f64(batch.column(1))?)
         } else {
@@ -1226,7 +1275,7 @@ impl Downsampler {
             if self.open.as_ref().is_some_and(|open| open.index != bucket) {
                 self.close();
             }
-            let slice = values.slice(at, take);
+            let (min, max, last) = values.min_max_last(at, take);
             let x_at = |index: usize| {
                 x.as_ref()
                     .filter(|x| x.is_valid(index))
@@ -1246,14 +1295,14 @@ impl Downsampler {
             open.rows += take as u64;
             open.last_row = rows.at(at + take - 1);
             open.x_last = x_at(at + take - 1);
-            if let Some(min) = arrow_arith::aggregate::min(&slice) {
+            if let Some(min) = min {
                 open.min = Some(open.min.map_or(min, |sofar| min_f64(sofar, min)));
             }
-            if let Some(max) = arrow_arith::aggregate::max(&slice) {
+            if let Some(max) = max {
                 open.max = Some(open.max.map_or(max, |sofar| max_f64(sofar, max)));
             }
-            if let Some(last) = (0..take).rev().find(|&i| slice.is_valid(i)) {
-                open.last = Some(slice.value(last));
+            if last.is_some() {
+                open.last = last;
             }
             at += take;
             self.seen += take as u64;
