@@ -846,3 +846,47 @@ fn scan_query_random_filters_agree_with_a_naive_evaluator() {
         }
     });
 }
+
+#[test]
+fn scan_query_downsamples_f32_columns_as_stored() {
+    let (_dir, path) = temp_store();
+    let store = Store::create(&path).unwrap();
+    let values: Vec<Option<f32>> = (0..1_000)
+        .map(|i| match i % 37 {
+            0 => None,
+            1 => Some(f32::NAN),
+            _ => Some((i as f32 * 0.37).sin()),
+        })
+        .collect();
+    let batch = RecordBatch::try_from_iter([(
+        "value",
+        Arc::new(values.iter().copied().collect::<Float32Array>()) as ArrayRef,
+    )])
+    .unwrap();
+    let table = store.create_table("p", "f32", &[batch]).unwrap();
+    let result = table.query().downsample("value", 30).unwrap();
+    let rows: Vec<Row> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Row {
+            step: i as i64,
+            epoch: None,
+            loss: v.map(f64::from),
+            split: None,
+            flag: None,
+        })
+        .collect();
+    let selected: Vec<&Row> = rows.iter().collect();
+    let naive = naive_downsample(&selected, 30);
+    assert_eq!(result.num_rows(), 30);
+    let (min, max, last) = (
+        column_f64(&result, "min"),
+        column_f64(&result, "max"),
+        column_f64(&result, "last"),
+    );
+    for (i, (_, _, _, naive)) in naive.iter().enumerate() {
+        same(min[i], naive.min(), "min");
+        same(max[i], naive.max(), "max");
+        same(last[i], naive.values.last().copied(), "last");
+    }
+}
