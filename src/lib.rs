@@ -45,7 +45,7 @@ pub mod value;
 
 pub use check::{check, CheckReport};
 pub use error::{Error, Result};
-pub use query::RunQuery;
+pub use query::{Agg, AggFunc, RunQuery, TableQuery, DOWNSAMPLE_BUCKETS_MAX};
 pub use run::{
     parse_run_url, run_url, BulkInfo, BulkReader, CopyIfExists, CopyOptions, InitIfExists,
     InitOptions, MetricTableInfo, Run, RunInfo, RunStatus,

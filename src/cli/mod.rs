@@ -93,10 +93,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print a table's rows.
+    /// Print a table's rows, aggregates or a downsampled column.
     ///
-    /// Example: runstore scan demo.runs cifar10-sweep/runs/resnet18-lr0.01/metrics_0000
-    /// --columns example_id,loss --limit 5 --format csv
+    /// Examples:
+    ///   runstore scan demo.runs cifar10-sweep/runs/resnet18-lr0.01/metrics_0000 \
+    ///     --columns example_id,loss --where "loss > 2 AND predicted != 3" --limit 5 --format csv
+    ///
+    ///   runstore scan demo.runs cifar10-sweep/runs/resnet18-lr0.01/steps_0000 \
+    ///     --group-by epoch --agg mean:loss,min:loss,count
+    ///
+    ///   runstore scan demo.runs cifar10-sweep/runs/resnet18-lr0.01/steps_0000 \
+    ///     --downsample 100 --column loss --x step --format parquet --output loss.parquet
+    #[command(verbatim_doc_comment)]
     Scan {
         /// The store file.
         path: PathBuf,
@@ -105,12 +113,46 @@ enum Command {
         /// Only these columns, comma-separated.
         #[arg(long, value_delimiter = ',')]
         columns: Option<Vec<String>>,
-        /// At most this many rows.
+        /// Only rows this filter selects: the run filter language over column names, e.g.
+        /// "loss < 0.5 AND split = 'val'"; a bare name on the right is a column.
+        #[arg(long = "where", value_name = "EXPR")]
+        where_: Option<String>,
+        /// At most this many rows (after --where and --offset).
         #[arg(long)]
         limit: Option<u64>,
-        /// Output format.
+        /// Skip this many rows that pass --where first.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Only table rows at positions A..B (before --where).
+        #[arg(long, value_name = "A..B", value_parser = scan::parse_rows)]
+        rows: Option<std::ops::Range<u64>>,
+        /// Group aggregates by this column (one output row per value).
+        #[arg(long, requires = "agg")]
+        group_by: Option<String>,
+        /// Aggregates, comma-separated: count, count:COL, sum:COL, mean:COL, min:COL, max:COL.
+        #[arg(long, value_delimiter = ',', conflicts_with_all = ["downsample", "columns"])]
+        agg: Option<Vec<String>>,
+        /// Downsample --column into this many buckets (rows, count, min, max, last per bucket).
+        #[arg(
+            long,
+            value_name = "BUCKETS",
+            requires = "column",
+            conflicts_with = "columns"
+        )]
+        downsample: Option<usize>,
+        /// The numeric column to downsample.
+        #[arg(long, requires = "downsample")]
+        column: Option<String>,
+        /// An x column (e.g. step) whose first and last value per bucket to add.
+        #[arg(long, requires = "downsample")]
+        x: Option<String>,
+        /// Output format: table (aligned, for people), csv, json (lines), arrow (Arrow IPC
+        /// file), parquet.
         #[arg(long, value_enum, default_value = "table")]
         format: scan::Format,
+        /// Write to this file (complete or not at all) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Format version, file size and counts.
     ///
@@ -310,11 +352,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
             path,
             table_url,
             columns,
+            where_,
             limit,
+            offset,
+            rows,
+            group_by,
+            agg,
+            downsample,
+            column,
+            x,
             format,
+            output,
         } => {
             let store = open_read(&path)?;
-            scan::scan(&store, &table_url, columns, limit, format, &mut out)?;
+            let request = scan::ScanRequest {
+                table_url,
+                columns,
+                filter: where_,
+                limit,
+                offset,
+                rows,
+                group_by,
+                aggs: agg,
+                downsample: downsample.zip(column),
+                x,
+                format,
+                output,
+            };
+            scan::scan(&store, &request, &mut out)?;
         }
         Command::Info { path, json } => {
             let store = open_read(&path)?;

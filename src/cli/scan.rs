@@ -1,12 +1,21 @@
-//! `runstore scan` and `runstore tables`: print a table's rows as an aligned table, CSV or
-//! JSON lines. Nested values (an embedding) print as one cell holding its numbers.
+//! `runstore scan` and `runstore tables`: print a table's rows, aggregates or a downsampled
+//! column as an aligned table, CSV, JSON lines, an Arrow IPC file or Parquet. Nested values
+//! (an embedding) print as one cell holding its numbers in the text formats.
+//!
+//! Binary formats are never written to a terminal, and `--output FILE` writes a temporary file
+//! beside FILE and renames it only when everything was written, so an error leaves no half
+//! file.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use arrow_array::RecordBatch;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
-use runstore::{ScanOptions, Store};
+use arrow_schema::SchemaRef;
+use runstore::{Agg, Store};
 
 /// Output formats of `scan`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -17,26 +26,161 @@ pub enum Format {
     Csv,
     /// One JSON object per row.
     Json,
+    /// An Arrow IPC file.
+    Arrow,
+    /// A Parquet file (zstd-compressed).
+    Parquet,
 }
 
-/// Prints the rows of the table at `url`.
-pub fn scan(
-    store: &Store,
-    url: &str,
-    columns: Option<Vec<String>>,
-    limit: Option<u64>,
-    format: Format,
-    out: &mut impl Write,
-) -> Result<()> {
-    let table = store.table(url)?;
-    let batches = table.scan_with(&ScanOptions {
-        columns,
-        rows: limit.map(|limit| 0..limit),
-    })?;
-    let schema = match batches.first() {
-        Some(batch) => batch.schema(),
-        None => table.schema()?,
+impl Format {
+    fn is_binary(self) -> bool {
+        matches!(self, Format::Arrow | Format::Parquet)
+    }
+}
+
+/// What `runstore scan` was asked for.
+#[derive(Debug)]
+pub struct ScanRequest {
+    /// The table's url.
+    pub table_url: String,
+    /// Only these columns.
+    pub columns: Option<Vec<String>>,
+    /// The `--where` filter.
+    pub filter: Option<String>,
+    /// At most this many rows.
+    pub limit: Option<u64>,
+    /// Rows that pass the filter to skip first.
+    pub offset: u64,
+    /// Table row positions.
+    pub rows: Option<Range<u64>>,
+    /// The group column of the aggregates.
+    pub group_by: Option<String>,
+    /// Aggregates as written (`mean:loss`).
+    pub aggs: Option<Vec<String>>,
+    /// Buckets and the column to downsample.
+    pub downsample: Option<(usize, String)>,
+    /// The x column of a downsampled read.
+    pub x: Option<String>,
+    /// The output format.
+    pub format: Format,
+    /// The output file; stdout when `None`.
+    pub output: Option<PathBuf>,
+}
+
+/// `A..B` as a row range.
+pub fn parse_rows(text: &str) -> Result<Range<u64>, String> {
+    let (start, end) = text
+        .split_once("..")
+        .ok_or_else(|| format!("expected A..B, found {text:?}"))?;
+    let number = |part: &str| {
+        part.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("expected A..B with whole numbers, found {text:?}"))
     };
+    let (start, end) = (number(start)?, number(end)?);
+    if start > end {
+        return Err(format!("the range {text} ends before it starts"));
+    }
+    Ok(start..end)
+}
+
+/// Runs `runstore scan`, writing to `out` (stdout) or to the `--output` file.
+pub fn scan(store: &Store, request: &ScanRequest, out: &mut impl Write) -> Result<()> {
+    if request.output.is_none() && request.format.is_binary() && std::io::stdout().is_terminal() {
+        bail!(
+            "--format {} writes binary data; redirect stdout or use --output FILE",
+            format_name(request.format)
+        );
+    }
+    let table = store.table(&request.table_url)?;
+    let mut query = table.query().offset(request.offset);
+    if let Some(columns) = &request.columns {
+        let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+        query = query.columns(&columns);
+    }
+    if let Some(rows) = &request.rows {
+        query = query.rows(rows.clone());
+    }
+    if let Some(filter) = &request.filter {
+        query = query
+            .filter(filter)
+            .with_context(|| format!("--where {filter:?}"))?;
+    }
+    if let Some(limit) = request.limit {
+        query = query.limit(limit);
+    }
+    let (schema, batches) = if let Some(aggs) = &request.aggs {
+        let aggs = aggs
+            .iter()
+            .map(|text| {
+                text.parse::<Agg>()
+                    .with_context(|| format!("--agg {text:?}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let batch = query.aggregate(request.group_by.as_deref(), &aggs)?;
+        (batch.schema(), vec![batch])
+    } else if let Some((buckets, column)) = &request.downsample {
+        let batch = query.downsample_with_x(column, request.x.as_deref(), *buckets)?;
+        (batch.schema(), vec![batch])
+    } else {
+        (query.schema()?, query.batches()?)
+    };
+    match &request.output {
+        None => {
+            // Parquet's writer wants a `Send` sink, which the locked `out` is not: write
+            // through a handle of stdout after what `out` holds.
+            out.flush()?;
+            let mut stdout = BufWriter::new(std::io::stdout());
+            write_batches(request.format, &schema, &batches, &mut stdout)
+        }
+        Some(path) => write_file(path, |file| {
+            write_batches(request.format, &schema, &batches, file)
+        }),
+    }
+}
+
+fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Table => "table",
+        Format::Csv => "csv",
+        Format::Json => "json",
+        Format::Arrow => "arrow",
+        Format::Parquet => "parquet",
+    }
+}
+
+/// Writes `path` through a temporary file beside it, renamed into place only on success.
+fn write_file(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("--output {} names no file", path.display()))?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.tmp", std::process::id()));
+    let temp = path.with_file_name(temp_name);
+    let result = (|| -> Result<()> {
+        let file = File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
+        let mut writer = BufWriter::new(file);
+        write(&mut writer)?;
+        let file = writer.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()
+            .with_context(|| format!("syncing {}", temp.display()))?;
+        std::fs::rename(&temp, path)
+            .with_context(|| format!("renaming {} to {}", temp.display(), path.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Writes `batches` in `format`.
+fn write_batches(
+    format: Format,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    out: &mut (dyn Write + Send),
+) -> Result<()> {
     match format {
         Format::Json => {
             let mut writer = arrow_json::LineDelimitedWriter::new(&mut *out);
@@ -47,7 +191,7 @@ pub fn scan(
         Format::Csv => {
             let header: Vec<String> = schema.fields().iter().map(|f| csv_cell(f.name())).collect();
             writeln!(out, "{}", header.join(","))?;
-            for batch in &batches {
+            for batch in batches {
                 for row in rows_as_text(batch)? {
                     let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
                     writeln!(out, "{}", cells.join(","))?;
@@ -57,14 +201,33 @@ pub fn scan(
         Format::Table => {
             let header: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
             let mut rows = vec![header];
-            for batch in &batches {
+            for batch in batches {
                 rows.extend(rows_as_text(batch)?);
             }
             let count = rows.len() - 1;
             print_aligned(out, &rows)?;
             writeln!(out, "({count} rows)")?;
         }
+        Format::Arrow => {
+            let mut writer = arrow_ipc::writer::FileWriter::try_new(&mut *out, schema)?;
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+        }
+        Format::Parquet => {
+            let properties = parquet::file::properties::WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+                .build();
+            let mut writer =
+                parquet::arrow::ArrowWriter::try_new(&mut *out, schema.clone(), Some(properties))?;
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.close()?;
+        }
     }
+    out.flush()?;
     Ok(())
 }
 
@@ -96,7 +259,7 @@ fn csv_cell(text: &str) -> String {
 }
 
 /// Prints rows of cells in aligned columns (cells cut at 60 characters).
-pub fn print_aligned(out: &mut impl Write, rows: &[Vec<String>]) -> Result<()> {
+pub fn print_aligned(out: &mut (impl Write + ?Sized), rows: &[Vec<String>]) -> Result<()> {
     const CELL_CHARS_MAX: usize = 60;
     let cut = |cell: &str| -> String {
         if cell.chars().count() > CELL_CHARS_MAX {

@@ -324,6 +324,18 @@ pub enum Operand {
         /// How the values across output values are reduced.
         aggregate: Aggregate,
     },
+    /// A table column, in a column filter ([`parse_column_filter`]) only.
+    Column(ColumnName),
+}
+
+/// A column named in a column filter, with where it was written so that a later check against
+/// a table's schema (an unknown column, a type that does not fit) can point at it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ColumnName {
+    /// The column's name.
+    pub name: String,
+    /// 1-based column, in characters, of the name in the filter text.
+    pub column: usize,
 }
 
 impl Operand {
@@ -337,6 +349,8 @@ impl Operand {
             Operand::Output { key, aggregate } => {
                 aggregate_outputs(subject.outputs(), key, *aggregate)
             }
+            // A run has no columns; a column filter is evaluated over record batches instead.
+            Operand::Column(_) => Cow::Owned(Value::Null),
         }
     }
 }
@@ -443,6 +457,27 @@ impl LikePattern {
         self.case_insensitive
     }
 
+    /// The pattern rewritten with every literal `%`, `_` and `\` escaped by a backslash and no
+    /// other escapes, so that an engine whose escape rules differ in corner cases (Arrow's
+    /// `like` kernels) matches exactly what [`LikePattern::matches`] does. Literals of an
+    /// `ILIKE` pattern are case-folded.
+    pub fn escaped(&self) -> String {
+        let mut text = String::with_capacity(self.source.len());
+        for piece in &self.pieces {
+            match piece {
+                Piece::Many => text.push('%'),
+                Piece::One => text.push('_'),
+                Piece::Char(c) => {
+                    if matches!(c, '%' | '_' | '\\') {
+                        text.push('\\');
+                    }
+                    text.push(*c);
+                }
+            }
+        }
+        text
+    }
+
     /// Whether `text` matches the whole pattern.
     ///
     /// Linear backtracking over the last `%` only, so it takes at most pattern length times
@@ -536,6 +571,13 @@ pub enum Predicate {
     IsNull {
         /// `IS NOT NULL`.
         negated: bool,
+    },
+    /// `op other_column`, in a column filter only: compares two columns of the same row.
+    CompareColumn {
+        /// The operator.
+        op: CompareOp,
+        /// The column on the right.
+        other: ColumnName,
     },
 }
 
@@ -753,6 +795,8 @@ impl Predicate {
                 .max()
                 .unwrap_or(Truth::False)
                 .negate_if(*negated),
+            // A run has no columns to compare with.
+            Predicate::CompareColumn { .. } => Truth::Unknown,
         }
     }
 }
@@ -1002,6 +1046,30 @@ impl Query {
 /// nesting over [`FILTER_DEPTH_MAX`] levels.
 pub fn parse_filter(text: &str) -> Result<Option<Expr>, FilterError> {
     let mut parser = Parser::new(text)?;
+    if parser.at_end() {
+        return Ok(None);
+    }
+    let expr = parser.filter()?;
+    parser.expect_end("AND, OR or the end of the filter")?;
+    Ok(Some(expr))
+}
+
+/// Parses a column filter: the same language over the columns of a table, for scans.
+///
+/// A name where the run filter expects an identifier (a bare word, or a name in backticks or
+/// double quotes; dotted words such as `train.loss` are one name) is a column: `loss < 0.5 AND
+/// split = 'val'`. On the right of a comparison operator a bare or backticked name is a
+/// column too, comparing two columns of the same row (`predicted != label`); a double-quoted
+/// text there is a string, as in run filters. Which columns exist and whether a value fits a
+/// column's type is checked later against the table's schema. A filter of only whitespace is
+/// `None`.
+///
+/// # Errors
+///
+/// As [`parse_filter`].
+pub fn parse_column_filter(text: &str) -> Result<Option<Expr>, FilterError> {
+    let mut parser = Parser::new(text)?;
+    parser.columns = true;
     if parser.at_end() {
         return Ok(None);
     }
@@ -1444,7 +1512,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The candidate closest to `word`, if close enough to be a likely typo.
-fn suggest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+pub(crate) fn suggest<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
     let length = word.chars().count();
     if length > SUGGESTION_WORD_CHARS_MAX {
         return None;
@@ -1477,6 +1548,8 @@ struct Parser {
     tokens: Vec<Token>,
     pos: usize,
     depth: usize,
+    /// Column mode ([`parse_column_filter`]): a name is a table column, not a run attribute.
+    columns: bool,
 }
 
 impl Parser {
@@ -1510,6 +1583,7 @@ impl Parser {
             tokens,
             pos: 0,
             depth: 0,
+            columns: false,
         })
     }
 
@@ -1665,6 +1739,15 @@ impl Parser {
                             self.quote(&op)
                         ),
                     ));
+                }
+                if let Some(other) = self.column_value() {
+                    return Ok(Comparison {
+                        operand,
+                        predicate: Predicate::CompareColumn {
+                            op: compare_op,
+                            other,
+                        },
+                    });
                 }
                 let (value, value_token) = self.value(&op)?;
                 if value == Value::Null {
@@ -1933,6 +2016,13 @@ impl Parser {
                 column: 1,
             });
         };
+        if self.columns {
+            let name: Vec<&str> = parts.iter().map(|part| part.text.as_str()).collect();
+            return Ok(Operand::Column(ColumnName {
+                name: name.join("."),
+                column: first.start + 1,
+            }));
+        }
         let prefix = first.text.to_ascii_lowercase();
         let is = |prefixes: &[&str]| prefixes.contains(&prefix.as_str());
         let attribute = |part: &Part| {
@@ -2014,6 +2104,24 @@ impl Parser {
             first,
             format!("unknown prefix '{}' ({hint})", snippet(&first.text)),
         ))
+    }
+
+    /// In column mode, takes a column name (a bare word or backticked, not a keyword) that
+    /// stands where a value could.
+    fn column_value(&mut self) -> Option<ColumnName> {
+        if !self.columns {
+            return None;
+        }
+        let TokenKind::Path(parts) = &self.peek().kind else {
+            return None;
+        };
+        let name: Vec<&str> = parts.iter().map(|part| part.text.as_str()).collect();
+        let column = ColumnName {
+            name: name.join("."),
+            column: self.peek().start + 1,
+        };
+        self.bump();
+        Some(column)
     }
 
     fn order_list(&mut self) -> Result<Vec<OrderKey>, FilterError> {
@@ -2126,6 +2234,12 @@ impl fmt::Display for Operand {
                     }
                 }
             }
+            Operand::Column(column) => {
+                // A keyword or a leading digit would not read back as a name.
+                let bare = Keyword::from_word(&column.name).is_none()
+                    && !column.name.starts_with(|c: char| c.is_ascii_digit());
+                write_part(f, &column.name, !bare)
+            }
         }
     }
 }
@@ -2180,6 +2294,11 @@ impl fmt::Display for Comparison {
                 f.write_str(")")
             }
             Predicate::IsNull { negated } => write!(f, " IS{} NULL", not(*negated)),
+            Predicate::CompareColumn { op, other } => {
+                write!(f, " {} ", op.symbol())?;
+                // Always quoted, so that a column named like a keyword reads back as a name.
+                write_part(f, &other.name, true)
+            }
         }
     }
 }
@@ -4002,5 +4121,97 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Column mode: names are columns, a name on the right is a column, and the canonical
+    /// text reads back to the same filter.
+    #[test]
+    fn column_filter_reads_names_as_columns() {
+        let column = |name: &str, at: usize| ColumnName {
+            name: name.to_owned(),
+            column: at,
+        };
+        let check = |text: &str, expected: Expr, canonical: &str| {
+            let expr = parse_column_filter(text).unwrap().unwrap();
+            assert_eq!(expr, expected, "{text}");
+            assert_eq!(expr.to_string(), canonical, "{text}");
+            let again = parse_column_filter(canonical).unwrap().unwrap();
+            assert_eq!(again.to_string(), canonical);
+        };
+        check(
+            "loss < 0.5",
+            Expr::Comparison(Comparison {
+                operand: Operand::Column(column("loss", 1)),
+                predicate: Predicate::Compare {
+                    op: CompareOp::Lt,
+                    value: Value::Float(0.5),
+                },
+            }),
+            "loss < 0.5",
+        );
+        check(
+            "predicted != `label`",
+            Expr::Comparison(Comparison {
+                operand: Operand::Column(column("predicted", 1)),
+                predicate: Predicate::CompareColumn {
+                    op: CompareOp::Ne,
+                    other: column("label", 14),
+                },
+            }),
+            "predicted != `label`",
+        );
+        check(
+            "\"odd name\" = \"x\" OR train.loss IS NULL OR `and` LIKE 'a%'",
+            Expr::Or(vec![
+                Expr::Comparison(Comparison {
+                    operand: Operand::Column(column("odd name", 1)),
+                    predicate: Predicate::Compare {
+                        op: CompareOp::Eq,
+                        value: Value::from("x"),
+                    },
+                }),
+                Expr::Comparison(Comparison {
+                    operand: Operand::Column(column("train.loss", 21)),
+                    predicate: Predicate::IsNull { negated: false },
+                }),
+                Expr::Comparison(Comparison {
+                    operand: Operand::Column(column("and", 43)),
+                    predicate: Predicate::Like {
+                        pattern: LikePattern::new("a%", false),
+                        negated: false,
+                    },
+                }),
+            ]),
+            "`odd name` = 'x' OR `train.loss` IS NULL OR `and` LIKE 'a%'",
+        );
+        assert_eq!(parse_column_filter("  "), Ok(None));
+        // The same words in a run filter are attributes, as before.
+        let error = parse_filter("loss < 0.5").unwrap_err();
+        assert!(
+            error.message.starts_with("unknown attribute 'loss'"),
+            "{error}"
+        );
+        assert!(parse_filter("a < b").is_err());
+        let error = parse_column_filter("loss <").unwrap_err();
+        assert_eq!(error.column, 7);
+    }
+
+    #[test]
+    fn like_pattern_escaped_keeps_the_meaning() {
+        for (pattern, escaped) in [
+            ("a%b_", "a%b_"),
+            ("a\\%b", "a\\%b"),
+            ("a\\_", "a\\_"),
+            ("\\\\", "\\\\"),
+            ("x\\", "x\\\\"),
+            ("\\q", "q"),
+        ] {
+            assert_eq!(
+                LikePattern::new(pattern, false).escaped(),
+                escaped,
+                "{pattern}"
+            );
+        }
+        assert_eq!(LikePattern::new("AbC%", true).escaped(), "abc%");
     }
 }

@@ -1,5 +1,5 @@
-//! Queries over a store: which runs (the filter language, [`filter`]) and, later, what is in
-//! a run's metrics tables.
+//! Queries over a store: which runs (the filter language, [`filter`]) and what is in a table
+//! (`Table::query`: projection, row range, column filters, aggregates, downsampling).
 //!
 //! This module owns the text a person types to ask a question of the store and the meaning of
 //! that text. It leaves reading runs to the catalog: an expression is evaluated against anything
@@ -8,5 +8,7 @@
 
 pub mod filter;
 mod runs;
+mod scan;
 
 pub use runs::RunQuery;
+pub use scan::{Agg, AggFunc, TableQuery, DOWNSAMPLE_BUCKETS_MAX};
