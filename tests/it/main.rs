@@ -3,8 +3,10 @@
 
 mod api;
 mod cli;
+mod cli_shell;
 mod crash;
 mod model;
 mod query;
 mod tables;
+mod transfer;
 mod util;
