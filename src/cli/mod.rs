@@ -243,9 +243,9 @@ enum Command {
     /// dots); DIR/project=<p>/run=<r>/<table>.parquet (metrics tables);
     /// DIR/project=<p>/tables/<table>.parquet (input tables). Names are escaped: bytes other
     /// than ASCII letters, digits, '-', '_' and inner '.' become %XX, so no name can write
-    /// outside DIR. Each file appears complete (temporary name, then rename). Read it all with
-    /// e.g. DuckDB: SELECT * FROM read_parquet('DIR/project=*/run=*/*.parquet',
-    /// hive_partitioning=true).
+    /// outside DIR. Each file appears complete (temporary name, then rename). Read one table
+    /// of every run with e.g. DuckDB: SELECT * FROM
+    /// read_parquet('DIR/project=*/run=*/metrics_0000.parquet', hive_partitioning=true).
     ///
     /// Example: runstore export demo.runs out/ --format parquet --project cifar10-sweep
     Export {

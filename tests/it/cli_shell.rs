@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int64Type};
-use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch};
+use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
@@ -196,6 +196,35 @@ fn cli_shell_init_log_append_scan_export_and_read_back() {
         "--from",
         csv_path.to_str().unwrap(),
     ]));
+    // Arrow IPC, as a file and as a stream; `step` as Int32 is cast to the table's Int64.
+    let ipc = RecordBatch::try_from_iter([
+        ("step", Arc::new(Int32Array::from(vec![60])) as ArrayRef),
+        ("acc", Arc::new(Float64Array::from(vec![0.25])) as _),
+    ])
+    .unwrap();
+    let ipc_file = dir.path().join("more.arrow");
+    let mut writer =
+        arrow_ipc::writer::FileWriter::try_new(File::create(&ipc_file).unwrap(), &ipc.schema())
+            .unwrap();
+    writer.write(&ipc).unwrap();
+    writer.finish().unwrap();
+    let ipc_stream = dir.path().join("stream.arrow");
+    let mut writer =
+        arrow_ipc::writer::StreamWriter::try_new(File::create(&ipc_stream).unwrap(), &ipc.schema())
+            .unwrap();
+    writer.write(&ipc).unwrap();
+    writer.finish().unwrap();
+    for file in [&ipc_file, &ipc_stream] {
+        ok(runstore(&[
+            "append",
+            store_path,
+            "mnist/runs/base",
+            "--table",
+            "eval",
+            "--from",
+            file.to_str().unwrap(),
+        ]));
+    }
     ok(runstore(&[
         "append",
         store_path,
@@ -261,7 +290,7 @@ fn cli_shell_init_log_append_scan_export_and_read_back() {
     ]));
     assert_eq!(
         eval_rows,
-        "step,acc\n10,0.5\n20,0.625\n30,0.75\n40,0.875\n50,1.0\n"
+        "step,acc\n10,0.5\n20,0.625\n30,0.75\n40,0.875\n50,1.0\n60,0.25\n60,0.25\n"
     );
 
     // export, then read every file back and compare with the store's scans.
