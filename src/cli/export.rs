@@ -10,7 +10,8 @@
 //! Every name is escaped ([`escape_name`]) before it becomes a path component, so no project,
 //! run or table name can write outside DIR. Each file is written under a temporary name in its
 //! directory and renamed into place once complete. Files of earlier exports that this one does
-//! not write are left alone.
+//! not write are left alone. Each file is one consistent snapshot of its table; a writer
+//! appending during the export may land between two files.
 
 use std::collections::BTreeMap;
 use std::fs::File;

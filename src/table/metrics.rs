@@ -383,7 +383,8 @@ impl Store {
 /// What [`Run::append_metrics`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppendReport {
-    /// The table after the append (url, stream, row count, size).
+    /// The table after the append (url, stream, row count, size); when nothing was appended
+    /// to a table that does not exist, its url with zero rows.
     pub table: MetricTableInfo,
     /// Rows this call appended.
     pub rows_appended: u64,
