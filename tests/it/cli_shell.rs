@@ -585,3 +585,57 @@ fn cli_export_escapes_hostile_names_inside_the_directory() {
     assert_eq!(files_under(&one).len(), 2);
     assert_eq!(read_parquet(&one.join("runs.parquet")).num_rows(), 1);
 }
+
+#[test]
+fn cli_export_writes_input_tables_and_joined_metrics_tables() {
+    let (dir, path) = temp_store();
+    {
+        let store = Store::create(&path).unwrap();
+        let inputs = RecordBatch::try_from_iter([(
+            "image",
+            Arc::new(arrow_array::StringArray::from(vec!["a.png", "b.png"])) as ArrayRef,
+        )])
+        .unwrap();
+        let input = store.create_table("p", "inputs", &[inputs]).unwrap();
+        let run = store.init("p", Some("r")).unwrap();
+        let confidence = RecordBatch::try_from_iter([(
+            "confidence",
+            Arc::new(Float64Array::from(vec![0.25, 0.75])) as ArrayRef,
+        )])
+        .unwrap();
+        run.add_metrics_data(
+            &confidence,
+            &runstore::MetricsOptions {
+                input_table_url: Some(input.url().to_string()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    let out = dir.path().join("out");
+    ok(runstore(&[
+        "export",
+        path.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]));
+    let exported = read_parquet(&out.join("project=p/tables/inputs.parquet"));
+    assert_same_rows(
+        &exported,
+        &scan_store(&path, "p/tables/inputs"),
+        "input table",
+    );
+    // The joined table carries example_id and the dictionary-encoded input_table_id column.
+    let exported = read_parquet(&out.join("project=p/run=r/metrics_0000.parquet"));
+    assert_same_rows(
+        &exported,
+        &scan_store(&path, "p/runs/r/metrics_0000"),
+        "joined metrics table",
+    );
+    let names: Vec<String> = exported
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, ["example_id", "confidence", "input_table_id"]);
+}
