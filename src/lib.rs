@@ -40,6 +40,7 @@ mod run;
 mod store;
 pub mod table;
 pub mod time;
+mod transfer;
 mod vacuum;
 pub mod value;
 
@@ -51,7 +52,7 @@ pub use run::{
     InitOptions, MetricTableInfo, Run, RunInfo, RunStatus,
 };
 pub use store::{ProjectInfo, Store, StoreInfo, VacuumReport, BLOB_CHUNK_BYTES, CACHE_BYTES};
-pub use table::metrics::{batch_from_columns, MetricsOptions};
+pub use table::metrics::{batch_from_columns, AppendReport, MetricsOptions};
 pub use table::{
     with_role, ColumnRole, MetricsWriter, ScanOptions, Table, TableInfo, WriteDurability,
     WriterOptions,

@@ -14,8 +14,8 @@ use crate::catalog::{self, Reader};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
-/// Re-appends segments from one store to another, once each.
-struct SegmentMover<'a> {
+/// Re-appends segments from one store to another, once each (also used by `transfer`).
+pub(crate) struct SegmentMover<'a> {
     source: &'a Store,
     target: &'a Store,
     col_hwm: u64,
@@ -25,8 +25,26 @@ struct SegmentMover<'a> {
     buf: Vec<u8>,
 }
 
-impl SegmentMover<'_> {
-    fn relocate(&mut self, segment: &mut SegmentRef, what: &str) -> Result<()> {
+impl<'a> SegmentMover<'a> {
+    /// A mover that appends to `target` from its committed high-water mark `col_hwm`.
+    pub(crate) fn new(source: &'a Store, target: &'a Store, col_hwm: u64) -> SegmentMover<'a> {
+        SegmentMover {
+            source,
+            target,
+            col_hwm,
+            moved: HashMap::new(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// The target's high-water mark after the segments moved so far.
+    pub(crate) fn col_hwm(&self) -> u64 {
+        self.col_hwm
+    }
+
+    /// Copies `segment`'s bytes to the target (checking their CRC on the way) unless they were
+    /// copied before, and points `segment` at the copy. `what` names the owner in errors.
+    pub(crate) fn relocate(&mut self, segment: &mut SegmentRef, what: &str) -> Result<()> {
         if segment.len == 0 {
             // Nothing to copy, and no place to claim.
             segment.offset = 0;
@@ -83,13 +101,11 @@ pub fn copy_all(source: &Store, target: &Store) -> Result<u64> {
             for key in [catalog::META_NEXT_RUN_ID, catalog::META_NEXT_TABLE_ID] {
                 catalog::meta_set(to, key, catalog::meta_get(from, key)?)?;
             }
-            let mut mover = SegmentMover {
+            let mut mover = SegmentMover::new(
                 source,
                 target,
-                col_hwm: catalog::meta_get(to, catalog::META_COL_HWM)?,
-                moved: HashMap::new(),
-                buf: Vec::new(),
-            };
+                catalog::meta_get(to, catalog::META_COL_HWM)?,
+            );
 
             let blobs = from.table(catalog::BLOBS)?;
             let mut target_blobs = to

@@ -1,7 +1,10 @@
 //! Commands of the `runstore` binary. Each command is a function from checked arguments to
 //! output on stdout; errors go back to `main` as `anyhow::Error` with context.
 
+mod append;
+mod copy;
 mod demo;
+mod export;
 mod scan;
 
 use std::io::Write;
@@ -268,6 +271,80 @@ enum Command {
         path: PathBuf,
         /// The new file (must not exist).
         dest: PathBuf,
+    },
+    /// Append rows to a metrics table of a run, all in one commit (nothing on error).
+    ///
+    /// The table is `<run url>/<TABLE>`: created and attached to the run on first use (its
+    /// schema inferred from the input), appended to afterwards (the input is read with the
+    /// table's schema; a row that does not fit is an error naming its line). Input: JSON lines
+    /// on stdin (one object per line; a list of numbers of one fixed length, not all integers,
+    /// becomes FixedSizeList<Float32>), or --from a .jsonl, .parquet, .arrow (IPC file or
+    /// stream) or .csv file. Prints the rows appended on stderr.
+    ///
+    /// Example: runstore append exp.runs mnist/runs/baseline --table val_metrics < rows.jsonl
+    Append {
+        /// The store file.
+        path: PathBuf,
+        /// `<project>/runs/<run>`.
+        run_url: String,
+        /// The table's name under the run (or its whole url).
+        #[arg(long)]
+        table: String,
+        /// Read rows from this file instead of stdin.
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+        /// The input format (default: from the file's extension; JSON lines on stdin).
+        #[arg(long, value_enum)]
+        format: Option<append::InputFormat>,
+    },
+    /// Copy a run into another store (created if missing), or within one store when both paths
+    /// name the same file; prints the copy's url.
+    ///
+    /// Everything the run holds is copied: record, parameters, description, status, times,
+    /// input tables and values, outputs, blobs and metrics tables (column bytes with their
+    /// checksums checked). Input tables of the source store the run uses are copied too and
+    /// the references rewritten. One commit of the destination: on error it is unchanged.
+    ///
+    /// Example: runstore copy job7.runs mnist/runs/baseline all.runs --as baseline-job7
+    Copy {
+        /// The store the run is in.
+        src_store: PathBuf,
+        /// `<project>/runs/<run>`.
+        run_url: String,
+        /// The store to copy it into.
+        dest_store: PathBuf,
+        /// The copy's name, or a whole `<project>/runs/<run>` url (default: the same url; in
+        /// the same store, the first free `<name>_NNNN`).
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<String>,
+        /// What to do when the destination run exists.
+        #[arg(long, value_enum, default_value = "raise")]
+        if_exists: copy::IfExists,
+    },
+    /// Export every table and a runs table as Parquet files, laid out Hive-style.
+    ///
+    /// Layout: DIR/runs.parquet (one row per run: url, project, name, status, status_code,
+    /// created, last_modified, description, params and outputs as JSON text, output_count,
+    /// input_tables, and a params.<key> column per scalar parameter, nested keys joined with
+    /// dots); DIR/project=<p>/run=<r>/<table>.parquet (metrics tables);
+    /// DIR/project=<p>/tables/<table>.parquet (input tables). Names are escaped: bytes other
+    /// than ASCII letters, digits, '-', '_' and inner '.' become %XX, so no name can write
+    /// outside DIR. Each file appears complete (temporary name, then rename). Read one table
+    /// of every run with e.g. DuckDB: SELECT * FROM
+    /// read_parquet('DIR/project=*/run=*/metrics_0000.parquet', hive_partitioning=true).
+    ///
+    /// Example: runstore export demo.runs out/ --format parquet --project cifar10-sweep
+    Export {
+        /// The store file.
+        path: PathBuf,
+        /// The directory to write into (created if missing).
+        dir: PathBuf,
+        /// The file format.
+        #[arg(long, value_enum, default_value = "parquet")]
+        format: export::ExportFormat,
+        /// Only this project's runs and tables.
+        #[arg(long)]
+        project: Option<String>,
     },
 }
 
@@ -554,6 +631,55 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 dest.display(),
                 human_bytes(bytes)
             )?;
+        }
+        Command::Append {
+            path,
+            run_url,
+            table,
+            from,
+            format,
+        } => {
+            let store =
+                Store::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let report = append::append(&store, &run_url, &table, from.as_deref(), format)?;
+            eprintln!(
+                "appended {} rows to {}{}",
+                report.rows_appended,
+                report.table.url,
+                if report.created { " (created)" } else { "" }
+            );
+        }
+        Command::Copy {
+            src_store,
+            run_url,
+            dest_store,
+            as_name,
+            if_exists,
+        } => {
+            let run = copy::copy(
+                &src_store,
+                &run_url,
+                &dest_store,
+                as_name.as_deref(),
+                if_exists,
+            )?;
+            writeln!(out, "{}", run.url())?;
+        }
+        Command::Export {
+            path,
+            dir,
+            format: export::ExportFormat::Parquet,
+            project,
+        } => {
+            let store = open_read(&path)?;
+            let report = export::export(&store, &dir, project.as_deref())?;
+            eprintln!(
+                "exported {} runs and {} tables ({}) to {}",
+                report.runs,
+                report.tables,
+                human_bytes(report.bytes),
+                dir.display()
+            );
         }
     }
     out.flush()?;

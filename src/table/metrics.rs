@@ -379,3 +379,124 @@ impl Store {
         })
     }
 }
+
+/// What [`Run::append_metrics`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendReport {
+    /// The table after the append (url, stream, row count, size); when nothing was appended
+    /// to a table that does not exist, its url with zero rows.
+    pub table: MetricTableInfo,
+    /// Rows this call appended.
+    pub rows_appended: u64,
+    /// Whether this call created the table.
+    pub created: bool,
+}
+
+/// Pending rows are written once they reach [`super::SEAL_ROWS`] rows or this many bytes of
+/// Arrow memory, so an append of any size holds a bounded amount in memory.
+const APPEND_PENDING_BYTES_MAX: usize = 64 << 20;
+
+impl Run {
+    /// Appends `batches` to the metrics table `<run url>/<table_name>` in one commit, creating
+    /// the table (with the first batch's schema) and attaching it to the run on first use.
+    ///
+    /// Batches are pulled from the iterator inside the write transaction and written as they
+    /// come (full batches straight to column segments), so an input of any size is streamed;
+    /// the first error, from the iterator or from a batch that does not fit the table's schema,
+    /// aborts the transaction and nothing is appended. An iterator that yields no rows changes
+    /// nothing (and creates no table).
+    pub fn append_metrics(
+        &self,
+        table_name: &str,
+        batches: &mut dyn Iterator<Item = Result<RecordBatch>>,
+    ) -> Result<AppendReport> {
+        names::validate_name(table_name).map_err(|reason| Error::InvalidName {
+            name: table_name.to_string(),
+            reason,
+        })?;
+        let url = format!("{}/{table_name}", self.url());
+        let store = self.store();
+        store.write("append metrics rows", |txn| {
+            let mut run_record = catalog::run_record(txn, self.id())?;
+            let mut table: Option<(u64, TableRecord, bool)> = match table_id(txn, &url)? {
+                Some(id) => Some((id, table_record(txn, id, &url)?, false)),
+                None => None,
+            };
+            let mut pending: Vec<RecordBatch> = Vec::new();
+            let mut pending_rows = 0usize;
+            let mut pending_bytes = 0usize;
+            let mut appended = 0u64;
+            let write_pending =
+                |pending: &mut Vec<RecordBatch>, table: &mut (u64, TableRecord, bool)| {
+                    if pending.is_empty() {
+                        return Ok(());
+                    }
+                    let schema = pending[0].schema();
+                    let batch = arrow_select::concat::concat_batches(&schema, pending.iter())
+                        .map_err(|e| Error::InvalidInput {
+                            reason: format!("rows for table {url} do not concatenate: {e}"),
+                        })?;
+                    pending.clear();
+                    append_batch(store, txn, table.0, &mut table.1, &batch)
+                };
+            for batch in batches {
+                let batch = batch?;
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+                let current = match &mut table {
+                    Some(current) => current,
+                    None => {
+                        let (id, record) = create_table(
+                            txn,
+                            &url,
+                            self.id(),
+                            &batch.schema(),
+                            "",
+                            STREAM_DEFAULT,
+                        )?;
+                        table.insert((id, record, true))
+                    }
+                };
+                // Check each batch as it comes, so the error names the batch that does not
+                // fit rather than a concatenation of several.
+                super::check_batch(&super::decode_schema(&current.1)?, &batch, &url)?;
+                pending_rows += batch.num_rows();
+                pending_bytes += batch.get_array_memory_size();
+                appended += batch.num_rows() as u64;
+                pending.push(batch);
+                if pending_rows as u64 >= super::SEAL_ROWS
+                    || pending_bytes >= APPEND_PENDING_BYTES_MAX
+                {
+                    write_pending(&mut pending, current)?;
+                    pending_rows = 0;
+                    pending_bytes = 0;
+                }
+            }
+            let Some(mut current) = table else {
+                return Ok(AppendReport {
+                    table: MetricTableInfo {
+                        url: url.clone(),
+                        stream_name: STREAM_DEFAULT.into(),
+                        row_count: 0,
+                        file_size: 0,
+                    },
+                    rows_appended: 0,
+                    created: false,
+                });
+            };
+            write_pending(&mut pending, &mut current)?;
+            let (id, record, created) = current;
+            let info = metric_info(&record);
+            if appended > 0 {
+                put_table_record(txn, id, &record)?;
+                attach(txn, self.id(), &mut run_record, &info)?;
+            }
+            Ok(AppendReport {
+                table: info,
+                rows_appended: appended,
+                created,
+            })
+        })
+    }
+}

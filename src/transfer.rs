@@ -1,0 +1,436 @@
+//! Moving runs between stores: [`Run::copy_to`] copies one run, with everything it owns, into
+//! another store in one write transaction of the destination.
+//!
+//! Catalog rows (record, parameters, input and output values) are copied as bytes; column
+//! segments (blob chunks, table chunks) are re-appended to the destination, each CRC checked on
+//! the way, and tail entries are copied after their buffers' CRCs are checked. Input tables of
+//! the source store that the run references (as an input table, a metrics entry or a metrics
+//! table's foreign table) are copied too, or matched with an equal table already in the
+//! destination, and every reference is rewritten to the destination url.
+//!
+//! This module owns [`Transfer`], the state of one destination transaction (the segments moved
+//! so far, the input tables already placed), so that a merge of a whole store can copy many
+//! runs through one `Transfer`. It leaves the byte moves to `vacuum::SegmentMover` and the
+//! record layouts to `catalog` and `table`.
+//!
+//! Invariant: a failed copy aborts the destination transaction, so the destination's catalog
+//! is unchanged (column bytes appended past its high-water mark are unreferenced and are
+//! overwritten by the next append).
+
+use std::collections::HashMap;
+
+use redb::{ReadTransaction, WriteTransaction};
+
+use crate::catalog::records::{self, RunRecord, TableRecord, TailRecord};
+use crate::catalog::{self, Reader};
+use crate::error::{Error, Result};
+use crate::run::{parse_run_url, run_url, CopyIfExists, CopyOptions, Run};
+use crate::store::{first_free_name, Store};
+use crate::table;
+use crate::vacuum::SegmentMover;
+use crate::{names, time};
+
+/// Copies runs from one store into another inside one write transaction of the destination.
+pub(crate) struct Transfer<'a> {
+    mover: SegmentMover<'a>,
+    source: &'a Store,
+    target: &'a Store,
+    /// Source input-table url to its url in the destination, for tables placed already.
+    input_tables: HashMap<String, String>,
+}
+
+impl<'a> Transfer<'a> {
+    /// A transfer into the destination transaction `to`.
+    pub(crate) fn new(
+        source: &'a Store,
+        target: &'a Store,
+        to: &WriteTransaction,
+    ) -> Result<Transfer<'a>> {
+        let col_hwm = catalog::meta_get(to, catalog::META_COL_HWM)?;
+        Ok(Transfer {
+            mover: SegmentMover::new(source, target, col_hwm),
+            source,
+            target,
+            input_tables: HashMap::new(),
+        })
+    }
+
+    /// Commits the moved segments' high-water mark; call once, after the last copy.
+    pub(crate) fn finish(self, to: &WriteTransaction) -> Result<()> {
+        catalog::meta_set(to, catalog::META_COL_HWM, self.mover.col_hwm())
+    }
+
+    /// Copies run `source_id` of the source snapshot `from` to `project`/`name` of `to`,
+    /// following `if_exists` when that name is taken. Returns the new run's id and name.
+    pub(crate) fn copy_run(
+        &mut self,
+        from: &ReadTransaction,
+        to: &WriteTransaction,
+        source_id: u64,
+        project: &str,
+        name: &str,
+        if_exists: CopyIfExists,
+    ) -> Result<(u64, String)> {
+        let op = "copy run to store";
+        let source = catalog::run_record(from, source_id)?;
+        let name = match catalog::run_id(to, project, name)? {
+            None => name.to_string(),
+            Some(existing) => match if_exists {
+                CopyIfExists::Raise => {
+                    return Err(Error::AlreadyExists {
+                        what: format!("run {}", run_url(project, name)),
+                    })
+                }
+                CopyIfExists::Rename => first_free_name(to, project, name)?,
+                CopyIfExists::Overwrite => {
+                    let record = catalog::run_record(to, existing)?;
+                    catalog::delete_run_rows(to, existing, &record)?;
+                    name.to_string()
+                }
+            },
+        };
+        let id = catalog::meta_get(to, catalog::META_NEXT_RUN_ID)?;
+        catalog::meta_set(to, catalog::META_NEXT_RUN_ID, id + 1)?;
+        let project_created = from
+            .table(catalog::PROJECTS)?
+            .get(source.project.as_str())
+            .map_err(|e| Error::db(op, e))?
+            .map_or_else(time::now_us, |created| created.value());
+        catalog::ensure_project(to, project, project_created)?;
+
+        let mut record: RunRecord = source.clone();
+        record.project = project.to_string();
+        record.name = name.clone();
+        for input in &mut record.input_tables {
+            if let Some(url) = self.place_input_table(from, to, input)? {
+                *input = url;
+            }
+        }
+        let old_prefix = format!("{}/", run_url(&source.project, &source.name));
+        let new_prefix = format!("{}/", run_url(project, &name));
+        let mut moved_tables = HashMap::new();
+        for (table_id, table_record) in table::run_tables(from, source_id)? {
+            let suffix =
+                table_record
+                    .url
+                    .strip_prefix(&old_prefix)
+                    .ok_or_else(|| Error::Corrupted {
+                        offset: 0,
+                        reason: format!(
+                            "table {} is owned by run {} but not named under it",
+                            table_record.url,
+                            run_url(&source.project, &source.name)
+                        ),
+                    })?;
+            let new_url = format!("{new_prefix}{suffix}");
+            let foreign = match table_record.foreign_table_url.as_str() {
+                "" => String::new(),
+                url => self
+                    .place_input_table(from, to, url)?
+                    .unwrap_or_else(|| url.to_string()),
+            };
+            self.copy_table(from, to, table_id, &table_record, &new_url, id, &foreign)?;
+            moved_tables.insert(table_record.url.clone(), new_url);
+        }
+        for metric in &mut record.metrics {
+            if let Some(url) = moved_tables.get(&metric.url) {
+                metric.url = url.clone();
+            } else if let Some(url) = self.place_input_table(from, to, &metric.url)? {
+                metric.url = url;
+            }
+            // Anything else (an external reference, another run's table) is kept as given.
+        }
+        catalog::put_run_record(to, id, &record)?;
+        to.open_table(catalog::RUN_NAMES)
+            .map_err(|e| Error::db(op, e))?
+            .insert((project, name.as_str()), id)
+            .map_err(|e| Error::db(op, e))?;
+        self.copy_rows(from, to, source_id, id)?;
+        self.copy_blobs(from, to, source_id, id, &run_url(project, &name))?;
+        Ok((id, name))
+    }
+
+    /// Parameters, input values and output values of run `from_id`, as bytes.
+    fn copy_rows(
+        &self,
+        from: &ReadTransaction,
+        to: &WriteTransaction,
+        from_id: u64,
+        to_id: u64,
+    ) -> Result<()> {
+        let op = "copy run to store";
+        let params = from
+            .table(catalog::PARAMS)?
+            .get(from_id)
+            .map_err(|e| Error::db(op, e))?
+            .map(|v| v.value().to_vec());
+        if let Some(params) = params {
+            to.open_table(catalog::PARAMS)
+                .map_err(|e| Error::db(op, e))?
+                .insert(to_id, params.as_slice())
+                .map_err(|e| Error::db(op, e))?;
+        }
+        for definition in [catalog::INPUTS, catalog::OUTPUTS] {
+            let rows = from.table(definition)?;
+            let mut target = to.open_table(definition).map_err(|e| Error::db(op, e))?;
+            for entry in rows
+                .range((from_id, 0)..=(from_id, u64::MAX))
+                .map_err(|e| Error::db(op, e))?
+            {
+                let (key, value) = entry.map_err(|e| Error::db(op, e))?;
+                target
+                    .insert((to_id, key.value().1), value.value())
+                    .map_err(|e| Error::db(op, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The run's blobs: records rewritten to the moved chunks.
+    fn copy_blobs(
+        &mut self,
+        from: &ReadTransaction,
+        to: &WriteTransaction,
+        from_id: u64,
+        to_id: u64,
+        url: &str,
+    ) -> Result<()> {
+        let op = "copy run to store";
+        let blobs = catalog::run_blobs(from, from_id)?;
+        let mut target = to
+            .open_table(catalog::BLOBS)
+            .map_err(|e| Error::db(op, e))?;
+        for (name, bytes) in blobs {
+            let mut record: records::BlobRecord = records::decode(&bytes, "blob record")?;
+            let what = format!("blob {url}/bulk_data/{name}");
+            for chunk in &mut record.chunks {
+                self.mover.relocate(chunk, &what)?;
+            }
+            target
+                .insert((to_id, name.as_str()), records::encode(&record).as_slice())
+                .map_err(|e| Error::db(op, e))?;
+        }
+        Ok(())
+    }
+
+    /// Copies table `id` (`record`) of the source to `new_url` of the destination, owned by
+    /// `new_run_id` (0 for an input table) and joined to `foreign`. Returns the new table id.
+    #[allow(clippy::too_many_arguments)]
+    fn copy_table(
+        &mut self,
+        from: &ReadTransaction,
+        to: &WriteTransaction,
+        id: u64,
+        record: &TableRecord,
+        new_url: &str,
+        new_run_id: u64,
+        foreign: &str,
+    ) -> Result<u64> {
+        let op = "copy table to store";
+        if table::table_id(to, new_url)?.is_some() {
+            return Err(Error::AlreadyExists {
+                what: format!("table {new_url}"),
+            });
+        }
+        let mut copy = record.clone();
+        copy.url = new_url.to_string();
+        copy.run_id = new_run_id;
+        copy.foreign_table_url = foreign.to_string();
+        let what = format!("table {}", record.url);
+        for chunk in &mut copy.chunks {
+            for node in &mut chunk.nodes {
+                for segment in node.validity.iter_mut().chain(&mut node.buffers) {
+                    self.mover.relocate(segment, &what)?;
+                }
+            }
+        }
+        let new_id = catalog::meta_get(to, catalog::META_NEXT_TABLE_ID)?;
+        catalog::meta_set(to, catalog::META_NEXT_TABLE_ID, new_id + 1)?;
+        table::put_table_record(to, new_id, &copy)?;
+        to.open_table(catalog::TABLE_URLS)
+            .map_err(|e| Error::db(op, e))?
+            .insert(new_url, new_id)
+            .map_err(|e| Error::db(op, e))?;
+        let tail = from.table(catalog::TAIL)?;
+        let mut target = to.open_table(catalog::TAIL).map_err(|e| Error::db(op, e))?;
+        let mut tail_rows = 0u64;
+        for entry in tail
+            .range((id, 0)..=(id, u64::MAX))
+            .map_err(|e| Error::db(op, e))?
+        {
+            let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
+            let decoded: TailRecord = records::decode(bytes.value(), "tail entry")?;
+            check_tail_entry(&decoded, &record.url)?;
+            tail_rows += decoded.rows;
+            target
+                .insert((new_id, key.value().1), bytes.value())
+                .map_err(|e| Error::db(op, e))?;
+        }
+        if tail_rows != record.tail_rows {
+            return Err(Error::Corrupted {
+                offset: 0,
+                reason: format!(
+                    "table {}: tail holds {tail_rows} rows, record says {}",
+                    record.url, record.tail_rows
+                ),
+            });
+        }
+        Ok(new_id)
+    }
+
+    /// When `url` names an input table of the source store (`<project>/tables/<name>`),
+    /// places it in the destination and returns its url there: the same url when that is free
+    /// or holds an equal table, else the first free or equal `<name>_NNNN`. Returns `None` for
+    /// anything else (external references, run tables), which callers keep as given.
+    fn place_input_table(
+        &mut self,
+        from: &ReadTransaction,
+        to: &WriteTransaction,
+        url: &str,
+    ) -> Result<Option<String>> {
+        if let Some(placed) = self.input_tables.get(url) {
+            return Ok(Some(placed.clone()));
+        }
+        let parts: Vec<&str> = url.split('/').collect();
+        let [project, "tables", name] = parts.as_slice() else {
+            return Ok(None);
+        };
+        let Some(source_id) = table::table_id(from, url)? else {
+            return Ok(None);
+        };
+        let record = table::table_record(from, source_id, url)?;
+        for n in 0..=10_000u32 {
+            let candidate = match n {
+                0 => url.to_string(),
+                n => format!("{project}/tables/{}", names::rename_candidate(name, n - 1)),
+            };
+            let placed = match table::table_id(to, &candidate)? {
+                None => {
+                    catalog::ensure_project(to, project, time::now_us())?;
+                    self.copy_table(from, to, source_id, &record, &candidate, 0, "")?;
+                    true
+                }
+                Some(existing) => {
+                    let other = table::table_record(to, existing, &candidate)?;
+                    self.tables_equal(from, source_id, &record, to, existing, &other)?
+                }
+            };
+            if placed {
+                self.input_tables.insert(url.to_string(), candidate.clone());
+                return Ok(Some(candidate));
+            }
+        }
+        Err(Error::AlreadyExists {
+            what: format!("every table {url}_NNNN"),
+        })
+    }
+
+    /// Whether two tables hold the same schema and rows (compared by value, so chunking does
+    /// not matter).
+    fn tables_equal(
+        &self,
+        from: &ReadTransaction,
+        id: u64,
+        record: &TableRecord,
+        to: &WriteTransaction,
+        other_id: u64,
+        other: &TableRecord,
+    ) -> Result<bool> {
+        if record.schema_json != other.schema_json
+            || record.foreign_table_url != other.foreign_table_url
+            || record.sealed_rows + record.tail_rows != other.sealed_rows + other.tail_rows
+        {
+            return Ok(false);
+        }
+        let options = table::ScanOptions::default();
+        let ours = table::scan_record(self.source, from, id, record, &options)?;
+        let theirs = table::scan_record(self.target, to, other_id, other, &options)?;
+        let schema = match (ours.first(), theirs.first()) {
+            (Some(batch), Some(_)) => batch.schema(),
+            _ => return Ok(true),
+        };
+        let concat = |batches: &[arrow_array::RecordBatch]| {
+            arrow_select::concat::concat_batches(&schema, batches).map_err(|e| Error::Corrupted {
+                offset: 0,
+                reason: format!("table {}: batches do not concatenate: {e}", record.url),
+            })
+        };
+        Ok(concat(&ours)? == concat(&theirs)?)
+    }
+}
+
+/// Checks every buffer of a tail entry against the entry's bytes: bounds and CRC.
+fn check_tail_entry(entry: &TailRecord, url: &str) -> Result<()> {
+    for node in &entry.nodes {
+        for segment in node.validity.iter().chain(&node.buffers) {
+            let bytes = usize::try_from(segment.offset)
+                .ok()
+                .zip(usize::try_from(segment.len).ok())
+                .and_then(|(start, len)| entry.data.get(start..start.checked_add(len)?));
+            let fits = bytes.is_some_and(|bytes| crc32fast::hash(bytes) == segment.crc32);
+            if !fits {
+                return Err(Error::Corrupted {
+                    offset: 0,
+                    reason: format!("table {url}: a tail buffer is out of bounds or fails its CRC"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Run {
+    /// Copies the run into `dest` with its parameters, description, status, times, input
+    /// tables and values, output values, blobs and metrics tables, in one commit of `dest`.
+    /// Column bytes are copied with their CRCs checked on the way. Input tables of this run's
+    /// store that the run references are copied too (or matched with an equal table already in
+    /// `dest`, or placed under `<name>_NNNN` when a different table holds the name), and the
+    /// references are rewritten. Metrics entries naming other runs' tables and external
+    /// references are kept as given.
+    ///
+    /// The copy is named by `options` (default: the same project and name); a taken name
+    /// follows `options.if_exists` (default raise). When `dest` is this run's own store
+    /// handle, this is [`Run::copy`]. On error `dest` is unchanged.
+    pub fn copy_to(&self, dest: &Store, options: &CopyOptions) -> Result<Run> {
+        if self.store().same_store(dest) {
+            return self.copy(options);
+        }
+        if options.destination_url.is_some()
+            && (options.run_name.is_some() || options.project_name.is_some())
+        {
+            return Err(Error::InvalidInput {
+                reason: "give a destination url or names, not both".into(),
+            });
+        }
+        let (project, name) = match &options.destination_url {
+            Some(url) => parse_run_url(url)?,
+            None => (
+                options
+                    .project_name
+                    .clone()
+                    .unwrap_or_else(|| self.project().to_string()),
+                options
+                    .run_name
+                    .clone()
+                    .unwrap_or_else(|| self.name().to_string()),
+            ),
+        };
+        for part in [&project, &name] {
+            names::validate_name(part).map_err(|reason| Error::InvalidName {
+                name: part.clone(),
+                reason,
+            })?;
+        }
+        let source = self.store();
+        let (id, name) = source.read(|from| {
+            dest.write("copy run to store", |to| {
+                let mut transfer = Transfer::new(source, dest, to)?;
+                let copied =
+                    transfer.copy_run(from, to, self.id(), &project, &name, options.if_exists)?;
+                transfer.finish(to)?;
+                Ok(copied)
+            })
+        })?;
+        Ok(Run::new(dest.clone(), id, project, name))
+    }
+}

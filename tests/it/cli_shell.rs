@@ -1,0 +1,646 @@
+//! The shell-writing and export commands end to end: `init` -> `log` -> `append` (JSON lines on
+//! stdin, a Parquet file, a CSV file) -> `runs --filter` -> `scan --format json` -> `export`,
+//! reading the exported Parquet back; `copy` across stores and within one; hostile names that
+//! must not escape the export directory.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Float64Type, Int64Type};
+use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use runstore::Store;
+
+use crate::util::temp_store;
+
+fn runstore_with_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_runstore"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the runstore binary");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    input.write_all(stdin.as_bytes()).expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("wait for runstore")
+}
+
+fn runstore(args: &[&str]) -> Output {
+    runstore_with_stdin(args, "")
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "runstore failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+fn failure(output: Output) -> String {
+    assert_eq!(output.status.code(), Some(1), "expected exit code 1");
+    assert!(output.stdout.is_empty(), "nothing on stdout on failure");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn read_parquet(path: &Path) -> RecordBatch {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
+    let schema = builder.schema().clone();
+    let reader = builder.build().unwrap();
+    let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+    arrow_select::concat::concat_batches(&schema, &batches).unwrap()
+}
+
+fn scan_store(path: &Path, url: &str) -> RecordBatch {
+    let store = Store::open_read_only(path).unwrap();
+    let table = store.table(url).unwrap();
+    let schema = table.schema().unwrap();
+    arrow_select::concat::concat_batches(&schema, &table.scan().unwrap()).unwrap()
+}
+
+/// Same column names, types and values (schema metadata aside).
+fn assert_same_rows(exported: &RecordBatch, stored: &RecordBatch, what: &str) {
+    assert_eq!(exported.num_rows(), stored.num_rows(), "{what}: rows");
+    assert_eq!(
+        exported.num_columns(),
+        stored.num_columns(),
+        "{what}: columns"
+    );
+    for (index, field) in stored.schema().fields().iter().enumerate() {
+        let exported_field = exported.schema().field(index).clone();
+        assert_eq!(exported_field.name(), field.name(), "{what}");
+        assert_eq!(exported_field.data_type(), field.data_type(), "{what}");
+        assert_eq!(
+            exported.column(index).to_data(),
+            stored.column(index).to_data(),
+            "{what}: column {}",
+            field.name()
+        );
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn cli_shell_init_log_append_scan_export_and_read_back() {
+    let (dir, path) = temp_store();
+    let store_path = path.to_str().unwrap();
+    let url = ok(runstore(&[
+        "init",
+        store_path,
+        "--project",
+        "mnist",
+        "--name",
+        "base",
+        "--param",
+        "lr=0.01",
+        "--param",
+        "opt=adam",
+        "--param",
+        "model={\"depth\":18}",
+    ]));
+    assert_eq!(url.trim(), "mnist/runs/base");
+    ok(runstore(&[
+        "log",
+        store_path,
+        "mnist/runs/base",
+        "--output",
+        r#"{"epoch":1,"loss":0.5}"#,
+    ]));
+
+    // JSON lines on stdin: a new table, then more rows into it.
+    let lines = "{\"step\":0,\"loss\":1.5,\"emb\":[0.5,1,2],\"tag\":\"a\"}\n\
+                 \n\
+                 {\"step\":1,\"loss\":0.75,\"emb\":[1.5,2,3],\"tag\":null}\n";
+    let output = runstore_with_stdin(
+        &["append", store_path, "mnist/runs/base", "--table", "steps"],
+        lines,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(ok(output), "", "stdout stays clean");
+    assert!(
+        stderr.contains("appended 2 rows to mnist/runs/base/steps (created)"),
+        "{stderr}"
+    );
+    ok(runstore_with_stdin(
+        &["append", store_path, "mnist/runs/base", "--table", "steps"],
+        "{\"step\":2,\"loss\":0.5,\"emb\":[2.5,3,4]}\n",
+    ));
+    // A row that does not fit names its line, and nothing of the input is appended.
+    let stderr = failure(runstore_with_stdin(
+        &["append", store_path, "mnist/runs/base", "--table", "steps"],
+        "{\"step\":3,\"loss\":0.25,\"emb\":[1,2,3]}\n{\"step\":\"four\"}\n",
+    ));
+    assert!(stderr.contains("line 2"), "{stderr}");
+    let stderr = failure(runstore_with_stdin(
+        &["append", store_path, "mnist/runs/base", "--table", "steps"],
+        "{\"step\":3,\"emb\":[1,2]}\n",
+    ));
+    assert!(stderr.contains("line 1"), "{stderr}");
+
+    // A Parquet file written here, then a CSV file into the same table and into a new one.
+    let parquet_path = dir.path().join("eval.parquet");
+    let eval = RecordBatch::try_from_iter([
+        (
+            "step",
+            Arc::new(Int64Array::from(vec![10, 20, 30])) as ArrayRef,
+        ),
+        (
+            "acc",
+            Arc::new(Float64Array::from(vec![0.5, 0.625, 0.75])) as _,
+        ),
+    ])
+    .unwrap();
+    let mut writer =
+        ArrowWriter::try_new(File::create(&parquet_path).unwrap(), eval.schema(), None).unwrap();
+    writer.write(&eval).unwrap();
+    writer.close().unwrap();
+    ok(runstore(&[
+        "append",
+        store_path,
+        "mnist/runs/base",
+        "--table",
+        "eval",
+        "--from",
+        parquet_path.to_str().unwrap(),
+    ]));
+    let csv_path = dir.path().join("more.csv");
+    std::fs::write(&csv_path, "acc,step\n0.875,40\n1,50\n").unwrap();
+    ok(runstore(&[
+        "append",
+        store_path,
+        "mnist/runs/base",
+        "--table",
+        "mnist/runs/base/eval",
+        "--from",
+        csv_path.to_str().unwrap(),
+    ]));
+    // Arrow IPC, as a file and as a stream; `step` as Int32 is cast to the table's Int64.
+    let ipc = RecordBatch::try_from_iter([
+        ("step", Arc::new(Int32Array::from(vec![60])) as ArrayRef),
+        ("acc", Arc::new(Float64Array::from(vec![0.25])) as _),
+    ])
+    .unwrap();
+    let ipc_file = dir.path().join("more.arrow");
+    let mut writer =
+        arrow_ipc::writer::FileWriter::try_new(File::create(&ipc_file).unwrap(), &ipc.schema())
+            .unwrap();
+    writer.write(&ipc).unwrap();
+    writer.finish().unwrap();
+    let ipc_stream = dir.path().join("stream.arrow");
+    let mut writer =
+        arrow_ipc::writer::StreamWriter::try_new(File::create(&ipc_stream).unwrap(), &ipc.schema())
+            .unwrap();
+    writer.write(&ipc).unwrap();
+    writer.finish().unwrap();
+    for file in [&ipc_file, &ipc_stream] {
+        ok(runstore(&[
+            "append",
+            store_path,
+            "mnist/runs/base",
+            "--table",
+            "eval",
+            "--from",
+            file.to_str().unwrap(),
+        ]));
+    }
+    ok(runstore(&[
+        "append",
+        store_path,
+        "mnist/runs/base",
+        "--table",
+        "csv_only",
+        "--from",
+        csv_path.to_str().unwrap(),
+    ]));
+
+    // runs --filter and scan --format json see it all.
+    let runs = ok(runstore(&[
+        "runs",
+        store_path,
+        "--filter",
+        "params.lr < 0.1 AND outputs.loss = 0.5",
+        "--json",
+    ]));
+    let runs: Vec<serde_json::Value> = runs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(runs.len(), 1);
+    let metrics: Vec<&str> = runs[0]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        metrics,
+        [
+            "mnist/runs/base/steps",
+            "mnist/runs/base/eval",
+            "mnist/runs/base/csv_only"
+        ]
+    );
+    let scanned = ok(runstore(&[
+        "scan",
+        store_path,
+        "mnist/runs/base/steps",
+        "--format",
+        "json",
+    ]));
+    let rows: Vec<serde_json::Value> = scanned
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            serde_json::json!({"step":0,"loss":1.5,"emb":[0.5,1.0,2.0],"tag":"a"}),
+            serde_json::json!({"step":1,"loss":0.75,"emb":[1.5,2.0,3.0]}),
+            serde_json::json!({"step":2,"loss":0.5,"emb":[2.5,3.0,4.0]}),
+        ]
+    );
+    let eval_rows = ok(runstore(&[
+        "scan",
+        store_path,
+        "mnist/runs/base/eval",
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(
+        eval_rows,
+        "step,acc\n10,0.5\n20,0.625\n30,0.75\n40,0.875\n50,1.0\n60,0.25\n60,0.25\n"
+    );
+
+    // export, then read every file back and compare with the store's scans.
+    let out = dir.path().join("export");
+    let output = runstore(&[
+        "export",
+        store_path,
+        out.to_str().unwrap(),
+        "--format",
+        "parquet",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(ok(output), "");
+    assert!(stderr.contains("exported 1 runs and 3 tables"), "{stderr}");
+    let files: Vec<String> = files_under(&out)
+        .iter()
+        .map(|p| p.strip_prefix(&out).unwrap().to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "project=mnist/run=base/csv_only.parquet",
+            "project=mnist/run=base/eval.parquet",
+            "project=mnist/run=base/steps.parquet",
+            "runs.parquet",
+        ]
+    );
+    for table in ["steps", "eval", "csv_only"] {
+        let exported = read_parquet(&out.join(format!("project=mnist/run=base/{table}.parquet")));
+        let stored = scan_store(&path, &format!("mnist/runs/base/{table}"));
+        assert_same_rows(&exported, &stored, table);
+    }
+    let steps = read_parquet(&out.join("project=mnist/run=base/steps.parquet"));
+    let emb = steps.column_by_name("emb").unwrap().as_fixed_size_list();
+    assert_eq!(emb.value_length(), 3);
+    assert_eq!(
+        emb.value(2).as_primitive::<Float32Type>().values(),
+        &[2.5, 3.0, 4.0]
+    );
+    assert_eq!(
+        steps
+            .column_by_name("step")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .values(),
+        &[0, 1, 2]
+    );
+
+    let runs = read_parquet(&out.join("runs.parquet"));
+    assert_eq!(runs.num_rows(), 1);
+    let names: Vec<String> = runs
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    for wanted in [
+        "url",
+        "project",
+        "name",
+        "status",
+        "created",
+        "last_modified",
+        "description",
+        "params",
+        "outputs",
+        "params.lr",
+        "params.opt",
+        "params.model.depth",
+    ] {
+        assert!(names.iter().any(|n| n == wanted), "{wanted} in {names:?}");
+    }
+    assert_eq!(
+        runs.column_by_name("url")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0),
+        "mnist/runs/base"
+    );
+    assert_eq!(
+        runs.column_by_name("status")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0),
+        "EMPTY"
+    );
+    assert_eq!(
+        runs.column_by_name("params.lr")
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .value(0),
+        0.01
+    );
+    assert_eq!(
+        runs.column_by_name("params.opt")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0),
+        "adam"
+    );
+    assert_eq!(
+        runs.column_by_name("params.model.depth")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .value(0),
+        18
+    );
+    let params: serde_json::Value = serde_json::from_str(
+        runs.column_by_name("params")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0),
+    )
+    .unwrap();
+    assert_eq!(params["opt"], "adam");
+    let outputs: serde_json::Value = serde_json::from_str(
+        runs.column_by_name("outputs")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0),
+    )
+    .unwrap();
+    assert_eq!(outputs, serde_json::json!([{"epoch":1,"loss":0.5}]));
+    assert!(matches!(
+        runs.column_by_name("created").unwrap().data_type(),
+        DataType::Timestamp(_, Some(tz)) if tz.as_ref() == "UTC"
+    ));
+    assert_eq!(
+        std::fs::read_dir(out.join("project=mnist/run=base"))
+            .unwrap()
+            .count(),
+        3,
+        "no temporary files are left"
+    );
+}
+
+#[test]
+fn cli_copy_across_stores_and_within_one() {
+    let (dir, path) = temp_store();
+    let src = path.to_str().unwrap();
+    let dest_path = dir.path().join("dest.runs");
+    let dest = dest_path.to_str().unwrap();
+    ok(runstore(&[
+        "init",
+        src,
+        "--project",
+        "p",
+        "--name",
+        "r",
+        "--param",
+        "lr=0.1",
+    ]));
+    ok(runstore(&[
+        "log",
+        src,
+        "p/runs/r",
+        "--output",
+        r#"{"acc":0.5}"#,
+    ]));
+    ok(runstore_with_stdin(
+        &["append", src, "p/runs/r", "--table", "m"],
+        "{\"x\":1}\n{\"x\":2}\n",
+    ));
+    ok(runstore(&["set-status", src, "p/runs/r", "running"]));
+
+    assert_eq!(ok(runstore(&["copy", src, "p/runs/r", dest])), "p/runs/r\n");
+    let show = |store: &str, url: &str| -> serde_json::Value {
+        serde_json::from_str(&ok(runstore(&["show", store, url, "--json"]))).unwrap()
+    };
+    assert_eq!(show(src, "p/runs/r"), show(dest, "p/runs/r"));
+    assert_eq!(
+        ok(runstore(&["scan", dest, "p/runs/r/m", "--format", "csv"])),
+        "x\n1\n2\n"
+    );
+
+    // A second copy under the same name is refused (the default), renamed, or named.
+    let stderr = failure(runstore(&["copy", src, "p/runs/r", dest]));
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert_eq!(
+        ok(runstore(&[
+            "copy",
+            src,
+            "p/runs/r",
+            dest,
+            "--if-exists",
+            "rename"
+        ])),
+        "p/runs/r_0000\n"
+    );
+    assert_eq!(
+        ok(runstore(&["copy", src, "p/runs/r", dest, "--as", "named"])),
+        "p/runs/named\n"
+    );
+    let mut renamed = show(dest, "p/runs/named");
+    let original = show(src, "p/runs/r");
+    assert_eq!(renamed["url"], "p/runs/named");
+    assert_eq!(renamed["metrics"][0]["url"], "p/runs/named/m");
+    renamed["url"] = original["url"].clone();
+    renamed["name"] = original["name"].clone();
+    renamed["metrics"][0]["url"] = original["metrics"][0]["url"].clone();
+    assert_eq!(renamed, original, "equal but for the url");
+    ok(runstore(&[
+        "copy",
+        src,
+        "p/runs/r",
+        dest,
+        "--if-exists",
+        "overwrite",
+    ]));
+    assert_eq!(
+        ok(runstore(&["runs", dest, "--json"])).lines().count(),
+        3,
+        "r, r_0000, named"
+    );
+
+    // The same file on both sides copies within the store.
+    assert_eq!(
+        ok(runstore(&["copy", src, "p/runs/r", src])),
+        "p/runs/r_0000\n"
+    );
+    let check = ok(runstore(&["check", dest]));
+    assert!(check.contains("0 problems"), "{check}");
+}
+
+#[test]
+fn cli_export_escapes_hostile_names_inside_the_directory() {
+    let (dir, path) = temp_store();
+    let store = path.to_str().unwrap();
+    // `.`, `..`, `/` and `\` are refused as names (they are path components of urls).
+    for (project, name) in [("..", "ok"), ("ok", ".."), ("ok", "x\\y")] {
+        let refused = runstore(&["init", store, "--project", project, "--name", name]);
+        assert_eq!(refused.status.code(), Some(1), "{project}/{name}");
+    }
+    for (project, name) in [
+        ("...", "..."),
+        ("a=b", "%2F"),
+        (".hidden", "x:y"),
+        ("CON", "é"),
+    ] {
+        ok(runstore(&[
+            "init",
+            store,
+            "--project",
+            project,
+            "--name",
+            name,
+        ]));
+        let url = format!("{project}/runs/{name}");
+        ok(runstore_with_stdin(
+            &["append", store, &url, "--table", "..."],
+            "{\"v\":1}\n",
+        ));
+    }
+    let out = dir.path().join("sub").join("export");
+    let before: Vec<PathBuf> = files_under(dir.path());
+    ok(runstore(&["export", store, out.to_str().unwrap()]));
+    let after = files_under(dir.path());
+    let new: Vec<&PathBuf> = after.iter().filter(|p| !before.contains(p)).collect();
+    assert_eq!(new.len(), 5, "{new:?}");
+    for file in &new {
+        let relative = file.strip_prefix(&out).expect("every file is inside DIR");
+        assert!(
+            relative
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_))),
+            "{relative:?}"
+        );
+    }
+    let relative: Vec<String> = files_under(&out)
+        .iter()
+        .map(|p| p.strip_prefix(&out).unwrap().to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        relative,
+        [
+            "project=%2E.%2E/run=%2E.%2E/%2E.%2E.parquet",
+            "project=%2Ehidden/run=x%3Ay/%2E.%2E.parquet",
+            "project=%43ON/run=%C3%A9/%2E.%2E.parquet",
+            "project=a%3Db/run=%252F/%2E.%2E.parquet",
+            "runs.parquet",
+        ]
+    );
+    let runs = read_parquet(&out.join("runs.parquet"));
+    assert_eq!(runs.num_rows(), 4);
+    let exported = read_parquet(&out.join("project=%2E.%2E/run=%2E.%2E/%2E.%2E.parquet"));
+    assert_same_rows(&exported, &scan_store(&path, ".../runs/.../..."), "hostile");
+
+    // --project limits the export to one project.
+    let one = dir.path().join("one");
+    ok(runstore(&[
+        "export",
+        store,
+        one.to_str().unwrap(),
+        "--project",
+        "a=b",
+    ]));
+    assert_eq!(files_under(&one).len(), 2);
+    assert_eq!(read_parquet(&one.join("runs.parquet")).num_rows(), 1);
+}
+
+#[test]
+fn cli_export_writes_input_tables_and_joined_metrics_tables() {
+    let (dir, path) = temp_store();
+    {
+        let store = Store::create(&path).unwrap();
+        let inputs = RecordBatch::try_from_iter([(
+            "image",
+            Arc::new(arrow_array::StringArray::from(vec!["a.png", "b.png"])) as ArrayRef,
+        )])
+        .unwrap();
+        let input = store.create_table("p", "inputs", &[inputs]).unwrap();
+        let run = store.init("p", Some("r")).unwrap();
+        let confidence = RecordBatch::try_from_iter([(
+            "confidence",
+            Arc::new(Float64Array::from(vec![0.25, 0.75])) as ArrayRef,
+        )])
+        .unwrap();
+        run.add_metrics_data(
+            &confidence,
+            &runstore::MetricsOptions {
+                input_table_url: Some(input.url().to_string()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    let out = dir.path().join("out");
+    ok(runstore(&[
+        "export",
+        path.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]));
+    let exported = read_parquet(&out.join("project=p/tables/inputs.parquet"));
+    assert_same_rows(
+        &exported,
+        &scan_store(&path, "p/tables/inputs"),
+        "input table",
+    );
+    // The joined table carries example_id and the dictionary-encoded input_table_id column.
+    let exported = read_parquet(&out.join("project=p/run=r/metrics_0000.parquet"));
+    assert_same_rows(
+        &exported,
+        &scan_store(&path, "p/runs/r/metrics_0000"),
+        "joined metrics table",
+    );
+    let names: Vec<String> = exported
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, ["example_id", "confidence", "input_table_id"]);
+}
