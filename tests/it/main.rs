@@ -2,6 +2,7 @@
 //! module of it, so the crate links once.
 
 mod api;
+mod batch;
 mod cli;
 mod crash;
 mod model;
