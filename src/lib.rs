@@ -51,7 +51,9 @@ pub use run::{
     parse_run_url, run_url, BulkInfo, BulkReader, CopyIfExists, CopyOptions, InitIfExists,
     InitOptions, MetricTableInfo, Run, RunInfo, RunStatus,
 };
-pub use store::{ProjectInfo, Store, StoreInfo, VacuumReport, BLOB_CHUNK_BYTES, CACHE_BYTES};
+pub use store::{
+    Batch, ProjectInfo, Store, StoreInfo, VacuumReport, BLOB_CHUNK_BYTES, CACHE_BYTES,
+};
 pub use table::metrics::{batch_from_columns, AppendReport, MetricsOptions};
 pub use table::{
     with_role, ColumnRole, MetricsWriter, ScanOptions, Table, TableInfo, WriteDurability,

@@ -434,14 +434,7 @@ impl Run {
     }
 
     fn parameters_in(&self, txn: &impl Reader) -> Result<Value> {
-        let params = txn.table(catalog::PARAMS)?;
-        let bytes = params
-            .get(self.id)
-            .map_err(|e| Error::db("read parameters", e))?;
-        match bytes {
-            Some(bytes) => decode_value(bytes.value(), "parameters"),
-            None => Ok(Value::Map(Default::default())),
-        }
+        catalog::params(txn, self.id)
     }
 
     /// Input tables, in the order added.
@@ -518,46 +511,61 @@ impl Run {
         op: &'static str,
         f: impl FnOnce(&WriteTransaction, &mut records::RunRecord) -> Result<()>,
     ) -> Result<()> {
-        self.store.write(op, |txn| {
-            let mut record = self.record_in(txn)?;
-            f(txn, &mut record)?;
-            record.last_modified_us = time::now_us().max(record.last_modified_us);
-            catalog::put_run_record(txn, self.id, &record)
-        })
+        self.store.write(op, |txn| self.update_in(txn, f))
+    }
+
+    /// [`Run::update`] inside a caller's transaction (a [`crate::Batch`]).
+    fn update_in(
+        &self,
+        txn: &WriteTransaction,
+        f: impl FnOnce(&WriteTransaction, &mut records::RunRecord) -> Result<()>,
+    ) -> Result<()> {
+        let mut record = self.record_in(txn)?;
+        f(txn, &mut record)?;
+        record.last_modified_us = time::now_us().max(record.last_modified_us);
+        catalog::put_run_record(txn, self.id, &record)
     }
 
     /// Merges `parameters` (a map) into the run's parameters, key by key (3LC's
     /// `dict.update`). Nested values of any size up to the value limit are fine.
     pub fn set_parameters(&self, parameters: &Value) -> Result<()> {
+        self.store.write("set parameters", |txn| {
+            self.set_parameters_in(txn, parameters)
+        })
+    }
+
+    pub(crate) fn set_parameters_in(
+        &self,
+        txn: &WriteTransaction,
+        parameters: &Value,
+    ) -> Result<()> {
         require_map(parameters, "parameters")?;
-        self.update("set parameters", |txn, _| {
-            let mut params = txn
-                .open_table(catalog::PARAMS)
-                .map_err(|e| Error::db("set parameters", e))?;
-            let mut current = match params
-                .get(self.id)
-                .map_err(|e| Error::db("set parameters", e))?
-            {
-                Some(bytes) => decode_value(bytes.value(), "parameters")?,
-                None => Value::Map(Default::default()),
-            };
+        self.update_in(txn, |txn, _| {
+            let mut current = catalog::params(txn, self.id)?;
             current.merge_from(parameters);
-            let encoded = current.encode();
-            if encoded.len() > crate::value::VALUE_ENCODED_BYTES_MAX {
+            let encoded_len = current.encode().len();
+            if encoded_len > crate::value::VALUE_ENCODED_BYTES_MAX {
                 return Err(Error::InvalidValue {
-                    reason: format!("merged parameters encode to {} bytes", encoded.len()),
+                    reason: format!("merged parameters encode to {encoded_len} bytes"),
                 });
             }
-            params
-                .insert(self.id, encoded.as_slice())
-                .map_err(|e| Error::db("set parameters", e))?;
-            Ok(())
+            catalog::put_params(txn, self.id, &current)
         })
     }
 
     /// Sets the description.
     pub fn set_description(&self, description: &str) -> Result<()> {
-        self.update("set description", |_, record| {
+        self.store.write("set description", |txn| {
+            self.set_description_in(txn, description)
+        })
+    }
+
+    pub(crate) fn set_description_in(
+        &self,
+        txn: &WriteTransaction,
+        description: &str,
+    ) -> Result<()> {
+        self.update_in(txn, |_, record| {
             record.description = description.to_string();
             Ok(())
         })
@@ -614,28 +622,32 @@ impl Run {
 
     /// Appends several output values in one commit.
     pub fn add_output_values(&self, values: &[Value]) -> Result<()> {
-        let mut encoded = Vec::with_capacity(values.len());
+        self.store.write("add output value", |txn| {
+            self.add_output_values_in(txn, values)
+        })
+    }
+
+    pub(crate) fn add_output_values_in(
+        &self,
+        txn: &WriteTransaction,
+        values: &[Value],
+    ) -> Result<()> {
         for value in values {
             require_map(value, "an output value")?;
-            encoded.push(value.encode());
         }
-        self.update("add output value", |txn, record| {
-            let mut outputs = txn
-                .open_table(catalog::OUTPUTS)
-                .map_err(|e| Error::db("add output value", e))?;
-            for bytes in &encoded {
-                outputs
-                    .insert((self.id, record.output_count), bytes.as_slice())
-                    .map_err(|e| Error::db("add output value", e))?;
-                record.output_count += 1;
-            }
-            Ok(())
+        self.update_in(txn, |txn, record| {
+            catalog::append_outputs(txn, self.id, record, values)
         })
     }
 
     /// Sets the status.
     pub fn set_status(&self, status: RunStatus) -> Result<()> {
-        self.update("set status", |txn, record| {
+        self.store
+            .write("set status", |txn| self.set_status_in(txn, status))
+    }
+
+    pub(crate) fn set_status_in(&self, txn: &WriteTransaction, status: RunStatus) -> Result<()> {
+        self.update_in(txn, |txn, record| {
             record.status = status.code();
             if crate::liveness::is_active(status) {
                 crate::liveness::record_writer(txn, self.id)?;

@@ -54,6 +54,9 @@ struct StoreInner {
     /// Set when a write transaction found the file damaged (see [`contain_panic`]): redb's
     /// in-memory state may no longer match the file, so this handle refuses further writes.
     poisoned: AtomicBool,
+    /// The thread running [`Store::batch`], if any: a write from it would wait for its own
+    /// commit forever, so it is refused instead.
+    batch_thread: Mutex<Option<std::thread::ThreadId>>,
 }
 
 /// An open store file. Clone it freely: clones share one open file.
@@ -318,6 +321,13 @@ impl Store {
                 ),
             });
         }
+        if self.in_batch() {
+            return Err(Error::InvalidInput {
+                reason: format!(
+                    "{op}: this thread is inside Store::batch; make the change through the batch"
+                ),
+            });
+        }
         let result = contain_panic(op, || {
             let txn = db.begin_write().map_err(|e| Error::db(op, e))?;
             match f(&txn) {
@@ -365,75 +375,84 @@ impl Store {
         run_name: Option<&str>,
         options: &InitOptions,
     ) -> Result<Run> {
-        validate_name(project)?;
-        if let Some(name) = run_name {
-            validate_name(name)?;
-        }
-        if let Some(parameters) = &options.parameters {
-            crate::run::require_map(parameters, "parameters")?;
-        }
+        validate_init(project, run_name, options)?;
         let now = time::now_us();
         let (id, name) = self.write("init run", |txn| {
-            let name = match run_name {
-                Some(name) => match catalog::run_id(txn, project, name)? {
-                    None => name.to_string(),
-                    Some(existing) => match options.if_exists {
-                        InitIfExists::Raise => {
-                            return Err(Error::AlreadyExists {
-                                what: format!("run {}", crate::run::run_url(project, name)),
-                            })
-                        }
-                        InitIfExists::Rename => first_free_name(txn, project, name)?,
-                        InitIfExists::Overwrite => {
-                            let record = catalog::run_record(txn, existing)?;
-                            catalog::delete_run_rows(txn, existing, &record)?;
-                            name.to_string()
-                        }
-                        InitIfExists::Reuse => {
-                            let mut record = catalog::run_record(txn, existing)?;
-                            record.status = crate::run::RunStatus::Running.code();
-                            record.last_modified_us = now;
-                            catalog::put_run_record(txn, existing, &record)?;
-                            crate::liveness::record_writer(txn, existing)?;
-                            return Ok((existing, name.to_string()));
-                        }
-                    },
-                },
-                None => generated_name(txn, project)?,
-            };
-            let id = catalog::meta_get(txn, catalog::META_NEXT_RUN_ID)?;
-            catalog::meta_set(txn, catalog::META_NEXT_RUN_ID, id + 1)?;
-            catalog::ensure_project(txn, project, now)?;
-            let record = records::RunRecord {
-                project: project.to_string(),
-                name: name.clone(),
-                description: options.description.clone().unwrap_or_default(),
-                created_us: now,
-                last_modified_us: now,
-                status: crate::run::RunStatus::Empty.code(),
-                input_tables: Vec::new(),
-                input_count: 0,
-                output_count: 0,
-                metrics: Vec::new(),
-            };
-            catalog::put_run_record(txn, id, &record)?;
-            txn.open_table(catalog::RUN_NAMES)
-                .map_err(|e| Error::db("init run", e))?
-                .insert((project, name.as_str()), id)
-                .map_err(|e| Error::db("init run", e))?;
-            let parameters = options
-                .parameters
-                .clone()
-                .unwrap_or_else(|| Value::Map(Default::default()));
-            txn.open_table(catalog::PARAMS)
-                .map_err(|e| Error::db("init run", e))?
-                .insert(id, parameters.encode().as_slice())
-                .map_err(|e| Error::db("init run", e))?;
-            Ok((id, name))
+            init_in(txn, project, run_name, options, now)
         })?;
         let run = Run::new(self.clone(), id, project.to_string(), name);
         *self.lock_active() = Some(id);
         Ok(run)
+    }
+
+    /// Runs `f` with a [`Batch`]: every run it creates and every change it makes land in one
+    /// commit, or none of them do. The calls check and do what the [`Store`] and [`Run`]
+    /// calls of the same names do; only the commit is shared, so writing a thousand runs
+    /// costs one fsync instead of thousands.
+    ///
+    /// Inside `f`, change the store only through the batch: a [`Run`] or [`Store`] call that
+    /// writes fails with [`Error::InvalidInput`] (it would wait for the batch's own commit).
+    ///
+    /// ```no_run
+    /// # fn main() -> runstore::Result<()> {
+    /// use runstore::{InitOptions, Store, Value};
+    /// let store = Store::open_or_create("experiments.runs")?;
+    /// store.batch(|batch| {
+    ///     for lr in [0.1, 0.01, 0.001] {
+    ///         let run = batch.init_with("sweep", None, &InitOptions::default())?;
+    ///         batch.set_parameters(&run, &Value::map([("lr", Value::from(lr))]))?;
+    ///         batch.add_output_values(&run, &[Value::map([("acc", Value::from(0.5))])])?;
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn batch<T>(&self, f: impl FnOnce(&mut Batch<'_>) -> Result<T>) -> Result<T> {
+        let mut last_init = None;
+        // A panic in the caller's closure is the caller's: it aborts the batch and goes on
+        // unwinding (the write guard would otherwise report it as a damaged file). The batch's
+        // own calls contain redb's panics themselves.
+        let mut caller_panic = None;
+        let value = self.write("batch", |txn| {
+            let _guard = BatchGuard::enter(self);
+            let mut batch = Batch {
+                store: self,
+                txn,
+                last_init: None,
+            };
+            let value =
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut batch))) {
+                    Ok(result) => result?,
+                    Err(payload) => {
+                        caller_panic = Some(payload);
+                        return Err(Error::InvalidInput {
+                            reason: "the batch closure panicked".into(),
+                        });
+                    }
+                };
+            last_init = batch.last_init;
+            Ok(value)
+        });
+        if let Some(payload) = caller_panic {
+            std::panic::resume_unwind(payload);
+        }
+        let value = value?;
+        if let Some(id) = last_init {
+            *self.lock_active() = Some(id);
+        }
+        Ok(value)
+    }
+
+    fn lock_batch_thread(&self) -> std::sync::MutexGuard<'_, Option<std::thread::ThreadId>> {
+        self.inner
+            .batch_thread
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn in_batch(&self) -> bool {
+        *self.lock_batch_thread() == Some(std::thread::current().id())
     }
 
     fn lock_active(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
@@ -751,6 +770,181 @@ impl Store {
     }
 }
 
+/// The checks [`Store::init_with`] makes before it opens a transaction.
+pub(crate) fn validate_init(
+    project: &str,
+    run_name: Option<&str>,
+    options: &InitOptions,
+) -> Result<()> {
+    validate_name(project)?;
+    if let Some(name) = run_name {
+        validate_name(name)?;
+    }
+    if let Some(parameters) = &options.parameters {
+        crate::run::require_map(parameters, "parameters")?;
+    }
+    Ok(())
+}
+
+/// Creates a run inside `txn` (the body of [`Store::init_with`], shared with [`Batch`]);
+/// returns its id and name. The arguments were checked by [`validate_init`].
+pub(crate) fn init_in(
+    txn: &WriteTransaction,
+    project: &str,
+    run_name: Option<&str>,
+    options: &InitOptions,
+    now: i64,
+) -> Result<(u64, String)> {
+    let name = match run_name {
+        Some(name) => match catalog::run_id(txn, project, name)? {
+            None => name.to_string(),
+            Some(existing) => match options.if_exists {
+                InitIfExists::Raise => {
+                    return Err(Error::AlreadyExists {
+                        what: format!("run {}", crate::run::run_url(project, name)),
+                    })
+                }
+                InitIfExists::Rename => first_free_name(txn, project, name)?,
+                InitIfExists::Overwrite => {
+                    let record = catalog::run_record(txn, existing)?;
+                    catalog::delete_run_rows(txn, existing, &record)?;
+                    name.to_string()
+                }
+                InitIfExists::Reuse => {
+                    let mut record = catalog::run_record(txn, existing)?;
+                    record.status = crate::run::RunStatus::Running.code();
+                    record.last_modified_us = now;
+                    catalog::put_run_record(txn, existing, &record)?;
+                    crate::liveness::record_writer(txn, existing)?;
+                    return Ok((existing, name.to_string()));
+                }
+            },
+        },
+        None => generated_name(txn, project)?,
+    };
+    let id = catalog::meta_get(txn, catalog::META_NEXT_RUN_ID)?;
+    catalog::meta_set(txn, catalog::META_NEXT_RUN_ID, id + 1)?;
+    catalog::ensure_project(txn, project, now)?;
+    let record = records::RunRecord {
+        project: project.to_string(),
+        name: name.clone(),
+        description: options.description.clone().unwrap_or_default(),
+        created_us: now,
+        last_modified_us: now,
+        status: crate::run::RunStatus::Empty.code(),
+        input_tables: Vec::new(),
+        input_count: 0,
+        output_count: 0,
+        metrics: Vec::new(),
+    };
+    catalog::put_run_record(txn, id, &record)?;
+    txn.open_table(catalog::RUN_NAMES)
+        .map_err(|e| Error::db("init run", e))?
+        .insert((project, name.as_str()), id)
+        .map_err(|e| Error::db("init run", e))?;
+    let parameters = options
+        .parameters
+        .clone()
+        .unwrap_or_else(|| Value::Map(Default::default()));
+    catalog::put_params(txn, id, &parameters)?;
+    Ok((id, name))
+}
+
+/// Marks the current thread as inside [`Store::batch`] for as long as it lives.
+struct BatchGuard<'a> {
+    store: &'a Store,
+}
+
+impl<'a> BatchGuard<'a> {
+    fn enter(store: &'a Store) -> BatchGuard<'a> {
+        *store.lock_batch_thread() = Some(std::thread::current().id());
+        BatchGuard { store }
+    }
+}
+
+impl Drop for BatchGuard<'_> {
+    fn drop(&mut self) {
+        *self.store.lock_batch_thread() = None;
+    }
+}
+
+/// Many changes in one commit: see [`Store::batch`]. Each call checks and does what the
+/// [`Store`] or [`Run`] call of the same name does.
+pub struct Batch<'a> {
+    store: &'a Store,
+    txn: &'a WriteTransaction,
+    last_init: Option<u64>,
+}
+
+impl std::fmt::Debug for Batch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("path", &self.store.path())
+            .finish()
+    }
+}
+
+impl Batch<'_> {
+    /// [`Store::init`] inside the batch; the last run it creates becomes the active run when
+    /// the batch commits.
+    pub fn init(&mut self, project: &str, run_name: Option<&str>) -> Result<Run> {
+        self.init_with(project, run_name, &InitOptions::default())
+    }
+
+    /// [`Store::init_with`] inside the batch.
+    pub fn init_with(
+        &mut self,
+        project: &str,
+        run_name: Option<&str>,
+        options: &InitOptions,
+    ) -> Result<Run> {
+        validate_init(project, run_name, options)?;
+        let (id, name) = contain_panic("batch init", || {
+            init_in(self.txn, project, run_name, options, time::now_us())
+        })?;
+        self.last_init = Some(id);
+        Ok(Run::new(self.store.clone(), id, project.to_string(), name))
+    }
+
+    fn check_run(&self, run: &Run) -> Result<u64> {
+        if !self.store.same_store(run.store()) {
+            return Err(Error::InvalidInput {
+                reason: format!("run {} belongs to another store handle", run.url()),
+            });
+        }
+        Ok(run.id())
+    }
+
+    /// [`Run::set_parameters`] inside the batch.
+    pub fn set_parameters(&mut self, run: &Run, parameters: &Value) -> Result<()> {
+        self.check_run(run)?;
+        contain_panic("batch", || run.set_parameters_in(self.txn, parameters))
+    }
+
+    /// [`Run::add_output_value`] inside the batch.
+    pub fn add_output_value(&mut self, run: &Run, value: &Value) -> Result<()> {
+        self.add_output_values(run, std::slice::from_ref(value))
+    }
+
+    /// [`Run::add_output_values`] inside the batch.
+    pub fn add_output_values(&mut self, run: &Run, values: &[Value]) -> Result<()> {
+        self.check_run(run)?;
+        contain_panic("batch", || run.add_output_values_in(self.txn, values))
+    }
+
+    /// [`Run::set_status`] inside the batch.
+    pub fn set_status(&mut self, run: &Run, status: crate::run::RunStatus) -> Result<()> {
+        self.check_run(run)?;
+        contain_panic("batch", || run.set_status_in(self.txn, status))
+    }
+
+    /// [`Run::set_description`] inside the batch.
+    pub fn set_description(&mut self, run: &Run, description: &str) -> Result<()> {
+        self.check_run(run)?;
+        contain_panic("batch", || run.set_description_in(self.txn, description))
+    }
+}
+
 fn validate_name(name: &str) -> Result<()> {
     names::validate_name(name).map_err(|reason| Error::InvalidName {
         name: name.to_string(),
@@ -902,6 +1096,7 @@ pub(crate) fn open_store_with(
             db,
             active_run: Mutex::new(None),
             poisoned: AtomicBool::new(false),
+            batch_thread: Mutex::new(None),
         }),
     };
     if writable {
@@ -995,6 +1190,7 @@ fn open_temp_store(temp: &Path) -> Result<Store> {
             db: Db::Write(db),
             active_run: Mutex::new(None),
             poisoned: AtomicBool::new(false),
+            batch_thread: Mutex::new(None),
         }),
     };
     store.write("create tables", catalog::initialize)?;

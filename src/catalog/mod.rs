@@ -18,6 +18,7 @@ use redb::{
 };
 
 use crate::error::{Error, Result};
+use crate::value::Value;
 use records::{BlobRecord, RunRecord};
 
 /// Store-wide counters: `next_run_id`, `next_table_id`, `col_hwm`, `catalog_version`.
@@ -176,6 +177,54 @@ pub fn put_run_record(txn: &WriteTransaction, id: u64, record: &RunRecord) -> Re
     runs.insert(id, records::encode(record).as_slice())
         .map_err(|e| Error::db("write run", e))?;
     Ok(())
+}
+
+/// Reads a run's parameters (an empty map when the run has no parameters row).
+pub fn params(txn: &impl Reader, id: u64) -> Result<Value> {
+    let params = txn.table(PARAMS)?;
+    let bytes = params
+        .get(id)
+        .map_err(|e| Error::db("read parameters", e))?;
+    match bytes {
+        Some(bytes) => decode_value(bytes.value(), "parameters"),
+        None => Ok(Value::Map(Default::default())),
+    }
+}
+
+/// Writes a run's parameters (the whole map).
+pub fn put_params(txn: &WriteTransaction, id: u64, parameters: &Value) -> Result<()> {
+    txn.open_table(PARAMS)
+        .map_err(|e| Error::db("write parameters", e))?
+        .insert(id, parameters.encode().as_slice())
+        .map_err(|e| Error::db("write parameters", e))?;
+    Ok(())
+}
+
+/// Appends output values to run `id`, numbering them from `record.output_count`, which it
+/// advances; the caller writes the record back.
+pub fn append_outputs(
+    txn: &WriteTransaction,
+    id: u64,
+    record: &mut RunRecord,
+    values: &[Value],
+) -> Result<()> {
+    let op = "add output value";
+    let mut outputs = txn.open_table(OUTPUTS).map_err(|e| Error::db(op, e))?;
+    for value in values {
+        outputs
+            .insert((id, record.output_count), value.encode().as_slice())
+            .map_err(|e| Error::db(op, e))?;
+        record.output_count += 1;
+    }
+    Ok(())
+}
+
+/// Decodes a stored value; `what` names it in the error.
+pub fn decode_value(bytes: &[u8], what: &str) -> Result<Value> {
+    Value::decode(bytes).map_err(|error| Error::Corrupted {
+        offset: 0,
+        reason: format!("{what}: {error}"),
+    })
 }
 
 /// Creates `project` if it does not exist yet.

@@ -109,12 +109,16 @@
 //! - Numbers compare as numbers whether stored as integers or floats (`params.lr < 0.01`
 //!   works on a float parameter, which MLflow cannot do since it stores parameters as
 //!   strings). Integers compare exactly with integers and with floats.
-//! - Strings compare by Unicode code point, case-sensitively. Unlike MLflow, where every
-//!   parameter is a string, `params.batch_size = '2'` does not match a batch size stored as the
-//!   number 2; write `params.batch_size = 2`.
+//! - Strings compare by Unicode code point, case-sensitively.
+//! - For MLflow compatibility (MLflow stores every parameter as a string, so its users quote
+//!   numbers), a quoted literal written as a number (`'2'`, `"0.01"`, `'1e-3'`; no spaces,
+//!   finite) compared with a value stored as a number compares as that number:
+//!   `params.batch_size = "2"` matches a batch size stored as the number 2 and also one stored
+//!   as the string `"2"`, and `params.lr < '0.01'` orders numerically. A value stored as a
+//!   string is still compared as text: `params.lr = 0.05` does not match the string `"0.05"`.
 //! - Booleans compare with `TRUE` and `FALSE` and with the strings `'true'` and `'false'` (in
 //!   any case), either side stored as the string; `FALSE < TRUE`.
-//! - Mixed types (a number against a string, say) are never equal: `=` is false and `!=` is
+//! - Other mixed types (a number against a non-numeric string, say) are never equal: `=` is false and `!=` is
 //!   true. Mixed types never satisfy an ordering: `<`, `<=`, `>`, `>=` are unknown, so they
 //!   fail negated as well. Lists and maps are never equal to a value.
 //! - `LIKE` and `ILIKE` match strings only (other types are unknown). In a pattern `%` matches
@@ -832,6 +836,14 @@ fn relate(left: &Value, right: &Value) -> Option<Relation> {
         (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
             Relation::Ordered(numeric_cmp(left, right)?)
         }
+        // MLflow stores parameters as strings, so its users write `params.batch_size = '2'`:
+        // a number-looking string on the right compares with a number on the left as that
+        // number. A string on the left stays a string (`params.lr = '0.05'` against the
+        // stored string "0.05" compares text).
+        (Value::Int(_) | Value::Float(_), Value::Str(text)) => match numeric_text(text) {
+            Some(number) => Relation::Ordered(numeric_cmp(left, &number)?),
+            None => Relation::Mixed,
+        },
         (Value::Str(a), Value::Str(b)) => Relation::Ordered(a.cmp(b)),
         (Value::Bool(a), Value::Bool(b)) => Relation::Ordered(a.cmp(b)),
         (Value::Bool(a), Value::Str(b)) => match bool_text(b) {
@@ -844,6 +856,26 @@ fn relate(left: &Value, right: &Value) -> Option<Relation> {
         },
         _ => Relation::Mixed,
     })
+}
+
+/// The number a string literal spells, when it is written as a number (digits, sign, point,
+/// exponent: `'2'`, `'-0.5'`, `'1e-3'`) and finite; `None` for anything else (`'inf'`,
+/// `'NaN'`, `' 2'`, `'2x'`).
+fn numeric_text(text: &str) -> Option<Value> {
+    let number_like = text.chars().any(|c| c.is_ascii_digit())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | 'e' | 'E'));
+    if !number_like {
+        return None;
+    }
+    if let Ok(int) = text.parse::<i64>() {
+        return Some(Value::Int(int));
+    }
+    text.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .map(Value::Float)
 }
 
 fn compare_value(left: &Value, op: CompareOp, right: &Value) -> Truth {
@@ -1934,9 +1966,20 @@ impl Parser {
                             Value::Str(text) => text.to_ascii_uppercase(),
                             _ => String::new(),
                         };
-                        let hint = match suggest(&text, STATUS_NAMES) {
-                            Some(name) => format!("did you mean '{name}'?"),
-                            None => {
+                        // MLflow's statuses, pointed at 3LC's nearest equivalent.
+                        let mlflow = match text.as_str() {
+                            "FINISHED" => Some("COMPLETED"),
+                            "FAILED" | "KILLED" => Some("CANCELLED"),
+                            "SCHEDULED" => Some("EMPTY"),
+                            _ => None,
+                        };
+                        let hint = match (mlflow, suggest(&text, STATUS_NAMES)) {
+                            (Some(name), _) => format!(
+                                "{text} is an MLflow status; runstore uses 3LC's statuses: \
+                                 did you mean '{name}'?"
+                            ),
+                            (None, Some(name)) => format!("did you mean '{name}'?"),
+                            (None, None) => {
                                 format!("expected {} or a code 1 to 7", STATUS_NAMES.join(", "))
                             }
                         };
@@ -2619,8 +2662,8 @@ mod tests {
                 "error 21: unknown status 'ACTIVE' (expected COMPLETED, EMPTY, RUNNING, \
                  COLLECTING, POST_PROCESSING, PAUSED, CANCELLED or a code 1 to 7)",
             ),
-            // Typed parameters: the string "2" is not the number 2.
-            (r#"params.batch_size = "2""#, "beta"),
+            // MLflow quotes numbers: "2" matches the string "2" and the number 2.
+            (r#"params.batch_size = "2""#, "beta, zeta"),
             ("params.batch_size = 2", "zeta"),
             (r#"attributes.run_name = "my run""#, "my run"),
             ("attributes.`run name` = 'my run'", "my run"),
@@ -2639,6 +2682,34 @@ mod tests {
                 "alpha, beta, gamma, my run, epsilon_1, epsilonX1, zeta",
             ),
             ("attributes.status = 'RUNNING'", "beta"),
+            (
+                "attributes.status = 'FINISHED'",
+                "error 21: unknown status 'FINISHED' (FINISHED is an MLflow status; runstore \
+                 uses 3LC's statuses: did you mean 'COMPLETED'?)",
+            ),
+            (
+                "attributes.status IN ('FAILED', 'KILLED')",
+                "error 23: unknown status 'FAILED' (FAILED is an MLflow status; runstore uses \
+                 3LC's statuses: did you mean 'CANCELLED'?)",
+            ),
+            ("params.model_class LIKE 'L%'", "alpha, gamma, zeta"),
+            (
+                "metrics.acc IS NOT NULL",
+                "alpha, beta, gamma, epsilon_1, epsilonX1, zeta",
+            ),
+            ("metrics.accuracy IS NOT NULL", ""),
+            (
+                "attributes.run_name IN ('alpha', 'my run') ORDER BY attributes.run_name DESC",
+                "my run, alpha",
+            ),
+            (
+                "attributes.created >= '2024-12-31' ORDER BY attributes.start_time",
+                "epsilon_1, epsilonX1, zeta",
+            ),
+            (
+                "tags.`mlflow.user` = 'me'",
+                "error 1: runstore runs have no tags; use params.<key> or an attribute",
+            ),
             ("params.model_class LIKE 'Logistic%'", "alpha, gamma, zeta"),
             (
                 "params.model_class ILIKE 'logistic%'",
@@ -2699,7 +2770,25 @@ mod tests {
                 "params.batch_size NOT IN (2, 16)",
                 "alpha, beta, gamma, epsilon_1, epsilonX1",
             ),
-            ("params.batch_size IN ('2', 16.0)", "beta, my run"),
+            ("params.batch_size IN ('2', 16.0)", "beta, my run, zeta"),
+            // A number-looking string literal against a number value compares as a number.
+            ("params.lr < '0.01'", "alpha, epsilon_1, zeta"),
+            // ... but a string value against a string literal compares text: "0.05" < "1e-2".
+            (
+                "params.lr <= '1e-2'",
+                "alpha, beta, my run, epsilon_1, zeta",
+            ),
+            ("params.batch_size = '+2'", "zeta"),
+            ("params.batch_size = '2.0'", "zeta"),
+            ("params.big = '9007199254740993'", "zeta"),
+            ("params.batch_size = ' 2'", ""),
+            (
+                "params.batch_size != 'two'",
+                "alpha, beta, gamma, my run, epsilon_1, epsilonX1, zeta",
+            ),
+            ("params.lr = 'NaN'", ""),
+            ("params.lr < 'inf'", "my run"),
+            ("outputs.acc.count = '2'", "beta, gamma, epsilon_1"),
             ("parameters.batch_size > 100", "epsilon_1, epsilonX1"),
             // Integers compare exactly with floats, beyond 2^53 too.
             ("params.big = 9007199254740992.0", ""),
@@ -3396,6 +3485,7 @@ mod tests {
             prop::sample::select(vec![-1.5, 0.0, 0.5, 1.0, 2.5]).prop_map(Value::Float),
             "[ab%_'\"]{0,3}".prop_map(Value::Str),
             prop::sample::select(vec!["true", "FALSE"]).prop_map(Value::from),
+            prop::sample::select(vec!["2", "-1.5", "0.5e0", "+1", "1x"]).prop_map(Value::from),
             any::<bool>().prop_map(Value::Bool),
         ]
     }
@@ -3669,6 +3759,16 @@ mod tests {
         let ordering = match (left, right) {
             (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
                 left.as_f64().unwrap().partial_cmp(&right.as_f64().unwrap())
+            }
+            (Value::Int(_) | Value::Float(_), Value::Str(text)) => {
+                let digits = text.chars().any(|c| c.is_ascii_digit())
+                    && text.chars().all(|c| "0123456789+-.eE".contains(c));
+                match text.parse::<f64>() {
+                    Ok(number) if digits && number.is_finite() => {
+                        left.as_f64().unwrap().partial_cmp(&number)
+                    }
+                    _ => None,
+                }
             }
             (Value::Str(a), Value::Str(b)) => Some(a.cmp(b)),
             (Value::Bool(_), _) | (_, Value::Bool(_)) => match (as_bool(left), as_bool(right)) {

@@ -4,6 +4,7 @@
 mod api;
 mod backup;
 mod bad_input;
+mod batch;
 mod cli;
 mod cli_scan;
 mod cli_shell;
