@@ -165,6 +165,40 @@ impl Value {
         Ok(value)
     }
 
+    /// The value at key path `path` inside the encoded value `bytes`, as
+    /// `Value::decode(bytes)?.get_path(path).cloned()` would give it, but without building
+    /// the maps and lists it walks past: entries of other keys are skipped in place. An empty
+    /// path decodes the whole value. `None` when a step is missing or not a map.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] for the malformations [`Value::decode`] rejects in the parts this
+    /// walk reads or skips (bytes after the value found are not looked at).
+    pub fn decode_path(bytes: &[u8], path: &[&str]) -> Result<Option<Value>, DecodeError> {
+        let mut decoder = Decoder { bytes, pos: 0 };
+        let mut depth = 0;
+        'steps: for key in path {
+            let [tag] = decoder.take_array()?;
+            if tag != TAG_MAP {
+                return Ok(None);
+            }
+            if depth >= VALUE_DEPTH_MAX {
+                return Err(decoder.error_at(decoder.pos, "nesting too deep"));
+            }
+            let count = decoder.count(MAP_ENTRY_BYTES_MIN)?;
+            for _ in 0..count {
+                let entry_key = decoder.str_slice()?;
+                if entry_key == *key {
+                    depth += 1;
+                    continue 'steps;
+                }
+                decoder.skip(depth + 1)?;
+            }
+            return Ok(None);
+        }
+        decoder.value(depth).map(Some)
+    }
+
     /// Parses JSON text into a value.
     ///
     /// # Errors
@@ -374,6 +408,43 @@ impl<'a> Decoder<'a> {
         // A u32 always fits the usize of the 32- and 64-bit targets we build
         // for; saturating keeps a 16-bit target from wrapping.
         Ok(usize::try_from(len).unwrap_or(usize::MAX))
+    }
+
+    fn str_slice(&mut self) -> Result<&'a str, DecodeError> {
+        let len = self.u32_len()?;
+        let start = self.pos;
+        let bytes = self.take(len)?;
+        std::str::from_utf8(bytes)
+            .map_err(|e| self.error_at(start + e.valid_up_to(), "invalid utf-8"))
+    }
+
+    /// Moves past one value without building it, checking what [`Decoder::value`] checks
+    /// except the order of map keys.
+    fn skip(&mut self, depth: usize) -> Result<(), DecodeError> {
+        let at = self.pos;
+        let [tag] = self.take_array()?;
+        match tag {
+            TAG_NULL | TAG_FALSE | TAG_TRUE => Ok(()),
+            TAG_INT | TAG_FLOAT => self.take(8).map(drop),
+            TAG_STR => self.str_slice().map(drop),
+            TAG_LIST | TAG_MAP if depth >= VALUE_DEPTH_MAX => {
+                Err(self.error_at(at, "nesting too deep"))
+            }
+            TAG_LIST => {
+                for _ in 0..self.count(1)? {
+                    self.skip(depth + 1)?;
+                }
+                Ok(())
+            }
+            TAG_MAP => {
+                for _ in 0..self.count(MAP_ENTRY_BYTES_MIN)? {
+                    self.str_slice()?;
+                    self.skip(depth + 1)?;
+                }
+                Ok(())
+            }
+            _ => Err(self.error_at(at, "unknown tag")),
+        }
     }
 
     fn string(&mut self) -> Result<String, DecodeError> {
@@ -908,6 +979,40 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn decode_path_agrees_with_decode_then_get_path(
+            value in prop_oneof![
+                arbitrary_value(),
+                prop::collection::btree_map(
+                    prop::sample::select(vec!["a", "b", "key", "x"]).prop_map(String::from),
+                    prop_oneof![
+                        arbitrary_value(),
+                        prop::collection::btree_map(
+                            prop::sample::select(vec!["a", "b", "x"]).prop_map(String::from),
+                            arbitrary_value(),
+                            0..4,
+                        )
+                        .prop_map(Value::Map),
+                    ],
+                    0..5,
+                )
+                .prop_map(Value::Map),
+            ],
+            path in prop::collection::vec(prop::sample::select(vec!["a", "b", "", "key", "x"]), 0..3),
+        ) {
+            let bytes = value.encode();
+            let expected = value.get_path(&path).cloned();
+            prop_assert_eq!(Value::decode_path(&bytes, &path).unwrap(), expected);
+        }
+
+        #[test]
+        fn decode_path_of_arbitrary_bytes_never_panics(
+            bytes in prop::collection::vec(any::<u8>(), 0..64),
+            path in prop::collection::vec(prop::sample::select(vec!["a", ""]), 0..3),
+        ) {
+            let _ = Value::decode_path(&bytes, &path);
+        }
+
         #[test]
         fn encode_decode_is_identity(value in arbitrary_value()) {
             let bytes = value.encode();

@@ -1067,6 +1067,27 @@ impl Query {
     pub fn referenced_attributes(&self) -> Vec<Attribute> {
         attributes(self.operands())
     }
+
+    /// Whether every output the filter and the sort keys read is a latest value
+    /// ([`Aggregate::Last`]), and no such key path is a prefix of another: then the latest
+    /// output holding each path is all a run needs to provide.
+    pub fn reads_only_latest_outputs(&self) -> bool {
+        let mut paths: Vec<&[String]> = Vec::new();
+        for operand in self.operands() {
+            if let Operand::Output { key, aggregate } = operand {
+                if *aggregate != Aggregate::Last {
+                    return false;
+                }
+                paths.push(key);
+            }
+        }
+        paths.iter().enumerate().all(|(i, a)| {
+            paths
+                .iter()
+                .enumerate()
+                .all(|(j, b)| i == j || a == b || !b.starts_with(a))
+        })
+    }
 }
 
 /// Parses a filter. A filter of only whitespace is `None`: it selects every run.

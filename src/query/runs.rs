@@ -15,37 +15,61 @@ use crate::run::{run_url, Run, RunStatus};
 use crate::store::Store;
 use crate::value::Value;
 
-/// A run as the filter sees it.
+/// A run as the filter sees it, holding only what the query reads: the record when an
+/// attribute is read, the referenced parameter paths (decoded in place, not the whole map),
+/// and the output values (all of them, or for a query that reads only latest values, the
+/// latest output holding each path, found by walking the outputs backwards).
 struct RunSubject {
     id: u64,
-    record: RunRecord,
-    params: Value,
+    project: String,
+    name: String,
+    record: Option<RunRecord>,
+    params: Vec<(Vec<String>, Value)>,
     outputs: Vec<Value>,
 }
 
 impl Subject for RunSubject {
     fn attribute(&self, attribute: Attribute) -> Value {
+        let Some(record) = &self.record else {
+            // Loaded whenever the query names an attribute; project and name come from the
+            // name index either way.
+            return match attribute {
+                Attribute::Project => Value::Str(self.project.clone()),
+                Attribute::Name => Value::Str(self.name.clone()),
+                Attribute::Url => Value::Str(run_url(&self.project, &self.name)),
+                _ => Value::Null,
+            };
+        };
         match attribute {
-            Attribute::Name => Value::Str(self.record.name.clone()),
-            Attribute::Status => RunStatus::from_code(f64::from(self.record.status))
+            Attribute::Name => Value::Str(record.name.clone()),
+            Attribute::Status => RunStatus::from_code(f64::from(record.status))
                 .map(|status| Value::Str(status.name().to_string()))
                 .unwrap_or(Value::Null),
-            Attribute::Created => Value::Int(self.record.created_us),
-            Attribute::LastModified => Value::Int(self.record.last_modified_us),
-            Attribute::Description => Value::Str(self.record.description.clone()),
-            Attribute::Project => Value::Str(self.record.project.clone()),
-            Attribute::Url => Value::Str(run_url(&self.record.project, &self.record.name)),
+            Attribute::Created => Value::Int(record.created_us),
+            Attribute::LastModified => Value::Int(record.last_modified_us),
+            Attribute::Description => Value::Str(record.description.clone()),
+            Attribute::Project => Value::Str(record.project.clone()),
+            Attribute::Url => Value::Str(run_url(&record.project, &record.name)),
         }
     }
 
     fn param(&self, path: &[String]) -> Option<&Value> {
-        let keys: Vec<&str> = path.iter().map(String::as_str).collect();
-        self.params.get_path(&keys)
+        self.params
+            .iter()
+            .find(|(p, _)| p.as_slice() == path)
+            .map(|(_, value)| value)
     }
 
     fn outputs(&self) -> &[Value] {
         &self.outputs
     }
+}
+
+/// A map holding `value` at `path` (the value itself for an empty path).
+fn nest(path: &[String], value: Value) -> Value {
+    path.iter()
+        .rev()
+        .fold(value, |inner, key| Value::map([(key.as_str(), inner)]))
 }
 
 /// A query over the runs of a store, built step by step:
@@ -113,8 +137,20 @@ impl RunQuery {
     /// Runs the query on one snapshot and returns the runs in order (by project and name
     /// when no sort key is given).
     pub fn run(&self) -> Result<Vec<Run>> {
-        let wants_params = !self.query.referenced_params().is_empty();
-        let wants_outputs = !self.query.referenced_outputs().is_empty();
+        let param_paths: Vec<Vec<String>> = self
+            .query
+            .referenced_params()
+            .into_iter()
+            .map(<[String]>::to_vec)
+            .collect();
+        let output_paths: Vec<Vec<String>> = self
+            .query
+            .referenced_outputs()
+            .into_iter()
+            .map(<[String]>::to_vec)
+            .collect();
+        let wants_record = !self.query.referenced_attributes().is_empty();
+        let latest_only = self.query.reads_only_latest_outputs();
         let mut selected = self.store.read(|txn| {
             let names = txn.table(catalog::RUN_NAMES)?;
             let runs = txn.table(catalog::RUNS)?;
@@ -128,36 +164,73 @@ impl RunQuery {
             let mut selected = Vec::new();
             for entry in iter {
                 let (key, id) = entry.map_err(|e| Error::db("query runs", e))?;
-                if self.project.as_deref().is_some_and(|p| p != key.value().0) {
+                let (project, name) = key.value();
+                if self.project.as_deref().is_some_and(|p| p != project) {
                     break;
                 }
                 let id = id.value();
-                let bytes = runs
-                    .get(id)
-                    .map_err(|e| Error::db("query runs", e))?
-                    .ok_or_else(|| Error::Corrupted {
-                        offset: 0,
-                        reason: format!("run #{id} is named but has no record"),
-                    })?;
-                let record: RunRecord = catalog::records::decode(bytes.value(), "run record")?;
+                let record = if wants_record {
+                    let bytes = runs
+                        .get(id)
+                        .map_err(|e| Error::db("query runs", e))?
+                        .ok_or_else(|| Error::Corrupted {
+                            offset: 0,
+                            reason: format!("run #{id} is named but has no record"),
+                        })?;
+                    Some(catalog::records::decode::<RunRecord>(
+                        bytes.value(),
+                        "run record",
+                    )?)
+                } else {
+                    None
+                };
                 let mut subject = RunSubject {
                     id,
+                    project: project.to_string(),
+                    name: name.to_string(),
                     record,
-                    params: Value::Null,
+                    params: Vec::new(),
                     outputs: Vec::new(),
                 };
-                if wants_params {
+                if !param_paths.is_empty() {
                     if let Some(bytes) = params.get(id).map_err(|e| Error::db("query runs", e))? {
-                        subject.params = decode(bytes.value(), "parameters")?;
+                        for path in &param_paths {
+                            let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+                            if let Some(value) = decode_path(bytes.value(), &keys, "parameters")? {
+                                subject.params.push((path.clone(), value));
+                            }
+                        }
                     }
                 }
-                if wants_outputs {
-                    for entry in outputs
+                if !output_paths.is_empty() {
+                    let range = outputs
                         .range((id, 0)..=(id, u64::MAX))
-                        .map_err(|e| Error::db("query runs", e))?
-                    {
-                        let (_, bytes) = entry.map_err(|e| Error::db("query runs", e))?;
-                        subject.outputs.push(decode(bytes.value(), "output value")?);
+                        .map_err(|e| Error::db("query runs", e))?;
+                    if latest_only {
+                        // Newest first; stop once every path has its latest holder.
+                        let mut missing: Vec<&Vec<String>> = output_paths.iter().collect();
+                        for entry in range.rev() {
+                            if missing.is_empty() {
+                                break;
+                            }
+                            let (_, bytes) = entry.map_err(|e| Error::db("query runs", e))?;
+                            let mut still_missing = Vec::with_capacity(missing.len());
+                            for path in missing {
+                                let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+                                match decode_path(bytes.value(), &keys, "output value")? {
+                                    Some(value) if !matches!(value, Value::Null) => {
+                                        subject.outputs.push(nest(path, value));
+                                    }
+                                    _ => still_missing.push(path),
+                                }
+                            }
+                            missing = still_missing;
+                        }
+                    } else {
+                        for entry in range {
+                            let (_, bytes) = entry.map_err(|e| Error::db("query runs", e))?;
+                            subject.outputs.push(decode(bytes.value(), "output value")?);
+                        }
                     }
                 }
                 if self
@@ -204,8 +277,8 @@ impl RunQuery {
                 Run::new(
                     self.store.clone(),
                     subject.id,
-                    subject.record.project,
-                    subject.record.name,
+                    subject.project,
+                    subject.name,
                 )
             })
             .collect())
@@ -220,6 +293,13 @@ fn compare_keys(order_by: &[OrderKey], a: &[Value], b: &[Value]) -> Ordering {
         }
     }
     Ordering::Equal
+}
+
+fn decode_path(bytes: &[u8], path: &[&str], what: &str) -> Result<Option<Value>> {
+    Value::decode_path(bytes, path).map_err(|error| Error::Corrupted {
+        offset: 0,
+        reason: format!("{what}: {error}"),
+    })
 }
 
 fn decode(bytes: &[u8], what: &str) -> Result<Value> {

@@ -13,6 +13,7 @@ mod crash;
 mod model;
 mod power_loss;
 mod query;
+mod query_model;
 mod scan_query;
 mod stale;
 mod tables;

@@ -1,0 +1,207 @@
+//! `Store::query_runs` against a naive evaluation: random runs written to a store, random
+//! queries run through the store (which loads only what a query reads, walks outputs
+//! backwards for latest values and decodes parameter paths in place) and through the filter
+//! module over fully decoded runs; both must select the same runs in the same order.
+
+use proptest::prelude::*;
+use runstore::query::filter::{self, Attribute, Subject};
+use runstore::{Store, Value};
+
+use crate::util::temp_store;
+
+/// A fully decoded run, as the naive side sees it.
+#[derive(Debug)]
+struct FullRun {
+    url: String,
+    name: String,
+    status: String,
+    params: Value,
+    outputs: Vec<Value>,
+}
+
+impl Subject for FullRun {
+    fn attribute(&self, attribute: Attribute) -> Value {
+        match attribute {
+            Attribute::Name => Value::Str(self.name.clone()),
+            Attribute::Status => Value::Str(self.status.clone()),
+            Attribute::Project => Value::Str("p".into()),
+            Attribute::Url => Value::Str(self.url.clone()),
+            // Times differ run to run and are not generated in queries.
+            _ => Value::Null,
+        }
+    }
+
+    fn param(&self, path: &[String]) -> Option<&Value> {
+        let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+        self.params.get_path(&keys)
+    }
+
+    fn outputs(&self) -> &[Value] {
+        &self.outputs
+    }
+}
+
+fn scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        (-3i64..4).prop_map(Value::Int),
+        (-2.0f64..2.0).prop_map(|f| Value::Float((f * 4.0).round() / 4.0)),
+        Just(Value::Float(f64::NAN)),
+        prop::sample::select(vec!["a", "b", "2"]).prop_map(|s| Value::Str(s.into())),
+        any::<bool>().prop_map(Value::Bool),
+    ]
+}
+
+/// A map over keys `a`, `b`, `m` (itself a map over `a`, `b`, or a scalar).
+fn record() -> impl Strategy<Value = Value> {
+    let inner = prop::collection::btree_map(
+        prop::sample::select(vec!["a".to_string(), "b".to_string()]),
+        scalar(),
+        0..3,
+    )
+    .prop_map(Value::Map);
+    prop::collection::btree_map(
+        prop::sample::select(vec!["a".to_string(), "b".to_string(), "m".to_string()]),
+        prop_oneof![3 => scalar(), 1 => inner],
+        0..4,
+    )
+    .prop_map(Value::Map)
+}
+
+fn run() -> impl Strategy<Value = (Value, Vec<Value>, bool)> {
+    (
+        record(),
+        prop::collection::vec(record(), 0..5),
+        any::<bool>(),
+    )
+}
+
+fn operand() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "params.a",
+        "params.b",
+        "params.m",
+        "params.m.a",
+        "outputs.a",
+        "outputs.b",
+        "outputs.m",
+        "outputs.m.a",
+        "outputs.m.b",
+        "outputs.a.min",
+        "outputs.a.max",
+        "outputs.a.count",
+        "outputs.a.first",
+        "outputs.a.last",
+        "outputs.m.a.mean",
+        "name",
+        "status",
+    ])
+    .prop_map(String::from)
+}
+
+fn comparison() -> impl Strategy<Value = String> {
+    (
+        operand(),
+        prop::sample::select(vec!["=", "!=", "<", "<=", ">", ">="]),
+        prop::sample::select(vec!["0", "1", "-1.5", "'a'", "'2'", "TRUE"]),
+    )
+        .prop_map(|(operand, op, value)| {
+            // Statuses compare by name only.
+            if operand == "status" {
+                format!("status {} 'RUNNING'", if op == "=" { "=" } else { "!=" })
+            } else {
+                format!("{operand} {op} {value}")
+            }
+        })
+        .boxed()
+        .prop_union(operand().prop_map(|o| format!("{o} IS NULL")).boxed())
+        .or(operand().prop_map(|o| format!("{o} IS NOT NULL")).boxed())
+}
+
+fn query() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec(comparison(), 1..4),
+        prop::sample::select(vec![" AND ", " OR "]),
+        prop::option::of((operand(), any::<bool>())),
+        prop::option::of(0u64..4),
+    )
+        .prop_map(|(comparisons, glue, order, limit)| {
+            let mut text = comparisons.join(glue);
+            if let Some((key, descending)) = order {
+                let key = if key == "status" {
+                    "name".to_string()
+                } else {
+                    key
+                };
+                text.push_str(&format!(
+                    " ORDER BY {key} {}, name",
+                    if descending { "DESC" } else { "ASC" }
+                ));
+            }
+            if let Some(limit) = limit {
+                text.push_str(&format!(" LIMIT {limit}"));
+            }
+            text
+        })
+}
+
+fn naive(runs: &[FullRun], text: &str) -> Vec<String> {
+    let query = filter::parse_query(text).expect("generated queries parse");
+    let mut selected: Vec<&FullRun> = runs
+        .iter()
+        .filter(|run| query.filter.as_ref().is_none_or(|f| f.matches(*run)))
+        .collect();
+    if !query.order_by.is_empty() {
+        selected.sort_by(|a, b| filter::compare(&query.order_by, *a, *b));
+    }
+    selected
+        .into_iter()
+        .skip(query.offset as usize)
+        .take(query.limit.map_or(usize::MAX, |l| l as usize))
+        .map(|run| run.url.clone())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn store_queries_agree_with_a_naive_evaluation_over_decoded_runs(
+        runs in prop::collection::vec(run(), 1..7),
+        queries in prop::collection::vec(query(), 1..12),
+    ) {
+        let (_dir, path) = temp_store();
+        let store = Store::create(&path).unwrap();
+        let mut full = Vec::new();
+        for (i, (params, outputs, running)) in runs.into_iter().enumerate() {
+            let name = format!("r{i}");
+            let run = store.init("p", Some(&name)).unwrap();
+            run.set_parameters(&params).unwrap();
+            for output in &outputs {
+                run.add_output_value(output).unwrap();
+            }
+            if running {
+                run.set_status_running().unwrap();
+            }
+            full.push(FullRun {
+                url: run.url(),
+                name,
+                status: run.status().unwrap().name().to_string(),
+                params: run.parameters().unwrap(),
+                outputs: run.output_values().unwrap(),
+            });
+        }
+        for text in &queries {
+            let got: Vec<String> = store
+                .query_runs()
+                .query(text)
+                .unwrap()
+                .run()
+                .unwrap()
+                .iter()
+                .map(|run| run.url())
+                .collect();
+            prop_assert_eq!(got, naive(&full, text), "{}", text);
+        }
+    }
+}
