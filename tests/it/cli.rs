@@ -1,25 +1,7 @@
 //! The `runstore` binary end to end: writing runs from the shell (`init`, `log`,
 //! `set-status`, `delete`) and reading them back (`runs --json`, `runs --filter`).
 
-use std::process::{Command, Output};
-
-use crate::util::temp_store;
-
-fn runstore(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_runstore"))
-        .args(args)
-        .output()
-        .expect("run the runstore binary")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "runstore failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("utf-8 output")
-}
+use crate::util::{runstore, stdout, temp_store};
 
 fn runs_json(path: &str, extra: &[&str]) -> Vec<serde_json::Value> {
     let mut args = vec!["runs", path, "--json"];

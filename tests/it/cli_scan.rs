@@ -5,32 +5,15 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use runstore::{Agg, Store};
 
-use crate::util::temp_store;
+use crate::util::{runstore, stdout, temp_store};
 
 const TABLE: &str = "p/tables/steps";
-
-fn runstore(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_runstore"))
-        .args(args)
-        .output()
-        .expect("run the runstore binary")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "runstore failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("utf-8 output")
-}
 
 /// A store with one table of 1,000 rows: step, epoch, loss (some null), split.
 fn store_with_table(path: &Path) -> Store {

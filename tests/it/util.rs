@@ -64,3 +64,21 @@ pub fn seed_from_env(name: &str) -> u64 {
         .map_or(0, |since| since.as_nanos() as u64)
         ^ u64::from(std::process::id())
 }
+
+/// Runs the `runstore` binary with `args` and returns what it did.
+pub fn runstore(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_runstore"))
+        .args(args)
+        .output()
+        .expect("run the runstore binary")
+}
+
+/// The stdout of a run that must have succeeded (its stderr in the failure message).
+pub fn stdout(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "runstore failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("utf-8 output")
+}
