@@ -67,7 +67,7 @@ enum Command {
         /// Skip this many runs first.
         #[arg(long, default_value_t = 0)]
         offset: u64,
-        /// One JSON object per run per line (url, project, name, status, status_code, created,
+        /// One JSON object per run per line (url, project, name, status, status_code, stale, created,
         /// last_modified, description, params, outputs).
         #[arg(long)]
         json: bool,
@@ -719,6 +719,7 @@ pub fn run_json(run: &Run) -> Result<serde_json::Value> {
         "name": info.name,
         "status": info.status.name(),
         "status_code": info.status.code(),
+        "stale": run.liveness()?.is_stale(),
         "created": time::format_us(info.created_us),
         "last_modified": time::format_us(info.last_modified_us),
         "description": info.description,
@@ -747,9 +748,14 @@ fn print_runs_table(out: &mut impl Write, runs: &[Run]) -> Result<()> {
             .last_output()?
             .map(|v| v.to_string())
             .unwrap_or_default();
+        let status = if run.liveness()?.is_stale() {
+            format!("{} (stale)", info.status.name())
+        } else {
+            info.status.name().to_string()
+        };
         rows.push([
             info.url,
-            info.status.name().to_string(),
+            status,
             time::format_us(info.created_us)[..19].replace('T', " "),
             info.output_count.to_string(),
             last,

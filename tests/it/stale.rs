@@ -71,6 +71,43 @@ fn a_run_set_running_by_this_process_is_alive_and_by_a_dead_script_is_stale() {
         store.run("p/runs/mine").unwrap().liveness().unwrap(),
         Liveness::Alive(_)
     ));
+    // `runs` shows it, for people and for programs.
+    let listed = Command::new(runstore_bin())
+        .args(["runs", p])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("p/runs/scripted") && l.contains("RUNNING (stale)")),
+        "{table}"
+    );
+    assert!(!table
+        .lines()
+        .any(|l| l.starts_with("p/runs/done") && l.contains("stale")));
+    let json = Command::new(runstore_bin())
+        .args(["runs", p, "--json"])
+        .output()
+        .unwrap();
+    let stale_in_json: Vec<(String, bool)> = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(|line| {
+            let run: serde_json::Value = serde_json::from_str(line).unwrap();
+            (
+                run["name"].as_str().unwrap().to_string(),
+                run["stale"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        stale_in_json.contains(&("scripted".to_string(), true)),
+        "{stale_in_json:?}"
+    );
+    assert!(
+        stale_in_json.contains(&("done".to_string(), false)),
+        "{stale_in_json:?}"
+    );
     let stale: Vec<String> = store
         .stale_runs(None)
         .unwrap()
