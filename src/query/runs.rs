@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 
 use redb::ReadableTable;
 
-use super::filter::{self, Attribute, Expr, OrderKey, Query, Subject};
+use super::filter::{self, Attribute, Expr, Operand, OrderKey, Query, Subject};
 use crate::catalog::{self, records::RunRecord, Reader};
 use crate::error::{Error, Result};
 use crate::run::{run_url, Run, RunStatus};
@@ -137,20 +137,37 @@ impl RunQuery {
     /// Runs the query on one snapshot and returns the runs in order (by project and name
     /// when no sort key is given).
     pub fn run(&self) -> Result<Vec<Run>> {
-        let param_paths: Vec<Vec<String>> = self
-            .query
+        Ok(self
+            .select(&[])?
+            .into_iter()
+            .map(|(run, _)| run)
+            .collect())
+    }
+
+    /// Runs the query on one snapshot and returns the runs in order, each with the value of
+    /// every operand in `columns` (in the same snapshot; [`Value::Null`] where absent).
+    pub(crate) fn select(&self, columns: &[Operand]) -> Result<Vec<(Run, Vec<Value>)>> {
+        let mut query = self.query.clone();
+        // The extra operands become sort keys after the real ones only so that the loading
+        // below sees them; they are not used for ordering.
+        let real_keys = query.order_by.len();
+        query.order_by.extend(columns.iter().map(|operand| OrderKey {
+            operand: operand.clone(),
+            descending: false,
+        }));
+        let param_paths: Vec<Vec<String>> = query
             .referenced_params()
             .into_iter()
             .map(<[String]>::to_vec)
             .collect();
-        let output_paths: Vec<Vec<String>> = self
-            .query
+        let output_paths: Vec<Vec<String>> = query
             .referenced_outputs()
             .into_iter()
             .map(<[String]>::to_vec)
             .collect();
-        let wants_record = !self.query.referenced_attributes().is_empty();
-        let latest_only = self.query.reads_only_latest_outputs();
+        let wants_record = !query.referenced_attributes().is_empty();
+        let latest_only = query.reads_only_latest_outputs();
+        query.order_by.truncate(real_keys);
         let mut selected = self.store.read(|txn| {
             let names = txn.table(catalog::RUN_NAMES)?;
             let runs = txn.table(catalog::RUNS)?;
@@ -274,12 +291,17 @@ impl RunQuery {
             .skip(offset)
             .take(limit)
             .map(|subject| {
-                Run::new(
+                let values = columns
+                    .iter()
+                    .map(|operand| operand.evaluate(&subject).into_owned())
+                    .collect();
+                let run = Run::new(
                     self.store.clone(),
                     subject.id,
                     subject.project,
                     subject.name,
-                )
+                );
+                (run, values)
             })
             .collect())
     }
