@@ -4,7 +4,8 @@
 //! `params.lr < 0.01 AND outputs.acc > 0.5 ORDER BY outputs.acc DESC LIMIT 10`, timed once
 //! right after a fresh open and as the median of 20 repetitions.
 //!
-//! `cargo run --release --example runs_bench -- [N] [DIR]` (N defaults to 1,000).
+//! `cargo run --release --example runs_bench -- [N] [DIR] [--keep]` (N defaults to 1,000;
+//! `--keep` leaves the stores in DIR), or `-- --query PATH` to time the query on a kept store.
 
 use std::time::Instant;
 
@@ -117,7 +118,19 @@ fn time_query(path: &std::path::Path) -> runstore::Result<(f64, f64, usize)> {
 }
 
 fn main() -> runstore::Result<()> {
-    let mut args = std::env::args().skip(1);
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, path] = all.as_slice() {
+        if flag == "--query" {
+            let (first_ms, median_ms, found) = time_query(std::path::Path::new(path))?;
+            println!(
+                "query: first after open {first_ms:.2} ms, median of 20 {median_ms:.2} ms \
+                 ({found} runs)"
+            );
+            return Ok(());
+        }
+    }
+    let keep = all.iter().any(|a| a == "--keep");
+    let mut args = all.into_iter().filter(|a| a != "--keep");
     let runs: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000);
     let dir = args
         .next()
@@ -157,7 +170,9 @@ fn main() -> runstore::Result<()> {
             "{label}: file {bytes} bytes; query: first after open {first_ms:.2} ms, median of 20 \
              {median_ms:.2} ms ({found} runs)"
         );
-        let _ = std::fs::remove_file(path);
+        if !keep {
+            let _ = std::fs::remove_file(path);
+        }
     }
     println!("query: {QUERY}");
     Ok(())

@@ -160,11 +160,120 @@ fn check_catalog(
     }
     check_tables(store, txn, col_hwm, report)?;
     check_writers(txn, report)?;
+    check_index(txn, report)?;
     let indexed = names.len().map_err(|e| Error::db(op, e))?;
     if indexed != seen_names {
         report.problems.push(format!(
             "name index has {indexed} entries but {seen_names} runs point at it"
         ));
+    }
+    Ok(())
+}
+
+/// The key index holds exactly the entries each run's parameters and outputs call for
+/// (`catalog::index`): each run's expected entries are looked up, then the totals compared;
+/// only when they differ is the index walked to name the extra entries.
+fn check_index(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<()> {
+    use catalog::index::{self, OutputStats};
+    let op = "check key index";
+    if !catalog::has_index(txn)? {
+        return Ok(());
+    }
+    let runs = txn.table(catalog::RUNS)?;
+    let param_index = txn.table(index::PARAM_INDEX)?;
+    let output_index = txn.table(index::OUTPUT_INDEX)?;
+    let shown = |path: &[u8]| {
+        index::decode_path(path).map_or_else(|| format!("{path:?}"), |keys| keys.join("."))
+    };
+    let mut param_paths: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
+    let mut output_paths: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
+    let (mut params_expected, mut outputs_expected) = (0u64, 0u64);
+    let (mut params_missing, mut outputs_missing) = (0u64, 0u64);
+    for entry in runs.iter().map_err(|e| Error::db(op, e))? {
+        let (id, _) = entry.map_err(|e| Error::db(op, e))?;
+        let id = id.value();
+        let (params, outputs) = match index::run_entries(txn, id) {
+            Ok(entries) => entries,
+            // The damaged row itself is reported by the run checks above.
+            Err(_) => continue,
+        };
+        for (path, value) in &params {
+            match param_index.get((path.as_slice(), id)) {
+                Ok(Some(found)) if found.value() == value.as_slice() => {}
+                Ok(Some(_)) => report.problems.push(format!(
+                    "key index: parameter {} of run #{id} is stale",
+                    shown(path)
+                )),
+                Ok(None) => {
+                    params_missing += 1;
+                    report.problems.push(format!(
+                        "key index: parameter {} of run #{id} is missing",
+                        shown(path)
+                    ));
+                }
+                Err(e) => report.problems.push(format!("key index: {e}")),
+            }
+        }
+        for (path, stats) in &outputs {
+            match output_index.get((path.as_slice(), id)) {
+                Ok(Some(found)) => match OutputStats::decode(found.value()) {
+                    Ok(found) if found.encode() == stats.encode() => {}
+                    Ok(_) => report.problems.push(format!(
+                        "key index: output {} of run #{id} is stale",
+                        shown(path)
+                    )),
+                    Err(error) => report.problems.push(format!(
+                        "key index: output {} of run #{id}: {error}",
+                        shown(path)
+                    )),
+                },
+                Ok(None) => {
+                    outputs_missing += 1;
+                    report.problems.push(format!(
+                        "key index: output {} of run #{id} is missing",
+                        shown(path)
+                    ));
+                }
+                Err(e) => report.problems.push(format!("key index: {e}")),
+            }
+        }
+        params_expected += params.len() as u64;
+        outputs_expected += outputs.len() as u64;
+        param_paths.insert(id, params.into_keys().collect());
+        output_paths.insert(id, outputs.into_keys().collect());
+    }
+    for (table, expected, what, paths) in [
+        (
+            &param_index,
+            params_expected - params_missing,
+            "parameter",
+            &param_paths,
+        ),
+        (
+            &output_index,
+            outputs_expected - outputs_missing,
+            "output",
+            &output_paths,
+        ),
+    ] {
+        // Every expected entry that is present was counted: any more are extra.
+        let found = table.len().map_err(|e| Error::db(op, e))?;
+        if found == expected {
+            continue;
+        }
+        for entry in table.iter().map_err(|e| Error::db(op, e))? {
+            let (key, _) = entry.map_err(|e| Error::db(op, e))?;
+            let (path, id) = key.value();
+            let known = paths
+                .get(&id)
+                .is_some_and(|paths| paths.iter().any(|p| p.as_slice() == path));
+            if !known {
+                report.problems.push(format!(
+                    "key index: {what} {} of run #{id} does not exist",
+                    shown(path)
+                ));
+            }
+        }
     }
     Ok(())
 }

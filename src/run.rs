@@ -943,6 +943,7 @@ impl Run {
                 .insert((project.as_str(), name.as_str()), id)
                 .map_err(|e| Error::db("copy run", e))?;
             copy_rows(txn, self.id, id)?;
+            catalog::index::add_run(txn, id)?;
             Ok((id, name))
         })?;
         Ok(Run::new(self.store.clone(), id, project, name))

@@ -1103,12 +1103,17 @@ pub(crate) fn open_store_with(
         remove_stale_temp_files(path);
     }
     let version = store.read(|txn| catalog::meta_get(txn, catalog::META_CATALOG_VERSION))?;
-    if version != catalog::CATALOG_VERSION {
+    if !(catalog::CATALOG_VERSION_MIN..=catalog::CATALOG_VERSION).contains(&version) {
         return Err(Error::UnsupportedVersion {
             path: path.to_path_buf(),
             found: u32::try_from(version).unwrap_or(u32::MAX),
             supported: FORMAT_VERSION,
         });
+    }
+    if writable && version < catalog::CATALOG_VERSION {
+        // An older layout: upgrade it in one commit (a crash leaves it at the old version,
+        // and the next writable open upgrades again).
+        store.write("upgrade catalog", |txn| catalog::upgrade(txn).map(|_| ()))?;
     }
     Ok(store)
 }

@@ -146,6 +146,7 @@ impl<'a> Transfer<'a> {
             .insert((project, name.as_str()), id)
             .map_err(|e| Error::db(op, e))?;
         self.copy_rows(from, to, source_id, id)?;
+        catalog::index::add_run(to, id)?;
         self.copy_blobs(from, to, source_id, id, &run_url(project, &name))?;
         Ok((id, name))
     }

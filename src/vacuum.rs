@@ -98,6 +98,13 @@ pub fn copy_all(source: &Store, target: &Store) -> Result<u64> {
             {
                 copy_table(from, to, catalog::RUN_WRITERS)?;
             }
+            // The key index: copied as it is, or built for a store written before it existed.
+            if catalog::has_index(from)? {
+                copy_table(from, to, catalog::index::PARAM_INDEX)?;
+                copy_table(from, to, catalog::index::OUTPUT_INDEX)?;
+            } else {
+                catalog::index::rebuild(to)?;
+            }
             for key in [catalog::META_NEXT_RUN_ID, catalog::META_NEXT_TABLE_ID] {
                 catalog::meta_set(to, key, catalog::meta_get(from, key)?)?;
             }

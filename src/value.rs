@@ -157,6 +157,18 @@ impl Value {
     /// deeper than [`VALUE_DEPTH_MAX`], or a count larger than the remaining
     /// input could hold.
     pub fn decode(bytes: &[u8]) -> Result<Value, DecodeError> {
+        // Numbers are most of what is decoded (index columns, outputs): skip the walk.
+        if let Some((&tag, payload)) = bytes.split_first() {
+            if let Ok(payload) = <[u8; 8]>::try_from(payload) {
+                match tag {
+                    TAG_INT => return Ok(Value::Int(i64::from_le_bytes(payload))),
+                    TAG_FLOAT => {
+                        return Ok(Value::Float(f64::from_bits(u64::from_le_bytes(payload))))
+                    }
+                    _ => {}
+                }
+            }
+        }
         let mut decoder = Decoder { bytes, pos: 0 };
         let value = decoder.value(0)?;
         if decoder.pos != bytes.len() {

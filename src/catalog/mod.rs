@@ -10,6 +10,7 @@
 //! - A project exists in `projects` for every run's project.
 //! - `outputs` holds keys `(id, 0..output_count)` and `inputs` keys `(id, 0..input_count)`.
 
+pub mod index;
 pub mod records;
 
 use redb::{
@@ -57,8 +58,14 @@ pub const META_NEXT_RUN_ID: &str = "next_run_id";
 pub const META_COL_HWM: &str = "col_hwm";
 /// Key in [`META`]: the version of the catalog's table layout.
 pub const META_CATALOG_VERSION: &str = "catalog_version";
-/// The catalog layout this build writes.
-pub const CATALOG_VERSION: u64 = 1;
+/// The catalog layout this build writes: 2 added the key index (`index`). A writable open
+/// upgrades a version-1 store by building the index; a read-only open reads it as it is,
+/// answering run queries without the index.
+pub const CATALOG_VERSION: u64 = 2;
+/// The oldest catalog layout this build opens.
+pub const CATALOG_VERSION_MIN: u64 = 1;
+/// The first catalog layout with the key index.
+pub const CATALOG_VERSION_INDEX: u64 = 2;
 
 /// Creates every table of a new store and its counters.
 pub fn initialize(txn: &WriteTransaction) -> Result<()> {
@@ -87,7 +94,26 @@ pub fn initialize(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(TABLE_URLS).map_err(create)?;
     txn.open_table(TAIL).map_err(create)?;
     txn.open_table(RUN_WRITERS).map_err(create)?;
+    txn.open_table(index::PARAM_INDEX).map_err(create)?;
+    txn.open_table(index::OUTPUT_INDEX).map_err(create)?;
     Ok(())
+}
+
+/// Upgrades a version-1 catalog to the current layout in `txn`: builds the key index.
+/// Returns whether anything changed.
+pub fn upgrade(txn: &WriteTransaction) -> Result<bool> {
+    let version = meta_get(txn, META_CATALOG_VERSION)?;
+    if version >= CATALOG_VERSION {
+        return Ok(false);
+    }
+    index::rebuild(txn)?;
+    meta_set(txn, META_CATALOG_VERSION, CATALOG_VERSION)?;
+    Ok(true)
+}
+
+/// Whether the store read through `txn` has the key index (catalog version 2 or later).
+pub fn has_index(txn: &impl Reader) -> Result<bool> {
+    Ok(meta_get(txn, META_CATALOG_VERSION)? >= CATALOG_VERSION_INDEX)
 }
 
 /// A transaction tables can be read from: read and write transactions alike, so each lookup
@@ -191,13 +217,18 @@ pub fn params(txn: &impl Reader, id: u64) -> Result<Value> {
     }
 }
 
-/// Writes a run's parameters (the whole map).
+/// Writes a run's parameters (the whole map) and updates the key index to match.
 pub fn put_params(txn: &WriteTransaction, id: u64, parameters: &Value) -> Result<()> {
-    txn.open_table(PARAMS)
-        .map_err(|e| Error::db("write parameters", e))?
-        .insert(id, parameters.encode().as_slice())
+    let mut table = txn
+        .open_table(PARAMS)
         .map_err(|e| Error::db("write parameters", e))?;
-    Ok(())
+    let old = table
+        .insert(id, parameters.encode().as_slice())
+        .map_err(|e| Error::db("write parameters", e))?
+        .map(|bytes| decode_value(bytes.value(), "parameters"))
+        .transpose()?;
+    drop(table);
+    index::update_params(txn, id, old.as_ref(), parameters)
 }
 
 /// Appends output values to run `id`, numbering them from `record.output_count`, which it
@@ -216,7 +247,8 @@ pub fn append_outputs(
             .map_err(|e| Error::db(op, e))?;
         record.output_count += 1;
     }
-    Ok(())
+    drop(outputs);
+    index::add_outputs(txn, id, values)
 }
 
 /// Decodes a stored value; `what` names it in the error.
@@ -263,6 +295,8 @@ pub fn delete_run_rows(txn: &WriteTransaction, id: u64, record: &RunRecord) -> R
     for (table_id, table) in crate::table::run_tables(txn, id)? {
         crate::table::delete_table(txn, table_id, &table)?;
     }
+    // The index first: the run's parameters and outputs say which entries it has.
+    index::remove_run(txn, id)?;
     txn.open_table(RUNS)
         .map_err(|e| Error::db(op, e))?
         .remove(id)

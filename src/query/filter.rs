@@ -350,9 +350,7 @@ impl Operand {
             Operand::Param(path) => subject
                 .param(path)
                 .map_or(Cow::Owned(Value::Null), Cow::Borrowed),
-            Operand::Output { key, aggregate } => {
-                aggregate_outputs(subject.outputs(), key, *aggregate)
-            }
+            Operand::Output { key, aggregate } => subject.output(key, *aggregate),
             // A run has no columns; a column filter is evaluated over record batches instead.
             Operand::Column(_) => Cow::Owned(Value::Null),
         }
@@ -619,6 +617,20 @@ pub trait Subject {
 
     /// Every output value of the run (normally maps), in the order logged.
     fn outputs(&self) -> &[Value];
+
+    /// The aggregate of output key path `key` over the run's output values ([`Value::Null`]
+    /// when no value holds it, except `count`, which is 0). By default computed from
+    /// [`Subject::outputs`]; a subject that keeps the aggregates precomputed returns them.
+    fn output(&self, key: &[String], aggregate: Aggregate) -> Cow<'_, Value> {
+        aggregate_outputs(self.outputs(), key, aggregate)
+    }
+}
+
+impl Comparison {
+    /// Whether the comparison holds (is true, not false or unknown) for `value`.
+    pub fn holds_for(&self, value: &Value) -> bool {
+        self.predicate.test(value) == Truth::True
+    }
 }
 
 /// SQL's three truth values, ordered so that `AND` is the minimum and `OR` the maximum.
@@ -892,7 +904,7 @@ fn compare_value(left: &Value, op: CompareOp, right: &Value) -> Truth {
 
 /// Compares two numbers exactly (integers with integers and with floats); `None` if either is
 /// NaN or not a number.
-fn numeric_cmp(left: &Value, right: &Value) -> Option<Ordering> {
+pub(crate) fn numeric_cmp(left: &Value, right: &Value) -> Option<Ordering> {
     match (left, right) {
         (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
         (Value::Int(a), Value::Float(b)) => int_float_cmp(*a, *b),

@@ -4,11 +4,14 @@
 //! Parameters are decoded only when the query names a parameter, outputs only when it names
 //! an output; attributes come from the run record. The result is `Run` handles in query order.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
-use redb::ReadableTable;
+use redb::{ReadTransaction, ReadableTable};
 
-use super::filter::{self, Attribute, Expr, Operand, OrderKey, Query, Subject};
+use super::filter::{self, Aggregate, Attribute, Expr, Operand, OrderKey, Query, Subject};
+use crate::catalog::index::{self, OutputStats, Slot};
 use crate::catalog::{self, records::RunRecord, Reader};
 use crate::error::{Error, Result};
 use crate::run::{run_url, Run, RunStatus};
@@ -40,17 +43,7 @@ impl Subject for RunSubject {
                 _ => Value::Null,
             };
         };
-        match attribute {
-            Attribute::Name => Value::Str(record.name.clone()),
-            Attribute::Status => RunStatus::from_code(f64::from(record.status))
-                .map(|status| Value::Str(status.name().to_string()))
-                .unwrap_or(Value::Null),
-            Attribute::Created => Value::Int(record.created_us),
-            Attribute::LastModified => Value::Int(record.last_modified_us),
-            Attribute::Description => Value::Str(record.description.clone()),
-            Attribute::Project => Value::Str(record.project.clone()),
-            Attribute::Url => Value::Str(run_url(&record.project, &record.name)),
-        }
+        record_attribute(record, attribute)
     }
 
     fn param(&self, path: &[String]) -> Option<&Value> {
@@ -62,6 +55,21 @@ impl Subject for RunSubject {
 
     fn outputs(&self) -> &[Value] {
         &self.outputs
+    }
+}
+
+/// The value of an attribute read from a run record.
+fn record_attribute(record: &RunRecord, attribute: Attribute) -> Value {
+    match attribute {
+        Attribute::Name => Value::Str(record.name.clone()),
+        Attribute::Status => RunStatus::from_code(f64::from(record.status))
+            .map(|status| Value::Str(status.name().to_string()))
+            .unwrap_or(Value::Null),
+        Attribute::Created => Value::Int(record.created_us),
+        Attribute::LastModified => Value::Int(record.last_modified_us),
+        Attribute::Description => Value::Str(record.description.clone()),
+        Attribute::Project => Value::Str(record.project.clone()),
+        Attribute::Url => Value::Str(run_url(&record.project, &record.name)),
     }
 }
 
@@ -137,24 +145,375 @@ impl RunQuery {
     /// Runs the query on one snapshot and returns the runs in order (by project and name
     /// when no sort key is given).
     pub fn run(&self) -> Result<Vec<Run>> {
-        Ok(self
-            .select(&[])?
-            .into_iter()
-            .map(|(run, _)| run)
-            .collect())
+        Ok(self.select(&[])?.into_iter().map(|(run, _)| run).collect())
     }
 
     /// Runs the query on one snapshot and returns the runs in order, each with the value of
     /// every operand in `columns` (in the same snapshot; [`Value::Null`] where absent).
     pub(crate) fn select(&self, columns: &[Operand]) -> Result<Vec<(Run, Vec<Value>)>> {
-        let mut query = self.query.clone();
-        // The extra operands become sort keys after the real ones only so that the loading
-        // below sees them; they are not used for ordering.
-        let real_keys = query.order_by.len();
-        query.order_by.extend(columns.iter().map(|operand| OrderKey {
-            operand: operand.clone(),
-            descending: false,
-        }));
+        let plan = Plan::new(&self.query, columns);
+        let selected = self.store.read(|txn| {
+            let (selected, name_ordered) = if plan.indexable && catalog::has_index(txn)? {
+                (self.select_indexed(txn, &plan)?, false)
+            } else {
+                (self.select_scanning(txn, &plan)?, true)
+            };
+            self.finish(txn, selected, name_ordered)
+        })?;
+        Ok(selected
+            .into_iter()
+            .map(|selected| {
+                let (project, name) = selected.names.unwrap_or_default();
+                let run = Run::new(self.store.clone(), selected.id, project, name);
+                (run, selected.columns)
+            })
+            .collect())
+    }
+
+    /// Evaluates the filter on every run (of the project), loading each run's referenced
+    /// parameters and outputs from its own rows: for stores without the key index, and
+    /// queries naming a path the index does not hold. Returns the matches in name order.
+    fn select_scanning(&self, txn: &ReadTransaction, plan: &Plan) -> Result<Vec<Selected>> {
+        let tables = Tables::open(txn)?;
+        let names = txn.table(catalog::RUN_NAMES)?;
+        let iter = match &self.project {
+            Some(project) => names.range((project.as_str(), "")..),
+            None => names.iter(),
+        }
+        .map_err(|e| Error::db("query runs", e))?;
+        let mut selected = Vec::new();
+        for entry in iter {
+            let (key, id) = entry.map_err(|e| Error::db("query runs", e))?;
+            let (project, name) = key.value();
+            if self.project.as_deref().is_some_and(|p| p != project) {
+                break;
+            }
+            let subject = tables.load(id.value(), project, name, plan)?;
+            if let Some(mut hit) = self.evaluate(&subject, subject.id, plan) {
+                hit.names = Some((subject.project, subject.name));
+                selected.push(hit);
+            }
+        }
+        Ok(selected)
+    }
+
+    /// Evaluates the filter from the key index: one range read per parameter or output path
+    /// the query names, the candidates narrowed to the runs holding every path the filter
+    /// cannot do without. Returns the matches in run id order, mostly without names.
+    fn select_indexed(&self, txn: &ReadTransaction, plan: &Plan) -> Result<Vec<Selected>> {
+        let op = "query runs";
+        let params: Vec<Vec<(u64, Slot)>> = {
+            let table = txn.table(index::PARAM_INDEX)?;
+            plan.param_paths
+                .iter()
+                .map(|path| {
+                    let path = index::encode_path(path);
+                    let mut column = Vec::new();
+                    for entry in table
+                        .range((path.as_slice(), 0)..=(path.as_slice(), u64::MAX))
+                        .map_err(|e| Error::db(op, e))?
+                    {
+                        let (key, value) = entry.map_err(|e| Error::db(op, e))?;
+                        column.push((key.value().1, index::decode_param(value.value())?));
+                    }
+                    Ok(column)
+                })
+                .collect::<Result<_>>()?
+        };
+        let outputs: Vec<Vec<(u64, OutputStats)>> = {
+            let table = txn.table(index::OUTPUT_INDEX)?;
+            plan.output_paths
+                .iter()
+                .map(|path| {
+                    let encoded = index::encode_path(path);
+                    let mut column = Vec::new();
+                    for entry in table
+                        .range((encoded.as_slice(), 0)..=(encoded.as_slice(), u64::MAX))
+                        .map_err(|e| Error::db(op, e))?
+                    {
+                        let (key, value) = entry.map_err(|e| Error::db(op, e))?;
+                        column.push((
+                            key.value().1,
+                            OutputStats::decode_parts(value.value(), plan.parts(path))?,
+                        ));
+                    }
+                    Ok(column)
+                })
+                .collect::<Result<_>>()?
+        };
+
+        // Candidates: the runs holding every required path, within the project.
+        let mut candidates: Option<Vec<u64>> = None;
+        let mut narrow = |ids: Vec<u64>| {
+            candidates = Some(match candidates.take() {
+                None => ids,
+                Some(current) => intersect(&current, &ids),
+            });
+        };
+        if let Some(filter) = &self.query.filter {
+            for operand in required_operands(filter) {
+                match operand {
+                    Operand::Param(path) => {
+                        let i = plan.param_index(path);
+                        narrow(params[i].iter().map(|(id, _)| *id).collect());
+                    }
+                    Operand::Output { key, .. } => {
+                        let i = plan.output_index(key);
+                        narrow(outputs[i].iter().map(|(id, _)| *id).collect());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut project_names: Vec<(u64, String)> = Vec::new();
+        if let Some(project) = &self.project {
+            let names = txn.table(catalog::RUN_NAMES)?;
+            for entry in names
+                .range((project.as_str(), "")..)
+                .map_err(|e| Error::db(op, e))?
+            {
+                let (key, id) = entry.map_err(|e| Error::db(op, e))?;
+                let (run_project, name) = key.value();
+                if run_project != project {
+                    break;
+                }
+                project_names.push((id.value(), name.to_string()));
+            }
+            project_names.sort_unstable_by_key(|(id, _)| *id);
+            narrow(project_names.iter().map(|(id, _)| *id).collect());
+        }
+        let candidates = match candidates {
+            Some(candidates) => candidates,
+            None => {
+                let runs = txn.table(catalog::RUNS)?;
+                let mut ids = Vec::new();
+                for entry in runs.iter().map_err(|e| Error::db(op, e))? {
+                    ids.push(entry.map_err(|e| Error::db(op, e))?.0.value());
+                }
+                ids
+            }
+        };
+
+        let tables = Tables::open(txn)?;
+        let mut param_cursors = vec![0usize; params.len()];
+        let mut output_cursors = vec![0usize; outputs.len()];
+        let mut selected = Vec::new();
+        // Reused for every candidate: the query touches each run for a few hundred
+        // nanoseconds, so allocations would show.
+        let mut subject_params: Vec<Option<&Value>> = Vec::with_capacity(params.len());
+        let mut subject_outputs: Vec<Option<&OutputStats>> = Vec::with_capacity(outputs.len());
+        for id in candidates {
+            let mut deferred = false;
+            subject_params.clear();
+            subject_params.extend(
+                params
+                    .iter()
+                    .zip(&mut param_cursors)
+                    .map(|(column, cursor)| match seek(column, cursor, id) {
+                        Some(Slot::Value(value)) => Some(value),
+                        Some(Slot::Deferred) => {
+                            deferred = true;
+                            None
+                        }
+                        None => None,
+                    }),
+            );
+            subject_outputs.clear();
+            subject_outputs.extend(
+                outputs
+                    .iter()
+                    .zip(&mut output_cursors)
+                    .map(|(column, cursor)| seek(column, cursor, id)),
+            );
+            for (path, aggregate) in &plan.output_aggregates {
+                let stats = subject_outputs
+                    .get(plan.output_index(path))
+                    .copied()
+                    .flatten();
+                let slot = match (stats, aggregate) {
+                    (Some(stats), Aggregate::First) => &stats.first,
+                    (Some(stats), Aggregate::Last) => &stats.last,
+                    _ => continue,
+                };
+                deferred |= matches!(slot, Slot::Deferred);
+            }
+            let hit = if deferred {
+                // A map or a large value: read this run the long way.
+                let subject = tables.load(id, "", "", plan)?;
+                self.evaluate(&subject, id, plan)
+            } else {
+                let record = if plan.wants_record {
+                    Some(tables.record(id)?)
+                } else {
+                    None
+                };
+                let subject = IndexedSubject {
+                    plan,
+                    record,
+                    params: &subject_params,
+                    outputs: &subject_outputs,
+                };
+                self.evaluate(&subject, id, plan)
+            };
+            if let Some(mut hit) = hit {
+                if let Some(project) = &self.project {
+                    if let Ok(at) = project_names.binary_search_by_key(&id, |(id, _)| *id) {
+                        hit.names = Some((project.clone(), project_names[at].1.clone()));
+                    }
+                }
+                selected.push(hit);
+            }
+        }
+        Ok(selected)
+    }
+
+    /// The filter's verdict on one run, and if it matches, its sort keys and column values.
+    fn evaluate<S: Subject>(&self, subject: &S, id: u64, plan: &Plan) -> Option<Selected> {
+        if !self
+            .query
+            .filter
+            .as_ref()
+            .is_none_or(|expr: &Expr| expr.matches(subject))
+        {
+            return None;
+        }
+        let value = |operand: &Operand| operand.evaluate(subject).into_owned();
+        Some(Selected {
+            id,
+            names: None,
+            keys: self
+                .query
+                .order_by
+                .iter()
+                .map(|key| value(&key.operand))
+                .collect(),
+            columns: plan.columns.iter().map(value).collect(),
+        })
+    }
+
+    /// Orders the matches, applies offset and limit, and names the runs returned. Sorting
+    /// uses the keys first and the run id to break ties; the ties that straddle the limit are
+    /// then settled by project and name like every other tie, so the result is the same as
+    /// sorting every match by (keys, project, name) while naming only the runs returned.
+    fn finish(
+        &self,
+        txn: &ReadTransaction,
+        mut selected: Vec<Selected>,
+        name_ordered: bool,
+    ) -> Result<Vec<Selected>> {
+        let offset = usize::try_from(self.query.offset).unwrap_or(usize::MAX);
+        let limit = self
+            .query
+            .limit
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        let end = offset.saturating_add(limit).min(selected.len());
+        let order_by = &self.query.order_by;
+        if order_by.is_empty() {
+            if !name_ordered {
+                selected = self.in_name_order(txn, selected, end)?;
+            }
+        } else {
+            let order = |a: &Selected, b: &Selected| {
+                compare_keys(order_by, &a.keys, &b.keys).then(a.id.cmp(&b.id))
+            };
+            // Only the first `end` need sorting: select them (the order is total, so the
+            // selection is exact), keeping the runs tied with the last of them on the keys,
+            // whose order is settled by name below.
+            if end < selected.len() {
+                if end == 0 {
+                    return Ok(Vec::new());
+                }
+                selected.select_nth_unstable_by(end - 1, order);
+                let tail = selected.split_off(end);
+                let boundary = &selected[end - 1].keys;
+                let ties: Vec<Selected> = tail
+                    .into_iter()
+                    .filter(|hit| compare_keys(order_by, &hit.keys, boundary) == Ordering::Equal)
+                    .collect();
+                selected.extend(ties);
+            }
+            selected.sort_by(order);
+            let mut cut = end;
+            while cut > 0
+                && cut < selected.len()
+                && compare_keys(order_by, &selected[cut - 1].keys, &selected[cut].keys)
+                    == Ordering::Equal
+            {
+                cut += 1;
+            }
+            selected.truncate(cut);
+            let runs = txn.table(catalog::RUNS)?;
+            for hit in &mut selected {
+                if hit.names.is_none() {
+                    let record = record_of(&runs, hit.id)?;
+                    hit.names = Some((record.project, record.name));
+                }
+            }
+            selected.sort_by(|a, b| {
+                compare_keys(order_by, &a.keys, &b.keys).then_with(|| a.names.cmp(&b.names))
+            });
+        }
+        Ok(selected.into_iter().skip(offset).take(limit).collect())
+    }
+
+    /// The first `count` of `selected` in (project, name) order, named, found by walking the
+    /// name index (of the project) until that many are seen.
+    fn in_name_order(
+        &self,
+        txn: &ReadTransaction,
+        selected: Vec<Selected>,
+        count: usize,
+    ) -> Result<Vec<Selected>> {
+        let op = "query runs";
+        let mut by_id: HashMap<u64, Selected> =
+            selected.into_iter().map(|hit| (hit.id, hit)).collect();
+        let mut ordered = Vec::with_capacity(count.min(by_id.len()));
+        let names = txn.table(catalog::RUN_NAMES)?;
+        let iter = match &self.project {
+            Some(project) => names.range((project.as_str(), "")..),
+            None => names.iter(),
+        }
+        .map_err(|e| Error::db(op, e))?;
+        for entry in iter {
+            if ordered.len() >= count {
+                break;
+            }
+            let (key, id) = entry.map_err(|e| Error::db(op, e))?;
+            let (project, name) = key.value();
+            if self.project.as_deref().is_some_and(|p| p != project) {
+                break;
+            }
+            if let Some(mut hit) = by_id.remove(&id.value()) {
+                hit.names = Some((project.to_string(), name.to_string()));
+                ordered.push(hit);
+            }
+        }
+        Ok(ordered)
+    }
+}
+
+/// What a query reads: the parameter and output paths and aggregates its filter, sort keys
+/// and extra columns name, and whether the key index can answer it.
+struct Plan {
+    param_paths: Vec<Vec<String>>,
+    output_paths: Vec<Vec<String>>,
+    output_aggregates: Vec<(Vec<String>, Aggregate)>,
+    wants_record: bool,
+    latest_only: bool,
+    indexable: bool,
+    columns: Vec<Operand>,
+}
+
+impl Plan {
+    fn new(query: &Query, columns: &[Operand]) -> Plan {
+        let mut query = query.clone();
+        // The extra columns join the sort keys only so that the walks below see them.
+        query
+            .order_by
+            .extend(columns.iter().map(|operand| OrderKey {
+                operand: operand.clone(),
+                descending: false,
+            }));
         let param_paths: Vec<Vec<String>> = query
             .referenced_params()
             .into_iter()
@@ -165,145 +524,310 @@ impl RunQuery {
             .into_iter()
             .map(<[String]>::to_vec)
             .collect();
-        let wants_record = !query.referenced_attributes().is_empty();
-        let latest_only = query.reads_only_latest_outputs();
-        query.order_by.truncate(real_keys);
-        let mut selected = self.store.read(|txn| {
-            let names = txn.table(catalog::RUN_NAMES)?;
-            let runs = txn.table(catalog::RUNS)?;
-            let params = txn.table(catalog::PARAMS)?;
-            let outputs = txn.table(catalog::OUTPUTS)?;
-            let iter = match &self.project {
-                Some(project) => names.range((project.as_str(), "")..),
-                None => names.iter(),
-            }
-            .map_err(|e| Error::db("query runs", e))?;
-            let mut selected = Vec::new();
-            for entry in iter {
-                let (key, id) = entry.map_err(|e| Error::db("query runs", e))?;
-                let (project, name) = key.value();
-                if self.project.as_deref().is_some_and(|p| p != project) {
-                    break;
-                }
-                let id = id.value();
-                let record = if wants_record {
-                    let bytes = runs
-                        .get(id)
-                        .map_err(|e| Error::db("query runs", e))?
-                        .ok_or_else(|| Error::Corrupted {
-                            offset: 0,
-                            reason: format!("run #{id} is named but has no record"),
-                        })?;
-                    Some(catalog::records::decode::<RunRecord>(
-                        bytes.value(),
-                        "run record",
-                    )?)
-                } else {
-                    None
-                };
-                let mut subject = RunSubject {
-                    id,
-                    project: project.to_string(),
-                    name: name.to_string(),
-                    record,
-                    params: Vec::new(),
-                    outputs: Vec::new(),
-                };
-                if !param_paths.is_empty() {
-                    if let Some(bytes) = params.get(id).map_err(|e| Error::db("query runs", e))? {
-                        for path in &param_paths {
-                            let keys: Vec<&str> = path.iter().map(String::as_str).collect();
-                            if let Some(value) = decode_path(bytes.value(), &keys, "parameters")? {
-                                subject.params.push((path.clone(), value));
-                            }
-                        }
-                    }
-                }
-                if !output_paths.is_empty() {
-                    let range = outputs
-                        .range((id, 0)..=(id, u64::MAX))
-                        .map_err(|e| Error::db("query runs", e))?;
-                    if latest_only {
-                        // Newest first; stop once every path has its latest holder.
-                        let mut missing: Vec<&Vec<String>> = output_paths.iter().collect();
-                        for entry in range.rev() {
-                            if missing.is_empty() {
-                                break;
-                            }
-                            let (_, bytes) = entry.map_err(|e| Error::db("query runs", e))?;
-                            let mut still_missing = Vec::with_capacity(missing.len());
-                            for path in missing {
-                                let keys: Vec<&str> = path.iter().map(String::as_str).collect();
-                                match decode_path(bytes.value(), &keys, "output value")? {
-                                    Some(value) if !matches!(value, Value::Null) => {
-                                        subject.outputs.push(nest(path, value));
-                                    }
-                                    _ => still_missing.push(path),
-                                }
-                            }
-                            missing = still_missing;
-                        }
-                    } else {
-                        for entry in range {
-                            let (_, bytes) = entry.map_err(|e| Error::db("query runs", e))?;
-                            subject.outputs.push(decode(bytes.value(), "output value")?);
-                        }
-                    }
-                }
-                if self
-                    .query
-                    .filter
-                    .as_ref()
-                    .is_none_or(|expr: &Expr| expr.matches(&subject))
-                {
-                    selected.push(subject);
-                }
-            }
-            Ok(selected)
-        })?;
-        if !self.query.order_by.is_empty() {
-            // Evaluate each key once per run, then sort.
-            let keys: Vec<Vec<Value>> = selected
-                .iter()
-                .map(|subject| {
-                    self.query
-                        .order_by
-                        .iter()
-                        .map(|key| key.operand.evaluate(subject).into_owned())
-                        .collect()
-                })
-                .collect();
-            let mut order: Vec<usize> = (0..selected.len()).collect();
-            order.sort_by(|&a, &b| compare_keys(&self.query.order_by, &keys[a], &keys[b]));
-            let mut slots: Vec<Option<RunSubject>> = selected.into_iter().map(Some).collect();
-            selected = order
-                .into_iter()
-                .filter_map(|index| slots[index].take())
-                .collect();
+        let mut output_aggregates = Vec::new();
+        for key in &query.order_by {
+            collect_output_aggregate(&key.operand, &mut output_aggregates);
         }
-        let offset = usize::try_from(self.query.offset).unwrap_or(usize::MAX);
-        let limit = self
-            .query
-            .limit
-            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-        Ok(selected
-            .into_iter()
-            .skip(offset)
-            .take(limit)
-            .map(|subject| {
-                let values = columns
-                    .iter()
-                    .map(|operand| operand.evaluate(&subject).into_owned())
-                    .collect();
-                let run = Run::new(
-                    self.store.clone(),
-                    subject.id,
-                    subject.project,
-                    subject.name,
-                );
-                (run, values)
-            })
-            .collect())
+        if let Some(filter) = &query.filter {
+            for operand in filter.operands() {
+                collect_output_aggregate(operand, &mut output_aggregates);
+            }
+        }
+        let indexable = param_paths
+            .iter()
+            .chain(&output_paths)
+            .all(|path| index::is_indexable(path));
+        Plan {
+            wants_record: !query.referenced_attributes().is_empty(),
+            latest_only: query.reads_only_latest_outputs(),
+            param_paths,
+            output_paths,
+            output_aggregates,
+            indexable,
+            columns: columns.to_vec(),
+        }
+    }
+
+    /// The parts of an output path's stats the query's aggregates read.
+    fn parts(&self, path: &[String]) -> index::Parts {
+        let mut parts = index::Parts::default();
+        for (key, aggregate) in &self.output_aggregates {
+            if key.as_slice() == path {
+                match aggregate {
+                    Aggregate::First => parts.first = true,
+                    Aggregate::Last => parts.last = true,
+                    Aggregate::Min => parts.min = true,
+                    Aggregate::Max => parts.max = true,
+                    Aggregate::Mean | Aggregate::Count => {}
+                }
+            }
+        }
+        parts
+    }
+
+    fn param_index(&self, path: &[String]) -> usize {
+        self.param_paths
+            .iter()
+            .position(|p| p.as_slice() == path)
+            .unwrap_or(usize::MAX)
+    }
+
+    fn output_index(&self, path: &[String]) -> usize {
+        self.output_paths
+            .iter()
+            .position(|p| p.as_slice() == path)
+            .unwrap_or(usize::MAX)
+    }
+}
+
+fn collect_output_aggregate(operand: &Operand, into: &mut Vec<(Vec<String>, Aggregate)>) {
+    if let Operand::Output { key, aggregate } = operand {
+        if !into.iter().any(|(k, a)| k == key && a == aggregate) {
+            into.push((key.clone(), *aggregate));
+        }
+    }
+}
+
+/// A run the filter selected: its sort keys and extra column values, and its project and
+/// name once known.
+struct Selected {
+    id: u64,
+    names: Option<(String, String)>,
+    keys: Vec<Value>,
+    columns: Vec<Value>,
+}
+
+/// The catalog tables a run is loaded from, opened once per query.
+struct Tables {
+    runs: redb::ReadOnlyTable<u64, &'static [u8]>,
+    params: redb::ReadOnlyTable<u64, &'static [u8]>,
+    outputs: redb::ReadOnlyTable<(u64, u64), &'static [u8]>,
+}
+
+impl Tables {
+    fn open(txn: &ReadTransaction) -> Result<Tables> {
+        Ok(Tables {
+            runs: txn.table(catalog::RUNS)?,
+            params: txn.table(catalog::PARAMS)?,
+            outputs: txn.table(catalog::OUTPUTS)?,
+        })
+    }
+
+    fn record(&self, id: u64) -> Result<RunRecord> {
+        record_of(&self.runs, id)
+    }
+
+    /// Loads what `plan` reads of run `id` from its own rows.
+    fn load(&self, id: u64, project: &str, name: &str, plan: &Plan) -> Result<RunSubject> {
+        let op = "query runs";
+        let record = if plan.wants_record {
+            Some(self.record(id)?)
+        } else {
+            None
+        };
+        let mut subject = RunSubject {
+            id,
+            project: project.to_string(),
+            name: name.to_string(),
+            record,
+            params: Vec::new(),
+            outputs: Vec::new(),
+        };
+        if !plan.param_paths.is_empty() {
+            if let Some(bytes) = self.params.get(id).map_err(|e| Error::db(op, e))? {
+                for path in &plan.param_paths {
+                    let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+                    if let Some(value) = decode_path(bytes.value(), &keys, "parameters")? {
+                        subject.params.push((path.clone(), value));
+                    }
+                }
+            }
+        }
+        if !plan.output_paths.is_empty() {
+            let range = self
+                .outputs
+                .range((id, 0)..=(id, u64::MAX))
+                .map_err(|e| Error::db(op, e))?;
+            if plan.latest_only {
+                // Newest first; stop once every path has its latest holder.
+                let mut missing: Vec<&Vec<String>> = plan.output_paths.iter().collect();
+                for entry in range.rev() {
+                    if missing.is_empty() {
+                        break;
+                    }
+                    let (_, bytes) = entry.map_err(|e| Error::db(op, e))?;
+                    let mut still_missing = Vec::with_capacity(missing.len());
+                    for path in missing {
+                        let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+                        match decode_path(bytes.value(), &keys, "output value")? {
+                            Some(value) if !matches!(value, Value::Null) => {
+                                subject.outputs.push(nest(path, value));
+                            }
+                            _ => still_missing.push(path),
+                        }
+                    }
+                    missing = still_missing;
+                }
+            } else {
+                for entry in range {
+                    let (_, bytes) = entry.map_err(|e| Error::db(op, e))?;
+                    subject.outputs.push(decode(bytes.value(), "output value")?);
+                }
+            }
+        }
+        Ok(subject)
+    }
+}
+
+fn record_of(runs: &impl ReadableTable<u64, &'static [u8]>, id: u64) -> Result<RunRecord> {
+    let bytes = runs
+        .get(id)
+        .map_err(|e| Error::db("query runs", e))?
+        .ok_or_else(|| Error::Corrupted {
+            offset: 0,
+            reason: format!("run #{id} is indexed but has no record"),
+        })?;
+    catalog::records::decode::<RunRecord>(bytes.value(), "run record")
+}
+
+/// A run as the key index describes it: the referenced parameters (in the plan's order) and
+/// the referenced outputs' aggregates, with the record when an attribute is read.
+struct IndexedSubject<'a> {
+    plan: &'a Plan,
+    record: Option<RunRecord>,
+    params: &'a [Option<&'a Value>],
+    outputs: &'a [Option<&'a OutputStats>],
+}
+
+impl Subject for IndexedSubject<'_> {
+    fn attribute(&self, attribute: Attribute) -> Value {
+        match &self.record {
+            Some(record) => record_attribute(record, attribute),
+            None => Value::Null,
+        }
+    }
+
+    fn param(&self, path: &[String]) -> Option<&Value> {
+        self.params
+            .get(self.plan.param_index(path))
+            .copied()
+            .flatten()
+    }
+
+    fn outputs(&self) -> &[Value] {
+        // Every aggregate comes from `output`; there is no history here.
+        &[]
+    }
+
+    fn output(&self, key: &[String], aggregate: Aggregate) -> Cow<'_, Value> {
+        let stats = self
+            .outputs
+            .get(self.plan.output_index(key))
+            .copied()
+            .flatten();
+        let Some(stats) = stats else {
+            return Cow::Owned(match aggregate {
+                Aggregate::Count => Value::Int(0),
+                _ => Value::Null,
+            });
+        };
+        let slot = |slot: &'_ Slot| match slot {
+            Slot::Value(value) => value.clone(),
+            // Runs with a deferred slot are evaluated from their rows instead.
+            Slot::Deferred => Value::Null,
+        };
+        Cow::Owned(match aggregate {
+            Aggregate::Last => slot(&stats.last),
+            Aggregate::First => slot(&stats.first),
+            Aggregate::Count => Value::Int(i64::try_from(stats.count).unwrap_or(i64::MAX)),
+            Aggregate::Min => stats.min.clone().unwrap_or(Value::Null),
+            Aggregate::Max => stats.max.clone().unwrap_or(Value::Null),
+            Aggregate::Mean => {
+                if stats.numbers == 0 {
+                    Value::Null
+                } else {
+                    Value::Float(stats.sum / stats.numbers as f64)
+                }
+            }
+        })
+    }
+}
+
+/// The entry of run `id` in a column sorted by run id, moving `cursor` forward (ids are
+/// visited in increasing order).
+fn seek<'a, T>(column: &'a [(u64, T)], cursor: &mut usize, id: u64) -> Option<&'a T> {
+    while *cursor < column.len() && column[*cursor].0 < id {
+        *cursor += 1;
+    }
+    match column.get(*cursor) {
+        Some((found, value)) if *found == id => Some(value),
+        _ => None,
+    }
+}
+
+/// The ids in both sorted lists.
+fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(a.len().min(b.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            Ordering::Less => i += 1,
+            Ordering::Greater => j += 1,
+            Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Parameter and output operands the filter cannot be true without: a run lacking any of them
+/// is rejected whatever else it holds. A comparison requires its operand when it fails on the
+/// value an absent key gives (null; for a count, 0); `AND` requires what any part requires,
+/// `OR` what every part requires, `NOT` nothing.
+fn required_operands(expr: &Expr) -> Vec<&Operand> {
+    match expr {
+        Expr::Comparison(comparison) => {
+            let absent = match &comparison.operand {
+                Operand::Param(_) => Value::Null,
+                Operand::Output { aggregate, .. } => match aggregate {
+                    Aggregate::Count => Value::Int(0),
+                    _ => Value::Null,
+                },
+                _ => return Vec::new(),
+            };
+            if comparison.holds_for(&absent) {
+                Vec::new()
+            } else {
+                vec![&comparison.operand]
+            }
+        }
+        Expr::And(parts) => {
+            let mut required: Vec<&Operand> = Vec::new();
+            for part in parts {
+                for operand in required_operands(part) {
+                    if !required.contains(&operand) {
+                        required.push(operand);
+                    }
+                }
+            }
+            required
+        }
+        Expr::Or(parts) => {
+            let mut parts = parts.iter();
+            let Some(first) = parts.next() else {
+                return Vec::new();
+            };
+            let mut required = required_operands(first);
+            for part in parts {
+                let others = required_operands(part);
+                required.retain(|operand| others.contains(operand));
+            }
+            required
+        }
+        Expr::Not(_) => Vec::new(),
     }
 }
 

@@ -10,6 +10,7 @@ mod cli_scan;
 mod cli_shell;
 mod corruption;
 mod crash;
+mod key_index;
 mod model;
 mod power_loss;
 mod query;

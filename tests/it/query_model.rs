@@ -13,6 +13,7 @@ use crate::util::temp_store;
 #[derive(Debug)]
 struct FullRun {
     url: String,
+    project: String,
     name: String,
     status: String,
     params: Value,
@@ -24,7 +25,7 @@ impl Subject for FullRun {
         match attribute {
             Attribute::Name => Value::Str(self.name.clone()),
             Attribute::Status => Value::Str(self.status.clone()),
-            Attribute::Project => Value::Str("p".into()),
+            Attribute::Project => Value::Str(self.project.clone()),
             Attribute::Url => Value::Str(self.url.clone()),
             // Times differ run to run and are not generated in queries.
             _ => Value::Null,
@@ -68,11 +69,12 @@ fn record() -> impl Strategy<Value = Value> {
     .prop_map(Value::Map)
 }
 
-fn run() -> impl Strategy<Value = (Value, Vec<Value>, bool)> {
+fn run() -> impl Strategy<Value = (Value, Vec<Value>, bool, &'static str)> {
     (
         record(),
         prop::collection::vec(record(), 0..5),
         any::<bool>(),
+        prop::sample::select(vec!["p", "q"]),
     )
 }
 
@@ -122,33 +124,41 @@ fn query() -> impl Strategy<Value = String> {
     (
         prop::collection::vec(comparison(), 1..4),
         prop::sample::select(vec![" AND ", " OR "]),
-        prop::option::of((operand(), any::<bool>())),
+        prop::option::of((operand(), any::<bool>(), any::<bool>())),
         prop::option::of(0u64..4),
+        prop::option::of(0u64..3),
     )
-        .prop_map(|(comparisons, glue, order, limit)| {
+        .prop_map(|(comparisons, glue, order, limit, offset)| {
             let mut text = comparisons.join(glue);
-            if let Some((key, descending)) = order {
+            if let Some((key, descending, by_name)) = order {
                 let key = if key == "status" {
                     "name".to_string()
                 } else {
                     key
                 };
+                // Without `, name` ties fall back to project and name.
                 text.push_str(&format!(
-                    " ORDER BY {key} {}, name",
-                    if descending { "DESC" } else { "ASC" }
+                    " ORDER BY {key} {}{}",
+                    if descending { "DESC" } else { "ASC" },
+                    if by_name { ", name" } else { "" }
                 ));
             }
             if let Some(limit) = limit {
                 text.push_str(&format!(" LIMIT {limit}"));
+                if let Some(offset) = offset {
+                    text.push_str(&format!(" OFFSET {offset}"));
+                }
             }
             text
         })
 }
 
-fn naive(runs: &[FullRun], text: &str) -> Vec<String> {
+/// The runs (sorted by project and name) the query selects, in `project` if given.
+fn naive(runs: &[FullRun], text: &str, project: Option<&str>) -> Vec<String> {
     let query = filter::parse_query(text).expect("generated queries parse");
     let mut selected: Vec<&FullRun> = runs
         .iter()
+        .filter(|run| project.is_none_or(|p| p == run.project))
         .filter(|run| query.filter.as_ref().is_none_or(|f| f.matches(*run)))
         .collect();
     if !query.order_by.is_empty() {
@@ -173,9 +183,9 @@ proptest! {
         let (_dir, path) = temp_store();
         let store = Store::create(&path).unwrap();
         let mut full = Vec::new();
-        for (i, (params, outputs, running)) in runs.into_iter().enumerate() {
+        for (i, (params, outputs, running, project)) in runs.into_iter().enumerate() {
             let name = format!("r{i}");
-            let run = store.init("p", Some(&name)).unwrap();
+            let run = store.init(project, Some(&name)).unwrap();
             run.set_parameters(&params).unwrap();
             for output in &outputs {
                 run.add_output_value(output).unwrap();
@@ -185,15 +195,23 @@ proptest! {
             }
             full.push(FullRun {
                 url: run.url(),
+                project: project.to_string(),
                 name,
                 status: run.status().unwrap().name().to_string(),
                 params: run.parameters().unwrap(),
                 outputs: run.output_values().unwrap(),
             });
         }
-        for text in &queries {
-            let got: Vec<String> = store
-                .query_runs()
+        // Run ids follow creation, names and projects do not: sort as the store's name
+        // index does.
+        full.sort_by(|a, b| (&a.project, &a.name).cmp(&(&b.project, &b.name)));
+        for (i, text) in queries.iter().enumerate() {
+            let project = [None, Some("p"), Some("q")][i % 3];
+            let mut query = store.query_runs();
+            if let Some(project) = project {
+                query = query.project(project);
+            }
+            let got: Vec<String> = query
                 .query(text)
                 .unwrap()
                 .run()
@@ -201,7 +219,7 @@ proptest! {
                 .iter()
                 .map(|run| run.url())
                 .collect();
-            prop_assert_eq!(got, naive(&full, text), "{}", text);
+            prop_assert_eq!(got, naive(&full, text, project), "{} in {:?}", text, project);
         }
     }
 }

@@ -1,0 +1,717 @@
+//! The key index: every parameter and output key path of every run, keyed `(path, run id)`,
+//! so that a run query reads one contiguous range per key it names instead of every run's
+//! parameters and outputs.
+//!
+//! - [`PARAM_INDEX`] maps `(path, run)` to the parameter's value at that path.
+//! - [`OUTPUT_INDEX`] maps `(path, run)` to [`OutputStats`]: what the filter language's output
+//!   aggregates (`first`, `last`, `count`, `min`, `max`, `mean`) give for that key, kept up to
+//!   date as outputs are appended, so no query walks a run's output history.
+//!
+//! A path is every chain of map keys that reaches a value that is not null, through maps only
+//! (a list is a leaf). Map values and large values are not copied into the index: their entry
+//! says [`Slot::Deferred`], and a query that meets one reads that run's row in `params` or
+//! `outputs` instead. Paths longer than [`INDEX_PATH_BYTES_MAX`] are not indexed at all; a
+//! query naming one does not use the index.
+//!
+//! This module owns the index's layout and its maintenance. The catalog functions that write
+//! parameters and outputs call it in the same transaction, so the index never disagrees with
+//! the rows it summarises; `check` recomputes it and reports any difference; `vacuum` copies
+//! it; a writable open of a store written before the index existed (catalog version 1) builds
+//! it once.
+//!
+//! Invariant (checked by `Store::check`): the entries of run `id` in both tables are exactly
+//! those [`run_entries`] computes from its `params` and `outputs` rows.
+
+use std::collections::BTreeMap;
+
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
+
+use super::{Reader, OUTPUTS, PARAMS};
+use crate::error::{Error, Result};
+use crate::value::Value;
+
+/// `(encoded key path, run id)` to the parameter's value there: an encoded [`Value`], or an
+/// empty slice for a deferred value (a map, or one over [`INDEX_VALUE_BYTES_MAX`]).
+pub const PARAM_INDEX: TableDefinition<(&[u8], u64), &[u8]> = TableDefinition::new("param_index");
+/// `(encoded key path, run id)` to the encoded [`OutputStats`] of that key over the run's
+/// output values.
+pub const OUTPUT_INDEX: TableDefinition<(&[u8], u64), &[u8]> = TableDefinition::new("output_index");
+
+/// Longest encoded key path that is indexed. Real keys are a few words; a path longer than
+/// this is left to the unindexed query path rather than bloat the index's B-tree keys.
+pub const INDEX_PATH_BYTES_MAX: usize = 1024;
+/// Largest encoded value copied into the index; larger ones are [`Slot::Deferred`]. Queries
+/// compare numbers, short strings and flags: a 1 MB parameter is not worth a second copy.
+pub const INDEX_VALUE_BYTES_MAX: usize = 1024;
+
+const STATS_VERSION: u8 = 1;
+const SLOT_DEFERRED: u8 = 0;
+const SLOT_VALUE: u8 = 1;
+const SLOT_NONE: u8 = 2;
+
+/// Encodes a key path: each key as its length (u32, little-endian) and bytes, so that no key
+/// (whatever characters it holds) can be confused with a separator.
+pub fn encode_path<S: AsRef<str>>(path: &[S]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for key in path {
+        let key = key.as_ref().as_bytes();
+        // Keys longer than u32::MAX bytes cannot exist: values are far smaller.
+        let len = u32::try_from(key.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(key);
+    }
+    out
+}
+
+/// Decodes a path written by [`encode_path`], or `None` if the bytes are not one.
+pub fn decode_path(mut bytes: &[u8]) -> Option<Vec<String>> {
+    let mut path = Vec::new();
+    while !bytes.is_empty() {
+        let (len, rest) = bytes.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+        if rest.len() < len {
+            return None;
+        }
+        let (key, rest) = rest.split_at(len);
+        path.push(std::str::from_utf8(key).ok()?.to_string());
+        bytes = rest;
+    }
+    Some(path)
+}
+
+/// Whether a query naming `path` can be answered from the index.
+pub fn is_indexable<S: AsRef<str>>(path: &[S]) -> bool {
+    !path.is_empty() && encode_path(path).len() <= INDEX_PATH_BYTES_MAX
+}
+
+/// A value as the index holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Slot {
+    /// The value itself.
+    Value(Value),
+    /// A map or a large value: read it from the run's own row.
+    Deferred,
+}
+
+impl Slot {
+    fn of(value: &Value, encoded_len: usize) -> Slot {
+        if matches!(value, Value::Map(_)) || encoded_len > INDEX_VALUE_BYTES_MAX {
+            Slot::Deferred
+        } else {
+            Slot::Value(value.clone())
+        }
+    }
+}
+
+/// Calls `f` with every indexed path of `value` (a map) and the value there, outermost first:
+/// every chain of map keys that reaches a non-null value, up to [`INDEX_PATH_BYTES_MAX`].
+fn walk(value: &Value, f: &mut impl FnMut(&[u8], &Value)) {
+    fn go(value: &Value, prefix: &mut Vec<u8>, f: &mut impl FnMut(&[u8], &Value)) {
+        let Value::Map(entries) = value else { return };
+        for (key, child) in entries {
+            if matches!(child, Value::Null) {
+                continue;
+            }
+            let mark = prefix.len();
+            prefix.extend_from_slice(&encode_path(&[key]));
+            if prefix.len() <= INDEX_PATH_BYTES_MAX {
+                f(prefix, child);
+                go(child, prefix, f);
+            }
+            prefix.truncate(mark);
+        }
+    }
+    go(value, &mut Vec::new(), f);
+}
+
+/// The parameter index entries of a parameter map: path to encoded slot.
+pub fn param_entries(params: &Value) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut entries = BTreeMap::new();
+    walk(params, &mut |path, value| {
+        let encoded = if matches!(value, Value::Map(_)) {
+            Vec::new()
+        } else {
+            let encoded = value.encode();
+            if encoded.len() > INDEX_VALUE_BYTES_MAX {
+                Vec::new()
+            } else {
+                encoded
+            }
+        };
+        entries.insert(path.to_vec(), encoded);
+    });
+    entries
+}
+
+/// Decodes a parameter index value.
+pub fn decode_param(bytes: &[u8]) -> Result<Slot> {
+    if bytes.is_empty() {
+        return Ok(Slot::Deferred);
+    }
+    Value::decode(bytes)
+        .map(Slot::Value)
+        .map_err(|error| Error::Corrupted {
+            offset: 0,
+            reason: format!("parameter index: {error}"),
+        })
+}
+
+/// What the output aggregates of one key give over one run's output values, kept as the
+/// values are appended. Mirrors the filter language's definitions exactly: only values that
+/// are not null count; `min`/`max`/`mean` see the numbers that are not NaN; ties keep the
+/// first minimum and the last maximum, as `Iterator::min_by`/`max_by` do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputStats {
+    /// Output values holding the key.
+    pub count: u64,
+    /// Of those, values that are numbers and not NaN.
+    pub numbers: u64,
+    /// Sum of those numbers, added in logged order.
+    pub sum: f64,
+    /// The first value logged.
+    pub first: Slot,
+    /// The latest value logged.
+    pub last: Slot,
+    /// The smallest number.
+    pub min: Option<Value>,
+    /// The largest number.
+    pub max: Option<Value>,
+}
+
+impl OutputStats {
+    /// Stats over one value (not null).
+    fn new(value: &Value) -> OutputStats {
+        let mut stats = OutputStats {
+            count: 0,
+            numbers: 0,
+            sum: 0.0,
+            first: Slot::Deferred,
+            last: Slot::Deferred,
+            min: None,
+            max: None,
+        };
+        stats.add(value);
+        stats.first = stats.last.clone();
+        stats
+    }
+
+    /// Adds the next logged value (not null).
+    fn add(&mut self, value: &Value) {
+        self.count += 1;
+        let encoded_len = match value {
+            Value::Map(_) => 0,
+            Value::Str(s) => s.len() + 5,
+            Value::List(_) => value.encode().len(),
+            _ => 9,
+        };
+        self.last = Slot::of(value, encoded_len);
+        if let Some(number) = value.as_f64().filter(|f| !f.is_nan()) {
+            self.numbers += 1;
+            self.sum += number;
+            if self
+                .min
+                .as_ref()
+                .is_none_or(|min| numeric_cmp(value, min) == std::cmp::Ordering::Less)
+            {
+                self.min = Some(value.clone());
+            }
+            if self
+                .max
+                .as_ref()
+                .is_none_or(|max| numeric_cmp(value, max) != std::cmp::Ordering::Less)
+            {
+                self.max = Some(value.clone());
+            }
+        }
+    }
+
+    /// The encoding stored in [`OUTPUT_INDEX`].
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![STATS_VERSION];
+        out.extend_from_slice(&self.count.to_le_bytes());
+        out.extend_from_slice(&self.numbers.to_le_bytes());
+        out.extend_from_slice(&self.sum.to_bits().to_le_bytes());
+        for slot in [&self.first, &self.last] {
+            match slot {
+                Slot::Deferred => out.push(SLOT_DEFERRED),
+                Slot::Value(value) => push_value(&mut out, value),
+            }
+        }
+        for bound in [&self.min, &self.max] {
+            match bound {
+                None => out.push(SLOT_NONE),
+                Some(value) => push_value(&mut out, value),
+            }
+        }
+        out
+    }
+
+    /// Decodes [`OutputStats::encode`]'s bytes.
+    ///
+    /// # Errors
+    ///
+    /// `Error::Corrupted` if the bytes are not such an encoding.
+    pub fn decode(bytes: &[u8]) -> Result<OutputStats> {
+        OutputStats::decode_parts(bytes, Parts::ALL)
+    }
+
+    /// Decodes [`OutputStats::encode`]'s bytes, building only the values `parts` asks for:
+    /// the others are checked for bounds and skipped, and read as [`Slot::Deferred`] (first,
+    /// last) or `None` (min, max). A query decodes a whole column of these, so it asks only
+    /// for what its aggregates read.
+    ///
+    /// # Errors
+    ///
+    /// `Error::Corrupted` if the bytes are not such an encoding.
+    pub fn decode_parts(bytes: &[u8], parts: Parts) -> Result<OutputStats> {
+        let corrupted = |reason: &str| Error::Corrupted {
+            offset: 0,
+            reason: format!("output index: {reason}"),
+        };
+        let mut reader = StatsReader { bytes };
+        if reader.take(1).ok_or_else(|| corrupted("empty entry"))? != [STATS_VERSION] {
+            return Err(corrupted("unknown entry version"));
+        }
+        let mut u64_field = |what: &str| -> Result<u64> {
+            let bytes = reader.take(8).ok_or_else(|| corrupted(what))?;
+            let mut array = [0; 8];
+            array.copy_from_slice(bytes);
+            Ok(u64::from_le_bytes(array))
+        };
+        let count = u64_field("truncated count")?;
+        let numbers = u64_field("truncated count")?;
+        let sum = f64::from_bits(u64_field("truncated sum")?);
+        let mut slots = [Slot::Deferred, Slot::Deferred];
+        for (slot, wanted) in slots.iter_mut().zip([parts.first, parts.last]) {
+            *slot = match reader.value(wanted, corrupted)? {
+                (SLOT_DEFERRED, None) => Slot::Deferred,
+                (SLOT_VALUE, Some(value)) => Slot::Value(value),
+                (SLOT_VALUE, None) if !wanted => Slot::Deferred,
+                _ => return Err(corrupted("bad first/last slot")),
+            };
+        }
+        let mut bounds = [None, None];
+        for (bound, wanted) in bounds.iter_mut().zip([parts.min, parts.max]) {
+            *bound = match reader.value(wanted, corrupted)? {
+                (SLOT_NONE, None) => None,
+                (SLOT_VALUE, Some(value)) if value.as_f64().is_some() => Some(value),
+                (SLOT_VALUE, None) if !wanted => None,
+                _ => return Err(corrupted("bad min/max")),
+            };
+        }
+        if !reader.bytes.is_empty() {
+            return Err(corrupted("trailing bytes"));
+        }
+        if count == 0 || numbers > count {
+            return Err(corrupted("impossible counts"));
+        }
+        let [first, last] = slots;
+        let [min, max] = bounds;
+        Ok(OutputStats {
+            count,
+            numbers,
+            sum,
+            first,
+            last,
+            min,
+            max,
+        })
+    }
+}
+
+/// Which values of an [`OutputStats`] to decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Parts {
+    /// The first value.
+    pub first: bool,
+    /// The latest value.
+    pub last: bool,
+    /// The smallest number.
+    pub min: bool,
+    /// The largest number.
+    pub max: bool,
+}
+
+impl Parts {
+    /// Every value.
+    pub const ALL: Parts = Parts {
+        first: true,
+        last: true,
+        min: true,
+        max: true,
+    };
+}
+
+fn push_value(out: &mut Vec<u8>, value: &Value) {
+    out.push(SLOT_VALUE);
+    let encoded = value.encode();
+    let len = u32::try_from(encoded.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&encoded);
+}
+
+struct StatsReader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> StatsReader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.bytes.len() < n {
+            return None;
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Some(head)
+    }
+
+    /// One slot: its tag, and its value when it has one and `wanted` (else skipped).
+    fn value(
+        &mut self,
+        wanted: bool,
+        corrupted: impl Fn(&str) -> Error,
+    ) -> Result<(u8, Option<Value>)> {
+        let [tag] = self.take(1).ok_or_else(|| corrupted("truncated slot"))? else {
+            return Err(corrupted("truncated slot"));
+        };
+        let tag = *tag;
+        if tag != SLOT_VALUE {
+            return Ok((tag, None));
+        }
+        let len = self.take(4).ok_or_else(|| corrupted("truncated slot"))?;
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
+        let len = usize::try_from(len).map_err(|_| corrupted("slot too long"))?;
+        let bytes = self.take(len).ok_or_else(|| corrupted("truncated slot"))?;
+        if !wanted {
+            return Ok((tag, None));
+        }
+        let value = Value::decode(bytes).map_err(|error| corrupted(&error.to_string()))?;
+        Ok((tag, Some(value)))
+    }
+}
+
+/// Compares two numbers exactly, as the filter language does.
+fn numeric_cmp(left: &Value, right: &Value) -> std::cmp::Ordering {
+    crate::query::filter::numeric_cmp(left, right).unwrap_or(std::cmp::Ordering::Equal)
+}
+
+/// The output index entries of a run's output values (in logged order): path to stats.
+pub fn output_entries<'a>(
+    outputs: impl IntoIterator<Item = &'a Value>,
+) -> BTreeMap<Vec<u8>, OutputStats> {
+    let mut entries: BTreeMap<Vec<u8>, OutputStats> = BTreeMap::new();
+    for output in outputs {
+        add_output(&mut entries, output);
+    }
+    entries
+}
+
+fn add_output(entries: &mut BTreeMap<Vec<u8>, OutputStats>, output: &Value) {
+    walk(output, &mut |path, value| match entries.get_mut(path) {
+        Some(stats) => stats.add(value),
+        None => {
+            entries.insert(path.to_vec(), OutputStats::new(value));
+        }
+    });
+}
+
+/// Updates the parameter index of run `id` from its old parameters (`None` for a new run) to
+/// `new`, touching only the paths that changed.
+pub fn update_params(
+    txn: &WriteTransaction,
+    id: u64,
+    old: Option<&Value>,
+    new: &Value,
+) -> Result<()> {
+    let op = "index parameters";
+    let old = old.map(param_entries).unwrap_or_default();
+    let new = param_entries(new);
+    let mut index = txn.open_table(PARAM_INDEX).map_err(|e| Error::db(op, e))?;
+    for path in old.keys() {
+        if !new.contains_key(path) {
+            index
+                .remove((path.as_slice(), id))
+                .map_err(|e| Error::db(op, e))?;
+        }
+    }
+    for (path, value) in &new {
+        if old.get(path) != Some(value) {
+            index
+                .insert((path.as_slice(), id), value.as_slice())
+                .map_err(|e| Error::db(op, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds output values just appended to run `id` to the output index.
+pub fn add_outputs(txn: &WriteTransaction, id: u64, values: &[Value]) -> Result<()> {
+    let op = "index outputs";
+    let mut index = txn.open_table(OUTPUT_INDEX).map_err(|e| Error::db(op, e))?;
+    // Gather every touched path's stats first (read once), then write each once.
+    let mut touched: BTreeMap<Vec<u8>, OutputStats> = BTreeMap::new();
+    for value in values {
+        let mut paths = Vec::new();
+        walk(value, &mut |path, _| paths.push(path.to_vec()));
+        for path in paths {
+            if let std::collections::btree_map::Entry::Vacant(slot) = touched.entry(path) {
+                let existing = index
+                    .get((slot.key().as_slice(), id))
+                    .map_err(|e| Error::db(op, e))?
+                    .map(|bytes| OutputStats::decode(bytes.value()))
+                    .transpose()?;
+                if let Some(stats) = existing {
+                    slot.insert(stats);
+                }
+            }
+        }
+        add_output(&mut touched, value);
+    }
+    for (path, stats) in &touched {
+        index
+            .insert((path.as_slice(), id), stats.encode().as_slice())
+            .map_err(|e| Error::db(op, e))?;
+    }
+    Ok(())
+}
+
+/// A run's index entries: parameter paths to encoded slots, output paths to stats.
+pub type RunEntries = (BTreeMap<Vec<u8>, Vec<u8>>, BTreeMap<Vec<u8>, OutputStats>);
+
+/// The index entries run `id` should have, computed from its `params` and `outputs` rows.
+pub fn run_entries(txn: &impl Reader, id: u64) -> Result<RunEntries> {
+    let op = "read run for index";
+    let params = match txn.table(PARAMS)?.get(id).map_err(|e| Error::db(op, e))? {
+        Some(bytes) => param_entries(&super::decode_value(bytes.value(), "parameters")?),
+        None => BTreeMap::new(),
+    };
+    let outputs_table = txn.table(OUTPUTS)?;
+    let mut outputs = BTreeMap::new();
+    for entry in outputs_table
+        .range((id, 0)..=(id, u64::MAX))
+        .map_err(|e| Error::db(op, e))?
+    {
+        let (_, bytes) = entry.map_err(|e| Error::db(op, e))?;
+        add_output(
+            &mut outputs,
+            &super::decode_value(bytes.value(), "output value")?,
+        );
+    }
+    Ok((params, outputs))
+}
+
+/// Removes every index entry of run `id`; call it before the run's `params` and `outputs`
+/// rows are removed (they say which paths the run has).
+pub fn remove_run(txn: &WriteTransaction, id: u64) -> Result<()> {
+    let op = "unindex run";
+    let (params, outputs) = run_entries(txn, id)?;
+    let mut index = txn.open_table(PARAM_INDEX).map_err(|e| Error::db(op, e))?;
+    for path in params.keys() {
+        index
+            .remove((path.as_slice(), id))
+            .map_err(|e| Error::db(op, e))?;
+    }
+    drop(index);
+    let mut index = txn.open_table(OUTPUT_INDEX).map_err(|e| Error::db(op, e))?;
+    for path in outputs.keys() {
+        index
+            .remove((path.as_slice(), id))
+            .map_err(|e| Error::db(op, e))?;
+    }
+    Ok(())
+}
+
+/// Writes the index entries of run `id` from its `params` and `outputs` rows (a run whose rows
+/// were copied in wholesale and that has no entries yet).
+pub fn add_run(txn: &WriteTransaction, id: u64) -> Result<()> {
+    let op = "index run";
+    let (params, outputs) = run_entries(txn, id)?;
+    let mut index = txn.open_table(PARAM_INDEX).map_err(|e| Error::db(op, e))?;
+    for (path, value) in &params {
+        index
+            .insert((path.as_slice(), id), value.as_slice())
+            .map_err(|e| Error::db(op, e))?;
+    }
+    drop(index);
+    let mut index = txn.open_table(OUTPUT_INDEX).map_err(|e| Error::db(op, e))?;
+    for (path, stats) in &outputs {
+        index
+            .insert((path.as_slice(), id), stats.encode().as_slice())
+            .map_err(|e| Error::db(op, e))?;
+    }
+    Ok(())
+}
+
+/// Builds the whole index from scratch (both tables emptied first); returns the runs indexed.
+pub fn rebuild(txn: &WriteTransaction) -> Result<u64> {
+    let op = "build key index";
+    for table in [PARAM_INDEX, OUTPUT_INDEX] {
+        txn.open_table(table)
+            .map_err(|e| Error::db(op, e))?
+            .retain(|_, _| false)
+            .map_err(|e| Error::db(op, e))?;
+    }
+    let ids: Vec<u64> = txn
+        .open_table(super::RUNS)
+        .map_err(|e| Error::db(op, e))?
+        .iter()
+        .map_err(|e| Error::db(op, e))?
+        .map(|entry| entry.map(|(id, _)| id.value()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::db(op, e))?;
+    for &id in &ids {
+        add_run(txn, id)?;
+    }
+    Ok(ids.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_round_trip_whatever_the_keys_hold() {
+        for path in [
+            vec!["lr"],
+            vec!["opt", "name"],
+            vec!["a.b", "", "\u{0}x"],
+            vec!["\u{4}\u{0}\u{0}\u{0}"],
+        ] {
+            let encoded = encode_path(&path);
+            assert_eq!(
+                decode_path(&encoded),
+                Some(path.iter().map(|s| s.to_string()).collect())
+            );
+        }
+        assert_eq!(decode_path(&[1, 0, 0]), None);
+        assert_eq!(decode_path(&[5, 0, 0, 0, b'a']), None);
+        assert!(!is_indexable::<&str>(&[]));
+        assert!(!is_indexable(&["x".repeat(INDEX_PATH_BYTES_MAX)]));
+    }
+
+    #[test]
+    fn param_entries_cover_nested_maps_and_defer_maps_and_large_values() {
+        let params = Value::map([
+            ("lr", Value::Float(0.01)),
+            ("none", Value::Null),
+            ("opt", Value::map([("name", Value::Str("adam".into()))])),
+            ("big", Value::Str("x".repeat(INDEX_VALUE_BYTES_MAX))),
+            ("tags", Value::List(vec![Value::Int(1)])),
+        ]);
+        let entries = param_entries(&params);
+        let get = |path: &[&str]| entries.get(&encode_path(path)).cloned();
+        assert_eq!(get(&["lr"]), Some(Value::Float(0.01).encode()));
+        assert_eq!(get(&["none"]), None);
+        assert_eq!(get(&["opt"]), Some(Vec::new()));
+        assert_eq!(
+            get(&["opt", "name"]),
+            Some(Value::Str("adam".into()).encode())
+        );
+        assert_eq!(get(&["big"]), Some(Vec::new()));
+        assert_eq!(
+            get(&["tags"]),
+            Some(Value::List(vec![Value::Int(1)]).encode())
+        );
+        assert_eq!(entries.len(), 5);
+        assert_eq!(decode_param(&[]).unwrap(), Slot::Deferred);
+    }
+
+    #[test]
+    fn output_stats_follow_the_aggregate_definitions() {
+        let outputs = [
+            Value::map([("loss", Value::Int(3))]),
+            Value::map([("loss", Value::Float(f64::NAN))]),
+            Value::map([("loss", Value::Null)]),
+            Value::map([("loss", Value::Float(1.0))]),
+            Value::map([("loss", Value::Int(1))]),
+            Value::map([("loss", Value::Float(3.0))]),
+            Value::map([("loss", Value::Str("n/a".into()))]),
+        ];
+        let entries = output_entries(&outputs);
+        let stats = &entries[&encode_path(&["loss"])];
+        assert_eq!(stats.count, 6);
+        assert_eq!(stats.numbers, 4);
+        assert_eq!(stats.sum, 8.0);
+        assert_eq!(stats.first, Slot::Value(Value::Int(3)));
+        assert_eq!(stats.last, Slot::Value(Value::Str("n/a".into())));
+        // The first of the equal minima, the last of the equal maxima.
+        assert_eq!(stats.min, Some(Value::Float(1.0)));
+        assert_eq!(stats.max, Some(Value::Float(3.0)));
+        let decoded = OutputStats::decode(&stats.encode()).unwrap();
+        assert_eq!(decoded.encode(), stats.encode());
+    }
+
+    #[test]
+    fn output_stats_decoding_rejects_damage() {
+        let stats = output_entries(&[Value::map([("a", Value::Int(1))])])
+            .into_values()
+            .next()
+            .unwrap();
+        let bytes = stats.encode();
+        for cut in 0..bytes.len() {
+            assert!(OutputStats::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(OutputStats::decode(&trailing).is_err());
+        let mut version = bytes.clone();
+        version[0] = 9;
+        assert!(OutputStats::decode(&version).is_err());
+        let mut zero_count = bytes;
+        zero_count[1..9].fill(0);
+        assert!(OutputStats::decode(&zero_count).is_err());
+    }
+
+    #[test]
+    fn check_reports_missing_stale_and_extra_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.runs");
+        let store = crate::Store::create(&path).unwrap();
+        let run = store.init("p", Some("a")).unwrap();
+        run.set_parameters(&Value::map([
+            ("lr", Value::Float(0.1)),
+            ("bs", Value::Int(8)),
+        ]))
+        .unwrap();
+        run.add_output_value(&Value::map([("acc", Value::Float(0.5))]))
+            .unwrap();
+        let id = run.id();
+        store
+            .write("tamper", |txn| {
+                let mut params = txn.open_table(PARAM_INDEX).unwrap();
+                params
+                    .remove((encode_path(&["lr"]).as_slice(), id))
+                    .unwrap();
+                params
+                    .insert((encode_path(&["ghost"]).as_slice(), id), &[][..])
+                    .unwrap();
+                drop(params);
+                let mut stats = output_entries(&[Value::map([("acc", Value::Float(0.7))])]);
+                let stale = stats.remove(&encode_path(&["acc"])).unwrap();
+                txn.open_table(OUTPUT_INDEX)
+                    .unwrap()
+                    .insert(
+                        (encode_path(&["acc"]).as_slice(), id),
+                        stale.encode().as_slice(),
+                    )
+                    .unwrap();
+                Ok(())
+            })
+            .unwrap();
+        drop((run, store));
+        let report = crate::check(&path).unwrap();
+        let problems = report.problems.join("\n");
+        assert!(
+            problems.contains("parameter lr of run #1 is missing"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("parameter ghost of run #1 does not exist"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("output acc of run #1 is stale"),
+            "{problems}"
+        );
+        assert_eq!(report.problems.len(), 3, "{problems}");
+    }
+}

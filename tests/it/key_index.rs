@@ -1,0 +1,257 @@
+//! The key index (`catalog::index`): kept in step with parameters and outputs through every
+//! write path (set, overwrite, append, delete, copy within and across stores, vacuum), checked
+//! by `check`, built when a writable open upgrades a store written before it existed, and
+//! giving the same answers as the unindexed path a read-only open of such a store takes.
+
+use runstore::{CopyOptions, Store, Value};
+
+use crate::util::temp_store;
+
+fn urls(store: &Store, query: &str) -> Vec<String> {
+    store
+        .query_runs()
+        .query(query)
+        .unwrap_or_else(|e| panic!("{query}: {e}"))
+        .run()
+        .unwrap()
+        .iter()
+        .map(|run| run.url())
+        .collect()
+}
+
+fn assert_checks(path: &std::path::Path) {
+    let report = runstore::check(path).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+#[test]
+fn overwritten_parameters_and_appended_outputs_are_what_queries_see() {
+    let (_dir, path) = temp_store();
+    let store = Store::create(&path).unwrap();
+    let run = store.init("p", Some("a")).unwrap();
+    run.set_parameters(&Value::map([
+        ("lr", Value::Float(0.1)),
+        ("opt", Value::map([("name", Value::Str("sgd".into()))])),
+    ]))
+    .unwrap();
+    assert_eq!(urls(&store, "params.lr = 0.1"), ["p/runs/a"]);
+    assert_eq!(urls(&store, "params.opt.name = 'sgd'"), ["p/runs/a"]);
+    // Overwrite one key and replace a nested map by a number.
+    run.set_parameters(&Value::map([
+        ("lr", Value::Float(0.01)),
+        ("opt", Value::Int(3)),
+    ]))
+    .unwrap();
+    assert!(urls(&store, "params.lr = 0.1").is_empty());
+    assert_eq!(urls(&store, "params.lr = 0.01"), ["p/runs/a"]);
+    assert!(urls(&store, "params.opt.name = 'sgd'").is_empty());
+    assert_eq!(urls(&store, "params.opt = 3"), ["p/runs/a"]);
+
+    for (epoch, acc) in [(1, 0.5), (2, 0.25), (3, 0.75)] {
+        run.add_output_value(&Value::map([
+            ("epoch", Value::Int(epoch)),
+            ("acc", Value::Float(acc)),
+        ]))
+        .unwrap();
+    }
+    assert_eq!(urls(&store, "outputs.acc = 0.75"), ["p/runs/a"]);
+    assert_eq!(urls(&store, "outputs.acc.min = 0.25"), ["p/runs/a"]);
+    assert_eq!(urls(&store, "outputs.acc.max = 0.75"), ["p/runs/a"]);
+    assert_eq!(urls(&store, "outputs.acc.first = 0.5"), ["p/runs/a"]);
+    assert_eq!(urls(&store, "outputs.acc.count = 3"), ["p/runs/a"]);
+    assert_eq!(urls(&store, "outputs.acc.mean = 0.5"), ["p/runs/a"]);
+    assert_eq!(urls(&store, "outputs.loss.count = 0"), ["p/runs/a"]);
+    drop((run, store));
+    assert_checks(&path);
+}
+
+#[test]
+fn maps_and_large_values_are_read_from_the_runs_rows() {
+    let (_dir, path) = temp_store();
+    let store = Store::create(&path).unwrap();
+    let long = "x".repeat(5_000);
+    let a = store.init("p", Some("a")).unwrap();
+    a.set_parameters(&Value::map([("note", Value::Str(long.clone()))]))
+        .unwrap();
+    a.add_output_value(&Value::map([(
+        "eval",
+        Value::map([("f1", Value::Float(0.5))]),
+    )]))
+    .unwrap();
+    a.add_output_value(&Value::map([("text", Value::Str(long.clone()))]))
+        .unwrap();
+    let b = store.init("p", Some("b")).unwrap();
+    b.set_parameters(&Value::map([("note", Value::Str("short".into()))]))
+        .unwrap();
+    b.add_output_value(&Value::map([("eval", Value::Float(1.0))]))
+        .unwrap();
+    assert_eq!(urls(&store, "params.note LIKE 'xxx%'"), ["p/runs/a"]);
+    assert_eq!(
+        urls(&store, &format!("params.note = '{long}'")),
+        ["p/runs/a"]
+    );
+    assert_eq!(urls(&store, "params.note = 'short'"), ["p/runs/b"]);
+    assert_eq!(urls(&store, "outputs.text LIKE 'x%'"), ["p/runs/a"]);
+    assert_eq!(urls(&store, "outputs.text.first LIKE 'x%'"), ["p/runs/a"]);
+    // A map never equals a number; `!=` holds between different kinds.
+    assert_eq!(urls(&store, "outputs.eval != 1"), ["p/runs/a"]);
+    assert_eq!(urls(&store, "outputs.eval = 1"), ["p/runs/b"]);
+    assert_eq!(urls(&store, "outputs.eval.f1 = 0.5"), ["p/runs/a"]);
+    assert_eq!(
+        urls(&store, "outputs.eval IS NOT NULL ORDER BY name DESC"),
+        ["p/runs/b", "p/runs/a"]
+    );
+}
+
+#[test]
+fn ties_at_the_limit_are_settled_by_project_and_name() {
+    let (_dir, path) = temp_store();
+    let store = Store::create(&path).unwrap();
+    // Created in an order unlike the name order, so run ids disagree with names.
+    for (project, name, score) in [
+        ("q", "z", 1),
+        ("p", "y", 2),
+        ("q", "a", 2),
+        ("p", "b", 2),
+        ("p", "a", 3),
+    ] {
+        let run = store.init(project, Some(name)).unwrap();
+        run.set_parameters(&Value::map([("score", Value::Int(score))]))
+            .unwrap();
+    }
+    assert_eq!(
+        urls(
+            &store,
+            "params.score >= 2 ORDER BY params.score ASC LIMIT 2"
+        ),
+        ["p/runs/b", "p/runs/y"]
+    );
+    assert_eq!(
+        urls(
+            &store,
+            "params.score >= 2 ORDER BY params.score ASC LIMIT 2 OFFSET 2"
+        ),
+        ["q/runs/a", "p/runs/a"]
+    );
+    assert_eq!(
+        urls(&store, "params.score > 0 LIMIT 3"),
+        ["p/runs/a", "p/runs/b", "p/runs/y"]
+    );
+    assert_eq!(
+        store
+            .query_runs()
+            .project("q")
+            .filter("params.score > 0")
+            .unwrap()
+            .run()
+            .unwrap()
+            .iter()
+            .map(|run| run.url())
+            .collect::<Vec<_>>(),
+        ["q/runs/a", "q/runs/z"]
+    );
+}
+
+#[test]
+fn delete_copy_copy_to_and_vacuum_keep_the_index_exact() {
+    let (dir, path) = temp_store();
+    let store = Store::create(&path).unwrap();
+    for (name, lr) in [("a", 0.1), ("b", 0.01), ("c", 0.001)] {
+        let run = store.init("p", Some(name)).unwrap();
+        run.set_parameters(&Value::map([("lr", Value::Float(lr))]))
+            .unwrap();
+        run.add_output_value(&Value::map([("acc", Value::Float(lr * 5.0))]))
+            .unwrap();
+    }
+    store.run("p/runs/b").unwrap().delete().unwrap();
+    assert_eq!(urls(&store, "params.lr < 1"), ["p/runs/a", "p/runs/c"]);
+    let copy = store
+        .run("p/runs/c")
+        .unwrap()
+        .copy(&CopyOptions {
+            run_name: Some("c2".into()),
+            ..CopyOptions::default()
+        })
+        .unwrap();
+    copy.add_output_value(&Value::map([("acc", Value::Float(0.9))]))
+        .unwrap();
+    assert_eq!(urls(&store, "outputs.acc > 0.5"), ["p/runs/c2"]);
+    assert_eq!(
+        urls(&store, "outputs.acc.first = 0.005"),
+        ["p/runs/c", "p/runs/c2"]
+    );
+
+    let other_path = dir.path().join("other.runs");
+    let other = Store::create(&other_path).unwrap();
+    store
+        .run("p/runs/a")
+        .unwrap()
+        .copy_to(&other, &CopyOptions::default())
+        .unwrap();
+    assert_eq!(
+        urls(&other, "params.lr = 0.1 AND outputs.acc = 0.5"),
+        ["p/runs/a"]
+    );
+    drop(other);
+    assert_checks(&other_path);
+
+    drop(copy);
+    drop(store);
+    assert_checks(&path);
+    Store::vacuum(&path).unwrap();
+    assert_checks(&path);
+    let store = Store::open_read_only(&path).unwrap();
+    assert_eq!(
+        urls(&store, "params.lr < 1"),
+        ["p/runs/a", "p/runs/c", "p/runs/c2"]
+    );
+    assert_eq!(urls(&store, "outputs.acc.count = 2"), ["p/runs/c2"]);
+}
+
+/// `tests/fixtures/catalog_v1.runs` was written by the build before the key index (commit
+/// d4ab327's `runstore init/log/set-status`): two projects, seven runs, nested and list
+/// parameters, a 2,000-byte parameter, nested outputs.
+#[test]
+fn a_store_written_before_the_index_answers_alike_before_and_after_upgrade() {
+    let (dir, _) = temp_store();
+    let path = dir.path().join("v1.runs");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/catalog_v1.runs"
+        ),
+        &path,
+    )
+    .unwrap();
+    let queries = [
+        "params.lr < 0.01 ORDER BY outputs.acc DESC",
+        "params.opt.name = 'adam' AND outputs.loss.min < 6 ORDER BY params.opt.beta DESC LIMIT 3",
+        "outputs.eval.f1 > 0.5",
+        "params.note LIKE 'xx%'",
+        "outputs.acc.count = 3 AND status != 'COMPLETED' ORDER BY outputs.acc.first",
+        "params.tags IS NOT NULL",
+        "",
+    ];
+    let read_only = Store::open_read_only(&path).unwrap();
+    assert_eq!(read_only.info().unwrap().catalog_version, 1);
+    let before: Vec<Vec<String>> = queries.iter().map(|q| urls(&read_only, q)).collect();
+    assert_eq!(
+        before[0],
+        [
+            "text/runs/big",
+            "vision/runs/run4",
+            "vision/runs/run3",
+            "vision/runs/run1"
+        ]
+    );
+    assert_eq!(before[2], ["text/runs/big"]);
+    assert_eq!(before[6].len(), 7);
+    drop(read_only);
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.info().unwrap().catalog_version, 2);
+    let after: Vec<Vec<String>> = queries.iter().map(|q| urls(&store, q)).collect();
+    assert_eq!(before, after);
+    drop(store);
+    assert_checks(&path);
+}
