@@ -19,3 +19,4 @@ mod stale;
 mod tables;
 mod transfer;
 mod util;
+mod values;
