@@ -47,7 +47,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List runs.
+    /// List runs, optionally with columns of chosen values per run.
+    ///
+    /// Example: runstore runs demo.runs --filter "params.lr < 0.05" --order-by "outputs.acc DESC" --columns params.lr,outputs.acc
     Runs {
         /// The store file.
         path: PathBuf,
@@ -67,10 +69,21 @@ enum Command {
         /// Skip this many runs first.
         #[arg(long, default_value_t = 0)]
         offset: u64,
+        /// Add a column per key, comma-separated: any identifier of the filter language, e.g.
+        /// "params.lr,outputs.acc,outputs.loss.min,status"; quote a key holding a comma with
+        /// backticks or double quotes (params.`a,b`). Empty where a run has no value.
+        #[arg(long, value_name = "KEYS")]
+        columns: Option<String>,
         /// One JSON object per run per line (url, project, name, status, status_code, stale, created,
-        /// last_modified, description, params, outputs).
+        /// last_modified, description, params, outputs; with --columns also "columns", an
+        /// object from each key as written to its value, null when absent).
         #[arg(long)]
         json: bool,
+        /// CSV (RFC 4180): a header row, then a row per run (url, project, name, status,
+        /// status_code, stale, created, last_modified, description, output_count, then the
+        /// --columns keys; maps and lists as JSON text).
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
     },
     /// Show one run: attributes, parameters, inputs, outputs, metrics tables and blobs.
     ///
@@ -383,8 +396,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             order_by,
             limit,
             offset,
+            columns,
             json,
+            csv,
         } => {
+            let keys = match &columns {
+                Some(text) => split_column_keys(text),
+                None => Vec::new(),
+            };
             let store = open_read(&path)?;
             let mut query = store.query_runs().offset(offset);
             if let Some(project) = &project {
@@ -399,13 +418,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if let Some(limit) = limit {
                 query = query.limit(limit);
             }
-            let runs = query.run()?;
+            let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let (runs, table) = query.run_with_values(&key_refs).with_context(|| {
+                format!("--columns {:?}", columns.as_deref().unwrap_or_default())
+            })?;
+            // The table starts with project, name and url; the requested columns follow.
+            let first_value = table.num_columns() - keys.len();
+            let value_columns = &table.columns()[first_value..];
+            let schema = table.schema();
+            let value_fields = &schema.fields()[first_value..];
             if json {
-                for run in runs {
-                    writeln!(out, "{}", run_json(&run)?)?;
+                for (row, run) in runs.iter().enumerate() {
+                    let mut object = run_json(run)?;
+                    if columns.is_some() {
+                        let values: serde_json::Map<String, serde_json::Value> = keys
+                            .iter()
+                            .zip(value_fields.iter().zip(value_columns))
+                            .map(|(key, (field, array))| {
+                                (key.trim().to_string(), cell_json(field, array, row))
+                            })
+                            .collect();
+                        object["columns"] = serde_json::Value::Object(values);
+                    }
+                    writeln!(out, "{object}")?;
                 }
+            } else if csv {
+                print_runs_csv(&mut out, &runs, &keys, value_columns)?;
             } else {
-                print_runs_table(&mut out, &runs)?;
+                print_runs_table_with_columns(&mut out, &runs, &keys, value_columns)?;
             }
         }
         Command::Show {
@@ -740,9 +780,147 @@ pub fn run_json(run: &Run) -> Result<serde_json::Value> {
     }))
 }
 
+/// The keys of a `--columns` list: split at commas outside backticks and double quotes (a
+/// quote written twice inside stays inside, as in the filter language). Keys are parsed later,
+/// by `RunQuery::run_with_values`, which reports blanks and bad keys.
+fn split_column_keys(text: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut key = String::new();
+    let mut quote: Option<char> = None;
+    for c in text.chars() {
+        match (quote, c) {
+            (None, ',') => keys.push(std::mem::take(&mut key)),
+            (None, '`' | '"') => {
+                quote = Some(c);
+                key.push(c);
+            }
+            (Some(open), _) if c == open => {
+                quote = None;
+                key.push(c);
+            }
+            _ => key.push(c),
+        }
+    }
+    keys.push(key);
+    keys
+}
+
+/// One cell of a `--columns` column as text, for the table and CSV: empty for null, timestamps
+/// as RFC 3339, non-finite floats as `NaN`, `inf`, `-inf`, JSON text as is.
+fn cell_text(array: &arrow_array::ArrayRef, row: usize) -> String {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
+    use arrow_schema::DataType;
+    if array.is_null(row) {
+        return String::new();
+    }
+    match array.data_type() {
+        DataType::Boolean => array.as_boolean().value(row).to_string(),
+        DataType::Int64 => array.as_primitive::<Int64Type>().value(row).to_string(),
+        DataType::Float64 => {
+            let float = array.as_primitive::<Float64Type>().value(row);
+            match serde_json::Number::from_f64(float) {
+                Some(number) => number.to_string(),
+                None if float.is_nan() => "NaN".to_string(),
+                None if float > 0.0 => "inf".to_string(),
+                None => "-inf".to_string(),
+            }
+        }
+        DataType::Timestamp(..) => {
+            time::format_us(array.as_primitive::<TimestampMicrosecondType>().value(row))
+        }
+        DataType::Utf8 => array.as_string::<i32>().value(row).to_string(),
+        // RunQuery::values makes no other types.
+        _ => String::new(),
+    }
+}
+
+/// One cell of a `--columns` column as JSON: as `Value::to_json` would give it (non-finite
+/// floats as null), timestamps as RFC 3339 text like `created`, JSON text parsed back.
+fn cell_json(
+    field: &arrow_schema::Field,
+    array: &arrow_array::ArrayRef,
+    row: usize,
+) -> serde_json::Value {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+    use arrow_schema::DataType;
+    if array.is_null(row) {
+        return serde_json::Value::Null;
+    }
+    match array.data_type() {
+        DataType::Boolean => array.as_boolean().value(row).into(),
+        DataType::Int64 => array.as_primitive::<Int64Type>().value(row).into(),
+        DataType::Float64 => Value::Float(array.as_primitive::<Float64Type>().value(row)).to_json(),
+        DataType::Utf8 => {
+            let text = array.as_string::<i32>().value(row);
+            // A column of maps, lists or mixed kinds holds JSON text, marked as such; a column
+            // of strings is text even where a string reads as JSON.
+            if field.extension_type_name() == Some("arrow.json") {
+                serde_json::from_str(text).unwrap_or_else(|_| text.into())
+            } else {
+                text.into()
+            }
+        }
+        _ => cell_text(array, row).into(),
+    }
+}
+
+fn print_runs_csv(
+    out: &mut impl Write,
+    runs: &[Run],
+    keys: &[String],
+    value_columns: &[arrow_array::ArrayRef],
+) -> Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    let mut header: Vec<&str> = vec![
+        "url",
+        "project",
+        "name",
+        "status",
+        "status_code",
+        "stale",
+        "created",
+        "last_modified",
+        "description",
+        "output_count",
+    ];
+    header.extend(keys.iter().map(|key| key.trim()));
+    writer.write_record(&header)?;
+    for (row, run) in runs.iter().enumerate() {
+        let info = run.info()?;
+        let mut record = vec![
+            info.url,
+            info.project,
+            info.name,
+            info.status.name().to_string(),
+            info.status.code().to_string(),
+            run.liveness()?.is_stale().to_string(),
+            time::format_us(info.created_us),
+            time::format_us(info.last_modified_us),
+            info.description,
+            info.output_count.to_string(),
+        ];
+        record.extend(value_columns.iter().map(|array| cell_text(array, row)));
+        writer.write_record(&record)?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
 fn print_runs_table(out: &mut impl Write, runs: &[Run]) -> Result<()> {
+    print_runs_table_with_columns(out, runs, &[], &[])
+}
+
+/// The aligned runs table, with a column per `--columns` key after OUTPUTS.
+fn print_runs_table_with_columns(
+    out: &mut impl Write,
+    runs: &[Run],
+    keys: &[String],
+    value_columns: &[arrow_array::ArrayRef],
+) -> Result<()> {
     let mut rows = Vec::with_capacity(runs.len());
-    for run in runs {
+    for (row, run) in runs.iter().enumerate() {
         let info = run.info()?;
         let last = run
             .last_output()?
@@ -753,22 +931,29 @@ fn print_runs_table(out: &mut impl Write, runs: &[Run]) -> Result<()> {
         } else {
             info.status.name().to_string()
         };
-        rows.push([
+        let mut cells = vec![
             info.url,
             status,
             time::format_us(info.created_us)[..19].replace('T', " "),
             info.output_count.to_string(),
-            last,
-        ]);
+        ];
+        // The requested columns go before the last output, which is often long.
+        cells.extend(value_columns.iter().map(|array| cell_text(array, row)));
+        cells.push(last);
+        rows.push(cells);
     }
-    let header = ["RUN", "STATUS", "CREATED (UTC)", "OUTPUTS", "LAST OUTPUT"];
-    let mut widths = header.map(str::len);
+    let mut header: Vec<String> = ["RUN", "STATUS", "CREATED (UTC)", "OUTPUTS"]
+        .map(String::from)
+        .to_vec();
+    header.extend(keys.iter().map(|key| key.trim().to_string()));
+    header.push("LAST OUTPUT".to_string());
+    let mut widths: Vec<usize> = header.iter().map(|cell| cell.chars().count()).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 5]| {
+    let line = |cells: &[String]| {
         let mut text = String::new();
         for (i, cell) in cells.iter().enumerate() {
             if i + 1 == cells.len() {
@@ -779,9 +964,9 @@ fn print_runs_table(out: &mut impl Write, runs: &[Run]) -> Result<()> {
         }
         text
     };
-    writeln!(out, "{}", line(header))?;
+    writeln!(out, "{}", line(&header))?;
     for row in &rows {
-        writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
+        writeln!(out, "{}", line(row))?;
     }
     writeln!(out, "({} runs)", rows.len())?;
     Ok(())

@@ -2444,6 +2444,19 @@ impl fmt::Display for Query {
     }
 }
 
+/// Parses one identifier alone, such as a column key of a cross-run table
+/// (`RunQuery::values`): no sort direction, no comparison, nothing after it.
+///
+/// # Errors
+///
+/// As [`parse_filter`]; blank text is an error too.
+pub(crate) fn parse_operand(text: &str) -> Result<Operand, FilterError> {
+    let mut parser = Parser::new(text)?;
+    let (operand, _) = parser.operand("a key")?;
+    parser.expect_end("the end of the key")?;
+    Ok(operand)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

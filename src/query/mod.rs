@@ -9,6 +9,8 @@
 pub mod filter;
 mod runs;
 mod scan;
+mod values;
 
 pub use runs::RunQuery;
 pub use scan::{Agg, AggFunc, TableQuery, DOWNSAMPLE_BUCKETS_MAX};
+pub use values::VALUE_COLUMNS_MAX;

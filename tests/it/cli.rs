@@ -168,3 +168,215 @@ fn cli_usage_errors_exit_2_and_runtime_errors_exit_1_with_a_message_on_stderr() 
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(stderr.starts_with("runstore: "), "{stderr}");
 }
+
+#[test]
+fn cli_every_command_help_shows_an_example() {
+    let help = stdout(&runstore(&["--help"]));
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.trim().is_empty())
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|command| *command != "help")
+        .collect();
+    // A guard against a change of clap's layout leaving nothing to check.
+    assert!(commands.len() >= 15, "{commands:?} from {help}");
+    assert!(commands.contains(&"runs"), "{commands:?}");
+    for command in commands {
+        let text = stdout(&runstore(&[command, "--help"]));
+        assert!(
+            text.contains("Example: runstore ") || text.contains("Examples:\n  runstore "),
+            "`runstore {command} --help` has no example:\n{text}"
+        );
+    }
+}
+
+/// A store with runs `p/a` (lr 0.1, two outputs), `p/b` (lr 0.01, a key holding a comma, a
+/// description with a comma and a quote) and `p/c` (no parameters or outputs).
+fn columns_store(path: &str) {
+    for (name, params) in [
+        ("a", vec!["lr=0.1", "opt={\"name\":\"adam\"}"]),
+        ("b", vec!["lr=0.01", "a,b=3"]),
+        ("c", vec![]),
+    ] {
+        let mut args = vec!["init", path, "--project", "p", "--name", name];
+        for param in &params {
+            args.extend(["--param", param]);
+        }
+        if name == "b" {
+            args.extend(["--description", "small, \"careful\" lr"]);
+        }
+        stdout(&runstore(&args));
+    }
+    stdout(&runstore(&[
+        "log",
+        path,
+        "p/runs/a",
+        "--output",
+        r#"{"acc":0.5,"loss":0.9}"#,
+        "--output",
+        r#"{"acc":0.75,"loss":0.3}"#,
+    ]));
+    stdout(&runstore(&[
+        "log",
+        path,
+        "p/runs/b",
+        "--output",
+        r#"{"acc":0.25}"#,
+    ]));
+}
+
+#[test]
+fn cli_runs_columns_adds_values_to_the_table() {
+    let (_dir, path) = temp_store();
+    let path = path.to_str().unwrap();
+    columns_store(path);
+    let text = stdout(&runstore(&[
+        "runs",
+        path,
+        "--order-by",
+        "outputs.acc DESC",
+        "--columns",
+        "params.lr, outputs.loss.min,params.`a,b`",
+    ]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    let header: Vec<&str> = lines[0]
+        .split("  ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "RUN",
+            "STATUS",
+            "CREATED (UTC)",
+            "OUTPUTS",
+            "params.lr",
+            "outputs.loss.min",
+            "params.`a,b`",
+            "LAST OUTPUT"
+        ],
+        "{text}"
+    );
+    assert!(lines[1].starts_with("p/runs/a "), "{text}");
+    assert!(lines[1].contains(" 0.1 "), "{text}");
+    assert!(lines[1].contains(" 0.3 "), "{text}");
+    assert!(lines[2].starts_with("p/runs/b "), "{text}");
+    assert!(lines[2].contains(" 0.01 "), "{text}");
+    assert!(lines[2].contains(" 3 "), "{text}");
+    assert!(lines[3].starts_with("p/runs/c "), "{text}");
+    assert_eq!(lines[4], "(3 runs)");
+    // Every row is aligned with the header.
+    let at = lines[0].find("params.lr").unwrap();
+    assert_eq!(lines[1].find("0.1"), Some(at), "{text}");
+    assert_eq!(lines[2].find("0.01"), Some(at), "{text}");
+}
+
+#[test]
+fn cli_runs_columns_adds_a_columns_object_to_json() {
+    let (_dir, path) = temp_store();
+    let path = path.to_str().unwrap();
+    columns_store(path);
+    let runs = runs_json(
+        path,
+        &[
+            "--columns",
+            "params.lr,params.opt,outputs.acc,created,status",
+        ],
+    );
+    assert_eq!(runs.len(), 3);
+    assert_eq!(
+        runs[0]["columns"],
+        serde_json::json!({
+            "params.lr": 0.1,
+            "params.opt": {"name": "adam"},
+            "outputs.acc": 0.75,
+            "created": runs[0]["created"],
+            "status": "EMPTY",
+        })
+    );
+    assert_eq!(runs[1]["columns"]["params.opt"], serde_json::Value::Null);
+    assert_eq!(runs[2]["columns"]["params.lr"], serde_json::Value::Null);
+    // The fields without --columns are unchanged, and there is no "columns" then.
+    let plain = runs_json(path, &[]);
+    for (with, without) in runs.iter().zip(&plain) {
+        let mut with = with.clone();
+        with.as_object_mut().unwrap().remove("columns");
+        assert_eq!(&with, without);
+        assert!(without.get("columns").is_none());
+    }
+}
+
+#[test]
+fn cli_runs_csv_quotes_fields_and_adds_columns() {
+    let (_dir, path) = temp_store();
+    let path = path.to_str().unwrap();
+    columns_store(path);
+    let text = stdout(&runstore(&[
+        "runs",
+        path,
+        "--csv",
+        "--columns",
+        r#"params.lr,params.opt,params."a,b",outputs.acc"#,
+    ]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "url,project,name,status,status_code,stale,created,last_modified,description,\
+         output_count,params.lr,params.opt,\"params.\"\"a,b\"\"\",outputs.acc"
+    );
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[1].starts_with("p/runs/a,p,a,EMPTY,2,false,"),
+        "{text}"
+    );
+    assert!(
+        lines[1].ends_with(r#",,2,0.1,"{""name"":""adam""}",,0.75"#),
+        "{text}"
+    );
+    assert!(
+        lines[2].ends_with(r#","small, ""careful"" lr",1,0.01,,3,0.25"#),
+        "{text}"
+    );
+    assert!(lines[3].ends_with(",,0,,,,"), "{text}");
+}
+
+#[test]
+fn cli_runs_csv_and_json_together_is_a_usage_error() {
+    let (_dir, path) = temp_store();
+    let path = path.to_str().unwrap();
+    columns_store(path);
+    let output = runstore(&["runs", path, "--csv", "--json"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn cli_runs_bad_column_keys_exit_1_like_bad_filters() {
+    let (_dir, path) = temp_store();
+    let path = path.to_str().unwrap();
+    columns_store(path);
+    for (columns, expected) in [
+        (
+            "params.lr DESC",
+            "expected the end of the key, found 'DESC'",
+        ),
+        ("params.lr,,outputs.acc", "column key 2 is blank"),
+        ("params.lr,params.lr", "requested twice"),
+        ("params.lr < 1", "found '<'"),
+        (
+            "params.`lr",
+            "column 8: in column key \"params.`lr\": unterminated quoted name",
+        ),
+    ] {
+        let output = runstore(&["runs", path, "--columns", columns]);
+        assert_eq!(output.status.code(), Some(1), "{columns}");
+        assert!(output.stdout.is_empty(), "{columns}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with("runstore: --columns "), "{stderr}");
+        assert!(stderr.contains(expected), "{columns}: {stderr}");
+    }
+}

@@ -20,3 +20,4 @@ mod stale;
 mod tables;
 mod transfer;
 mod util;
+mod values;
