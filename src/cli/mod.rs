@@ -49,7 +49,7 @@ enum Command {
     },
     /// List runs, optionally with columns of chosen values per run.
     ///
-    /// Example: runstore runs demo.runs --filter "params.lr < 0.05" --order-by "outputs.acc DESC" --columns params.lr,outputs.acc
+    /// Example: runstore runs demo.runs --filter "params.lr <= 0.05" --order-by "outputs.val_accuracy DESC" --columns params.lr,outputs.val_accuracy
     Runs {
         /// The store file.
         path: PathBuf,
@@ -968,7 +968,8 @@ fn print_runs_table_with_columns(
     for row in &rows {
         writeln!(out, "{}", line(row))?;
     }
-    writeln!(out, "({} runs)", rows.len())?;
+    let count = rows.len();
+    writeln!(out, "({count} run{})", if count == 1 { "" } else { "s" })?;
     Ok(())
 }
 
