@@ -13,8 +13,8 @@
 //! prints `sweep-ack <step>` after each: every tenth step a blob of 16 to 48 KiB (a column
 //! segment), other odd steps a metrics row appended to the run's table `metrics`, even steps an
 //! output value. With `--kill-every N`, after about every N acknowledged commits (in total) a
-//! random live writer is killed with SIGKILL and a fresh writer (a new run, `--commits` commits)
-//! starts in its place; the others go on. Meanwhile this process reads the store read-only and
+//! random live writer is killed with SIGKILL and a fresh writer (a new run) starts in its place
+//! to make the commits the victim did not; the others go on. Meanwhile this process reads the store read-only and
 //! checks that each read of a run sees a prefix of its outputs that never shrinks.
 //!
 //! At the end: `runstore::check` must pass, and for each writer every acknowledged step must be
@@ -137,6 +137,7 @@ fn child_main(path: &Path, worker: u64, commits: u64) -> runstore::Result<()> {
 #[derive(Debug, Default)]
 struct Writer {
     url: Option<String>,
+    commits: u64,
     acked: u64,
     killed: bool,
     exited: Option<bool>,
@@ -284,7 +285,13 @@ fn soak(args: &Args) -> Result<bool, String> {
     let mut writers: BTreeMap<u64, Writer> = BTreeMap::new();
     for worker in 0..args.procs {
         children.insert(worker, spawn_writer(&path, worker, args.commits, &events)?);
-        writers.insert(worker, Writer::default());
+        writers.insert(
+            worker,
+            Writer {
+                commits: args.commits,
+                ..Writer::default()
+            },
+        );
     }
     let mut next_worker = args.procs;
     let mut kills = 0u64;
@@ -320,6 +327,12 @@ fn soak(args: &Args) -> Result<bool, String> {
                     if !writer.killed && !status.success() {
                         problems.push(format!("writer {worker} failed: {status}"));
                     }
+                    if !writer.killed && writer.acked != writer.commits {
+                        problems.push(format!(
+                            "writer {worker} acked {} of {} commits",
+                            writer.acked, writer.commits
+                        ));
+                    }
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -336,15 +349,22 @@ fn soak(args: &Args) -> Result<bool, String> {
                 if let Some(child) = children.get_mut(&victim) {
                     child.0.kill().map_err(|e| format!("SIGKILL: {e}"))?;
                 }
+                let mut left = 1;
                 if let Some(writer) = writers.get_mut(&victim) {
                     writer.killed = true;
+                    left = writer.commits.saturating_sub(writer.acked).max(1);
                 }
                 kills += 1;
-                children.insert(
+                // A fresh writer (a new run) makes the commits the victim did not, so the soak
+                // ends however often writers are killed.
+                children.insert(next_worker, spawn_writer(&path, next_worker, left, &events)?);
+                writers.insert(
                     next_worker,
-                    spawn_writer(&path, next_worker, args.commits, &events)?,
+                    Writer {
+                        commits: left,
+                        ..Writer::default()
+                    },
                 );
-                writers.insert(next_worker, Writer::default());
                 next_worker += 1;
             }
             until_kill = args.kill_every.map(|n| n / 2 + rng.below(n));

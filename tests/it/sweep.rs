@@ -34,7 +34,7 @@ use arrow_array::types::Int64Type;
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
 use runstore::{batch_from_columns, Error, Store, Value};
 
-use crate::util::{seed_from_env, temp_store, Rng};
+use crate::util::{runstore, seed_from_env, stdout, temp_store, Rng};
 
 const CHILD_ENV: &str = "RUNSTORE_SWEEP_CHILD";
 const WORKER_ENV: &str = "RUNSTORE_SWEEP_WORKER";
@@ -134,6 +134,8 @@ fn metric_row(worker: u64, step: u64) -> RecordBatch {
 #[derive(Debug, Default)]
 struct Writer {
     url: Option<String>,
+    /// Commits it was asked to make.
+    commits: u64,
     /// Steps acknowledged: `0..acked`.
     acked: u64,
     killed: bool,
@@ -203,7 +205,8 @@ struct Outcome {
 }
 
 /// Runs `procs` writers of `commits` commits each on a new store at `path`, killing `kills`
-/// of them (each replaced by a fresh writer) at random moments, while this process reads.
+/// of them at random moments (each replaced by a fresh writer, a new run, that makes the commits
+/// the victim did not), while this process reads.
 fn sweep(path: &Path, procs: u64, commits: u64, kills: u64, seed: u64) -> Outcome {
     let mut rng = Rng::new(seed);
     drop(Store::create(path).expect("create store"));
@@ -213,7 +216,13 @@ fn sweep(path: &Path, procs: u64, commits: u64, kills: u64, seed: u64) -> Outcom
     let mut writers: BTreeMap<u64, Writer> = BTreeMap::new();
     for worker in 0..procs {
         children.insert(worker, spawn_writer(path, worker, commits, &events));
-        writers.insert(worker, Writer::default());
+        writers.insert(
+            worker,
+            Writer {
+                commits,
+                ..Writer::default()
+            },
+        );
     }
     let mut next_worker = procs;
     let mut kills_done = 0;
@@ -250,7 +259,10 @@ fn sweep(path: &Path, procs: u64, commits: u64, kills: u64, seed: u64) -> Outcom
                     "writer {worker} failed: {status}"
                 );
                 if !writer.killed {
-                    assert_eq!(writer.acked, commits, "writer {worker} acked every commit");
+                    assert_eq!(
+                        writer.acked, writer.commits,
+                        "writer {worker} acked every commit"
+                    );
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -265,13 +277,20 @@ fn sweep(path: &Path, procs: u64, commits: u64, kills: u64, seed: u64) -> Outcom
             if !live.is_empty() {
                 let victim = live[rng.below(live.len() as u64) as usize];
                 children.get_mut(&victim).expect("live child").0.kill().expect("SIGKILL");
-                writers.get_mut(&victim).expect("victim").killed = true;
+                let writer = writers.get_mut(&victim).expect("victim");
+                writer.killed = true;
                 kills_done += 1;
-                children.insert(
+                // A fresh writer (a new run) makes the commits the victim did not, so the sweep
+                // ends however often writers are killed.
+                let left = writer.commits.saturating_sub(writer.acked).max(1);
+                children.insert(next_worker, spawn_writer(path, next_worker, left, &events));
+                writers.insert(
                     next_worker,
-                    spawn_writer(path, next_worker, commits, &events),
+                    Writer {
+                        commits: left,
+                        ..Writer::default()
+                    },
                 );
-                writers.insert(next_worker, Writer::default());
                 next_worker += 1;
             }
             until_kill = kill_gap(&mut rng);
@@ -456,4 +475,26 @@ fn shared_and_single_writers_exclude_each_other() {
         Store::open_shared(&path),
         Err(Error::AlreadyOpen { .. })
     ));
+}
+
+#[test]
+fn cli_writes_with_shared_beside_a_shared_writer() {
+    let (_dir, path) = temp_store();
+    let path_arg = path.to_str().expect("utf-8 temp path");
+    let url = stdout(&runstore(&[
+        "init", path_arg, "--project", PROJECT, "--name", "cli", "--shared",
+    ]));
+    assert_eq!(url.trim(), "sweep/runs/cli");
+    let held = Store::open_shared(&path).expect("a shared writer holds the store");
+    let refused = runstore(&["log", path_arg, "sweep/runs/cli", "--output", r#"{"a":1}"#]);
+    assert!(!refused.status.success(), "a single writer must not join shared writers");
+    for args in [
+        &["log", path_arg, "sweep/runs/cli", "--output", r#"{"a":1}"#, "--shared"][..],
+        &["set-status", path_arg, "sweep/runs/cli", "running", "--shared"][..],
+    ] {
+        stdout(&runstore(args));
+    }
+    let run = held.run("sweep/runs/cli").expect("the held handle sees the run");
+    assert_eq!(run.output_count().expect("outputs"), 1);
+    assert_eq!(run.status().expect("status"), runstore::RunStatus::Running);
 }
