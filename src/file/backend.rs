@@ -814,3 +814,129 @@ impl StorageBackend for RedbBackend {
         self.file.inner.query_lock_range(start, end)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Two handles on one file stand for two processes: each has its own open file description,
+    //! so its own OFD locks and its own directory in memory.
+
+    use std::sync::Arc;
+
+    use super::*;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    }
+
+    impl Fixture {
+        /// A file with fresh superblocks and a first redb extent.
+        fn new() -> Fixture {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("backend.runs");
+            let file = File::options()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .expect("create file");
+            let physical = Arc::new(PhysicalFile::create(&path, file).expect("create"));
+            RedbBackend::new(physical)
+                .set_len(64 * 1024)
+                .expect("first redb extent");
+            Fixture { _dir: dir, path }
+        }
+
+        /// Another "process": a handle of its own on the file, shared or not.
+        fn open(&self, shared: bool) -> Arc<PhysicalFile> {
+            let file = File::options()
+                .read(true)
+                .write(true)
+                .open(&self.path)
+                .expect("open file");
+            let physical = PhysicalFile::open(&self.path, file, true).expect("open");
+            Arc::new(if shared {
+                physical.share_writes()
+            } else {
+                physical
+            })
+        }
+    }
+
+    fn writer_byte() -> (Bound<u64>, Bound<u64>) {
+        (
+            Bound::Included(REDB_WRITER_BYTE),
+            Bound::Included(REDB_WRITER_BYTE),
+        )
+    }
+
+    #[test]
+    fn shared_writer_rereads_the_directory_when_granted_the_writer_byte() {
+        let fixture = Fixture::new();
+        let first = fixture.open(true);
+        let second = fixture.open(true);
+        let (first_redb, second_redb) = (
+            RedbBackend::new(first.clone()),
+            RedbBackend::new(second.clone()),
+        );
+        let (start, end) = writer_byte();
+        first_redb.lock_range(start, end).expect("first takes the byte");
+        first_redb.set_len(4 << 20).expect("first grows redb");
+        first_redb.unlock_range(start, end).expect("first releases");
+        assert!(second.superblock().generation < first.superblock().generation);
+
+        second_redb.lock_range(start, end).expect("second takes the byte");
+        assert_eq!(second.superblock(), first.superblock());
+        second_redb.set_len(8 << 20).expect("second grows from the fresh directory");
+        second_redb.unlock_range(start, end).expect("second releases");
+
+        assert!(first_redb
+            .try_lock_range(start, end)
+            .expect("first tries the byte"));
+        assert_eq!(first.superblock(), second.superblock());
+        first_redb.unlock_range(start, end).expect("first releases");
+    }
+
+    #[test]
+    fn shared_writer_len_follows_another_process() {
+        let fixture = Fixture::new();
+        let (first, second) = (fixture.open(true), fixture.open(true));
+        RedbBackend::new(first)
+            .set_len(2 << 20)
+            .expect("first grows redb");
+        assert_eq!(RedbBackend::new(second).len().expect("len"), 2 << 20);
+    }
+
+    #[test]
+    fn slot_write_from_a_stale_directory_is_refused() {
+        let fixture = Fixture::new();
+        let (first, stale) = (fixture.open(true), fixture.open(false));
+        RedbBackend::new(first.clone())
+            .set_len(2 << 20)
+            .expect("first grows redb");
+        let error = RedbBackend::new(stale.clone())
+            .set_len(3 << 20)
+            .expect_err("a directory another process moved must not be overwritten");
+        assert!(error.to_string().contains("refusing to overwrite"), "{error}");
+        let on_disk = fixture.open(false).superblock();
+        assert_eq!(on_disk, first.superblock());
+        assert_eq!(stale.refresh_count(), 0);
+    }
+
+    #[test]
+    fn shared_column_append_continues_in_another_process_extent() {
+        let fixture = Fixture::new();
+        let (first, second) = (fixture.open(true), fixture.open(true));
+        let bytes = vec![7u8; 1000];
+        let offset = first.append_column(0, &bytes).expect("first appends");
+        let col_hwm = offset + bytes.len() as u64;
+        let next = second
+            .append_column(col_hwm, &bytes)
+            .expect("second appends past the mark the first committed");
+        assert_eq!(next, align_up(col_hwm, SEGMENT_ALIGN).expect("aligned"));
+        assert_eq!(second.superblock().column_extents().count(), 1);
+        let mut out = vec![0u8; bytes.len()];
+        first.read_column(next, &mut out).expect("first reads it");
+        assert_eq!(out, bytes);
+    }
+}
