@@ -357,7 +357,10 @@ fn soak(args: &Args) -> Result<bool, String> {
                 kills += 1;
                 // A fresh writer (a new run) makes the commits the victim did not, so the soak
                 // ends however often writers are killed.
-                children.insert(next_worker, spawn_writer(&path, next_worker, left, &events)?);
+                children.insert(
+                    next_worker,
+                    spawn_writer(&path, next_worker, left, &events)?,
+                );
                 writers.insert(
                     next_worker,
                     Writer {
@@ -393,7 +396,11 @@ fn soak(args: &Args) -> Result<bool, String> {
     problems.extend(report.problems.iter().map(|p| format!("check: {p}")));
     let (losses, in_flight_kept) = verify(&path, &writers, kills, &mut problems)?;
     let file_bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
-    println!("processes:        {} ({} started)", args.procs, writers.len());
+    println!(
+        "processes:        {} ({} started)",
+        args.procs,
+        writers.len()
+    );
     println!("commits:          {commits} acknowledged");
     println!(
         "commits/s:        {:.0} ({:.2?} in all)",
@@ -420,9 +427,7 @@ fn soak(args: &Args) -> Result<bool, String> {
 }
 
 fn read_outputs(reader: &Store, url: &str) -> Result<u64, String> {
-    let run = reader
-        .run(url)
-        .map_err(|e| format!("{url}: reader: {e}"))?;
+    let run = reader.run(url).map_err(|e| format!("{url}: reader: {e}"))?;
     let values = run
         .output_values()
         .map_err(|e| format!("{url}: reader: {e}"))?;
@@ -437,7 +442,13 @@ fn read_outputs(reader: &Store, url: &str) -> Result<u64, String> {
 /// Compares the steps of `kind` found with those acknowledged: returns acknowledged steps
 /// missing, and whether the in-flight step (`acked`, of a killed writer) was found. Anything
 /// else found is a problem.
-fn compare(writer: &Writer, kind: Op, found: &[u64], url: &str, problems: &mut Vec<String>) -> (u64, bool) {
+fn compare(
+    writer: &Writer,
+    kind: Op,
+    found: &[u64],
+    url: &str,
+    problems: &mut Vec<String>,
+) -> (u64, bool) {
     let expected: Vec<u64> = (0..writer.acked).filter(|s| op(*s) == kind).collect();
     let mut missing = 0;
     for step in &expected {
@@ -448,13 +459,15 @@ fn compare(writer: &Writer, kind: Op, found: &[u64], url: &str, problems: &mut V
     let in_flight = writer.killed && op(writer.acked) == kind && found.contains(&writer.acked);
     let extra: Vec<&u64> = found
         .iter()
-        .filter(|s| !expected.contains(s) && !(in_flight && **s == writer.acked))
+        .filter(|s| !expected.contains(s) && (!in_flight || **s != writer.acked))
         .collect();
     if !extra.is_empty() {
         problems.push(format!("{url}: unacknowledged {kind:?} steps {extra:?}"));
     }
     if missing > 0 {
-        problems.push(format!("{url}: {missing} acknowledged {kind:?} steps missing"));
+        problems.push(format!(
+            "{url}: {missing} acknowledged {kind:?} steps missing"
+        ));
     }
     (missing, in_flight)
 }
@@ -517,13 +530,19 @@ fn verify(
                 problems.push(format!("{url}: unexpected blob {}", info.name));
                 continue;
             };
-            let bytes = run.bulk_bytes(&info.name).map_err(|e| format!("{url}: {e}"))?;
+            let bytes = run
+                .bulk_bytes(&info.name)
+                .map_err(|e| format!("{url}: {e}"))?;
             if bytes != blob_content(*worker, step) {
                 problems.push(format!("{url}: blob {} differs", info.name));
             }
             blobs.push(step);
         }
-        for (kind, found) in [(Op::Output, &outputs), (Op::Metric, &metrics), (Op::Blob, &blobs)] {
+        for (kind, found) in [
+            (Op::Output, &outputs),
+            (Op::Metric, &metrics),
+            (Op::Blob, &blobs),
+        ] {
             let (missing, kept) = compare(writer, kind, found, url, problems);
             losses += missing;
             in_flight_kept += u64::from(kept);
@@ -531,7 +550,9 @@ fn verify(
     }
     let runs = store.run_count().map_err(|e| format!("run count: {e}"))?;
     if runs < urls || runs > urls + kills {
-        problems.push(format!("{runs} runs in the store for {urls} acknowledged runs"));
+        problems.push(format!(
+            "{runs} runs in the store for {urls} acknowledged runs"
+        ));
     }
     Ok((losses, in_flight_kept))
 }

@@ -880,15 +880,23 @@ mod tests {
             RedbBackend::new(second.clone()),
         );
         let (start, end) = writer_byte();
-        first_redb.lock_range(start, end).expect("first takes the byte");
+        first_redb
+            .lock_range(start, end)
+            .expect("first takes the byte");
         first_redb.set_len(4 << 20).expect("first grows redb");
         first_redb.unlock_range(start, end).expect("first releases");
         assert!(second.superblock().generation < first.superblock().generation);
 
-        second_redb.lock_range(start, end).expect("second takes the byte");
+        second_redb
+            .lock_range(start, end)
+            .expect("second takes the byte");
         assert_eq!(second.superblock(), first.superblock());
-        second_redb.set_len(8 << 20).expect("second grows from the fresh directory");
-        second_redb.unlock_range(start, end).expect("second releases");
+        second_redb
+            .set_len(8 << 20)
+            .expect("second grows from the fresh directory");
+        second_redb
+            .unlock_range(start, end)
+            .expect("second releases");
 
         assert!(first_redb
             .try_lock_range(start, end)
@@ -917,7 +925,10 @@ mod tests {
         let error = RedbBackend::new(stale.clone())
             .set_len(3 << 20)
             .expect_err("a directory another process moved must not be overwritten");
-        assert!(error.to_string().contains("refusing to overwrite"), "{error}");
+        assert!(
+            error.to_string().contains("refusing to overwrite"),
+            "{error}"
+        );
         let on_disk = fixture.open(false).superblock();
         assert_eq!(on_disk, first.superblock());
         assert_eq!(stale.refresh_count(), 0);

@@ -276,7 +276,12 @@ fn sweep(path: &Path, procs: u64, commits: u64, kills: u64, seed: u64) -> Outcom
                 .collect();
             if !live.is_empty() {
                 let victim = live[rng.below(live.len() as u64) as usize];
-                children.get_mut(&victim).expect("live child").0.kill().expect("SIGKILL");
+                children
+                    .get_mut(&victim)
+                    .expect("live child")
+                    .0
+                    .kill()
+                    .expect("SIGKILL");
                 let writer = writers.get_mut(&victim).expect("victim");
                 writer.killed = true;
                 kills_done += 1;
@@ -330,7 +335,11 @@ fn read_outputs(reader: &Store, url: &str) -> u64 {
     let values = run.output_values().expect("read outputs");
     for (index, value) in values.iter().enumerate() {
         let step = value.get("step").and_then(Value::as_i64);
-        assert_eq!(step, Some(2 * index as i64), "{url}: outputs torn: {values:?}");
+        assert_eq!(
+            step,
+            Some(2 * index as i64),
+            "{url}: outputs torn: {values:?}"
+        );
     }
     values.len() as u64
 }
@@ -349,7 +358,11 @@ fn expected_steps(writer: &Writer, kind: Op, found: &[u64]) -> Vec<u64> {
 /// returns the number of commits checked.
 fn verify(path: &Path, outcome: &Outcome) -> u64 {
     let report = runstore::check(path).expect("check runs");
-    assert!(report.is_ok(), "check found problems: {:?}", report.problems);
+    assert!(
+        report.is_ok(),
+        "check found problems: {:?}",
+        report.problems
+    );
     let store = Store::open_read_only(path).expect("open read-only after the sweep");
     let mut urls: Vec<&str> = Vec::new();
     let mut checked = 0;
@@ -366,17 +379,26 @@ fn verify(path: &Path, outcome: &Outcome) -> u64 {
             .expect("outputs")
             .iter()
             .map(|v| {
-                assert_eq!(v.get("worker").and_then(Value::as_i64), Some(*worker as i64));
+                assert_eq!(
+                    v.get("worker").and_then(Value::as_i64),
+                    Some(*worker as i64)
+                );
                 v.get("step").and_then(Value::as_i64).expect("step") as u64
             })
             .collect();
-        assert_eq!(outputs, expected_steps(writer, Op::Output, &outputs), "{url}");
+        assert_eq!(
+            outputs,
+            expected_steps(writer, Op::Output, &outputs),
+            "{url}"
+        );
         let metrics: Vec<u64> = match store.table(&format!("{url}/{TABLE}")) {
             Ok(table) => {
                 let mut steps = Vec::new();
                 for batch in table.scan().expect("scan metrics") {
                     let step = batch.column(0).as_primitive::<Int64Type>();
-                    let value = batch.column(1).as_primitive::<arrow_array::types::Float64Type>();
+                    let value = batch
+                        .column(1)
+                        .as_primitive::<arrow_array::types::Float64Type>();
                     for row in 0..batch.num_rows() {
                         let s = step.value(row) as u64;
                         assert_eq!(value.value(row), metric_value(*worker, s), "{url}");
@@ -388,7 +410,11 @@ fn verify(path: &Path, outcome: &Outcome) -> u64 {
             Err(Error::NotFound { .. }) => Vec::new(),
             Err(error) => panic!("{url}: metrics table: {error}"),
         };
-        assert_eq!(metrics, expected_steps(writer, Op::Metric, &metrics), "{url}");
+        assert_eq!(
+            metrics,
+            expected_steps(writer, Op::Metric, &metrics),
+            "{url}"
+        );
         let mut blobs: Vec<u64> = run
             .bulk_list()
             .expect("blobs")
@@ -399,18 +425,32 @@ fn verify(path: &Path, outcome: &Outcome) -> u64 {
         assert_eq!(blobs, expected_steps(writer, Op::Blob, &blobs), "{url}");
         for step in &blobs {
             let bytes = run.bulk_bytes(&format!("blob_{step}")).expect("blob bytes");
-            assert!(bytes == blob_content(*worker, *step), "{url}: blob_{step} differs");
+            assert!(
+                bytes == blob_content(*worker, *step),
+                "{url}: blob_{step} differs"
+            );
         }
         checked += writer.acked;
     }
     let mut sorted = urls.clone();
     sorted.sort_unstable();
     sorted.dedup();
-    assert_eq!(sorted.len(), urls.len(), "two writers got the same run name");
+    assert_eq!(
+        sorted.len(),
+        urls.len(),
+        "two writers got the same run name"
+    );
     // A killed writer may have committed its run before it could say so; no other run exists.
     let runs = store.run_count().expect("run count");
-    assert!(runs >= urls.len() as u64, "{runs} runs for {} writers", urls.len());
-    assert!(runs <= urls.len() as u64 + outcome.kills, "{runs} runs, unexplained ones");
+    assert!(
+        runs >= urls.len() as u64,
+        "{runs} runs for {} writers",
+        urls.len()
+    );
+    assert!(
+        runs <= urls.len() as u64 + outcome.kills,
+        "{runs} runs, unexplained ones"
+    );
     checked
 }
 
@@ -425,7 +465,13 @@ fn size_from_env() -> (u64, u64) {
 fn sweep_writers_commit_into_one_file() {
     let (_dir, path) = temp_store();
     let (procs, commits) = size_from_env();
-    let outcome = sweep(&path, procs, commits, 0, seed_from_env("RUNSTORE_SWEEP_SEED"));
+    let outcome = sweep(
+        &path,
+        procs,
+        commits,
+        0,
+        seed_from_env("RUNSTORE_SWEEP_SEED"),
+    );
     assert_eq!(outcome.commits, procs * commits);
     assert!(
         outcome.reads_that_grew > 0,
@@ -451,7 +497,9 @@ fn sweep_survives_killed_writers() {
     assert_eq!(checked, outcome.commits, "seed {seed}");
     // The store stays writable in both modes once the cohort is gone.
     let store = Store::open(&path).expect("open single-writer after the sweep");
-    store.init(PROJECT, Some("after")).expect("write after the sweep");
+    store
+        .init(PROJECT, Some("after"))
+        .expect("write after the sweep");
 }
 
 #[test]
@@ -465,7 +513,9 @@ fn shared_and_single_writers_exclude_each_other() {
     first.init(PROJECT, Some("a")).expect("first writes");
     second.init(PROJECT, Some("b")).expect("second writes");
     // Names are decided inside the transaction: the same name from two handles is renamed.
-    let clash = second.init(PROJECT, Some("a")).expect("second writes a taken name");
+    let clash = second
+        .init(PROJECT, Some("a"))
+        .expect("second writes a taken name");
     assert_eq!(clash.name(), "a_0000");
     assert_eq!(reader.run_count().expect("reader sees both"), 3);
     drop((first, second, reader, clash));
@@ -482,19 +532,43 @@ fn cli_writes_with_shared_beside_a_shared_writer() {
     let (_dir, path) = temp_store();
     let path_arg = path.to_str().expect("utf-8 temp path");
     let url = stdout(&runstore(&[
-        "init", path_arg, "--project", PROJECT, "--name", "cli", "--shared",
+        "init",
+        path_arg,
+        "--project",
+        PROJECT,
+        "--name",
+        "cli",
+        "--shared",
     ]));
     assert_eq!(url.trim(), "sweep/runs/cli");
     let held = Store::open_shared(&path).expect("a shared writer holds the store");
     let refused = runstore(&["log", path_arg, "sweep/runs/cli", "--output", r#"{"a":1}"#]);
-    assert!(!refused.status.success(), "a single writer must not join shared writers");
+    assert!(
+        !refused.status.success(),
+        "a single writer must not join shared writers"
+    );
     for args in [
-        &["log", path_arg, "sweep/runs/cli", "--output", r#"{"a":1}"#, "--shared"][..],
-        &["set-status", path_arg, "sweep/runs/cli", "running", "--shared"][..],
+        &[
+            "log",
+            path_arg,
+            "sweep/runs/cli",
+            "--output",
+            r#"{"a":1}"#,
+            "--shared",
+        ][..],
+        &[
+            "set-status",
+            path_arg,
+            "sweep/runs/cli",
+            "running",
+            "--shared",
+        ][..],
     ] {
         stdout(&runstore(args));
     }
-    let run = held.run("sweep/runs/cli").expect("the held handle sees the run");
+    let run = held
+        .run("sweep/runs/cli")
+        .expect("the held handle sees the run");
     assert_eq!(run.output_count().expect("outputs"), 1);
     assert_eq!(run.status().expect("status"), runstore::RunStatus::Running);
 }
