@@ -329,11 +329,18 @@ fn sweep(path: &Path, procs: u64, commits: u64, kills: u64, seed: u64) -> Outcom
 /// only the new outputs keeps the reader from competing with the writers for the CPU).
 fn read_outputs(reader: &Store, url: &str, before: u64) -> u64 {
     // The writer printed its url after the commit that created the run, so it is there.
-    let run = reader.run(url).expect("the reader finds an acknowledged run");
+    let run = reader
+        .run(url)
+        .expect("the reader finds an acknowledged run");
     let from = before.saturating_sub(1);
-    let values = run.output_values_range(from, u64::MAX).expect("read outputs");
+    let values = run
+        .output_values_range(from, u64::MAX)
+        .expect("read outputs");
     if before > 0 {
-        assert!(!values.is_empty(), "{url}: output {from} seen before is gone");
+        assert!(
+            !values.is_empty(),
+            "{url}: output {from} seen before is gone"
+        );
     }
     for (index, value) in values.iter().enumerate() {
         let step = value.get("step").and_then(Value::as_i64);
