@@ -4,7 +4,13 @@
 //! A `Store` is a cheap handle (an `Arc`): clones share the open file, the redb database and
 //! the active run. The file layer (`file`) owns the bytes; the catalog (`catalog`) owns the
 //! tables; this module owns the lifecycle and the rule that every change is one redb write
-//! transaction, committed two-phase (redb's `SingleWriter` mode forces it).
+//! transaction, committed two-phase (redb's `SingleWriter` and `MultiWriter` modes force it).
+//!
+//! A store is opened by one writing process ([`Store::open`], redb's `SingleWriter`) or shared
+//! by several ([`Store::open_shared`], redb's `MultiWriter`: sweeps, where each process writes
+//! its own runs). Nothing a shared writer keeps in memory between transactions says what the
+//! file holds: ids, names and the column high-water mark are read inside each write
+//! transaction, where redb's writer byte makes them the latest commit's.
 //!
 //! Invariant: a new store appears at its path only complete (built in a temporary file in the
 //! same directory, synced, then linked or renamed into place), so a crash during creation
@@ -43,6 +49,23 @@ enum Db {
     Read(ReadOnlyDatabase),
 }
 
+/// How a handle opens the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Reads only, beside one writer or a cohort of shared writers.
+    ReadOnly,
+    /// The one writing process (redb's `SingleWriter`).
+    Write,
+    /// One of several writing processes (redb's `MultiWriter`).
+    SharedWrite,
+}
+
+impl Access {
+    fn writable(self) -> bool {
+        self != Access::ReadOnly
+    }
+}
+
 struct StoreInner {
     path: PathBuf,
     file: Arc<PhysicalFile>,
@@ -50,6 +73,8 @@ struct StoreInner {
     /// Segments (offset, length, CRC) whose CRC this process has verified (first touch).
     verified: Mutex<HashSet<(u64, u64, u32)>>,
     db: Db,
+    /// Whether other processes may write the file at the same time ([`Store::open_shared`]).
+    shared: bool,
     active_run: Mutex<Option<u64>>,
     /// Set when a write transaction found the file damaged (see [`contain_panic`]): redb's
     /// in-memory state may no longer match the file, so this handle refuses further writes.
@@ -70,6 +95,7 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("path", &self.inner.path)
             .field("read_only", &self.is_read_only())
+            .field("shared", &self.is_shared())
             .finish()
     }
 }
@@ -137,32 +163,7 @@ impl Store {
     /// there. The store is built in a temporary file beside `path` and linked into place.
     pub fn create(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref();
-        if path.exists() {
-            return Err(Error::AlreadyExists {
-                what: format!("file {}", path.display()),
-            });
-        }
-        let temp = build_empty_store(path)?;
-        // A hard link never replaces an existing file, so two racing creators cannot overwrite
-        // each other; the loser gets AlreadyExists.
-        let linked = std::fs::hard_link(&temp, path);
-        let _ = std::fs::remove_file(&temp);
-        match linked {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(Error::AlreadyExists {
-                    what: format!("file {}", path.display()),
-                })
-            }
-            Err(source) => {
-                return Err(Error::Io {
-                    op: "link new store into place",
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
-        }
-        sync_parent_dir(path)?;
+        build_and_link(path)?;
         Store::open(path)
     }
 
@@ -192,7 +193,42 @@ impl Store {
     /// Opens an existing store for reading and writing. One process may hold a store open for
     /// writing; any number of read-only handles may follow its commits at the same time.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
-        open_store(path.as_ref(), true)
+        open_store(path.as_ref(), Access::Write)
+    }
+
+    /// Opens an existing store for writing alongside other processes that opened it the same
+    /// way: a sweep's trials, each logging its own runs into one file. Commits are serialised
+    /// (each write transaction waits for the one in progress in any process) and every one
+    /// starts from the latest commit of any process; read snapshots see other processes'
+    /// commits as they land. Batch many rows per commit: the file sustains on the order of a
+    /// thousand commits per second in total, however many processes share it.
+    ///
+    /// Fails with [`Error::AlreadyOpen`] while a process holds the store through
+    /// [`Store::open`] (and that open fails while shared writers hold it). Read-only handles
+    /// open beside either.
+    ///
+    /// ```no_run
+    /// # fn main() -> runstore::Result<()> {
+    /// use runstore::{Store, Value};
+    /// // In each trial process:
+    /// let store = Store::open_or_create_shared("sweep.runs")?;
+    /// let run = store.init("sweep", None)?;
+    /// run.add_output_value(&Value::map([("acc", Value::from(0.5))]))?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open_shared(path: impl AsRef<Path>) -> Result<Store> {
+        open_store(path.as_ref(), Access::SharedWrite)
+    }
+
+    /// [`Store::open_shared`], creating the store first if nothing is at `path`. Processes
+    /// racing to create it are safe: one creates it, the others open what it created.
+    pub fn open_or_create_shared(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref();
+        match build_and_link(path) {
+            Ok(()) | Err(Error::AlreadyExists { .. }) => Store::open_shared(path),
+            Err(error) => Err(error),
+        }
     }
 
     /// Opens an existing store for writing like [`Store::open`], but while another handle or
@@ -215,10 +251,11 @@ impl Store {
         }
     }
 
-    /// Opens an existing store read-only, alongside at most one writer in another process.
+    /// Opens an existing store read-only, alongside one writer or any number of shared writers
+    /// ([`Store::open_shared`]) in other processes; each new read sees their latest commit.
     /// After a writer crashed, this fails with [`Error::NeedsRepair`] until a writer opens it.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {
-        open_store(path.as_ref(), false)
+        open_store(path.as_ref(), Access::ReadOnly)
     }
 
     /// Checks whether `path` holds a runstore store (a valid superblock slot), without opening
@@ -237,6 +274,11 @@ impl Store {
     /// Whether this handle was opened read-only.
     pub fn is_read_only(&self) -> bool {
         matches!(self.inner.db, Db::Read(_))
+    }
+
+    /// Whether this handle writes alongside other processes ([`Store::open_shared`]).
+    pub fn is_shared(&self) -> bool {
+        self.inner.shared
     }
 
     /// The current extent directory (for inspection: `runstore info`, tests).
@@ -656,7 +698,7 @@ impl Store {
         let bytes = result?;
         // The copy carries redb's "a writer has it open" mark; one writable open recovers and
         // closes it cleanly, so the backup opens read-only like any closed store.
-        drop(open_store(dest, true)?);
+        drop(open_store(dest, Access::Write)?);
         Ok(bytes)
     }
 
@@ -761,7 +803,7 @@ impl Store {
             .map_err(|source| open_error(path, source))?;
         let physical = Arc::new(PhysicalFile::open(path, file, true)?);
         contain_panic("check", || {
-            let mut db = redb_builder()
+            let mut db = redb_builder(Access::Write)
                 .create_with_backend(RedbBackend::new(physical))
                 .map_err(|e| map_open_error(path, e))?;
             let clean = db.check_integrity().map_err(|e| map_open_error(path, e))?;
@@ -984,9 +1026,15 @@ fn generated_name(txn: &impl Reader, project: &str) -> Result<String> {
     first_free_name(txn, project, &names::generate_run_name(seed))
 }
 
-fn redb_builder() -> redb::Builder {
+/// redb's settings for a handle of `access`. A read-only handle uses `SingleWriter`: redb's
+/// read-only opens take the same shared reader byte in both multi-process modes, so it opens
+/// beside a single writer and beside shared writers alike.
+fn redb_builder(access: Access) -> redb::Builder {
     let mut builder = redb::Builder::new();
-    builder.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+    builder.set_concurrency_mode(match access {
+        Access::ReadOnly | Access::Write => ConcurrencyMode::SingleWriter,
+        Access::SharedWrite => ConcurrencyMode::MultiWriter,
+    });
     builder.set_cache_size(CACHE_BYTES);
     builder
 }
@@ -1015,16 +1063,16 @@ fn map_open_error(path: &Path, error: DatabaseError) -> Error {
     }
 }
 
-fn open_db(path: &Path, backend: RedbBackend, writable: bool) -> Result<Db> {
-    Ok(if writable {
+fn open_db(path: &Path, backend: RedbBackend, access: Access) -> Result<Db> {
+    Ok(if access.writable() {
         Db::Write(
-            redb_builder()
+            redb_builder(access)
                 .create_with_backend(backend)
                 .map_err(|e| map_open_error(path, e))?,
         )
     } else {
         Db::Read(
-            redb_builder()
+            redb_builder(access)
                 .open_read_only_with_backend(backend)
                 .map_err(|e| map_open_error(path, e))?,
         )
@@ -1060,24 +1108,44 @@ pub(crate) fn contain_panic<T>(op: &str, f: impl FnOnce() -> Result<T>) -> Resul
     }
 }
 
-fn open_store(path: &Path, writable: bool) -> Result<Store> {
-    open_store_with(path, writable, |backend| backend)
+fn open_store(path: &Path, access: Access) -> Result<Store> {
+    open_store_access(path, access, |backend| backend)
 }
 
-/// Opens the store at `path` with its file backend wrapped by `wrap` (the fault injector of
-/// `crate::fault`; `open_store` passes it through unchanged).
+/// Opens the store at `path` for writing (`writable`) or reading, with its file backend
+/// wrapped by `wrap` (the fault injector of `crate::fault`).
 pub(crate) fn open_store_with(
     path: &Path,
     writable: bool,
     wrap: impl FnOnce(Box<dyn redb::StorageBackend>) -> Box<dyn redb::StorageBackend>,
 ) -> Result<Store> {
+    let access = if writable {
+        Access::Write
+    } else {
+        Access::ReadOnly
+    };
+    open_store_access(path, access, wrap)
+}
+
+/// Opens the store at `path` as `access` asks, with its file backend wrapped by `wrap`
+/// (`open_store` passes it through unchanged).
+pub(crate) fn open_store_access(
+    path: &Path,
+    access: Access,
+    wrap: impl FnOnce(Box<dyn redb::StorageBackend>) -> Box<dyn redb::StorageBackend>,
+) -> Result<Store> {
+    let writable = access.writable();
     let file = OpenOptions::new()
         .read(true)
         .write(writable)
         .open(path)
         .map_err(|source| open_error(path, source))?;
     let backend = wrap(crate::file::backend::file_backend(file)?);
-    let physical = Arc::new(PhysicalFile::open_on(path, backend, writable)?);
+    let mut physical = PhysicalFile::open_on(path, backend, writable)?;
+    if access == Access::SharedWrite {
+        physical = physical.share_writes();
+    }
+    let physical = Arc::new(physical);
     if physical.superblock().redb_len == 0 {
         return Err(Error::Corrupted {
             offset: 0,
@@ -1085,7 +1153,7 @@ pub(crate) fn open_store_with(
         });
     }
     let backend = RedbBackend::new(physical.clone());
-    let db = contain_panic("open", || open_db(path, backend, writable))
+    let db = contain_panic("open", || open_db(path, backend, access))
         .map_err(|error| error.at_path(path))?;
     let store = Store {
         inner: Arc::new(StoreInner {
@@ -1094,6 +1162,7 @@ pub(crate) fn open_store_with(
             verified: Mutex::new(HashSet::new()),
             file: physical,
             db,
+            shared: access == Access::SharedWrite,
             active_run: Mutex::new(None),
             poisoned: AtomicBool::new(false),
             batch_thread: Mutex::new(None),
@@ -1183,7 +1252,7 @@ fn open_temp_store(temp: &Path) -> Result<Store> {
             source,
         })?;
     let physical = Arc::new(PhysicalFile::create(temp, file)?);
-    let db = redb_builder()
+    let db = redb_builder(Access::Write)
         .create_with_backend(RedbBackend::new(physical.clone()))
         .map_err(|e| map_open_error(temp, e))?;
     let store = Store {
@@ -1193,6 +1262,7 @@ fn open_temp_store(temp: &Path) -> Result<Store> {
             verified: Mutex::new(HashSet::new()),
             file: physical,
             db: Db::Write(db),
+            shared: false,
             active_run: Mutex::new(None),
             poisoned: AtomicBool::new(false),
             batch_thread: Mutex::new(None),
@@ -1200,6 +1270,38 @@ fn open_temp_store(temp: &Path) -> Result<Store> {
     };
     store.write("create tables", catalog::initialize)?;
     Ok(store)
+}
+
+/// Builds an empty store beside `path` and links it into place; fails with
+/// [`Error::AlreadyExists`] if anything is there (also when another process won a race to
+/// create it).
+fn build_and_link(path: &Path) -> Result<()> {
+    if path.exists() {
+        return Err(Error::AlreadyExists {
+            what: format!("file {}", path.display()),
+        });
+    }
+    let temp = build_empty_store(path)?;
+    // A hard link never replaces an existing file, so two racing creators cannot overwrite
+    // each other; the loser gets AlreadyExists.
+    let linked = std::fs::hard_link(&temp, path);
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(Error::AlreadyExists {
+                what: format!("file {}", path.display()),
+            })
+        }
+        Err(source) => {
+            return Err(Error::Io {
+                op: "link new store into place",
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    }
+    sync_parent_dir(path)
 }
 
 /// Builds an empty store in a temporary file beside `path`, synced, and returns its path.

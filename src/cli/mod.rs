@@ -8,7 +8,7 @@ mod export;
 mod scan;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -201,6 +201,10 @@ enum Command {
         /// The run's description.
         #[arg(long)]
         description: Option<String>,
+        /// Write alongside other processes that opened the store shared (a sweep's trials:
+        /// `--shared` here, `Store::open_shared` in Rust) instead of as its one writer.
+        #[arg(long)]
+        shared: bool,
     },
     /// Append an output value (a JSON object) to a run.
     ///
@@ -213,6 +217,10 @@ enum Command {
         /// The output value, a JSON object. Repeatable: all are appended in one commit.
         #[arg(long, required = true)]
         output: Vec<String>,
+        /// Write alongside other processes that opened the store shared (a sweep's trials:
+        /// `--shared` here, `Store::open_shared` in Rust) instead of as its one writer.
+        #[arg(long)]
+        shared: bool,
     },
     /// Set a run's status (a name such as `completed` or a 3LC code 1-7).
     ///
@@ -224,6 +232,10 @@ enum Command {
         run_url: String,
         /// COMPLETED, EMPTY, RUNNING, COLLECTING, POST_PROCESSING, PAUSED, CANCELLED, or 1-7.
         status: String,
+        /// Write alongside other processes that opened the store shared (a sweep's trials:
+        /// `--shared` here, `Store::open_shared` in Rust) instead of as its one writer.
+        #[arg(long)]
+        shared: bool,
     },
     /// Delete a run with its parameters, outputs, tables and blobs (space comes back with
     /// `vacuum`).
@@ -309,6 +321,10 @@ enum Command {
         /// The input format (default: from the file's extension; JSON lines on stdin).
         #[arg(long, value_enum)]
         format: Option<append::InputFormat>,
+        /// Write alongside other processes that opened the store shared (a sweep's trials:
+        /// `--shared` here, `Store::open_shared` in Rust) instead of as its one writer.
+        #[arg(long)]
+        shared: bool,
     },
     /// Copy a run into another store (created if missing), or within one store when both paths
     /// name the same file; prints the copy's url.
@@ -551,10 +567,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
             name,
             params,
             description,
+            shared,
         } => {
             let parameters = parse_params(&params)?;
-            let store = Store::open_or_create(&path)
-                .with_context(|| format!("opening {}", path.display()))?;
+            let store = if shared {
+                Store::open_or_create_shared(&path)
+            } else {
+                Store::open_or_create(&path)
+            }
+            .with_context(|| format!("opening {}", path.display()))?;
             let run = store.init_with(
                 &project,
                 name.as_deref(),
@@ -570,6 +591,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             path,
             run_url,
             output,
+            shared,
         } => {
             let values = output
                 .iter()
@@ -578,18 +600,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
                         .with_context(|| format!("--output {text:?} is not valid JSON"))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let store =
-                Store::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let store = open_for_writing(&path, shared)?;
             store.run(&run_url)?.add_output_values(&values)?;
         }
         Command::SetStatus {
             path,
             run_url,
             status,
+            shared,
         } => {
             let status = runstore::RunStatus::parse(&status)?;
-            let store =
-                Store::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let store = open_for_writing(&path, shared)?;
             store.run(&run_url)?.set_status(status)?;
         }
         Command::Delete { path, run_url } => {
@@ -678,9 +699,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             table,
             from,
             format,
+            shared,
         } => {
-            let store =
-                Store::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let store = open_for_writing(&path, shared)?;
             let report = append::append(&store, &run_url, &table, from.as_deref(), format)?;
             eprintln!(
                 "appended {} rows to {}{}",
@@ -728,6 +749,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 /// Parameters from `key=value` arguments: the value is JSON when it parses as JSON, else a
 /// string. Dotted keys stay single keys (`--param a.b=1` sets the key `a.b`).
+/// Opens the store at `path` to write: as its one writer, or with `shared` beside other
+/// processes that opened it shared.
+fn open_for_writing(path: &Path, shared: bool) -> Result<Store> {
+    if shared {
+        Store::open_shared(path)
+    } else {
+        Store::open(path)
+    }
+    .with_context(|| format!("opening {}", path.display()))
+}
+
 fn parse_params(params: &[String]) -> Result<Value> {
     let mut map = std::collections::BTreeMap::new();
     for param in params {

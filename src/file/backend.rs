@@ -16,6 +16,11 @@
 //!   directory and this one missed it), never silently lost.
 //! - After any failed write or sync the file is poisoned: every later write fails until the
 //!   store is reopened (the page cache may hold bytes the disk does not).
+//! - A handle that shares writing with other processes (redb's `MultiWriter`, see
+//!   [`PhysicalFile::share_writes`]) re-reads the directory whenever redb takes its writer byte,
+//!   whenever redb asks for the length, before a column append, and on a read miss. Every slot
+//!   write of every process happens under that byte, so the directory a writer holds is the one
+//!   on disk for as long as it holds the byte.
 
 use std::fs::File;
 use std::io;
@@ -45,6 +50,13 @@ pub const COLUMN_EXTENT_BYTES_MAX: u64 = 64 << 20;
 pub const SEGMENT_ALIGN: u64 = 64;
 /// Byte-range lock (below [`LOCK_SHIFT`], so never one of redb's) taken while a slot is written.
 const SUPERBLOCK_LOCK_BYTE: u64 = LOCK_SHIFT / 2;
+/// redb's writer byte (its `LOCK_BASE`, before [`LOCK_SHIFT`] is added): the lock a redb write
+/// transaction holds in `MultiWriter` mode, and under which redb calls every `set_len`. Taking
+/// it is when a shared writer re-reads the directory. Part of redb 4.x's locking protocol
+/// (`WRITER_BYTE` in redb's `src/db.rs`), which redb versions with a protocol generation byte.
+const REDB_WRITER_BYTE: u64 = 1 << 62;
+
+const _: () = assert!(REDB_WRITER_BYTE.checked_add(LOCK_SHIFT).is_some());
 
 const _: () = assert!(REDB_EXTENT_BYTES_MIN.is_multiple_of(EXTENT_ALIGN));
 const _: () = assert!(COLUMN_EXTENT_BYTES_MIN.is_multiple_of(EXTENT_ALIGN));
@@ -62,6 +74,8 @@ pub struct PhysicalFile {
     inner: Box<dyn StorageBackend>,
     path: PathBuf,
     writable: bool,
+    /// Whether other processes may write the file at the same time (redb's `MultiWriter`).
+    shared: bool,
     directory: Mutex<Superblock>,
     poisoned: AtomicBool,
     /// Number of times the directory was re-read from disk because another process moved it.
@@ -80,6 +94,7 @@ impl PhysicalFile {
             inner,
             path: path.to_path_buf(),
             writable: true,
+            shared: false,
             directory: Mutex::new(Superblock::empty()),
             poisoned: AtomicBool::new(false),
             refreshes: AtomicU64::new(0),
@@ -122,6 +137,7 @@ impl PhysicalFile {
             inner,
             path: path.to_path_buf(),
             writable,
+            shared: false,
             directory: Mutex::new(Superblock::empty()),
             poisoned: AtomicBool::new(false),
             refreshes: AtomicU64::new(0),
@@ -139,6 +155,20 @@ impl PhysicalFile {
         }
         *physical.lock_directory() = superblock;
         Ok(physical)
+    }
+
+    /// Marks this handle as one of several processes writing the file at the same time (redb's
+    /// `MultiWriter`): from now on it re-reads the directory where another writer may have
+    /// moved it (see the module docs). Call before handing the file to redb.
+    pub fn share_writes(mut self) -> PhysicalFile {
+        self.shared = true;
+        self
+    }
+
+    /// Whether other processes may move the directory while this handle has the file open: it
+    /// reads only, or it shares writing.
+    fn follows_others(&self) -> bool {
+        !self.writable || self.shared
     }
 
     /// The store's path.
@@ -185,6 +215,12 @@ impl PhysicalFile {
         }
         self.check_poisoned()
             .map_err(|e| self.io("append column", e))?;
+        if self.shared {
+            // The caller holds redb's writer byte (it is inside a write transaction), so what
+            // this reads stays the directory on disk until the append is done.
+            self.refresh()
+                .map_err(|e| self.io("refresh directory", e))?;
+        }
         let len = bytes.len() as u64;
         let mut directory = self.lock_directory();
         let start = align_up(col_hwm, SEGMENT_ALIGN).ok_or_else(|| Error::Corrupted {
@@ -618,12 +654,41 @@ impl RedbBackend {
     pub fn new(file: std::sync::Arc<PhysicalFile>) -> RedbBackend {
         RedbBackend { file }
     }
+
+    /// Called with redb's writer byte just taken (`start..=end`, shifted): a shared writer
+    /// re-reads the directory, since the process that held the byte before may have grown redb
+    /// or added column extents. If that fails the byte is released again and the error returned,
+    /// so redb never writes from a directory it could not refresh.
+    fn after_writer_byte(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<(), BackendError> {
+        if !self.file.shared {
+            return Ok(());
+        }
+        if let Err(error) = self.file.refresh() {
+            // The refresh error is the one to report; a failed unlock is released with the
+            // file description at close anyway.
+            let _ = self.file.inner.unlock_range(start, end);
+            return Err(BackendError::Io(error));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `start..=end` (unshifted) is exactly redb's writer byte.
+fn is_writer_byte(start: Bound<u64>, end: Bound<u64>) -> bool {
+    start == Bound::Included(REDB_WRITER_BYTE) && end == Bound::Included(REDB_WRITER_BYTE)
 }
 
 impl StorageBackend for RedbBackend {
     fn len(&self) -> io::Result<u64> {
-        if !self.file.writable {
-            // A reader follows the writer: pick up a directory it moved.
+        if self.file.follows_others() {
+            // A reader follows the writers, and a shared writer starts each write transaction
+            // from the length another process may have moved: redb calls this under its writer
+            // byte at the start of every write transaction, and a stale answer would make its
+            // allocator hand out pages past the real end (a panic, not an error).
             self.file.refresh()?;
         }
         Ok(self.file.lock_directory().redb_len)
@@ -690,8 +755,13 @@ impl StorageBackend for RedbBackend {
         start: Bound<u64>,
         end: Bound<u64>,
     ) -> std::result::Result<bool, BackendError> {
+        let writer_byte = is_writer_byte(start, end);
         let (start, end) = shift_range(start, end)?;
-        self.file.inner.try_lock_range(start, end)
+        let locked = self.file.inner.try_lock_range(start, end)?;
+        if locked && writer_byte {
+            self.after_writer_byte(start, end)?;
+        }
+        Ok(locked)
     }
 
     fn try_lock_shared_range(
@@ -708,8 +778,13 @@ impl StorageBackend for RedbBackend {
         start: Bound<u64>,
         end: Bound<u64>,
     ) -> std::result::Result<(), BackendError> {
+        let writer_byte = is_writer_byte(start, end);
         let (start, end) = shift_range(start, end)?;
-        self.file.inner.lock_range(start, end)
+        self.file.inner.lock_range(start, end)?;
+        if writer_byte {
+            self.after_writer_byte(start, end)?;
+        }
+        Ok(())
     }
 
     fn lock_shared_range(
@@ -737,5 +812,142 @@ impl StorageBackend for RedbBackend {
     ) -> std::result::Result<bool, BackendError> {
         let (start, end) = shift_range(start, end)?;
         self.file.inner.query_lock_range(start, end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Two handles on one file stand for two processes: each has its own open file description,
+    //! so its own OFD locks and its own directory in memory.
+
+    use std::sync::Arc;
+
+    use super::*;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    }
+
+    impl Fixture {
+        /// A file with fresh superblocks and a first redb extent.
+        fn new() -> Fixture {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("backend.runs");
+            let file = File::options()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .expect("create file");
+            let physical = Arc::new(PhysicalFile::create(&path, file).expect("create"));
+            RedbBackend::new(physical)
+                .set_len(64 * 1024)
+                .expect("first redb extent");
+            Fixture { _dir: dir, path }
+        }
+
+        /// Another "process": a handle of its own on the file, shared or not.
+        fn open(&self, shared: bool) -> Arc<PhysicalFile> {
+            let file = File::options()
+                .read(true)
+                .write(true)
+                .open(&self.path)
+                .expect("open file");
+            let physical = PhysicalFile::open(&self.path, file, true).expect("open");
+            Arc::new(if shared {
+                physical.share_writes()
+            } else {
+                physical
+            })
+        }
+    }
+
+    fn writer_byte() -> (Bound<u64>, Bound<u64>) {
+        (
+            Bound::Included(REDB_WRITER_BYTE),
+            Bound::Included(REDB_WRITER_BYTE),
+        )
+    }
+
+    #[test]
+    fn shared_writer_rereads_the_directory_when_granted_the_writer_byte() {
+        let fixture = Fixture::new();
+        let first = fixture.open(true);
+        let second = fixture.open(true);
+        let (first_redb, second_redb) = (
+            RedbBackend::new(first.clone()),
+            RedbBackend::new(second.clone()),
+        );
+        let (start, end) = writer_byte();
+        first_redb
+            .lock_range(start, end)
+            .expect("first takes the byte");
+        first_redb.set_len(4 << 20).expect("first grows redb");
+        first_redb.unlock_range(start, end).expect("first releases");
+        assert!(second.superblock().generation < first.superblock().generation);
+
+        second_redb
+            .lock_range(start, end)
+            .expect("second takes the byte");
+        assert_eq!(second.superblock(), first.superblock());
+        second_redb
+            .set_len(8 << 20)
+            .expect("second grows from the fresh directory");
+        second_redb
+            .unlock_range(start, end)
+            .expect("second releases");
+
+        assert!(first_redb
+            .try_lock_range(start, end)
+            .expect("first tries the byte"));
+        assert_eq!(first.superblock(), second.superblock());
+        first_redb.unlock_range(start, end).expect("first releases");
+    }
+
+    #[test]
+    fn shared_writer_len_follows_another_process() {
+        let fixture = Fixture::new();
+        let (first, second) = (fixture.open(true), fixture.open(true));
+        RedbBackend::new(first)
+            .set_len(2 << 20)
+            .expect("first grows redb");
+        assert_eq!(RedbBackend::new(second).len().expect("len"), 2 << 20);
+    }
+
+    #[test]
+    fn slot_write_from_a_stale_directory_is_refused() {
+        let fixture = Fixture::new();
+        let (first, stale) = (fixture.open(true), fixture.open(false));
+        RedbBackend::new(first.clone())
+            .set_len(2 << 20)
+            .expect("first grows redb");
+        let error = RedbBackend::new(stale.clone())
+            .set_len(3 << 20)
+            .expect_err("a directory another process moved must not be overwritten");
+        assert!(
+            error.to_string().contains("refusing to overwrite"),
+            "{error}"
+        );
+        let on_disk = fixture.open(false).superblock();
+        assert_eq!(on_disk, first.superblock());
+        assert_eq!(stale.refresh_count(), 0);
+    }
+
+    #[test]
+    fn shared_column_append_continues_in_another_process_extent() {
+        let fixture = Fixture::new();
+        let (first, second) = (fixture.open(true), fixture.open(true));
+        let bytes = vec![7u8; 1000];
+        let offset = first.append_column(0, &bytes).expect("first appends");
+        let col_hwm = offset + bytes.len() as u64;
+        let next = second
+            .append_column(col_hwm, &bytes)
+            .expect("second appends past the mark the first committed");
+        assert_eq!(next, align_up(col_hwm, SEGMENT_ALIGN).expect("aligned"));
+        assert_eq!(second.superblock().column_extents().count(), 1);
+        let mut out = vec![0u8; bytes.len()];
+        first.read_column(next, &mut out).expect("first reads it");
+        assert_eq!(out, bytes);
     }
 }

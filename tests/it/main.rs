@@ -17,6 +17,7 @@ mod query;
 mod query_model;
 mod scan_query;
 mod stale;
+mod sweep;
 mod tables;
 mod transfer;
 mod util;
