@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use redb::{ReadableTable, ReadableTableMetadata};
+use redb::{ReadableTable, ReadableTableMetadata, TableHandle};
 
-use crate::catalog::{self, records, Reader};
+use crate::catalog::{self, records, seal, Reader};
 use crate::error::{Error, Result};
 use crate::run::RunStatus;
 use crate::store::Store;
@@ -85,8 +85,8 @@ fn check_catalog(
 
     let mut seen_names = 0u64;
     for entry in runs.iter().map_err(|e| Error::db(op, e))? {
-        let (id, bytes) = entry.map_err(|e| Error::db(op, e))?;
-        let id = id.value();
+        let (id_guard, bytes) = entry.map_err(|e| Error::db(op, e))?;
+        let id = id_guard.value();
         report.runs += 1;
         let at = format!("run #{id}");
         if id >= next_run_id {
@@ -94,7 +94,9 @@ fn check_catalog(
                 .problems
                 .push(format!("{at}: id is not below next_run_id {next_run_id}"));
         }
-        let record: records::RunRecord = match records::decode(bytes.value(), "run record") {
+        let decoded = seal::open_entry(catalog::RUNS.name(), &id_guard, &bytes)
+            .and_then(|payload| records::decode(payload, "run record"));
+        let record: records::RunRecord = match decoded {
             Ok(record) => record,
             Err(error) => {
                 report.problems.push(format!("{at}: {error}"));
@@ -107,8 +109,13 @@ fn check_catalog(
                 .problems
                 .push(format!("{at}: status code {}", record.status));
         }
-        match names.get((record.project.as_str(), record.name.as_str())) {
-            Ok(Some(indexed)) if indexed.value() == id => seen_names += 1,
+        let indexed =
+            seal::get(&names, (record.project.as_str(), record.name.as_str())).and_then(|id| {
+                id.map(|id| seal::u64_payload(&id, "run name index"))
+                    .transpose()
+            });
+        match indexed {
+            Ok(Some(indexed)) if indexed == id => seen_names += 1,
             Ok(_) => report
                 .problems
                 .push(format!("{at}: missing from the name index")),
@@ -120,9 +127,9 @@ fn check_catalog(
                 .problems
                 .push(format!("{at}: project {} is not listed", record.project)),
         }
-        match params.get(id) {
+        match seal::get(&params, id) {
             Ok(Some(bytes)) => {
-                if let Err(error) = Value::decode(bytes.value()) {
+                if let Err(error) = Value::decode(&bytes) {
                     report.problems.push(format!("{at}: parameters: {error}"));
                 }
             }
@@ -145,7 +152,13 @@ fn check_catalog(
                         .problems
                         .push(format!("{at}: {what} {count} is missing (found {seq})"));
                 }
-                if let Err(error) = Value::decode(bytes.value()) {
+                let decoded = seal::open_entry(table.name(), &key, &bytes).and_then(|payload| {
+                    Value::decode(payload).map_err(|error| Error::Corrupted {
+                        offset: 0,
+                        reason: error.to_string(),
+                    })
+                });
+                if let Err(error) = decoded {
                     report.problems.push(format!("{at}: {what} {seq}: {error}"));
                 }
                 count += 1;
@@ -161,12 +174,52 @@ fn check_catalog(
     check_tables(store, txn, col_hwm, report)?;
     check_writers(txn, report)?;
     check_index(txn, report)?;
+    check_seals(txn, report)?;
     let indexed = names.len().map_err(|e| Error::db(op, e))?;
     if indexed != seen_names {
         report.problems.push(format!(
             "name index has {indexed} entries but {seen_names} runs point at it"
         ));
     }
+    Ok(())
+}
+
+/// Every value of every catalog table matches its seal (`catalog::seal`). The walks above
+/// check the values they read; this one covers every entry, of every table, once.
+fn check_seals(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<()> {
+    fn table<K: redb::Key + 'static>(
+        txn: &redb::ReadTransaction,
+        definition: redb::TableDefinition<K, seal::Sealed>,
+        report: &mut CheckReport,
+    ) -> Result<()> {
+        let op = "check seals";
+        let table = match txn.open_table(definition) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(Error::db(op, e)),
+        };
+        for entry in table.iter().map_err(|e| Error::db(op, e))? {
+            let (key, value) = entry.map_err(|e| Error::db(op, e))?;
+            if let Err(error) = seal::open_entry(definition.name(), &key, &value) {
+                report.problems.push(error.to_string());
+            }
+        }
+        Ok(())
+    }
+    table(txn, catalog::META, report)?;
+    table(txn, catalog::PROJECTS, report)?;
+    table(txn, catalog::RUN_NAMES, report)?;
+    table(txn, catalog::RUNS, report)?;
+    table(txn, catalog::PARAMS, report)?;
+    table(txn, catalog::INPUTS, report)?;
+    table(txn, catalog::OUTPUTS, report)?;
+    table(txn, catalog::BLOBS, report)?;
+    table(txn, catalog::TABLES, report)?;
+    table(txn, catalog::TABLE_URLS, report)?;
+    table(txn, catalog::TAIL, report)?;
+    table(txn, catalog::RUN_WRITERS, report)?;
+    table(txn, catalog::index::PARAM_INDEX, report)?;
+    table(txn, catalog::index::OUTPUT_INDEX, report)?;
     Ok(())
 }
 
@@ -198,8 +251,8 @@ fn check_index(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
             Err(_) => continue,
         };
         for (path, value) in &params {
-            match param_index.get((path.as_slice(), id)) {
-                Ok(Some(found)) if found.value() == value.as_slice() => {}
+            match seal::get(&param_index, (path.as_slice(), id)) {
+                Ok(Some(found)) if found == *value => {}
                 Ok(Some(_)) => report.problems.push(format!(
                     "key index: parameter {} of run #{id} is stale",
                     shown(path)
@@ -215,8 +268,8 @@ fn check_index(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
             }
         }
         for (path, stats) in &outputs {
-            match output_index.get((path.as_slice(), id)) {
-                Ok(Some(found)) => match OutputStats::decode(found.value()) {
+            match seal::get(&output_index, (path.as_slice(), id)) {
+                Ok(Some(found)) => match OutputStats::decode(&found) {
                     Ok(found) if found.encode() == stats.encode() => {}
                     Ok(_) => report.problems.push(format!(
                         "key index: output {} of run #{id} is stale",
@@ -292,10 +345,12 @@ fn check_writers(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Resul
     };
     let runs = txn.table(catalog::RUNS)?;
     for entry in writers.iter().map_err(|e| Error::db(op, e))? {
-        let (id, bytes) = entry.map_err(|e| Error::db(op, e))?;
-        let id = id.value();
-        if let Err(error) =
-            records::decode::<crate::liveness::WriterRecord>(bytes.value(), "run writer record")
+        let (id_guard, bytes) = entry.map_err(|e| Error::db(op, e))?;
+        let id = id_guard.value();
+        if let Err(error) = seal::open_entry(catalog::RUN_WRITERS.name(), &id_guard, &bytes)
+            .and_then(|payload| {
+                records::decode::<crate::liveness::WriterRecord>(payload, "run writer record")
+            })
         {
             report
                 .problems
@@ -321,10 +376,12 @@ fn check_tables(
     let urls = txn.table(catalog::TABLE_URLS)?;
     let runs = txn.table(catalog::RUNS)?;
     for entry in tables.iter().map_err(|e| Error::db(op, e))? {
-        let (id, bytes) = entry.map_err(|e| Error::db(op, e))?;
-        let id = id.value();
+        let (id_guard, bytes) = entry.map_err(|e| Error::db(op, e))?;
+        let id = id_guard.value();
         report.tables += 1;
-        let record: records::TableRecord = match records::decode(bytes.value(), "table record") {
+        let decoded = seal::open_entry(catalog::TABLES.name(), &id_guard, &bytes)
+            .and_then(|payload| records::decode(payload, "table record"));
+        let record: records::TableRecord = match decoded {
             Ok(record) => record,
             Err(error) => {
                 report.problems.push(format!("table #{id}: {error}"));
@@ -332,8 +389,12 @@ fn check_tables(
             }
         };
         let at = format!("table {} (#{id})", record.url);
-        match urls.get(record.url.as_str()) {
-            Ok(Some(indexed)) if indexed.value() == id => {}
+        let indexed = seal::get(&urls, record.url.as_str()).and_then(|id| {
+            id.map(|id| seal::u64_payload(&id, "table url index"))
+                .transpose()
+        });
+        match indexed {
+            Ok(Some(indexed)) if indexed == id => {}
             _ => report
                 .problems
                 .push(format!("{at}: missing from the url index")),

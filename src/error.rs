@@ -68,6 +68,18 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// The store was written by an older runstore whose catalog layout must be upgraded, which
+    /// only a writable open does (once, in one commit).
+    #[error(
+        "{path} has catalog version {found}, written by an older runstore: open it once for \
+         writing (e.g. `runstore upgrade {path}`) to upgrade it, then it opens read-only too"
+    )]
+    NeedsUpgrade {
+        /// The file.
+        path: PathBuf,
+        /// The catalog version found.
+        found: u64,
+    },
     /// Another process holds the store open in a way that excludes this open.
     #[error("{path} is already open for writing by another process")]
     AlreadyOpen {

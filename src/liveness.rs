@@ -15,10 +15,10 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::WriteTransaction;
 use rkyv::{Archive, Deserialize, Serialize};
 
-use crate::catalog::{self, records, Reader};
+use crate::catalog::{self, records, seal, Reader};
 use crate::error::{Error, Result};
 use crate::run::RunStatus;
 
@@ -132,10 +132,10 @@ pub fn writer_liveness(writer: &WriterRecord) -> Liveness {
 /// Records this process as the writer of run `id` (called when the run enters an active
 /// status, inside that write transaction).
 pub(crate) fn record_writer(txn: &WriteTransaction, id: u64) -> Result<()> {
-    txn.open_table(catalog::RUN_WRITERS)
-        .map_err(|e| Error::db("record run writer", e))?
-        .insert(id, records::encode(&this_process()).as_slice())
+    let mut table = txn
+        .open_table(catalog::RUN_WRITERS)
         .map_err(|e| Error::db("record run writer", e))?;
+    seal::put(&mut table, id, records::encode(&this_process()).as_slice())?;
     Ok(())
 }
 
@@ -159,10 +159,10 @@ pub(crate) fn writer_of(txn: &impl Reader, id: u64) -> Result<Option<WriterRecor
         }) => return Ok(None),
         Err(error) => return Err(error),
     };
-    let Some(bytes) = table.get(id).map_err(|e| Error::db("read run writer", e))? else {
+    let Some(bytes) = seal::get(&table, id)? else {
         return Ok(None);
     };
-    Ok(Some(records::decode(bytes.value(), "run writer record")?))
+    Ok(Some(records::decode(&bytes, "run writer record")?))
 }
 
 /// The liveness of a run with `status` whose writer record is `writer`.

@@ -12,9 +12,9 @@
 
 use std::io::{self, Read};
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, TableHandle, WriteTransaction};
 
-use crate::catalog::{self, records, Reader};
+use crate::catalog::{self, records, seal, Reader};
 use crate::error::{Error, Result};
 use crate::store::{first_free_name, Store, BLOB_CHUNK_BYTES};
 use crate::value::Value;
@@ -453,10 +453,14 @@ impl Run {
             .range((self.id, 0)..=(self.id, u64::MAX))
             .map_err(|e| Error::db("read inputs", e))?;
         let mut out = Vec::new();
-        for entry in range {
-            let (_, bytes) = entry.map_err(|e| Error::db("read inputs", e))?;
-            out.push(decode_value(bytes.value(), "input value")?);
+        for (expected, entry) in (0..).zip(range) {
+            let (key, bytes) = entry.map_err(|e| Error::db("read inputs", e))?;
+            check_sequence(key.value().1, expected, "input value", &self.url())?;
+            let payload = seal::open_entry(catalog::INPUTS.name(), &key, &bytes)?;
+            out.push(decode_value(payload, "input value")?);
         }
+        let count = self.record_in(txn)?.input_count;
+        check_count(out.len() as u64, count, "input values", &self.url())?;
         Ok(out)
     }
 
@@ -468,19 +472,24 @@ impl Run {
     /// Output values with sequence numbers in `[start, end)`.
     pub fn output_values_range(&self, start: u64, end: u64) -> Result<Vec<Value>> {
         self.store.read(|txn| {
-            self.record_in(txn)?;
+            let record = self.record_in(txn)?;
             let outputs = txn.table(catalog::OUTPUTS)?;
             let mut out = Vec::new();
+            let end = end.min(record.output_count);
             if start >= end {
                 return Ok(out);
             }
             let range = outputs
                 .range((self.id, start)..(self.id, end))
                 .map_err(|e| Error::db("read outputs", e))?;
-            for entry in range {
-                let (_, bytes) = entry.map_err(|e| Error::db("read outputs", e))?;
-                out.push(decode_value(bytes.value(), "output value")?);
+            for (expected, entry) in (start..).zip(range) {
+                let (key, bytes) = entry.map_err(|e| Error::db("read outputs", e))?;
+                check_sequence(key.value().1, expected, "output value", &self.url())?;
+                let payload = seal::open_entry(catalog::OUTPUTS.name(), &key, &bytes)?;
+                out.push(decode_value(payload, "output value")?);
             }
+            // Every numbered value must be there: a missing one is damage, not absence.
+            check_count(start + out.len() as u64, end, "output values", &self.url())?;
             Ok(out)
         })
     }
@@ -601,14 +610,16 @@ impl Run {
                 .range((self.id, 0)..=(self.id, u64::MAX))
                 .map_err(|e| Error::db("add input value", e))?
             {
-                let (_, bytes) = entry.map_err(|e| Error::db("add input value", e))?;
-                if bytes.value() == encoded.as_slice() {
+                let (key, bytes) = entry.map_err(|e| Error::db("add input value", e))?;
+                if seal::open_entry(catalog::INPUTS.name(), &key, &bytes)? == encoded.as_slice() {
                     return Ok(());
                 }
             }
-            inputs
-                .insert((self.id, record.input_count), encoded.as_slice())
-                .map_err(|e| Error::db("add input value", e))?;
+            seal::put(
+                &mut inputs,
+                (self.id, record.input_count),
+                encoded.as_slice(),
+            )?;
             record.input_count += 1;
             Ok(())
         })
@@ -753,10 +764,14 @@ impl Run {
                 chunks,
                 created_us: time::now_us(),
             };
-            txn.open_table(catalog::BLOBS)
-                .map_err(|e| Error::db("put bulk data", e))?
-                .insert((self.id, name), records::encode(&record).as_slice())
+            let mut blobs = txn
+                .open_table(catalog::BLOBS)
                 .map_err(|e| Error::db("put bulk data", e))?;
+            seal::put(
+                &mut blobs,
+                (self.id, name),
+                records::encode(&record).as_slice(),
+            )?;
             Ok(())
         })?;
         Ok(total)
@@ -938,10 +953,15 @@ impl Run {
                 }
             }
             catalog::put_run_record(txn, id, &record)?;
-            txn.open_table(catalog::RUN_NAMES)
-                .map_err(|e| Error::db("copy run", e))?
-                .insert((project.as_str(), name.as_str()), id)
+            let mut names = txn
+                .open_table(catalog::RUN_NAMES)
                 .map_err(|e| Error::db("copy run", e))?;
+            seal::put(
+                &mut names,
+                (project.as_str(), name.as_str()),
+                &id.to_le_bytes(),
+            )?;
+            drop(names);
             copy_rows(txn, self.id, id)?;
             catalog::index::add_run(txn, id)?;
             Ok((id, name))
@@ -950,33 +970,51 @@ impl Run {
     }
 }
 
+/// Values numbered `0..count` are stored under consecutive keys: `found` must be `expected`.
+fn check_sequence(found: u64, expected: u64, what: &str, url: &str) -> Result<()> {
+    if found == expected {
+        return Ok(());
+    }
+    Err(Error::Corrupted {
+        offset: 0,
+        reason: format!("{url}: {what} {expected} is missing (found {found})"),
+    })
+}
+
+/// The values stored end at `found`; the run record says `expected`.
+fn check_count(found: u64, expected: u64, what: &str, url: &str) -> Result<()> {
+    if found == expected {
+        return Ok(());
+    }
+    Err(Error::Corrupted {
+        offset: 0,
+        reason: format!("{url}: {what} end at {found}, the run record says {expected}"),
+    })
+}
+
 /// Copies the parameter, input, output and blob rows of run `from` to run `to` (same store).
 fn copy_rows(txn: &WriteTransaction, from: u64, to: u64) -> Result<()> {
     let op = "copy run";
     let mut params = txn
         .open_table(catalog::PARAMS)
         .map_err(|e| Error::db(op, e))?;
-    let value = params
-        .get(from)
-        .map_err(|e| Error::db(op, e))?
-        .map(|v| v.value().to_vec());
-    if let Some(value) = value {
-        params
-            .insert(to, value.as_slice())
-            .map_err(|e| Error::db(op, e))?;
+    if let Some(value) = seal::get(&params, from)? {
+        seal::put(&mut params, to, value.as_slice())?;
     }
     drop(params);
     for table in [catalog::INPUTS, catalog::OUTPUTS] {
         let mut rows = txn.open_table(table).map_err(|e| Error::db(op, e))?;
-        let entries: Vec<(u64, Vec<u8>)> = rows
+        let mut entries: Vec<(u64, Vec<u8>)> = Vec::new();
+        for entry in rows
             .range((from, 0)..=(from, u64::MAX))
             .map_err(|e| Error::db(op, e))?
-            .map(|entry| entry.map(|(k, v)| (k.value().1, v.value().to_vec())))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error::db(op, e))?;
+        {
+            let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
+            let payload = seal::open_entry(rows.name(), &key, &bytes)?;
+            entries.push((key.value().1, payload.to_vec()));
+        }
         for (seq, bytes) in entries {
-            rows.insert((to, seq), bytes.as_slice())
-                .map_err(|e| Error::db(op, e))?;
+            seal::put(&mut rows, (to, seq), bytes.as_slice())?;
         }
     }
     let entries = catalog::run_blobs(txn, from)?;
@@ -984,9 +1022,7 @@ fn copy_rows(txn: &WriteTransaction, from: u64, to: u64) -> Result<()> {
         .open_table(catalog::BLOBS)
         .map_err(|e| Error::db(op, e))?;
     for (name, bytes) in entries {
-        blobs
-            .insert((to, name.as_str()), bytes.as_slice())
-            .map_err(|e| Error::db(op, e))?;
+        seal::put(&mut blobs, (to, name.as_str()), bytes.as_slice())?;
     }
     Ok(())
 }

@@ -25,11 +25,11 @@ use std::sync::{Arc, Mutex};
 
 use redb::{
     ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase, ReadTransaction, ReadableTable,
-    WriteTransaction,
+    TableHandle, WriteTransaction,
 };
 
 use crate::catalog::records::SegmentRef;
-use crate::catalog::{self, records, Reader};
+use crate::catalog::{self, records, seal, Reader};
 use crate::error::{Error, Result};
 use crate::file::mmap::Mapping;
 use crate::file::{PhysicalFile, RedbBackend, FORMAT_VERSION, SEGMENT_ALIGN};
@@ -572,8 +572,11 @@ impl Store {
             let names = txn.table(catalog::RUN_NAMES)?;
             let mut out = Vec::new();
             for entry in projects.iter().map_err(|e| Error::db("list projects", e))? {
-                let (name, created) = entry.map_err(|e| Error::db("list projects", e))?;
-                let name = name.value().to_string();
+                let (name_guard, created) = entry.map_err(|e| Error::db("list projects", e))?;
+                let created_us = seal::open_entry(catalog::PROJECTS.name(), &name_guard, &created)
+                    .and_then(|bytes| seal::u64_payload(bytes, "project"))?
+                    as i64;
+                let name = name_guard.value().to_string();
                 let run_count = names
                     .range((name.as_str(), "")..)
                     .map_err(|e| Error::db("count runs", e))?
@@ -585,7 +588,7 @@ impl Store {
                     .count() as u64;
                 out.push(ProjectInfo {
                     name,
-                    created_us: created.value(),
+                    created_us,
                     run_count,
                 });
             }
@@ -609,7 +612,8 @@ impl Store {
                 if project.is_some_and(|p| p != run_project) {
                     break;
                 }
-                out.push((run_project.to_string(), run_name.to_string(), id.value()));
+                let id = seal::open_u64_entry(catalog::RUN_NAMES.name(), &key, &id)?;
+                out.push((run_project.to_string(), run_name.to_string(), id));
             }
             Ok(out)
         })?;
@@ -880,10 +884,11 @@ pub(crate) fn init_in(
         metrics: Vec::new(),
     };
     catalog::put_run_record(txn, id, &record)?;
-    txn.open_table(catalog::RUN_NAMES)
-        .map_err(|e| Error::db("init run", e))?
-        .insert((project, name.as_str()), id)
+    let mut names = txn
+        .open_table(catalog::RUN_NAMES)
         .map_err(|e| Error::db("init run", e))?;
+    seal::put(&mut names, (project, name.as_str()), &id.to_le_bytes())?;
+    drop(names);
     let parameters = options
         .parameters
         .clone()
@@ -1171,7 +1176,7 @@ pub(crate) fn open_store_access(
     if writable {
         remove_stale_temp_files(path);
     }
-    let version = store.read(|txn| catalog::meta_get(txn, catalog::META_CATALOG_VERSION))?;
+    let version = store.read(catalog::stored_version)?;
     if !(catalog::CATALOG_VERSION_MIN..=catalog::CATALOG_VERSION).contains(&version) {
         return Err(Error::UnsupportedVersion {
             path: path.to_path_buf(),
@@ -1179,7 +1184,13 @@ pub(crate) fn open_store_access(
             supported: FORMAT_VERSION,
         });
     }
-    if writable && version < catalog::CATALOG_VERSION {
+    if version < catalog::CATALOG_VERSION {
+        if !writable {
+            return Err(Error::NeedsUpgrade {
+                path: path.to_path_buf(),
+                found: version,
+            });
+        }
         // An older layout: upgrade it in one commit (a crash leaves it at the old version,
         // and the next writable open upgrades again).
         store.write("upgrade catalog", |txn| catalog::upgrade(txn).map(|_| ()))?;

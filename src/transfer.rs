@@ -19,10 +19,10 @@
 
 use std::collections::HashMap;
 
-use redb::{ReadTransaction, WriteTransaction};
+use redb::{ReadTransaction, TableHandle, WriteTransaction};
 
 use crate::catalog::records::{self, RunRecord, TableRecord, TailRecord};
-use crate::catalog::{self, Reader};
+use crate::catalog::{self, seal, Reader};
 use crate::error::{Error, Result};
 use crate::run::{parse_run_url, run_url, CopyIfExists, CopyOptions, Run};
 use crate::store::{first_free_name, Store};
@@ -91,11 +91,11 @@ impl<'a> Transfer<'a> {
         };
         let id = catalog::meta_get(to, catalog::META_NEXT_RUN_ID)?;
         catalog::meta_set(to, catalog::META_NEXT_RUN_ID, id + 1)?;
-        let project_created = from
-            .table(catalog::PROJECTS)?
-            .get(source.project.as_str())
-            .map_err(|e| Error::db(op, e))?
-            .map_or_else(time::now_us, |created| created.value());
+        let project_created =
+            match seal::get(&from.table(catalog::PROJECTS)?, source.project.as_str())? {
+                Some(created) => seal::u64_payload(&created, "project")? as i64,
+                None => time::now_us(),
+            };
         catalog::ensure_project(to, project, project_created)?;
 
         let mut record: RunRecord = source.clone();
@@ -141,10 +141,11 @@ impl<'a> Transfer<'a> {
             // Anything else (an external reference, another run's table) is kept as given.
         }
         catalog::put_run_record(to, id, &record)?;
-        to.open_table(catalog::RUN_NAMES)
-            .map_err(|e| Error::db(op, e))?
-            .insert((project, name.as_str()), id)
+        let mut names = to
+            .open_table(catalog::RUN_NAMES)
             .map_err(|e| Error::db(op, e))?;
+        seal::put(&mut names, (project, name.as_str()), &id.to_le_bytes())?;
+        drop(names);
         self.copy_rows(from, to, source_id, id)?;
         catalog::index::add_run(to, id)?;
         self.copy_blobs(from, to, source_id, id, &run_url(project, &name))?;
@@ -160,16 +161,11 @@ impl<'a> Transfer<'a> {
         to_id: u64,
     ) -> Result<()> {
         let op = "copy run to store";
-        let params = from
-            .table(catalog::PARAMS)?
-            .get(from_id)
-            .map_err(|e| Error::db(op, e))?
-            .map(|v| v.value().to_vec());
-        if let Some(params) = params {
-            to.open_table(catalog::PARAMS)
-                .map_err(|e| Error::db(op, e))?
-                .insert(to_id, params.as_slice())
+        if let Some(params) = seal::get(&from.table(catalog::PARAMS)?, from_id)? {
+            let mut target = to
+                .open_table(catalog::PARAMS)
                 .map_err(|e| Error::db(op, e))?;
+            seal::put(&mut target, to_id, params.as_slice())?;
         }
         for definition in [catalog::INPUTS, catalog::OUTPUTS] {
             let rows = from.table(definition)?;
@@ -179,9 +175,8 @@ impl<'a> Transfer<'a> {
                 .map_err(|e| Error::db(op, e))?
             {
                 let (key, value) = entry.map_err(|e| Error::db(op, e))?;
-                target
-                    .insert((to_id, key.value().1), value.value())
-                    .map_err(|e| Error::db(op, e))?;
+                let payload = seal::open_entry(rows.name(), &key, &value)?;
+                seal::put(&mut target, (to_id, key.value().1), payload)?;
             }
         }
         Ok(())
@@ -207,9 +202,11 @@ impl<'a> Transfer<'a> {
             for chunk in &mut record.chunks {
                 self.mover.relocate(chunk, &what)?;
             }
-            target
-                .insert((to_id, name.as_str()), records::encode(&record).as_slice())
-                .map_err(|e| Error::db(op, e))?;
+            seal::put(
+                &mut target,
+                (to_id, name.as_str()),
+                records::encode(&record).as_slice(),
+            )?;
         }
         Ok(())
     }
@@ -248,10 +245,11 @@ impl<'a> Transfer<'a> {
         let new_id = catalog::meta_get(to, catalog::META_NEXT_TABLE_ID)?;
         catalog::meta_set(to, catalog::META_NEXT_TABLE_ID, new_id + 1)?;
         table::put_table_record(to, new_id, &copy)?;
-        to.open_table(catalog::TABLE_URLS)
-            .map_err(|e| Error::db(op, e))?
-            .insert(new_url, new_id)
+        let mut urls = to
+            .open_table(catalog::TABLE_URLS)
             .map_err(|e| Error::db(op, e))?;
+        seal::put(&mut urls, new_url, &new_id.to_le_bytes())?;
+        drop(urls);
         let tail = from.table(catalog::TAIL)?;
         let mut target = to.open_table(catalog::TAIL).map_err(|e| Error::db(op, e))?;
         let mut tail_rows = 0u64;
@@ -260,12 +258,11 @@ impl<'a> Transfer<'a> {
             .map_err(|e| Error::db(op, e))?
         {
             let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
-            let decoded: TailRecord = records::decode(bytes.value(), "tail entry")?;
+            let payload = seal::open_entry(catalog::TAIL.name(), &key, &bytes)?;
+            let decoded: TailRecord = records::decode(payload, "tail entry")?;
             check_tail_entry(&decoded, &record.url)?;
             tail_rows += decoded.rows;
-            target
-                .insert((new_id, key.value().1), bytes.value())
-                .map_err(|e| Error::db(op, e))?;
+            seal::put(&mut target, (new_id, key.value().1), payload)?;
         }
         if tail_rows != record.tail_rows {
             return Err(Error::Corrupted {

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use redb::{ReadableTable, TableDefinition, TableHandle};
 
 use crate::catalog::records::{self, SegmentRef};
+use crate::catalog::seal::{self, Sealed};
 use crate::catalog::{self, Reader};
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -120,16 +121,18 @@ pub fn copy_all(source: &Store, target: &Store) -> Result<u64> {
                 .map_err(|e| Error::db("vacuum", e))?;
             for entry in blobs.iter().map_err(|e| Error::db("vacuum", e))? {
                 let (key, bytes) = entry.map_err(|e| Error::db("vacuum", e))?;
+                let payload = seal::open_entry(catalog::BLOBS.name(), &key, &bytes)?;
                 let (run, name) = key.value();
-                let mut record: records::BlobRecord =
-                    records::decode(bytes.value(), "blob record")?;
+                let mut record: records::BlobRecord = records::decode(payload, "blob record")?;
                 let what = format!("blob {name} of run #{run}");
                 for chunk in &mut record.chunks {
                     mover.relocate(chunk, &what)?;
                 }
-                target_blobs
-                    .insert((run, name), records::encode(&record).as_slice())
-                    .map_err(|e| Error::db("vacuum", e))?;
+                seal::put(
+                    &mut target_blobs,
+                    (run, name),
+                    records::encode(&record).as_slice(),
+                )?;
             }
             drop(target_blobs);
 
@@ -139,8 +142,8 @@ pub fn copy_all(source: &Store, target: &Store) -> Result<u64> {
                 .map_err(|e| Error::db("vacuum", e))?;
             for entry in tables.iter().map_err(|e| Error::db("vacuum", e))? {
                 let (id, bytes) = entry.map_err(|e| Error::db("vacuum", e))?;
-                let mut record: records::TableRecord =
-                    records::decode(bytes.value(), "table record")?;
+                let payload = seal::open_entry(catalog::TABLES.name(), &id, &bytes)?;
+                let mut record: records::TableRecord = records::decode(payload, "table record")?;
                 let what = format!("table {}", record.url);
                 for chunk in &mut record.chunks {
                     for node in &mut chunk.nodes {
@@ -149,9 +152,11 @@ pub fn copy_all(source: &Store, target: &Store) -> Result<u64> {
                         }
                     }
                 }
-                target_tables
-                    .insert(id.value(), records::encode(&record).as_slice())
-                    .map_err(|e| Error::db("vacuum", e))?;
+                seal::put(
+                    &mut target_tables,
+                    id.value(),
+                    records::encode(&record).as_slice(),
+                )?;
             }
             drop(target_tables);
             catalog::meta_set(to, catalog::META_COL_HWM, mover.col_hwm)?;
@@ -160,16 +165,14 @@ pub fn copy_all(source: &Store, target: &Store) -> Result<u64> {
     })
 }
 
-fn copy_table<K, V>(
+fn copy_table<K>(
     from: &redb::ReadTransaction,
     to: &redb::WriteTransaction,
-    definition: TableDefinition<K, V>,
+    definition: TableDefinition<K, Sealed>,
 ) -> Result<()>
 where
     K: redb::Key + 'static,
-    V: redb::Value + 'static,
     for<'a> K::SelfType<'a>: std::borrow::Borrow<K::SelfType<'a>>,
-    for<'a> V::SelfType<'a>: std::borrow::Borrow<V::SelfType<'a>>,
 {
     let source = from.table(definition)?;
     let mut target = to
@@ -177,6 +180,8 @@ where
         .map_err(|e| Error::db("vacuum", e))?;
     for entry in source.iter().map_err(|e| Error::db("vacuum", e))? {
         let (key, value) = entry.map_err(|e| Error::db("vacuum", e))?;
+        // Same table, same key: the sealed bytes are copied as they are, once checked.
+        seal::open_entry(definition.name(), &key, &value)?;
         target
             .insert(key.value(), value.value())
             .map_err(|e| Error::db("vacuum", e))?;

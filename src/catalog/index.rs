@@ -24,18 +24,20 @@
 
 use std::collections::BTreeMap;
 
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 
+use super::seal::{self, Sealed};
 use super::{Reader, OUTPUTS, PARAMS};
 use crate::error::{Error, Result};
 use crate::value::Value;
 
 /// `(encoded key path, run id)` to the parameter's value there: an encoded [`Value`], or an
 /// empty slice for a deferred value (a map, or one over [`INDEX_VALUE_BYTES_MAX`]).
-pub const PARAM_INDEX: TableDefinition<(&[u8], u64), &[u8]> = TableDefinition::new("param_index");
+pub const PARAM_INDEX: TableDefinition<(&[u8], u64), Sealed> = TableDefinition::new("param_index");
 /// `(encoded key path, run id)` to the encoded [`OutputStats`] of that key over the run's
 /// output values.
-pub const OUTPUT_INDEX: TableDefinition<(&[u8], u64), &[u8]> = TableDefinition::new("output_index");
+pub const OUTPUT_INDEX: TableDefinition<(&[u8], u64), Sealed> =
+    TableDefinition::new("output_index");
 
 /// Longest encoded key path that is indexed. Real keys are a few words; a path longer than
 /// this is left to the unindexed query path rather than bloat the index's B-tree keys.
@@ -435,9 +437,7 @@ pub fn update_params(
     }
     for (path, value) in &new {
         if old.get(path) != Some(value) {
-            index
-                .insert((path.as_slice(), id), value.as_slice())
-                .map_err(|e| Error::db(op, e))?;
+            seal::put(&mut index, (path.as_slice(), id), value.as_slice())?;
         }
     }
     Ok(())
@@ -454,10 +454,8 @@ pub fn add_outputs(txn: &WriteTransaction, id: u64, values: &[Value]) -> Result<
         walk(value, &mut |path, _| paths.push(path.to_vec()));
         for path in paths {
             if let std::collections::btree_map::Entry::Vacant(slot) = touched.entry(path) {
-                let existing = index
-                    .get((slot.key().as_slice(), id))
-                    .map_err(|e| Error::db(op, e))?
-                    .map(|bytes| OutputStats::decode(bytes.value()))
+                let existing = seal::get(&index, (slot.key().as_slice(), id))?
+                    .map(|bytes| OutputStats::decode(&bytes))
                     .transpose()?;
                 if let Some(stats) = existing {
                     slot.insert(stats);
@@ -467,9 +465,7 @@ pub fn add_outputs(txn: &WriteTransaction, id: u64, values: &[Value]) -> Result<
         add_output(&mut touched, value);
     }
     for (path, stats) in &touched {
-        index
-            .insert((path.as_slice(), id), stats.encode().as_slice())
-            .map_err(|e| Error::db(op, e))?;
+        seal::put(&mut index, (path.as_slice(), id), stats.encode().as_slice())?;
     }
     Ok(())
 }
@@ -480,8 +476,8 @@ pub type RunEntries = (BTreeMap<Vec<u8>, Vec<u8>>, BTreeMap<Vec<u8>, OutputStats
 /// The index entries run `id` should have, computed from its `params` and `outputs` rows.
 pub fn run_entries(txn: &impl Reader, id: u64) -> Result<RunEntries> {
     let op = "read run for index";
-    let params = match txn.table(PARAMS)?.get(id).map_err(|e| Error::db(op, e))? {
-        Some(bytes) => param_entries(&super::decode_value(bytes.value(), "parameters")?),
+    let params = match seal::get(&txn.table(PARAMS)?, id)? {
+        Some(bytes) => param_entries(&super::decode_value(&bytes, "parameters")?),
         None => BTreeMap::new(),
     };
     let outputs_table = txn.table(OUTPUTS)?;
@@ -490,11 +486,9 @@ pub fn run_entries(txn: &impl Reader, id: u64) -> Result<RunEntries> {
         .range((id, 0)..=(id, u64::MAX))
         .map_err(|e| Error::db(op, e))?
     {
-        let (_, bytes) = entry.map_err(|e| Error::db(op, e))?;
-        add_output(
-            &mut outputs,
-            &super::decode_value(bytes.value(), "output value")?,
-        );
+        let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
+        let payload = seal::open_entry(OUTPUTS.name(), &key, &bytes)?;
+        add_output(&mut outputs, &super::decode_value(payload, "output value")?);
     }
     Ok((params, outputs))
 }
@@ -527,16 +521,12 @@ pub fn add_run(txn: &WriteTransaction, id: u64) -> Result<()> {
     let (params, outputs) = run_entries(txn, id)?;
     let mut index = txn.open_table(PARAM_INDEX).map_err(|e| Error::db(op, e))?;
     for (path, value) in &params {
-        index
-            .insert((path.as_slice(), id), value.as_slice())
-            .map_err(|e| Error::db(op, e))?;
+        seal::put(&mut index, (path.as_slice(), id), value.as_slice())?;
     }
     drop(index);
     let mut index = txn.open_table(OUTPUT_INDEX).map_err(|e| Error::db(op, e))?;
     for (path, stats) in &outputs {
-        index
-            .insert((path.as_slice(), id), stats.encode().as_slice())
-            .map_err(|e| Error::db(op, e))?;
+        seal::put(&mut index, (path.as_slice(), id), stats.encode().as_slice())?;
     }
     Ok(())
 }
@@ -681,19 +671,16 @@ mod tests {
                 params
                     .remove((encode_path(&["lr"]).as_slice(), id))
                     .unwrap();
-                params
-                    .insert((encode_path(&["ghost"]).as_slice(), id), &[][..])
-                    .unwrap();
+                seal::put(&mut params, (encode_path(&["ghost"]).as_slice(), id), &[])?;
                 drop(params);
                 let mut stats = output_entries(&[Value::map([("acc", Value::Float(0.7))])]);
                 let stale = stats.remove(&encode_path(&["acc"])).unwrap();
-                txn.open_table(OUTPUT_INDEX)
-                    .unwrap()
-                    .insert(
-                        (encode_path(&["acc"]).as_slice(), id),
-                        stale.encode().as_slice(),
-                    )
-                    .unwrap();
+                let mut outputs = txn.open_table(OUTPUT_INDEX).unwrap();
+                seal::put(
+                    &mut outputs,
+                    (encode_path(&["acc"]).as_slice(), id),
+                    stale.encode().as_slice(),
+                )?;
                 Ok(())
             })
             .unwrap();

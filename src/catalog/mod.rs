@@ -11,44 +11,47 @@
 //! - `outputs` holds keys `(id, 0..output_count)` and `inputs` keys `(id, 0..input_count)`.
 
 pub mod index;
+mod legacy;
 pub mod records;
+pub mod seal;
 
 use redb::{
     ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    TableError, WriteTransaction,
+    TableError, TableHandle, WriteTransaction,
 };
 
 use crate::error::{Error, Result};
 use crate::value::Value;
 use records::{BlobRecord, RunRecord};
+use seal::Sealed;
 
 /// Store-wide counters: `next_run_id`, `next_table_id`, `col_hwm`, `catalog_version`.
-pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub const META: TableDefinition<&str, Sealed> = TableDefinition::new("meta");
 /// Project name to creation time (microseconds, UTC).
-pub const PROJECTS: TableDefinition<&str, i64> = TableDefinition::new("projects");
+pub const PROJECTS: TableDefinition<&str, Sealed> = TableDefinition::new("projects");
 /// `(project, run name)` to run id.
-pub const RUN_NAMES: TableDefinition<(&str, &str), u64> = TableDefinition::new("run_names");
+pub const RUN_NAMES: TableDefinition<(&str, &str), Sealed> = TableDefinition::new("run_names");
 /// Run id to its archived [`RunRecord`].
-pub const RUNS: TableDefinition<u64, &[u8]> = TableDefinition::new("runs");
+pub const RUNS: TableDefinition<u64, Sealed> = TableDefinition::new("runs");
 /// Run id to its parameters, an encoded `Value::Map`.
-pub const PARAMS: TableDefinition<u64, &[u8]> = TableDefinition::new("params");
+pub const PARAMS: TableDefinition<u64, Sealed> = TableDefinition::new("params");
 /// `(run id, sequence)` to an encoded input value.
-pub const INPUTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("inputs");
+pub const INPUTS: TableDefinition<(u64, u64), Sealed> = TableDefinition::new("inputs");
 /// `(run id, sequence)` to an encoded output value. Appending is one insert: its cost does
 /// not depend on how many outputs the run already has.
-pub const OUTPUTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("outputs");
+pub const OUTPUTS: TableDefinition<(u64, u64), Sealed> = TableDefinition::new("outputs");
 /// `(run id, blob name)` to an archived [`BlobRecord`].
-pub const BLOBS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("blobs");
+pub const BLOBS: TableDefinition<(u64, &str), Sealed> = TableDefinition::new("blobs");
 
 /// Table id to its archived `TableRecord`.
-pub const TABLES: TableDefinition<u64, &[u8]> = TableDefinition::new("tables");
+pub const TABLES: TableDefinition<u64, Sealed> = TableDefinition::new("tables");
 /// Table url to table id.
-pub const TABLE_URLS: TableDefinition<&str, u64> = TableDefinition::new("table_urls");
+pub const TABLE_URLS: TableDefinition<&str, Sealed> = TableDefinition::new("table_urls");
 /// `(table id, sequence)` to an archived `TailRecord`: rows appended since the last seal.
-pub const TAIL: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("tail");
+pub const TAIL: TableDefinition<(u64, u64), Sealed> = TableDefinition::new("tail");
 /// Run id → the process that last moved the run into an active status
 /// (`liveness::WriterRecord`), for telling stale runs. Absent in stores written before it.
-pub const RUN_WRITERS: TableDefinition<u64, &[u8]> = TableDefinition::new("run_writers");
+pub const RUN_WRITERS: TableDefinition<u64, Sealed> = TableDefinition::new("run_writers");
 
 /// Key in [`META`]: the id the next table gets.
 pub const META_NEXT_TABLE_ID: &str = "next_table_id";
@@ -58,9 +61,9 @@ pub const META_NEXT_RUN_ID: &str = "next_run_id";
 pub const META_COL_HWM: &str = "col_hwm";
 /// Key in [`META`]: the version of the catalog's table layout.
 pub const META_CATALOG_VERSION: &str = "catalog_version";
-/// The catalog layout this build writes: 2 added the key index (`index`). A writable open
-/// upgrades a version-1 store by building the index; a read-only open reads it as it is,
-/// answering run queries without the index.
+/// The catalog layout this build writes: 2 sealed every value (`seal`) and added the key
+/// index (`index`). A writable open upgrades a version-1 store in one commit; a read-only
+/// open of one is refused with `Error::NeedsUpgrade`.
 pub const CATALOG_VERSION: u64 = 2;
 /// The oldest catalog layout this build opens.
 pub const CATALOG_VERSION_MIN: u64 = 1;
@@ -72,14 +75,14 @@ pub fn initialize(txn: &WriteTransaction) -> Result<()> {
     let mut meta = txn
         .open_table(META)
         .map_err(|e| Error::db("create tables", e))?;
-    meta.insert(META_NEXT_RUN_ID, 1)
-        .map_err(|e| Error::db("create tables", e))?;
-    meta.insert(META_NEXT_TABLE_ID, 1)
-        .map_err(|e| Error::db("create tables", e))?;
-    meta.insert(META_COL_HWM, 0)
-        .map_err(|e| Error::db("create tables", e))?;
-    meta.insert(META_CATALOG_VERSION, CATALOG_VERSION)
-        .map_err(|e| Error::db("create tables", e))?;
+    for (key, value) in [
+        (META_NEXT_RUN_ID, 1),
+        (META_NEXT_TABLE_ID, 1),
+        (META_COL_HWM, 0),
+        (META_CATALOG_VERSION, CATALOG_VERSION),
+    ] {
+        seal::put(&mut meta, key, &u64::to_le_bytes(value))?;
+    }
     drop(meta);
     // Opening a table in a write transaction creates it.
     let create = |e| Error::db("create tables", e);
@@ -102,13 +105,22 @@ pub fn initialize(txn: &WriteTransaction) -> Result<()> {
 /// Upgrades a version-1 catalog to the current layout in `txn`: builds the key index.
 /// Returns whether anything changed.
 pub fn upgrade(txn: &WriteTransaction) -> Result<bool> {
-    let version = meta_get(txn, META_CATALOG_VERSION)?;
-    if version >= CATALOG_VERSION {
+    if legacy::version(txn)?.is_none() {
         return Ok(false);
     }
+    legacy::seal_all(txn)?;
     index::rebuild(txn)?;
     meta_set(txn, META_CATALOG_VERSION, CATALOG_VERSION)?;
     Ok(true)
+}
+
+/// The catalog version of the store read through `txn`, whatever its layout (version 1's
+/// `meta` table is not sealed).
+pub fn stored_version(txn: &ReadTransaction) -> Result<u64> {
+    match legacy::version_read(txn)? {
+        Some(version) => Ok(version),
+        None => meta_get(txn, META_CATALOG_VERSION),
+    }
 }
 
 /// Whether the store read through `txn` has the key index (catalog version 2 or later).
@@ -121,6 +133,7 @@ pub fn has_index(txn: &impl Reader) -> Result<bool> {
 pub trait Reader {
     /// The table type the transaction opens.
     type Table<'a, K: redb::Key + 'static, V: redb::Value + 'static>: ReadableTable<K, V>
+        + redb::TableHandle
     where
         Self: 'a;
 
@@ -158,11 +171,13 @@ impl Reader for ReadTransaction {
 /// Reads a counter from [`META`].
 pub fn meta_get(txn: &impl Reader, key: &str) -> Result<u64> {
     let meta = txn.table(META)?;
-    let value = meta.get(key).map_err(|e| Error::db("read meta", e))?;
-    value.map(|v| v.value()).ok_or_else(|| Error::Corrupted {
-        offset: 0,
-        reason: format!("meta key {key} is missing"),
-    })
+    match seal::get(&meta, key)? {
+        Some(bytes) => seal::u64_payload(&bytes, "meta"),
+        None => Err(Error::Corrupted {
+            offset: 0,
+            reason: format!("meta key {key} is missing"),
+        }),
+    }
 }
 
 /// Sets a counter in [`META`].
@@ -170,27 +185,23 @@ pub fn meta_set(txn: &WriteTransaction, key: &str, value: u64) -> Result<()> {
     let mut meta = txn
         .open_table(META)
         .map_err(|e| Error::db("write meta", e))?;
-    meta.insert(key, value)
-        .map_err(|e| Error::db("write meta", e))?;
+    seal::put(&mut meta, key, &value.to_le_bytes())?;
     Ok(())
 }
 
 /// Looks up a run id by project and name.
 pub fn run_id(txn: &impl Reader, project: &str, name: &str) -> Result<Option<u64>> {
     let names = txn.table(RUN_NAMES)?;
-    let id = names
-        .get((project, name))
-        .map_err(|e| Error::db("look up run", e))?
-        .map(|v| v.value());
-    Ok(id)
+    seal::get(&names, (project, name))?
+        .map(|bytes| seal::u64_payload(&bytes, "run name index"))
+        .transpose()
 }
 
 /// Reads a run record.
 pub fn run_record(txn: &impl Reader, id: u64) -> Result<RunRecord> {
     let runs = txn.table(RUNS)?;
-    let bytes = runs.get(id).map_err(|e| Error::db("read run", e))?;
-    match bytes {
-        Some(bytes) => records::decode(bytes.value(), "run record"),
+    match seal::get(&runs, id)? {
+        Some(bytes) => records::decode(&bytes, "run record"),
         None => Err(Error::not_found(format!("run #{id}"))),
     }
 }
@@ -200,19 +211,15 @@ pub fn put_run_record(txn: &WriteTransaction, id: u64, record: &RunRecord) -> Re
     let mut runs = txn
         .open_table(RUNS)
         .map_err(|e| Error::db("write run", e))?;
-    runs.insert(id, records::encode(record).as_slice())
-        .map_err(|e| Error::db("write run", e))?;
+    seal::put(&mut runs, id, records::encode(record).as_slice())?;
     Ok(())
 }
 
 /// Reads a run's parameters (an empty map when the run has no parameters row).
 pub fn params(txn: &impl Reader, id: u64) -> Result<Value> {
     let params = txn.table(PARAMS)?;
-    let bytes = params
-        .get(id)
-        .map_err(|e| Error::db("read parameters", e))?;
-    match bytes {
-        Some(bytes) => decode_value(bytes.value(), "parameters"),
+    match seal::get(&params, id)? {
+        Some(bytes) => decode_value(&bytes, "parameters"),
         None => Ok(Value::Map(Default::default())),
     }
 }
@@ -222,10 +229,8 @@ pub fn put_params(txn: &WriteTransaction, id: u64, parameters: &Value) -> Result
     let mut table = txn
         .open_table(PARAMS)
         .map_err(|e| Error::db("write parameters", e))?;
-    let old = table
-        .insert(id, parameters.encode().as_slice())
-        .map_err(|e| Error::db("write parameters", e))?
-        .map(|bytes| decode_value(bytes.value(), "parameters"))
+    let old = seal::put(&mut table, id, parameters.encode().as_slice())?
+        .map(|bytes| decode_value(&bytes, "parameters"))
         .transpose()?;
     drop(table);
     index::update_params(txn, id, old.as_ref(), parameters)
@@ -242,9 +247,11 @@ pub fn append_outputs(
     let op = "add output value";
     let mut outputs = txn.open_table(OUTPUTS).map_err(|e| Error::db(op, e))?;
     for value in values {
-        outputs
-            .insert((id, record.output_count), value.encode().as_slice())
-            .map_err(|e| Error::db(op, e))?;
+        seal::put(
+            &mut outputs,
+            (id, record.output_count),
+            value.encode().as_slice(),
+        )?;
         record.output_count += 1;
     }
     drop(outputs);
@@ -269,9 +276,7 @@ pub fn ensure_project(txn: &WriteTransaction, project: &str, now_us: i64) -> Res
         .map_err(|e| Error::db("create project", e))?
         .is_some();
     if !exists {
-        projects
-            .insert(project, now_us)
-            .map_err(|e| Error::db("create project", e))?;
+        seal::put(&mut projects, project, &now_us.to_le_bytes())?;
     }
     Ok(())
 }
@@ -279,11 +284,8 @@ pub fn ensure_project(txn: &WriteTransaction, project: &str, now_us: i64) -> Res
 /// Reads a blob record.
 pub fn blob_record(txn: &impl Reader, id: u64, name: &str) -> Result<Option<BlobRecord>> {
     let blobs = txn.table(BLOBS)?;
-    let bytes = blobs
-        .get((id, name))
-        .map_err(|e| Error::db("read blob", e))?;
-    bytes
-        .map(|bytes| records::decode(bytes.value(), "blob record"))
+    seal::get(&blobs, (id, name))?
+        .map(|bytes| records::decode(&bytes, "blob record"))
         .transpose()
 }
 
@@ -340,7 +342,10 @@ pub fn run_blobs(txn: &impl Reader, id: u64) -> Result<Vec<(String, Vec<u8>)>> {
         if run != id {
             break;
         }
-        out.push((name.to_string(), value.value().to_vec()));
+        let payload = value
+            .value()
+            .open(BLOBS.name(), &seal::key_bytes::<(u64, &str)>(&(run, name)))?;
+        out.push((name.to_string(), payload.to_vec()));
     }
     Ok(out)
 }

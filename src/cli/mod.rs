@@ -269,6 +269,14 @@ enum Command {
         /// The store file.
         path: PathBuf,
     },
+    /// Upgrade a store written by an older runstore to this version's catalog layout, in one
+    /// commit (any writing open does the same; a read-only open of an old store is refused).
+    ///
+    /// Example: runstore upgrade old.runs
+    Upgrade {
+        /// The store file.
+        path: PathBuf,
+    },
     /// Close stale runs: runs left RUNNING, COLLECTING or POST_PROCESSING by a process that is
     /// gone (same machine; runs from other hosts are never called stale). Prints each url.
     ///
@@ -657,6 +665,29 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 "{} is consistent and can be opened read-only",
                 path.display()
             )?;
+        }
+        Command::Upgrade { path } => {
+            // A read-only open tells the version unless the store needs repair first (the
+            // writable open below repairs it too).
+            let before = match Store::open_read_only(&path) {
+                Ok(store) => Some(store.info()?.catalog_version),
+                Err(runstore::Error::NeedsUpgrade { found, .. }) => Some(found),
+                Err(_) => None,
+            };
+            let store =
+                Store::open(&path).with_context(|| format!("upgrading {}", path.display()))?;
+            let after = store.info()?.catalog_version;
+            drop(store);
+            if before.is_none_or(|before| before == after) {
+                writeln!(out, "{} is at catalog version {after}", path.display())?;
+            } else {
+                writeln!(
+                    out,
+                    "upgraded {} from catalog version {} to {after}",
+                    path.display(),
+                    before.unwrap_or(after)
+                )?;
+            }
         }
         Command::CloseStale {
             path,

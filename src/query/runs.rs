@@ -8,10 +8,11 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use redb::{ReadTransaction, ReadableTable};
+use redb::{ReadTransaction, ReadableTable, TableHandle};
 
 use super::filter::{self, Aggregate, Attribute, Expr, Operand, OrderKey, Query, Subject};
 use crate::catalog::index::{self, OutputStats, Slot};
+use crate::catalog::seal::{self, Sealed};
 use crate::catalog::{self, records::RunRecord, Reader};
 use crate::error::{Error, Result};
 use crate::run::{run_url, Run, RunStatus};
@@ -188,7 +189,8 @@ impl RunQuery {
             if self.project.as_deref().is_some_and(|p| p != project) {
                 break;
             }
-            let subject = tables.load(id.value(), project, name, plan)?;
+            let id = seal::open_u64_entry(catalog::RUN_NAMES.name(), &key, &id)?;
+            let subject = tables.load(id, project, name, plan)?;
             if let Some(mut hit) = self.evaluate(&subject, subject.id, plan) {
                 hit.names = Some((subject.project, subject.name));
                 selected.push(hit);
@@ -214,7 +216,8 @@ impl RunQuery {
                         .map_err(|e| Error::db(op, e))?
                     {
                         let (key, value) = entry.map_err(|e| Error::db(op, e))?;
-                        column.push((key.value().1, index::decode_param(value.value())?));
+                        let payload = seal::open_entry(index::PARAM_INDEX.name(), &key, &value)?;
+                        column.push((key.value().1, index::decode_param(payload)?));
                     }
                     Ok(column)
                 })
@@ -232,9 +235,10 @@ impl RunQuery {
                         .map_err(|e| Error::db(op, e))?
                     {
                         let (key, value) = entry.map_err(|e| Error::db(op, e))?;
+                        let payload = seal::open_entry(index::OUTPUT_INDEX.name(), &key, &value)?;
                         column.push((
                             key.value().1,
-                            OutputStats::decode_parts(value.value(), plan.parts(path))?,
+                            OutputStats::decode_parts(payload, plan.parts(path))?,
                         ));
                     }
                     Ok(column)
@@ -277,7 +281,8 @@ impl RunQuery {
                 if run_project != project {
                     break;
                 }
-                project_names.push((id.value(), name.to_string()));
+                let id = seal::open_u64_entry(catalog::RUN_NAMES.name(), &key, &id)?;
+                project_names.push((id, name.to_string()));
             }
             project_names.sort_unstable_by_key(|(id, _)| *id);
             narrow(project_names.iter().map(|(id, _)| *id).collect());
@@ -483,7 +488,8 @@ impl RunQuery {
             if self.project.as_deref().is_some_and(|p| p != project) {
                 break;
             }
-            if let Some(mut hit) = by_id.remove(&id.value()) {
+            let id = seal::open_u64_entry(catalog::RUN_NAMES.name(), &key, &id)?;
+            if let Some(mut hit) = by_id.remove(&id) {
                 hit.names = Some((project.to_string(), name.to_string()));
                 ordered.push(hit);
             }
@@ -599,9 +605,9 @@ struct Selected {
 
 /// The catalog tables a run is loaded from, opened once per query.
 struct Tables {
-    runs: redb::ReadOnlyTable<u64, &'static [u8]>,
-    params: redb::ReadOnlyTable<u64, &'static [u8]>,
-    outputs: redb::ReadOnlyTable<(u64, u64), &'static [u8]>,
+    runs: redb::ReadOnlyTable<u64, Sealed>,
+    params: redb::ReadOnlyTable<u64, Sealed>,
+    outputs: redb::ReadOnlyTable<(u64, u64), Sealed>,
 }
 
 impl Tables {
@@ -634,10 +640,10 @@ impl Tables {
             outputs: Vec::new(),
         };
         if !plan.param_paths.is_empty() {
-            if let Some(bytes) = self.params.get(id).map_err(|e| Error::db(op, e))? {
+            if let Some(bytes) = seal::get(&self.params, id)? {
                 for path in &plan.param_paths {
                     let keys: Vec<&str> = path.iter().map(String::as_str).collect();
-                    if let Some(value) = decode_path(bytes.value(), &keys, "parameters")? {
+                    if let Some(value) = decode_path(&bytes, &keys, "parameters")? {
                         subject.params.push((path.clone(), value));
                     }
                 }
@@ -655,11 +661,12 @@ impl Tables {
                     if missing.is_empty() {
                         break;
                     }
-                    let (_, bytes) = entry.map_err(|e| Error::db(op, e))?;
+                    let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
+                    let bytes = seal::open_entry(catalog::OUTPUTS.name(), &key, &bytes)?;
                     let mut still_missing = Vec::with_capacity(missing.len());
                     for path in missing {
                         let keys: Vec<&str> = path.iter().map(String::as_str).collect();
-                        match decode_path(bytes.value(), &keys, "output value")? {
+                        match decode_path(bytes, &keys, "output value")? {
                             Some(value) if !matches!(value, Value::Null) => {
                                 subject.outputs.push(nest(path, value));
                             }
@@ -670,8 +677,9 @@ impl Tables {
                 }
             } else {
                 for entry in range {
-                    let (_, bytes) = entry.map_err(|e| Error::db(op, e))?;
-                    subject.outputs.push(decode(bytes.value(), "output value")?);
+                    let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
+                    let bytes = seal::open_entry(catalog::OUTPUTS.name(), &key, &bytes)?;
+                    subject.outputs.push(decode(bytes, "output value")?);
                 }
             }
         }
@@ -679,15 +687,12 @@ impl Tables {
     }
 }
 
-fn record_of(runs: &impl ReadableTable<u64, &'static [u8]>, id: u64) -> Result<RunRecord> {
-    let bytes = runs
-        .get(id)
-        .map_err(|e| Error::db("query runs", e))?
-        .ok_or_else(|| Error::Corrupted {
-            offset: 0,
-            reason: format!("run #{id} is indexed but has no record"),
-        })?;
-    catalog::records::decode::<RunRecord>(bytes.value(), "run record")
+fn record_of(runs: &(impl ReadableTable<u64, Sealed> + TableHandle), id: u64) -> Result<RunRecord> {
+    let bytes = seal::get(runs, id)?.ok_or_else(|| Error::Corrupted {
+        offset: 0,
+        reason: format!("run #{id} is indexed but has no record"),
+    })?;
+    catalog::records::decode::<RunRecord>(&bytes, "run record")
 }
 
 /// A run as the key index describes it: the referenced parameters (in the plan's order) and

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int32Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, TableHandle, WriteTransaction};
 
 use super::{
     append_batch, create_table, put_table_record, table_id, table_info, table_record, with_role,
@@ -17,7 +17,7 @@ use super::{
     STREAM_DEFAULT,
 };
 use crate::catalog::records::{MetricTableRecord, RunRecord, TableRecord};
-use crate::catalog::{self, Reader};
+use crate::catalog::{self, seal, Reader};
 use crate::error::{Error, Result};
 use crate::names;
 use crate::run::{MetricTableInfo, Run};
@@ -368,12 +368,13 @@ impl Store {
             let urls = txn.table(catalog::TABLE_URLS)?;
             let mut out = Vec::new();
             for entry in urls.iter().map_err(|e| Error::db("list tables", e))? {
-                let (url, id) = entry.map_err(|e| Error::db("list tables", e))?;
-                let url = url.value();
+                let (url_guard, id) = entry.map_err(|e| Error::db("list tables", e))?;
+                let id = seal::open_u64_entry(catalog::TABLE_URLS.name(), &url_guard, &id)?;
+                let url = url_guard.value();
                 if project.is_some_and(|p| url.split('/').next() != Some(p)) {
                     continue;
                 }
-                out.push(table_info(&table_record(txn, id.value(), url)?)?);
+                out.push(table_info(&table_record(txn, id, url)?)?);
             }
             Ok(out)
         })

@@ -29,10 +29,10 @@ use arrow_array::types::Int32Type;
 use arrow_array::{Array, ArrayRef, DictionaryArray, RecordBatch, StringArray};
 use arrow_buffer::Buffer;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, TableHandle, WriteTransaction};
 
 use crate::catalog::records::{self, ChunkRecord, SegmentRef, TableRecord, TailRecord};
-use crate::catalog::{self, Reader};
+use crate::catalog::{self, seal, Reader};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -279,19 +279,16 @@ pub(crate) fn table_bytes(record: &TableRecord) -> u64 {
 /// Looks up a table id by url.
 pub(crate) fn table_id(txn: &impl Reader, url: &str) -> Result<Option<u64>> {
     let urls = txn.table(catalog::TABLE_URLS)?;
-    let id = urls
-        .get(url)
-        .map_err(|e| Error::db("look up table", e))?
-        .map(|v| v.value());
-    Ok(id)
+    seal::get(&urls, url)?
+        .map(|id| seal::u64_payload(&id, "table url index"))
+        .transpose()
 }
 
 /// Reads a table record.
 pub(crate) fn table_record(txn: &impl Reader, id: u64, url: &str) -> Result<TableRecord> {
     let tables = txn.table(catalog::TABLES)?;
-    let bytes = tables.get(id).map_err(|e| Error::db("read table", e))?;
-    match bytes {
-        Some(bytes) => records::decode(bytes.value(), "table record"),
+    match seal::get(&tables, id)? {
+        Some(bytes) => records::decode(&bytes, "table record"),
         None => Err(Error::not_found(format!("table {url}"))),
     }
 }
@@ -301,10 +298,10 @@ pub(crate) fn put_table_record(
     id: u64,
     record: &TableRecord,
 ) -> Result<()> {
-    txn.open_table(catalog::TABLES)
-        .map_err(|e| Error::db("write table", e))?
-        .insert(id, records::encode(record).as_slice())
+    let mut tables = txn
+        .open_table(catalog::TABLES)
         .map_err(|e| Error::db("write table", e))?;
+    seal::put(&mut tables, id, records::encode(record).as_slice())?;
     Ok(())
 }
 
@@ -339,10 +336,10 @@ pub(crate) fn create_table(
         created_us: crate::time::now_us(),
     };
     put_table_record(txn, id, &record)?;
-    txn.open_table(catalog::TABLE_URLS)
-        .map_err(|e| Error::db("create table", e))?
-        .insert(url, id)
+    let mut urls = txn
+        .open_table(catalog::TABLE_URLS)
         .map_err(|e| Error::db("create table", e))?;
+    seal::put(&mut urls, url, &id.to_le_bytes())?;
     Ok((id, record))
 }
 
@@ -488,10 +485,10 @@ pub(crate) fn append_tail(
     }
     let rows = batch.num_rows() as u64;
     let entry = records::encode(&TailRecord { rows, nodes, data });
-    txn.open_table(catalog::TAIL)
-        .map_err(|e| Error::db("append to tail", e))?
-        .insert((id, record.tail_next), entry.as_slice())
+    let mut tail = txn
+        .open_table(catalog::TAIL)
         .map_err(|e| Error::db("append to tail", e))?;
+    seal::put(&mut tail, (id, record.tail_next), entry.as_slice())?;
     record.tail_next += 1;
     record.tail_rows += rows;
     record.tail_bytes += entry.len() as u64;
@@ -562,8 +559,9 @@ fn tail_batches(
         .range((id, 0)..=(id, u64::MAX))
         .map_err(|e| Error::db("read tail", e))?
     {
-        let (_, bytes) = entry.map_err(|e| Error::db("read tail", e))?;
-        let entry: TailRecord = records::decode(bytes.value(), "tail entry")?;
+        let (key, bytes) = entry.map_err(|e| Error::db("read tail", e))?;
+        let payload = seal::open_entry(catalog::TAIL.name(), &key, &bytes)?;
+        let entry: TailRecord = records::decode(payload, "tail entry")?;
         let batch = rebuild_batch(
             schema,
             &entry.nodes,
@@ -815,9 +813,10 @@ pub(crate) fn run_tables(txn: &impl Reader, run_id: u64) -> Result<Vec<(u64, Tab
         if !url.value().starts_with(&prefix) {
             break;
         }
-        let record = table_record(txn, id.value(), url.value())?;
+        let id = seal::open_u64_entry(catalog::TABLE_URLS.name(), &url, &id)?;
+        let record = table_record(txn, id, url.value())?;
         if record.run_id == run_id {
-            out.push((id.value(), record));
+            out.push((id, record));
         }
     }
     Ok(out)
@@ -843,22 +842,25 @@ pub(crate) fn copy_table(
     copy.url = new_url.to_string();
     copy.run_id = new_run_id;
     put_table_record(txn, new_id, &copy)?;
-    txn.open_table(catalog::TABLE_URLS)
-        .map_err(|e| Error::db("copy table", e))?
-        .insert(new_url, new_id)
+    let mut urls = txn
+        .open_table(catalog::TABLE_URLS)
         .map_err(|e| Error::db("copy table", e))?;
+    seal::put(&mut urls, new_url, &new_id.to_le_bytes())?;
+    drop(urls);
     let mut tail = txn
         .open_table(catalog::TAIL)
         .map_err(|e| Error::db("copy table", e))?;
-    let entries: Vec<(u64, Vec<u8>)> = tail
+    let mut entries: Vec<(u64, Vec<u8>)> = Vec::new();
+    for entry in tail
         .range((id, 0)..=(id, u64::MAX))
         .map_err(|e| Error::db("copy table", e))?
-        .map(|entry| entry.map(|(k, v)| (k.value().1, v.value().to_vec())))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| Error::db("copy table", e))?;
+    {
+        let (key, bytes) = entry.map_err(|e| Error::db("copy table", e))?;
+        let payload = seal::open_entry(catalog::TAIL.name(), &key, &bytes)?;
+        entries.push((key.value().1, payload.to_vec()));
+    }
     for (seq, bytes) in entries {
-        tail.insert((new_id, seq), bytes.as_slice())
-            .map_err(|e| Error::db("copy table", e))?;
+        seal::put(&mut tail, (new_id, seq), bytes.as_slice())?;
     }
     Ok(new_id)
 }

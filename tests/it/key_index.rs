@@ -3,9 +3,10 @@
 //! by `check`, built when a writable open upgrades a store written before it existed, and
 //! giving the same answers as the unindexed path a read-only open of such a store takes.
 
+use runstore::query::filter::{self, Attribute, Subject};
 use runstore::{CopyOptions, Store, Value};
 
-use crate::util::temp_store;
+use crate::util::{runstore, temp_store};
 
 fn urls(store: &Store, query: &str) -> Vec<String> {
     store
@@ -208,11 +209,40 @@ fn delete_copy_copy_to_and_vacuum_keep_the_index_exact() {
     assert_eq!(urls(&store, "outputs.acc.count = 2"), ["p/runs/c2"]);
 }
 
-/// `tests/fixtures/catalog_v1.runs` was written by the build before the key index (commit
-/// d4ab327's `runstore init/log/set-status`): two projects, seven runs, nested and list
-/// parameters, a 2,000-byte parameter, nested outputs.
+/// A run decoded whole, for evaluating a filter without the store.
+struct Decoded {
+    url: String,
+    name: String,
+    status: String,
+    params: Value,
+    outputs: Vec<Value>,
+}
+
+impl Subject for Decoded {
+    fn attribute(&self, attribute: Attribute) -> Value {
+        match attribute {
+            Attribute::Name => Value::Str(self.name.clone()),
+            Attribute::Status => Value::Str(self.status.clone()),
+            Attribute::Url => Value::Str(self.url.clone()),
+            _ => Value::Null,
+        }
+    }
+
+    fn param(&self, path: &[String]) -> Option<&Value> {
+        let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+        self.params.get_path(&keys)
+    }
+
+    fn outputs(&self) -> &[Value] {
+        &self.outputs
+    }
+}
+
+/// `tests/fixtures/catalog_v1.runs` was written by the build before sealed values and the
+/// key index (commit d4ab327's `runstore init/log/set-status`): two projects, seven runs,
+/// nested and list parameters, a 2,000-byte parameter, nested outputs.
 #[test]
-fn a_store_written_before_the_index_answers_alike_before_and_after_upgrade() {
+fn a_store_written_before_the_index_is_upgraded_by_a_writable_open() {
     let (dir, _) = temp_store();
     let path = dir.path().join("v1.runs");
     std::fs::copy(
@@ -223,7 +253,34 @@ fn a_store_written_before_the_index_answers_alike_before_and_after_upgrade() {
         &path,
     )
     .unwrap();
-    let queries = [
+    match Store::open_read_only(&path) {
+        Err(runstore::Error::NeedsUpgrade { found: 1, .. }) => {}
+        other => panic!("expected NeedsUpgrade, got {other:?}"),
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.info().unwrap().catalog_version, 2);
+    let runs: Vec<Decoded> = store
+        .runs(None)
+        .unwrap()
+        .iter()
+        .map(|run| Decoded {
+            url: run.url(),
+            name: run.name().to_string(),
+            status: run.status().unwrap().name().to_string(),
+            params: run.parameters().unwrap(),
+            outputs: run.output_values().unwrap(),
+        })
+        .collect();
+    assert_eq!(runs.len(), 7);
+    assert_eq!(
+        runs[0]
+            .params
+            .get("note")
+            .and_then(Value::as_str)
+            .map(str::len),
+        Some(2000)
+    );
+    for query in [
         "params.lr < 0.01 ORDER BY outputs.acc DESC",
         "params.opt.name = 'adam' AND outputs.loss.min < 6 ORDER BY params.opt.beta DESC LIMIT 3",
         "outputs.eval.f1 > 0.5",
@@ -231,12 +288,22 @@ fn a_store_written_before_the_index_answers_alike_before_and_after_upgrade() {
         "outputs.acc.count = 3 AND status != 'COMPLETED' ORDER BY outputs.acc.first",
         "params.tags IS NOT NULL",
         "",
-    ];
-    let read_only = Store::open_read_only(&path).unwrap();
-    assert_eq!(read_only.info().unwrap().catalog_version, 1);
-    let before: Vec<Vec<String>> = queries.iter().map(|q| urls(&read_only, q)).collect();
+    ] {
+        let parsed = filter::parse_query(query).unwrap();
+        let mut expected: Vec<&Decoded> = runs
+            .iter()
+            .filter(|run| parsed.filter.as_ref().is_none_or(|f| f.matches(*run)))
+            .collect();
+        expected.sort_by(|a, b| filter::compare(&parsed.order_by, *a, *b));
+        let expected: Vec<String> = expected
+            .into_iter()
+            .take(parsed.limit.map_or(usize::MAX, |l| l as usize))
+            .map(|run| run.url.clone())
+            .collect();
+        assert_eq!(urls(&store, query), expected, "{query}");
+    }
     assert_eq!(
-        before[0],
+        urls(&store, "params.lr < 0.01 ORDER BY outputs.acc DESC"),
         [
             "text/runs/big",
             "vision/runs/run4",
@@ -244,14 +311,34 @@ fn a_store_written_before_the_index_answers_alike_before_and_after_upgrade() {
             "vision/runs/run1"
         ]
     );
-    assert_eq!(before[2], ["text/runs/big"]);
-    assert_eq!(before[6].len(), 7);
-    drop(read_only);
-
-    let store = Store::open(&path).unwrap();
-    assert_eq!(store.info().unwrap().catalog_version, 2);
-    let after: Vec<Vec<String>> = queries.iter().map(|q| urls(&store, q)).collect();
-    assert_eq!(before, after);
     drop(store);
     assert_checks(&path);
+    // Upgraded once, it opens read-only like any other store.
+    let read_only = Store::open_read_only(&path).unwrap();
+    assert_eq!(urls(&read_only, "outputs.eval.f1 > 0.5"), ["text/runs/big"]);
+}
+
+#[test]
+fn the_upgrade_command_upgrades_and_then_says_so() {
+    let (dir, _) = temp_store();
+    let path = dir.path().join("v1.runs");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/catalog_v1.runs"
+        ),
+        &path,
+    )
+    .unwrap();
+    let path_text = path.to_str().unwrap();
+    let out = runstore(&["runs", path_text]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("runstore upgrade"), "{stderr}");
+    let first = runstore(&["upgrade", path_text]);
+    assert!(first.status.success());
+    assert!(String::from_utf8_lossy(&first.stdout).contains("from catalog version 1 to 2"));
+    let second = runstore(&["upgrade", path_text]);
+    assert!(String::from_utf8_lossy(&second.stdout).contains("is at catalog version 2"));
+    assert!(runstore(&["runs", path_text]).status.success());
 }

@@ -1,0 +1,96 @@
+//! The catalog layout of version 1 (before sealed values and the key index), kept only to
+//! upgrade such stores: the same table names with their old, unsealed value types.
+//!
+//! An upgrade reads each old table whole, deletes it, and writes every entry again sealed
+//! under the current definition, all in one write transaction: a crash leaves version 1.
+
+use redb::{Key, ReadableTable, TableDefinition, TableError, WriteTransaction};
+
+use super::seal::{self, Sealed};
+use crate::error::{Error, Result};
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const PROJECTS: TableDefinition<&str, i64> = TableDefinition::new("projects");
+const RUN_NAMES: TableDefinition<(&str, &str), u64> = TableDefinition::new("run_names");
+const RUNS: TableDefinition<u64, &[u8]> = TableDefinition::new("runs");
+const PARAMS: TableDefinition<u64, &[u8]> = TableDefinition::new("params");
+const INPUTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("inputs");
+const OUTPUTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("outputs");
+const BLOBS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("blobs");
+const TABLES: TableDefinition<u64, &[u8]> = TableDefinition::new("tables");
+const TABLE_URLS: TableDefinition<&str, u64> = TableDefinition::new("table_urls");
+const TAIL: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("tail");
+const RUN_WRITERS: TableDefinition<u64, &[u8]> = TableDefinition::new("run_writers");
+
+/// The catalog version a version-1 store's unsealed `meta` table records, read in a write
+/// transaction (`None` if `meta` is not the old layout).
+pub fn version(txn: &WriteTransaction) -> Result<Option<u64>> {
+    match txn.open_table(META) {
+        Ok(meta) => Ok(meta
+            .get(super::META_CATALOG_VERSION)
+            .map_err(|e| Error::db("read meta", e))?
+            .map(|v| v.value())),
+        Err(TableError::TableTypeMismatch { .. }) => Ok(None),
+        Err(e) => Err(Error::db("read meta", e)),
+    }
+}
+
+/// The catalog version an unsealed `meta` table records, read in a read transaction.
+pub fn version_read(txn: &redb::ReadTransaction) -> Result<Option<u64>> {
+    match txn.open_table(META) {
+        Ok(meta) => Ok(meta
+            .get(super::META_CATALOG_VERSION)
+            .map_err(|e| Error::db("read meta", e))?
+            .map(|v| v.value())),
+        Err(TableError::TableTypeMismatch { .. }) => Ok(None),
+        Err(e) => Err(Error::db("read meta", e)),
+    }
+}
+
+/// Rewrites every version-1 table sealed, under the current definitions.
+pub fn seal_all(txn: &WriteTransaction) -> Result<()> {
+    let number = |v: u64| v.to_le_bytes().to_vec();
+    migrate(txn, META, super::META, number)?;
+    migrate(txn, PROJECTS, super::PROJECTS, |v: i64| {
+        v.to_le_bytes().to_vec()
+    })?;
+    migrate(txn, RUN_NAMES, super::RUN_NAMES, number)?;
+    let bytes = |v: &[u8]| v.to_vec();
+    migrate(txn, RUNS, super::RUNS, bytes)?;
+    migrate(txn, PARAMS, super::PARAMS, bytes)?;
+    migrate(txn, INPUTS, super::INPUTS, bytes)?;
+    migrate(txn, OUTPUTS, super::OUTPUTS, bytes)?;
+    migrate(txn, BLOBS, super::BLOBS, bytes)?;
+    migrate(txn, TABLES, super::TABLES, bytes)?;
+    migrate(txn, TABLE_URLS, super::TABLE_URLS, number)?;
+    migrate(txn, TAIL, super::TAIL, bytes)?;
+    migrate(txn, RUN_WRITERS, super::RUN_WRITERS, bytes)?;
+    Ok(())
+}
+
+fn migrate<K: Key + 'static, V: redb::Value + 'static>(
+    txn: &WriteTransaction,
+    old: TableDefinition<K, V>,
+    new: TableDefinition<K, Sealed>,
+    payload: impl for<'a> Fn(V::SelfType<'a>) -> Vec<u8>,
+) -> Result<()> {
+    let op = "upgrade catalog";
+    let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    match txn.open_table(old) {
+        Ok(table) => {
+            for entry in table.iter().map_err(|e| Error::db(op, e))? {
+                let (key, value) = entry.map_err(|e| Error::db(op, e))?;
+                entries.push((seal::key_bytes::<K>(&key.value()), payload(value.value())));
+            }
+        }
+        // Tables added after version 1 was first written (run_writers) may be absent.
+        Err(TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(Error::db(op, e)),
+    }
+    txn.delete_table(old).map_err(|e| Error::db(op, e))?;
+    let mut table = txn.open_table(new).map_err(|e| Error::db(op, e))?;
+    for (key, value) in &entries {
+        seal::put(&mut table, K::from_bytes(key), value)?;
+    }
+    Ok(())
+}
