@@ -210,14 +210,16 @@ impl RunQuery {
                 .iter()
                 .map(|path| {
                     let path = index::encode_path(path);
+                    let mut keys = seal::PathKeys::new(&path);
                     let mut column = Vec::new();
                     for entry in table
                         .range((path.as_slice(), 0)..=(path.as_slice(), u64::MAX))
                         .map_err(|e| Error::db(op, e))?
                     {
                         let (key, value) = entry.map_err(|e| Error::db(op, e))?;
-                        let payload = seal::open_entry(index::PARAM_INDEX.name(), &key, &value)?;
-                        column.push((key.value().1, index::decode_param(payload)?));
+                        let id = key.value().1;
+                        let payload = keys.open(index::PARAM_INDEX.name(), id, &value)?;
+                        column.push((id, index::decode_param(payload)?));
                     }
                     Ok(column)
                 })
@@ -229,17 +231,16 @@ impl RunQuery {
                 .iter()
                 .map(|path| {
                     let encoded = index::encode_path(path);
+                    let mut keys = seal::PathKeys::new(&encoded);
                     let mut column = Vec::new();
                     for entry in table
                         .range((encoded.as_slice(), 0)..=(encoded.as_slice(), u64::MAX))
                         .map_err(|e| Error::db(op, e))?
                     {
                         let (key, value) = entry.map_err(|e| Error::db(op, e))?;
-                        let payload = seal::open_entry(index::OUTPUT_INDEX.name(), &key, &value)?;
-                        column.push((
-                            key.value().1,
-                            OutputStats::decode_parts(payload, plan.parts(path))?,
-                        ));
+                        let id = key.value().1;
+                        let payload = keys.open(index::OUTPUT_INDEX.name(), id, &value)?;
+                        column.push((id, OutputStats::decode_parts(payload, plan.parts(path))?));
                     }
                     Ok(column)
                 })
