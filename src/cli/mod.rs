@@ -24,8 +24,34 @@ use runstore::{time, Run, RunInfo, Store, Value};
     after_help = "Exit codes: 0 success, 1 error, 2 bad usage, 3 `check` found problems.\nEvery command takes the store file first; `runstore <command> --help` shows an example."
 )]
 pub struct Args {
+    /// When another process has the store open for writing, wait up to this many seconds for
+    /// it to close instead of failing at once (commands that write: init, log, append,
+    /// set-status, delete).
+    #[arg(long, global = true, value_name = "SECONDS")]
+    wait: Option<f64>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--wait`, set once at the start of [`run`].
+static WAIT: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+
+/// Opens with `open`, retrying while another process holds the store for writing, for up to
+/// `--wait` seconds (once without it).
+fn retry_open(open: impl Fn() -> runstore::Result<Store>) -> runstore::Result<Store> {
+    let wait = WAIT.get().copied().unwrap_or_default();
+    let deadline = std::time::Instant::now() + wait;
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
+        match open() {
+            Err(runstore::Error::AlreadyOpen { .. }) if std::time::Instant::now() < deadline => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                std::thread::sleep(pause.min(left));
+                pause = (pause * 2).min(std::time::Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -391,6 +417,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // working after this process exits (see runstore::liveness).
     #[cfg(unix)]
     runstore::liveness::act_for_process(std::os::unix::process::parent_id());
+    if let Some(seconds) = args.wait {
+        if !seconds.is_finite() || seconds < 0.0 || seconds > 86_400.0 {
+            anyhow::bail!("--wait {seconds}: give a number of seconds from 0 to 86400");
+        }
+        let _ = WAIT.set(std::time::Duration::from_secs_f64(seconds));
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.command {
@@ -578,11 +610,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             shared,
         } => {
             let parameters = parse_params(&params)?;
-            let store = if shared {
-                Store::open_or_create_shared(&path)
-            } else {
-                Store::open_or_create(&path)
-            }
+            let store = retry_open(|| {
+                if shared {
+                    Store::open_or_create_shared(&path)
+                } else {
+                    Store::open_or_create(&path)
+                }
+            })
             .with_context(|| format!("opening {}", path.display()))?;
             let run = store.init_with(
                 &project,
@@ -622,8 +656,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             store.run(&run_url)?.set_status(status)?;
         }
         Command::Delete { path, run_url } => {
-            let store =
-                Store::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let store = open_for_writing(&path, false)?;
             store.delete_run(&run_url)?;
         }
         Command::Vacuum { path } => {
@@ -783,11 +816,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
 /// Opens the store at `path` to write: as its one writer, or with `shared` beside other
 /// processes that opened it shared.
 fn open_for_writing(path: &Path, shared: bool) -> Result<Store> {
-    if shared {
-        Store::open_shared(path)
-    } else {
-        Store::open(path)
-    }
+    retry_open(|| {
+        if shared {
+            Store::open_shared(path)
+        } else {
+            Store::open(path)
+        }
+    })
     .with_context(|| format!("opening {}", path.display()))
 }
 

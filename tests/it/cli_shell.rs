@@ -644,3 +644,44 @@ fn cli_export_writes_input_tables_and_joined_metrics_tables() {
         .collect();
     assert_eq!(names, ["example_id", "confidence", "input_table_id"]);
 }
+
+#[test]
+fn a_second_writer_fails_at_once_or_waits_with_wait() {
+    let (_dir, path) = temp_store();
+    let path_text = path.to_str().unwrap().to_string();
+    let run_url = {
+        let store = Store::create(&path).unwrap();
+        store.init("p", Some("a")).unwrap().url()
+    };
+    let holder = Store::open(&path).unwrap();
+    let refused = crate::util::runstore(&["log", &path_text, &run_url, "--output", r#"{"x":1}"#]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("already open"), "{stderr}");
+    let bad = crate::util::runstore(&[
+        "log", &path_text, &run_url, "--wait", "nan", "--output", "{}",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let waiting = std::process::Command::new(env!("CARGO_BIN_EXE_runstore"))
+        .args([
+            "log",
+            &path_text,
+            &run_url,
+            "--wait",
+            "20",
+            "--output",
+            r#"{"x":2}"#,
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(holder);
+    let status = waiting.wait_with_output().unwrap().status;
+    assert!(status.success());
+    let store = Store::open_read_only(&path).unwrap();
+    let outputs = store.run(&run_url).unwrap().output_values().unwrap();
+    assert_eq!(
+        outputs,
+        [runstore::Value::map([("x", runstore::Value::Int(2))])]
+    );
+}
