@@ -79,7 +79,7 @@ impl StoredReducer {
     /// UMAP places the rows into the training layout. Returns `n_components` values a row.
     pub fn transform(&self, data: &[f32]) -> Result<Vec<f32>> {
         let dim = self.model.dim();
-        if data.len() % dim != 0 {
+        if !data.len().is_multiple_of(dim) {
             return Err(Error::InvalidInput {
                 reason: format!(
                     "{} values are not whole rows of the reducer's width {dim}",

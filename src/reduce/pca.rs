@@ -65,7 +65,7 @@ pub fn fit(
 ) -> PcaModel {
     assert!(dim > 0);
     assert!(n_components > 0 && n_components <= dim);
-    assert!(!data.is_empty() && data.len() % dim == 0);
+    assert!(!data.is_empty() && data.len().is_multiple_of(dim));
     let rows = data.len() / dim;
     let report = |done, total| {
         if let Some(progress) = progress {
@@ -274,8 +274,8 @@ mod tests {
             data.push(t * 0.8 + wiggle * 0.6);
         }
         let model = fit(&data, 2, 1, None);
-        assert!((model.components[0] - 0.6).abs() < 1e-6, "{model:?}");
-        assert!((model.components[1] - 0.8).abs() < 1e-6, "{model:?}");
+        assert!((model.components[0] - 0.6).abs() < 1e-5, "{model:?}");
+        assert!((model.components[1] - 0.8).abs() < 1e-5, "{model:?}");
         assert!(model.explained_variance_ratio[0] > 0.9999);
         let projected = model.transform(&data[..2]);
         assert!((projected[0] + 49.5).abs() < 1e-3, "{projected:?}");

@@ -234,7 +234,7 @@ pub fn fit(
     params: UmapParams,
     progress: Option<&ProgressFn>,
 ) -> UmapModel {
-    assert!(dim > 0 && data.len() % dim == 0);
+    assert!(dim > 0 && data.len().is_multiple_of(dim));
     let rows = data.len() / dim;
     assert!(rows >= 2 && rows < u32::MAX as usize);
     assert!(params.n_neighbors >= 2);
@@ -290,7 +290,7 @@ pub fn fit(
             directed.push((low, high, if (row as u32) < *j { w } else { -w }));
         }
     }
-    directed.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+    directed.sort_by_key(|x| (x.0, x.1));
     let mut edges = Edges::default();
     let mut undirected: Vec<(u32, u32, f32)> = Vec::with_capacity(directed.len());
     let mut at = 0;
