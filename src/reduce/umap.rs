@@ -786,11 +786,12 @@ fn nn_descent(
                 }
             }
         }
-        report(TREE_COUNT + round + 1);
         if (updates as f64) <= NN_DESCENT_DELTA * (rows * k) as f64 {
             break;
         }
+        report(TREE_COUNT + round + 1);
     }
+    report(TREE_COUNT + NN_DESCENT_ROUNDS_MAX);
     graph
 }
 
