@@ -136,7 +136,7 @@ fn bench_umap(rows: usize) -> Result<(), Box<dyn std::error::Error>> {
         fitted.as_secs_f64(),
         applied.as_secs_f64(),
         peak_mib(),
-        rows * DIM * 4 >> 20
+        (rows * DIM * 4) >> 20
     );
     Ok(())
 }
