@@ -1149,7 +1149,7 @@ fn free_url(txn: &impl Reader, run: &Run, source_url: &str, suffix: &str) -> Res
     let name = source_url.rsplit('/').next().unwrap_or(source_url);
     let base = format!("{name}_{suffix}");
     let first = format!("{}/{base}", run.url());
-    if table::table_id(txn, &first)?.is_none() && base.len() <= crate::names::NAME_BYTES_MAX {
+    if table::table_id(txn, &first)?.is_none() {
         return Ok(first);
     }
     for n in 0..10_000 {

@@ -571,7 +571,9 @@ fn optimize(
             }
             let d2 = dist_sq(&current, &other);
             let coefficient = if d2 > 0.0 {
-                -2.0 * a * b * d2.powf(b - 1.0) / (a * d2.powf(b) + 1.0)
+                // d2^(b-1) as d2^b / d2: one powf instead of two.
+                let d2_b = d2.powf(b);
+                -2.0 * a * b * (d2_b / d2) / (a * d2_b + 1.0)
             } else {
                 0.0
             };
