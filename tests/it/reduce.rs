@@ -1,7 +1,8 @@
 //! Embedding reduction (issue 6): PCA against known axes, UMAP quality and determinism on
 //! Gaussian clusters, grouping by foreign table, fit-newest-apply-others, stored reducers
 //! reused and applied explicitly, deletion of sources, shared segments, status transitions and
-//! their restoration on error, and `runstore reduce` end to end.
+//! their restoration on error, a source changed before the commit (nothing written), a
+//! read-only store, and `runstore reduce` end to end.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -458,6 +459,27 @@ fn umap_fits_the_newest_table_and_applies_the_stored_model_to_the_older() {
     assert_eq!(
         metrics_urls(&run),
         vec![format!("{old}_umap"), format!("{new}_umap")]
+    );
+    // The applied rows land in their clusters of the fitted layout.
+    let applied = column_values(&store, &format!("{old}_umap"), "embedding_umap");
+    let mut correct = 0;
+    for (row, label) in labels.iter().enumerate() {
+        let point = &applied[row * 2..row * 2 + 2];
+        let nearest = (0..labels.len())
+            .min_by(|a, b| {
+                let d = |j: &usize| {
+                    let q = &model.embedding[j * 2..j * 2 + 2];
+                    (point[0] - q[0]).powi(2) + (point[1] - q[1]).powi(2)
+                };
+                d(a).total_cmp(&d(b))
+            })
+            .unwrap();
+        correct += usize::from(labels[nearest] == *label);
+    }
+    assert!(
+        correct as f64 >= 0.95 * labels.len() as f64,
+        "{correct} of {}",
+        labels.len()
     );
 }
 
@@ -919,6 +941,71 @@ fn a_failed_reduction_restores_the_status_and_writes_nothing() {
     assert!(matches!(error, Error::InvalidInput { .. }), "{error}");
     assert_eq!(run.status().unwrap(), RunStatus::Collecting);
     assert_eq!(store.tables(None).unwrap().len(), 3);
+}
+
+#[test]
+fn a_table_changed_during_the_reduction_fails_the_commit_and_nothing_is_written() {
+    let (_dir, path) = temp_store();
+    let store = Store::create(&path).unwrap();
+    let run = store.init("p", Some("r")).unwrap();
+    let (labels, values) = clusters(2, 30, 4, 2);
+    let batch = embedding_batch(&labels, values, 4);
+    let url = add_table(&run, &batch, None);
+    let used = store.info().unwrap().column_used_bytes;
+    // Just before the commit, another writer appends to the source.
+    let writer = store.clone();
+    let (target, rows) = (url.clone(), batch.slice(0, 3));
+    let error = run
+        .reduce_embeddings_per_dataset(&ReduceOptions {
+            progress: Some(Arc::new(move |progress: &runstore::Progress| {
+                if progress.stage == Stage::Write && progress.done == 0 {
+                    writer.append_to_table(&target, &rows).unwrap();
+                }
+            })),
+            delete_source_tables: true,
+            ..pca_options()
+        })
+        .unwrap_err();
+    assert!(matches!(error, Error::InvalidInput { .. }), "{error}");
+    assert!(error.to_string().contains("changed"), "{error}");
+    assert_eq!(run.status().unwrap(), RunStatus::Empty);
+    assert_eq!(metrics_urls(&run), vec![url.clone()]);
+    assert_eq!(store.table(&url).unwrap().row_count().unwrap(), 63);
+    assert!(matches!(
+        store.table(&format!("{url}_pca")),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(run.reducers().unwrap().is_empty());
+    // The three appended rows went to the tail (redb), so no column bytes were committed.
+    assert_eq!(store.info().unwrap().column_used_bytes, used);
+    // Run again, it succeeds and covers the appended rows.
+    let report = run.reduce_embeddings_per_dataset(&pca_options()).unwrap();
+    assert_eq!(
+        store
+            .table(&report.tables[0].1)
+            .unwrap()
+            .row_count()
+            .unwrap(),
+        63
+    );
+}
+
+#[test]
+fn a_read_only_store_refuses_to_reduce() {
+    let (_dir, path) = temp_store();
+    let store = Store::create(&path).unwrap();
+    let run = store.init("p", Some("r")).unwrap();
+    let (labels, values) = clusters(2, 30, 4, 2);
+    add_table(&run, &embedding_batch(&labels, values, 4), None);
+    drop(run);
+    drop(store);
+    let store = Store::open_read_only(&path).unwrap();
+    let run = store.run("p/runs/r").unwrap();
+    let error = run
+        .reduce_embeddings_per_dataset(&pca_options())
+        .unwrap_err();
+    assert!(matches!(error, Error::ReadOnly), "{error}");
+    assert_eq!(run.status().unwrap(), RunStatus::Empty);
 }
 
 // ---------------------------------------------------------------------------------------------
