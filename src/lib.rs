@@ -36,6 +36,7 @@ pub mod file;
 pub mod liveness;
 pub mod names;
 pub mod query;
+pub mod reduce;
 mod run;
 mod store;
 pub mod table;
@@ -47,6 +48,9 @@ pub mod value;
 pub use check::{check, CheckReport};
 pub use error::{Error, Result};
 pub use query::{Agg, AggFunc, RunQuery, TableQuery, DOWNSAMPLE_BUCKETS_MAX};
+pub use reduce::{
+    Method, Progress, ReduceOptions, ReduceReport, ReducerSummary, Stage, StoredReducer,
+};
 pub use run::{
     parse_run_url, run_url, BulkInfo, BulkReader, CopyIfExists, CopyOptions, InitIfExists,
     InitOptions, MetricTableInfo, Run, RunInfo, RunStatus,

@@ -5,6 +5,7 @@ mod append;
 mod copy;
 mod demo;
 mod export;
+mod reduce;
 mod scan;
 
 use std::io::Write;
@@ -409,6 +410,7 @@ enum Command {
         #[arg(long)]
         project: Option<String>,
     },
+    Reduce(reduce::ReduceArgs),
 }
 
 /// Runs the parsed command.
@@ -806,6 +808,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 dir.display()
             );
         }
+        Command::Reduce(args) => reduce::reduce(args, &mut out)?,
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

@@ -15,6 +15,7 @@ mod model;
 mod power_loss;
 mod query;
 mod query_model;
+mod reduce;
 mod scan_query;
 mod stale;
 mod sweep;
