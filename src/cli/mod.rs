@@ -420,7 +420,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     #[cfg(unix)]
     runstore::liveness::act_for_process(std::os::unix::process::parent_id());
     if let Some(seconds) = args.wait {
-        if !seconds.is_finite() || seconds < 0.0 || seconds > 86_400.0 {
+        if !(0.0..=86_400.0).contains(&seconds) {
             anyhow::bail!("--wait {seconds}: give a number of seconds from 0 to 86400");
         }
         let _ = WAIT.set(std::time::Duration::from_secs_f64(seconds));

@@ -1228,10 +1228,14 @@ fn put_blob(
         chunks,
         created_us: crate::time::now_us(),
     };
-    txn.open_table(catalog::BLOBS)
-        .map_err(|e| Error::db("store reducer", e))?
-        .insert((run_id, name), records::encode(&record).as_slice())
+    let mut blobs = txn
+        .open_table(catalog::BLOBS)
         .map_err(|e| Error::db("store reducer", e))?;
+    catalog::seal::put(
+        &mut blobs,
+        (run_id, name),
+        records::encode(&record).as_slice(),
+    )?;
     Ok(())
 }
 
