@@ -5,7 +5,29 @@
 use libfuzzer_sys::fuzz_target;
 use runstore::Store;
 
+
+/// libFuzzer's panic hook aborts on every panic, even one that is caught. runstore catches
+/// redb's own panics on damaged files (`store::contain_panic`) and returns
+/// `Error::Corrupted`, so a panic raised inside redb's sources is let through to that catch;
+/// any other panic still aborts and is a finding.
+fn let_contained_redb_panics_unwind() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let fuzzer_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info
+                .location()
+                .is_some_and(|location| location.file().contains("/redb-"))
+            {
+                return;
+            }
+            fuzzer_hook(info);
+        }));
+    });
+}
+
 fuzz_target!(|data: &[u8]| {
+    let_contained_redb_panics_unwind();
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("fuzz.runs");
     std::fs::write(&path, data).expect("write input");
