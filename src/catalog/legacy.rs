@@ -7,6 +7,7 @@
 use redb::{Key, ReadableTable, TableDefinition, TableError, WriteTransaction};
 
 use super::seal::{self, Sealed};
+use super::Reader;
 use crate::error::{Error, Result};
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -22,28 +23,19 @@ const TABLE_URLS: TableDefinition<&str, u64> = TableDefinition::new("table_urls"
 const TAIL: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("tail");
 const RUN_WRITERS: TableDefinition<u64, &[u8]> = TableDefinition::new("run_writers");
 
-/// The catalog version a version-1 store's unsealed `meta` table records, read in a write
-/// transaction (`None` if `meta` is not the old layout).
-pub fn version(txn: &WriteTransaction) -> Result<Option<u64>> {
-    match txn.open_table(META) {
+/// The catalog version a version-1 store's unsealed `meta` table records (`None` if `meta`
+/// is not the old layout), in a read or a write transaction.
+pub fn version(txn: &impl Reader) -> Result<Option<u64>> {
+    match txn.table(META) {
         Ok(meta) => Ok(meta
             .get(super::META_CATALOG_VERSION)
             .map_err(|e| Error::db("read meta", e))?
             .map(|v| v.value())),
-        Err(TableError::TableTypeMismatch { .. }) => Ok(None),
-        Err(e) => Err(Error::db("read meta", e)),
-    }
-}
-
-/// The catalog version an unsealed `meta` table records, read in a read transaction.
-pub fn version_read(txn: &redb::ReadTransaction) -> Result<Option<u64>> {
-    match txn.open_table(META) {
-        Ok(meta) => Ok(meta
-            .get(super::META_CATALOG_VERSION)
-            .map_err(|e| Error::db("read meta", e))?
-            .map(|v| v.value())),
-        Err(TableError::TableTypeMismatch { .. }) => Ok(None),
-        Err(e) => Err(Error::db("read meta", e)),
+        Err(Error::Database {
+            source: redb::Error::TableTypeMismatch { .. },
+            ..
+        }) => Ok(None),
+        Err(error) => Err(error),
     }
 }
 

@@ -117,7 +117,7 @@ pub fn upgrade(txn: &WriteTransaction) -> Result<bool> {
 /// The catalog version of the store read through `txn`, whatever its layout (version 1's
 /// `meta` table is not sealed).
 pub fn stored_version(txn: &ReadTransaction) -> Result<u64> {
-    match legacy::version_read(txn)? {
+    match legacy::version(txn)? {
         Some(version) => Ok(version),
         None => meta_get(txn, META_CATALOG_VERSION),
     }

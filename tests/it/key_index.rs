@@ -3,9 +3,9 @@
 //! by `check`, built when a writable open upgrades a store written before it existed, and
 //! giving the same answers as the unindexed path a read-only open of such a store takes.
 
-use runstore::query::filter::{self, Attribute, Subject};
 use runstore::{CopyOptions, Store, Value};
 
+use crate::query_model::{naive, FullRun};
 use crate::util::{runstore, temp_store};
 
 fn urls(store: &Store, query: &str) -> Vec<String> {
@@ -209,35 +209,6 @@ fn delete_copy_copy_to_and_vacuum_keep_the_index_exact() {
     assert_eq!(urls(&store, "outputs.acc.count = 2"), ["p/runs/c2"]);
 }
 
-/// A run decoded whole, for evaluating a filter without the store.
-struct Decoded {
-    url: String,
-    name: String,
-    status: String,
-    params: Value,
-    outputs: Vec<Value>,
-}
-
-impl Subject for Decoded {
-    fn attribute(&self, attribute: Attribute) -> Value {
-        match attribute {
-            Attribute::Name => Value::Str(self.name.clone()),
-            Attribute::Status => Value::Str(self.status.clone()),
-            Attribute::Url => Value::Str(self.url.clone()),
-            _ => Value::Null,
-        }
-    }
-
-    fn param(&self, path: &[String]) -> Option<&Value> {
-        let keys: Vec<&str> = path.iter().map(String::as_str).collect();
-        self.params.get_path(&keys)
-    }
-
-    fn outputs(&self) -> &[Value] {
-        &self.outputs
-    }
-}
-
 /// `tests/fixtures/catalog_v1.runs` was written by the build before sealed values and the
 /// key index (commit d4ab327's `runstore init/log/set-status`): two projects, seven runs,
 /// nested and list parameters, a 2,000-byte parameter, nested outputs.
@@ -259,22 +230,20 @@ fn a_store_written_before_the_index_is_upgraded_by_a_writable_open() {
     }
     let store = Store::open(&path).unwrap();
     assert_eq!(store.info().unwrap().catalog_version, 2);
-    let runs: Vec<Decoded> = store
+    // In project and name order, as the name index keeps them.
+    let runs: Vec<FullRun> = store
         .runs(None)
         .unwrap()
         .iter()
-        .map(|run| Decoded {
-            url: run.url(),
-            name: run.name().to_string(),
-            status: run.status().unwrap().name().to_string(),
-            params: run.parameters().unwrap(),
-            outputs: run.output_values().unwrap(),
-        })
+        .map(FullRun::read)
         .collect();
     assert_eq!(runs.len(), 7);
     assert_eq!(
-        runs[0]
-            .params
+        store
+            .run("text/runs/big")
+            .unwrap()
+            .parameters()
+            .unwrap()
             .get("note")
             .and_then(Value::as_str)
             .map(str::len),
@@ -289,17 +258,7 @@ fn a_store_written_before_the_index_is_upgraded_by_a_writable_open() {
         "params.tags IS NOT NULL",
         "",
     ] {
-        let parsed = filter::parse_query(query).unwrap();
-        let mut expected: Vec<&Decoded> = runs
-            .iter()
-            .filter(|run| parsed.filter.as_ref().is_none_or(|f| f.matches(*run)))
-            .collect();
-        expected.sort_by(|a, b| filter::compare(&parsed.order_by, *a, *b));
-        let expected: Vec<String> = expected
-            .into_iter()
-            .take(parsed.limit.map_or(usize::MAX, |l| l as usize))
-            .map(|run| run.url.clone())
-            .collect();
+        let expected = naive(&runs, query, None);
         assert_eq!(urls(&store, query), expected, "{query}");
     }
     assert_eq!(

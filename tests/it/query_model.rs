@@ -11,13 +11,27 @@ use crate::util::temp_store;
 
 /// A fully decoded run, as the naive side sees it.
 #[derive(Debug)]
-struct FullRun {
+pub(crate) struct FullRun {
     url: String,
     project: String,
     name: String,
     status: String,
     params: Value,
     outputs: Vec<Value>,
+}
+
+impl FullRun {
+    /// Reads everything of `run`.
+    pub(crate) fn read(run: &runstore::Run) -> FullRun {
+        FullRun {
+            url: run.url(),
+            project: run.project().to_string(),
+            name: run.name().to_string(),
+            status: run.status().unwrap().name().to_string(),
+            params: run.parameters().unwrap(),
+            outputs: run.output_values().unwrap(),
+        }
+    }
 }
 
 impl Subject for FullRun {
@@ -154,7 +168,7 @@ fn query() -> impl Strategy<Value = String> {
 }
 
 /// The runs (sorted by project and name) the query selects, in `project` if given.
-fn naive(runs: &[FullRun], text: &str, project: Option<&str>) -> Vec<String> {
+pub(crate) fn naive(runs: &[FullRun], text: &str, project: Option<&str>) -> Vec<String> {
     let query = filter::parse_query(text).expect("generated queries parse");
     let mut selected: Vec<&FullRun> = runs
         .iter()
