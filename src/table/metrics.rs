@@ -202,9 +202,22 @@ impl Run {
         let infos = self.metrics_tables()?;
         let store = self.store();
         let mut tables = Vec::new();
+        let own_prefix = format!("{}/", self.url());
         for info in infos.iter().filter(|info| is_store_table_url(&info.url)) {
             match store.table(&info.url) {
                 Ok(table) => tables.push(table),
+                // The run's own tables go only with the run (or are repointed first, as a
+                // reduction does): one listed but missing is damage, not a deletion.
+                Err(Error::NotFound { .. }) if info.url.starts_with(&own_prefix) => {
+                    return Err(Error::Corrupted {
+                        offset: 0,
+                        reason: format!(
+                            "run {} lists its table {}, which the table index does not hold",
+                            self.url(),
+                            info.url
+                        ),
+                    })
+                }
                 // A table attached from another run that has since been deleted.
                 Err(Error::NotFound { .. }) => {}
                 Err(error) => return Err(error),
