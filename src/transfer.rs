@@ -37,6 +37,26 @@ pub(crate) struct Transfer<'a> {
     target: &'a Store,
     /// Source input-table url to its url in the destination, for tables placed already.
     input_tables: HashMap<String, String>,
+    /// Whether an input table whose url holds a different table in the destination goes to
+    /// the first free `<name>_NNNN` (true) or fails the transfer (false).
+    rename_input_tables: bool,
+    /// The destination's column high-water mark when the transfer began.
+    col_hwm_start: u64,
+    /// What has been copied so far.
+    counts: TransferCounts,
+}
+
+/// What one [`Transfer`] has copied so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TransferCounts {
+    /// Tables copied (input and metrics tables).
+    pub(crate) tables: u64,
+    /// Input tables of the source matched with an equal table already in the destination.
+    pub(crate) tables_reused: u64,
+    /// Rows of the copied tables (sealed and tail).
+    pub(crate) rows: u64,
+    /// Blobs copied.
+    pub(crate) blobs: u64,
 }
 
 impl<'a> Transfer<'a> {
@@ -52,7 +72,26 @@ impl<'a> Transfer<'a> {
             source,
             target,
             input_tables: HashMap::new(),
+            rename_input_tables: true,
+            col_hwm_start: col_hwm,
+            counts: TransferCounts::default(),
         })
+    }
+
+    /// Makes an input table whose url holds a different table in the destination fail the
+    /// transfer with [`Error::AlreadyExists`] instead of going to `<name>_NNNN`.
+    pub(crate) fn refuse_different_input_tables(&mut self) {
+        self.rename_input_tables = false;
+    }
+
+    /// What has been copied so far.
+    pub(crate) fn counts(&self) -> TransferCounts {
+        self.counts
+    }
+
+    /// Column bytes appended to the destination so far (segments and their alignment).
+    pub(crate) fn bytes(&self) -> u64 {
+        self.mover.col_hwm().saturating_sub(self.col_hwm_start)
     }
 
     /// Commits the moved segments' high-water mark; call once, after the last copy.
@@ -207,6 +246,7 @@ impl<'a> Transfer<'a> {
                 (to_id, name.as_str()),
                 records::encode(&record).as_slice(),
             )?;
+            self.counts.blobs += 1;
         }
         Ok(())
     }
@@ -273,6 +313,8 @@ impl<'a> Transfer<'a> {
                 ),
             });
         }
+        self.counts.tables += 1;
+        self.counts.rows += record.sealed_rows + tail_rows;
         Ok(new_id)
     }
 
@@ -280,7 +322,7 @@ impl<'a> Transfer<'a> {
     /// places it in the destination and returns its url there: the same url when that is free
     /// or holds an equal table, else the first free or equal `<name>_NNNN`. Returns `None` for
     /// anything else (external references, run tables), which callers keep as given.
-    fn place_input_table(
+    pub(crate) fn place_input_table(
         &mut self,
         from: &ReadTransaction,
         to: &WriteTransaction,
@@ -310,7 +352,16 @@ impl<'a> Transfer<'a> {
                 }
                 Some(existing) => {
                     let other = table::table_record(to, existing, &candidate)?;
-                    self.tables_equal(from, source_id, &record, to, existing, &other)?
+                    let equal =
+                        self.tables_equal(from, source_id, &record, to, existing, &other)?;
+                    if equal {
+                        self.counts.tables_reused += 1;
+                    } else if !self.rename_input_tables {
+                        return Err(Error::AlreadyExists {
+                            what: format!("input table {candidate} with other content"),
+                        });
+                    }
+                    equal
                 }
             };
             if placed {

@@ -5,6 +5,7 @@ mod append;
 mod copy;
 mod demo;
 mod export;
+mod merge;
 mod scan;
 
 use std::io::Write;
@@ -384,6 +385,28 @@ enum Command {
         #[arg(long, value_enum, default_value = "raise")]
         if_exists: copy::IfExists,
     },
+    /// Merge whole stores into one: every project, run, input table, metrics table and blob of
+    /// each source, one commit of DEST per source (DEST is created if missing).
+    ///
+    /// Each source is checked first (as `runstore check`) and its column bytes are checked
+    /// again as they are copied; a source that fails, or whose run urls clash under `raise`,
+    /// is reported on stderr and changes nothing, and the others are still merged (exit 1).
+    /// Input tables equal in content are stored once; references are rewritten. Merging again
+    /// with `--if-exists skip` completes an interrupted merge and adds nothing twice.
+    ///
+    /// Example: runstore merge all.runs job-*.runs --if-exists skip
+    Merge {
+        /// The store to merge into.
+        dest: PathBuf,
+        /// The stores to merge, in order.
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+        /// What to do when a source run's url is taken in DEST (`raise` leaves that source
+        /// out; an input table of another content at the same url is then refused too, and
+        /// placed under `<name>_NNNN` by the other modes).
+        #[arg(long, value_enum, default_value = "raise")]
+        if_exists: merge::IfExists,
+    },
     /// Export every table and a runs table as Parquet files, laid out Hive-style.
     ///
     /// Layout: DIR/runs.parquet (one row per run: url, project, name, status, status_code,
@@ -418,7 +441,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     #[cfg(unix)]
     runstore::liveness::act_for_process(std::os::unix::process::parent_id());
     if let Some(seconds) = args.wait {
-        if !seconds.is_finite() || seconds < 0.0 || seconds > 86_400.0 {
+        if !seconds.is_finite() || !(0.0..=86_400.0).contains(&seconds) {
             anyhow::bail!("--wait {seconds}: give a number of seconds from 0 to 86400");
         }
         let _ = WAIT.set(std::time::Duration::from_secs_f64(seconds));
@@ -789,6 +812,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 if_exists,
             )?;
             writeln!(out, "{}", run.url())?;
+        }
+        Command::Merge {
+            dest,
+            sources,
+            if_exists,
+        } => {
+            let code = merge::merge(&dest, &sources, if_exists, &mut out)?;
+            out.flush()?;
+            return Ok(code);
         }
         Command::Export {
             path,
