@@ -577,3 +577,48 @@ fn cli_merge_end_to_end() {
     let check = stdout(&runstore(&["check", dest.to_str().unwrap()]));
     assert!(check.contains("0 problems"), "{check}");
 }
+
+#[test]
+fn merge_killed_midway_resumes_with_skip() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = job_stores(dir.path(), 12);
+    let dest = dir.path().join("all.runs");
+    let mut args: Vec<&str> = vec!["merge", dest.to_str().unwrap()];
+    args.extend(sources.iter().map(|p| p.to_str().unwrap()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_runstore"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let _ = child.kill();
+    child.wait().unwrap();
+
+    // A commit boundary: each source's runs are all there or none are.
+    if dest.exists() {
+        let store = Store::open(&dest).expect("a writable open recovers the store");
+        let runs = store.runs(None).unwrap();
+        for job in 0..sources.len() {
+            let present = runs
+                .iter()
+                .filter(|run| run.name().starts_with(&format!("job{job}-")))
+                .count();
+            assert!(present == 0 || present == 2, "job {job}: {present} runs");
+        }
+        eprintln!("killed after {} of {} runs", runs.len(), 2 * sources.len());
+        // Runs hold the store open too.
+        drop((runs, store));
+        assert_checks(&dest);
+    }
+
+    args.extend(["--if-exists", "skip"]);
+    stdout(&runstore(&args));
+    let store = Store::open_read_only(&dest).unwrap();
+    assert_eq!(store.runs(None).unwrap().len(), 2 * sources.len());
+    for path in &sources {
+        assert_contains(&store, &Store::open_read_only(path).unwrap());
+    }
+    drop(store);
+    assert_checks(&dest);
+}
