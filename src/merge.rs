@@ -49,7 +49,7 @@ pub struct MergeProgress {
     pub runs_total: u64,
     /// Table rows copied so far.
     pub rows: u64,
-    /// Column bytes copied so far.
+    /// Bytes copied so far (column segments and table tail entries).
     pub bytes: u64,
 }
 
@@ -100,7 +100,8 @@ pub struct MergeReport {
     pub rows: u64,
     /// Blobs copied.
     pub blobs: u64,
-    /// Column bytes appended to the destination (table buffers and blob chunks).
+    /// Bytes copied: column segments appended to the destination (table buffers and blob
+    /// chunks) and table tail entries.
     pub bytes: u64,
 }
 
@@ -138,9 +139,11 @@ impl Store {
     /// rows) already here, and every reference to them is rewritten. Column bytes are copied
     /// segment by segment with their CRCs checked on the way and every catalog value's seal is
     /// checked as it is read, so a damaged source fails with [`Error::Corrupted`] and this
-    /// store is unchanged (like any `Corrupted` error from a write, it also makes this handle
-    /// refuse writes until reopened; check a source with [`crate::check`] first to tell the
-    /// two apart). On any error this store is unchanged. A merge that would change nothing
+    /// store is unchanged. When column bytes of the source fail their CRC this handle goes on
+    /// writing; any other `Corrupted` error (a damaged catalog value, of either store) makes it
+    /// refuse writes until reopened, as after any write that meets one, so check a source with
+    /// [`crate::check`] first to keep the two apart. On any error this store is unchanged. A
+    /// merge that would change nothing
     /// commits nothing, so merging the same source twice with [`MergeIfExists::Skip`] leaves
     /// this store as it was.
     pub fn merge_from(&self, source: &Store, options: &MergeOptions) -> Result<MergeReport> {
@@ -149,14 +152,28 @@ impl Store {
                 reason: format!("cannot merge {} into itself", self.path().display()),
             });
         }
+        // Outcomes carried past `write` in these rather than as its result: an empty merge
+        // aborts instead of committing, and a damaged source must not make `write` mark this
+        // handle as having found its own catalog damaged.
         let mut unchanged = None;
+        let mut source_error = None;
         let result = source.read(|from| {
             self.write("merge store", |to| {
-                let report = merge_snapshot(source, self, from, to, options)?;
+                let mut transfer = Transfer::new(source, self, to)?;
+                let report = match merge_snapshot(&mut transfer, from, to, options) {
+                    Ok(report) => report,
+                    Err(error @ Error::Corrupted { .. }) if transfer.source_damaged() => {
+                        source_error = Some(error);
+                        return Err(Error::InvalidInput {
+                            reason: "the source is damaged".into(),
+                        });
+                    }
+                    Err(error) => return Err(error),
+                };
                 if report.changed() {
+                    transfer.finish(to)?;
                     Ok(report)
                 } else {
-                    // Abort rather than commit an empty transaction: the file stays as it is.
                     unchanged = Some(report);
                     Err(Error::InvalidInput {
                         reason: "merge changed nothing".into(),
@@ -164,9 +181,10 @@ impl Store {
                 }
             })
         });
-        match (result, unchanged) {
-            (Err(_), Some(report)) => Ok(report),
-            (result, _) => result,
+        match (result, unchanged, source_error) {
+            (Err(_), _, Some(error)) => Err(error),
+            (Err(_), Some(report), None) => Ok(report),
+            (result, _, _) => result,
         }
     }
 }
@@ -182,17 +200,16 @@ fn same_file(a: &Store, b: &Store) -> bool {
     }
 }
 
-/// The merge of the snapshot `from` of `source` into the transaction `to` of `target`.
+/// The merge of the source snapshot `from` into the transaction `to`, through `transfer`
+/// (whose `finish` is the caller's).
 fn merge_snapshot(
-    source: &Store,
-    target: &Store,
+    transfer: &mut Transfer<'_>,
     from: &ReadTransaction,
     to: &WriteTransaction,
     options: &MergeOptions,
 ) -> Result<MergeReport> {
     let op = "merge store";
     let mut report = MergeReport::default();
-    let mut transfer = Transfer::new(source, target, to)?;
     if options.if_exists == MergeIfExists::Raise {
         transfer.refuse_different_input_tables();
     }
@@ -251,7 +268,7 @@ fn merge_snapshot(
     };
     for url in &input_urls {
         transfer.place_input_table(from, to, url)?;
-        notify(&transfer, &mut progress);
+        notify(transfer, &mut progress);
     }
 
     for source_id in run_ids {
@@ -261,7 +278,7 @@ fn merge_snapshot(
             (true, MergeIfExists::Skip) => {
                 report.runs_skipped += 1;
                 progress.runs_done += 1;
-                notify(&transfer, &mut progress);
+                notify(transfer, &mut progress);
                 continue;
             }
             (_, MergeIfExists::Raise | MergeIfExists::Skip) => CopyIfExists::Raise,
@@ -285,7 +302,7 @@ fn merge_snapshot(
             }
         }
         progress.runs_done += 1;
-        notify(&transfer, &mut progress);
+        notify(transfer, &mut progress);
     }
 
     let counts = transfer.counts();
@@ -294,7 +311,6 @@ fn merge_snapshot(
     report.rows = counts.rows;
     report.blobs = counts.blobs;
     report.bytes = transfer.bytes();
-    transfer.finish(to)?;
     Ok(report)
 }
 

@@ -458,15 +458,38 @@ fn merge_refuses_a_corrupted_source() {
     write_job_store(&bad, 3);
     corrupt_blob(&bad, 3);
     let dest = dir.path().join("all.runs");
-    merge(&dest, &good, MergeIfExists::Raise).unwrap();
+    let other = dir.path().join("other.runs");
+    write_job_store(&other, 5);
+    let open = |path: &Path| Store::open_read_only(path).unwrap();
+    let store = Store::create(&dest).unwrap();
+    store
+        .merge_from(&open(&good), &MergeOptions::default())
+        .unwrap();
+    drop(store);
     let before = contents(&dest);
-    let error = merge(&dest, &bad, MergeIfExists::Raise).unwrap_err();
+
+    let store = Store::open(&dest).unwrap();
+    let error = store
+        .merge_from(&open(&bad), &MergeOptions::default())
+        .unwrap_err();
     assert!(
         matches!(&error, Error::Corrupted { reason, .. } if reason.contains("checksum")),
         "{error}"
     );
-    assert_eq!(contents(&dest), before);
+    let mut info = store.info().unwrap();
+    info.path = PathBuf::new();
+    assert_eq!(info.runs, before.0.runs);
+    assert_eq!(info.tables, before.0.tables);
+    assert_eq!(info.blobs, before.0.blobs);
+    assert_eq!(info.column_used_bytes, before.0.column_used_bytes);
+    // The source's damage is not the destination's: the same handle goes on merging.
+    store
+        .merge_from(&open(&other), &MergeOptions::default())
+        .expect("a damaged source leaves the handle usable");
+    assert_eq!(store.runs(None).unwrap().len(), 4);
+    drop(store);
     assert_checks(&dest);
+    let before = contents(&dest);
 
     // The command checks the source first and names the problem; DEST is unchanged.
     let output = runstore(&[
