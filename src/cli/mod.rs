@@ -27,7 +27,7 @@ use runstore::{time, Run, RunInfo, Store, Value};
 pub struct Args {
     /// When another process has the store open for writing, wait up to this many seconds for
     /// it to close instead of failing at once (commands that write: init, log, append,
-    /// set-status, delete).
+    /// set-status, delete, merge).
     #[arg(long, global = true, value_name = "SECONDS")]
     wait: Option<f64>,
     #[command(subcommand)]
