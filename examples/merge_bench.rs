@@ -3,7 +3,8 @@
 //! the ratio (medians of several repetitions).
 //!
 //! `cargo run --release --example merge_bench -- [SOURCES] [MB_PER_SOURCE] [REPS]`
-//! (default 8 sources of 64 MB of metrics, 3 repetitions)
+//! (default 8 sources of 64 MB of metrics, 3 repetitions). Also times `check` + merge per
+//! source, as `runstore merge` does it.
 //!
 //! Each source holds 4 runs; each run one metrics table of {step i64, loss f64, acc f32}
 //! rows, sized so the source's column bytes come to MB_PER_SOURCE, plus a 1 MiB blob. The merge goes into a fresh destination each repetition, one commit per source.
@@ -93,6 +94,7 @@ fn main() {
 
     let mut copy_mbs = Vec::new();
     let mut merge_mbs = Vec::new();
+    let mut checked_mbs = Vec::new();
     let mut merged_bytes = 0;
     for rep in 0..reps {
         // Plain copy: the same files, each fsynced, as a merge commit is.
@@ -126,6 +128,19 @@ fn main() {
         merge_mbs.push(file_bytes as f64 / 1e6 / seconds);
         merged_bytes = bytes;
         std::fs::remove_file(&dest_path).expect("remove dest");
+
+        // As `runstore merge` does it: each source checked, then merged.
+        let started = Instant::now();
+        let dest = Store::create(&dest_path).expect("dest");
+        for path in &paths {
+            assert!(runstore::check(path).expect("check").is_ok());
+            let source = Store::open_read_only(path).expect("open source");
+            dest.merge_from(&source, &MergeOptions::default())
+                .expect("merge");
+        }
+        drop(dest);
+        checked_mbs.push(file_bytes as f64 / 1e6 / started.elapsed().as_secs_f64());
+        std::fs::remove_file(&dest_path).expect("remove dest");
     }
     let (copy, merge) = (median(copy_mbs), median(merge_mbs));
     println!(
@@ -135,4 +150,9 @@ fn main() {
     println!("plain file copy + fsync: {copy:.0} MB/s (of source file bytes)");
     println!("merge_from:              {merge:.0} MB/s (of source file bytes)");
     println!("copy / merge:            {:.2}x", copy / merge);
+    let checked = median(checked_mbs);
+    println!(
+        "check + merge_from:      {checked:.0} MB/s ({:.2}x the copy)",
+        copy / checked
+    );
 }
