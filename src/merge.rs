@@ -143,9 +143,8 @@ impl Store {
     /// writing; any other `Corrupted` error (a damaged catalog value, of either store) makes it
     /// refuse writes until reopened, as after any write that meets one, so check a source with
     /// [`crate::check`] first to keep the two apart. On any error this store is unchanged. A
-    /// merge that would change nothing
-    /// commits nothing, so merging the same source twice with [`MergeIfExists::Skip`] leaves
-    /// this store as it was.
+    /// merge that would change nothing commits nothing, so merging the same source twice with
+    /// [`MergeIfExists::Skip`] leaves this store as it was.
     pub fn merge_from(&self, source: &Store, options: &MergeOptions) -> Result<MergeReport> {
         if self.same_store(source) || same_file(self, source) {
             return Err(Error::InvalidInput {
