@@ -34,6 +34,7 @@ mod error;
 pub mod fault;
 pub mod file;
 pub mod liveness;
+mod merge;
 pub mod names;
 pub mod query;
 pub mod reduce;
@@ -47,6 +48,7 @@ pub mod value;
 
 pub use check::{check, CheckReport};
 pub use error::{Error, Result};
+pub use merge::{MergeIfExists, MergeOptions, MergeProgress, MergeProgressFn, MergeReport};
 pub use query::{Agg, AggFunc, RunQuery, TableQuery, DOWNSAMPLE_BUCKETS_MAX};
 pub use reduce::{
     Method, Progress, ReduceOptions, ReduceReport, ReducerSummary, Stage, StoredReducer,

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use redb::{ReadTransaction, TableHandle, WriteTransaction};
 
-use crate::catalog::records::{self, RunRecord, TableRecord, TailRecord};
+use crate::catalog::records::{self, RunRecord, SegmentRef, TableRecord, TailRecord};
 use crate::catalog::{self, seal, Reader};
 use crate::error::{Error, Result};
 use crate::run::{parse_run_url, run_url, CopyIfExists, CopyOptions, Run};
@@ -37,6 +37,31 @@ pub(crate) struct Transfer<'a> {
     target: &'a Store,
     /// Source input-table url to its url in the destination, for tables placed already.
     input_tables: HashMap<String, String>,
+    /// Whether an input table whose url holds a different table in the destination goes to
+    /// the first free `<name>_NNNN` (true) or fails the transfer (false).
+    rename_input_tables: bool,
+    /// The destination's column high-water mark when the transfer began.
+    col_hwm_start: u64,
+    /// What has been copied so far.
+    counts: TransferCounts,
+    /// Whether a copy failed on bytes of the source that fail their CRC (a segment or a tail
+    /// entry), so that the error is the source's, not the destination's.
+    source_damaged: bool,
+}
+
+/// What one [`Transfer`] has copied so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TransferCounts {
+    /// Tables copied (input and metrics tables).
+    pub(crate) tables: u64,
+    /// Input tables of the source matched with an equal table already in the destination.
+    pub(crate) tables_reused: u64,
+    /// Rows of the copied tables (sealed and tail).
+    pub(crate) rows: u64,
+    /// Blobs copied.
+    pub(crate) blobs: u64,
+    /// Bytes of the copied tables' tail entries (catalog rows, not column segments).
+    pub(crate) tail_bytes: u64,
 }
 
 impl<'a> Transfer<'a> {
@@ -52,7 +77,59 @@ impl<'a> Transfer<'a> {
             source,
             target,
             input_tables: HashMap::new(),
+            rename_input_tables: true,
+            col_hwm_start: col_hwm,
+            counts: TransferCounts::default(),
+            source_damaged: false,
         })
+    }
+
+    /// Makes an input table whose url holds a different table in the destination fail the
+    /// transfer with [`Error::AlreadyExists`] instead of going to `<name>_NNNN`.
+    pub(crate) fn refuse_different_input_tables(&mut self) {
+        self.rename_input_tables = false;
+    }
+
+    /// Whether an error so far came from column bytes of the source failing their CRC (not
+    /// from the destination).
+    pub(crate) fn source_damaged(&self) -> bool {
+        self.source_damaged
+    }
+
+    /// Moves `segment` (see `SegmentMover::relocate`), noting when a failure is the source's.
+    fn relocate(&mut self, segment: &mut SegmentRef, what: &str) -> Result<()> {
+        let original = *segment;
+        let result = self.mover.relocate(segment, what);
+        if matches!(result, Err(Error::Corrupted { .. })) && !self.source_segment_intact(&original)
+        {
+            self.source_damaged = true;
+        }
+        result
+    }
+
+    /// Whether the source's bytes of `segment` can be read and match its CRC (asked only after
+    /// a move failed, to tell whose the failure is).
+    fn source_segment_intact(&self, segment: &SegmentRef) -> bool {
+        let Ok(len) = usize::try_from(segment.len) else {
+            return false;
+        };
+        let mut bytes = vec![0; len];
+        self.source
+            .file()
+            .read_column(segment.offset, &mut bytes)
+            .is_ok()
+            && crc32fast::hash(&bytes) == segment.crc32
+    }
+
+    /// What has been copied so far.
+    pub(crate) fn counts(&self) -> TransferCounts {
+        self.counts
+    }
+
+    /// Bytes copied so far: column bytes appended to the destination (segments and their
+    /// alignment) and tail entries.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.mover.col_hwm().saturating_sub(self.col_hwm_start) + self.counts.tail_bytes
     }
 
     /// Commits the moved segments' high-water mark; call once, after the last copy.
@@ -200,13 +277,14 @@ impl<'a> Transfer<'a> {
             let mut record: records::BlobRecord = records::decode(&bytes, "blob record")?;
             let what = format!("blob {url}/bulk_data/{name}");
             for chunk in &mut record.chunks {
-                self.mover.relocate(chunk, &what)?;
+                self.relocate(chunk, &what)?;
             }
             seal::put(
                 &mut target,
                 (to_id, name.as_str()),
                 records::encode(&record).as_slice(),
             )?;
+            self.counts.blobs += 1;
         }
         Ok(())
     }
@@ -238,7 +316,7 @@ impl<'a> Transfer<'a> {
         for chunk in &mut copy.chunks {
             for node in &mut chunk.nodes {
                 for segment in node.validity.iter_mut().chain(&mut node.buffers) {
-                    self.mover.relocate(segment, &what)?;
+                    self.relocate(segment, &what)?;
                 }
             }
         }
@@ -260,8 +338,12 @@ impl<'a> Transfer<'a> {
             let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
             let payload = seal::open_entry(catalog::TAIL.name(), &key, &bytes)?;
             let decoded: TailRecord = records::decode(payload, "tail entry")?;
-            check_tail_entry(&decoded, &record.url)?;
+            if let Err(error) = check_tail_entry(&decoded, &record.url) {
+                self.source_damaged = true;
+                return Err(error);
+            }
             tail_rows += decoded.rows;
+            self.counts.tail_bytes += payload.len() as u64;
             seal::put(&mut target, (new_id, key.value().1), payload)?;
         }
         if tail_rows != record.tail_rows {
@@ -273,6 +355,8 @@ impl<'a> Transfer<'a> {
                 ),
             });
         }
+        self.counts.tables += 1;
+        self.counts.rows += record.sealed_rows + tail_rows;
         Ok(new_id)
     }
 
@@ -280,7 +364,7 @@ impl<'a> Transfer<'a> {
     /// places it in the destination and returns its url there: the same url when that is free
     /// or holds an equal table, else the first free or equal `<name>_NNNN`. Returns `None` for
     /// anything else (external references, run tables), which callers keep as given.
-    fn place_input_table(
+    pub(crate) fn place_input_table(
         &mut self,
         from: &ReadTransaction,
         to: &WriteTransaction,
@@ -310,7 +394,16 @@ impl<'a> Transfer<'a> {
                 }
                 Some(existing) => {
                     let other = table::table_record(to, existing, &candidate)?;
-                    self.tables_equal(from, source_id, &record, to, existing, &other)?
+                    let equal =
+                        self.tables_equal(from, source_id, &record, to, existing, &other)?;
+                    if equal {
+                        self.counts.tables_reused += 1;
+                    } else if !self.rename_input_tables {
+                        return Err(Error::AlreadyExists {
+                            what: format!("input table {candidate} with other content"),
+                        });
+                    }
+                    equal
                 }
             };
             if placed {

@@ -5,6 +5,7 @@ mod append;
 mod copy;
 mod demo;
 mod export;
+mod merge;
 mod reduce;
 mod scan;
 
@@ -27,7 +28,7 @@ use runstore::{time, Run, RunInfo, Store, Value};
 pub struct Args {
     /// When another process has the store open for writing, wait up to this many seconds for
     /// it to close instead of failing at once (commands that write: init, log, append,
-    /// set-status, delete).
+    /// set-status, delete, merge).
     #[arg(long, global = true, value_name = "SECONDS")]
     wait: Option<f64>,
     #[command(subcommand)]
@@ -384,6 +385,28 @@ enum Command {
         /// What to do when the destination run exists.
         #[arg(long, value_enum, default_value = "raise")]
         if_exists: copy::IfExists,
+    },
+    /// Merge whole stores into one: every project, run, input table, metrics table and blob of
+    /// each source, one commit of DEST per source (DEST is created if missing).
+    ///
+    /// Each source is checked first (as `runstore check`) and its column bytes are checked
+    /// again as they are copied; a source that fails, or whose run urls clash under `raise`,
+    /// is reported on stderr and changes nothing, and the others are still merged (exit 1).
+    /// Input tables equal in content are stored once; references are rewritten. Merging again
+    /// with `--if-exists skip` completes an interrupted merge and adds nothing twice.
+    ///
+    /// Example: runstore merge all.runs job-*.runs --if-exists skip
+    Merge {
+        /// The store to merge into.
+        dest: PathBuf,
+        /// The stores to merge, in order.
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+        /// What to do when a source run's url is taken in DEST (`raise` leaves that source
+        /// out; an input table of another content at the same url is then refused too, and
+        /// placed under `<name>_NNNN` by the other modes).
+        #[arg(long, value_enum, default_value = "raise")]
+        if_exists: merge::IfExists,
     },
     /// Export every table and a runs table as Parquet files, laid out Hive-style.
     ///
@@ -791,6 +814,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 if_exists,
             )?;
             writeln!(out, "{}", run.url())?;
+        }
+        Command::Merge {
+            dest,
+            sources,
+            if_exists,
+        } => {
+            let code = merge::merge(&dest, &sources, if_exists, &mut out)?;
+            out.flush()?;
+            return Ok(code);
         }
         Command::Export {
             path,

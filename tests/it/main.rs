@@ -11,6 +11,7 @@ mod cli_shell;
 mod corruption;
 mod crash;
 mod key_index;
+mod merge;
 mod model;
 mod power_loss;
 mod query;
