@@ -3,7 +3,7 @@
 //! the ratio (medians of several repetitions).
 //!
 //! `cargo run --release --example merge_bench -- [SOURCES] [MB_PER_SOURCE] [REPS]`
-//! (default 8 sources of 64 MB of metrics, 3 repetitions). Also times `check` + merge per
+//! (default 8 sources of 64 MB of metrics, 3 repetitions). Also times the catalog `check` + merge per
 //! source, as `runstore merge` does it.
 //!
 //! Each source holds 4 runs; each run one metrics table of {step i64, loss f64, acc f32}
@@ -133,7 +133,8 @@ fn main() {
         let started = Instant::now();
         let dest = Store::create(&dest_path).expect("dest");
         for path in &paths {
-            assert!(runstore::check(path).expect("check").is_ok());
+            let options = runstore::CheckOptions { column_data: false };
+            assert!(runstore::check_with(path, &options).expect("check").is_ok());
             let source = Store::open_read_only(path).expect("open source");
             dest.merge_from(&source, &MergeOptions::default())
                 .expect("merge");

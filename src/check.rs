@@ -40,10 +40,31 @@ impl CheckReport {
     }
 }
 
+/// What [`check_with`] verifies beyond the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// Read every column segment (table chunks and blobs) and verify its CRC, and rebuild
+    /// every table's arrays. Without it segments are bounds-checked only: for a caller that
+    /// verifies each segment's CRC as it reads it anyway (`runstore merge` copies segments
+    /// with their CRCs checked), which saves reading the column data twice.
+    pub column_data: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> CheckOptions {
+        CheckOptions { column_data: true }
+    }
+}
+
 /// Checks the store at `path`, which no other handle of this process may have open (redb's
 /// integrity check needs the database to itself). Errors that stop the check early (the file
 /// is not a store, cannot be read) are returned; everything else is a problem in the report.
 pub fn check(path: impl AsRef<Path>) -> Result<CheckReport> {
+    check_with(path, &CheckOptions::default())
+}
+
+/// [`check`], choosing what to verify.
+pub fn check_with(path: impl AsRef<Path>, options: &CheckOptions) -> Result<CheckReport> {
     let path = path.as_ref();
     let mut report = CheckReport::default();
     Store::probe(path)?;
@@ -64,13 +85,14 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport> {
             return Ok(report);
         }
     };
-    store.read(|txn| check_catalog(&store, txn, &mut report))?;
+    store.read(|txn| check_catalog(&store, txn, options, &mut report))?;
     Ok(report)
 }
 
 fn check_catalog(
     store: &Store,
     txn: &redb::ReadTransaction,
+    options: &CheckOptions,
     report: &mut CheckReport,
 ) -> Result<()> {
     let op = "check";
@@ -169,9 +191,9 @@ fn check_catalog(
                 ));
             }
         }
-        check_blobs(store, txn, id, &at, col_hwm, report)?;
+        check_blobs(store, txn, id, &at, col_hwm, options, report)?;
     }
-    check_tables(store, txn, col_hwm, report)?;
+    check_tables(store, txn, col_hwm, options, report)?;
     check_writers(txn, report)?;
     check_index(txn, report)?;
     check_seals(txn, report)?;
@@ -369,6 +391,7 @@ fn check_tables(
     store: &Store,
     txn: &redb::ReadTransaction,
     col_hwm: u64,
+    options: &CheckOptions,
     report: &mut CheckReport,
 ) -> Result<()> {
     let op = "check tables";
@@ -426,7 +449,7 @@ fn check_tables(
                 bad_segment = true;
             }
         }
-        if bad_segment {
+        if bad_segment || !options.column_data {
             continue;
         }
         // A full scan rebuilds every array: bounds, alignment, CRC and Arrow validation.
@@ -453,6 +476,7 @@ fn check_blobs(
     id: u64,
     at: &str,
     col_hwm: u64,
+    options: &CheckOptions,
     report: &mut CheckReport,
 ) -> Result<()> {
     let mut verified: HashMap<u64, u32> = HashMap::new();
@@ -495,6 +519,9 @@ fn check_blobs(
                 report
                     .problems
                     .push(format!("{at}: blob {name}: segment length {}", chunk.len));
+                continue;
+            }
+            if !options.column_data {
                 continue;
             }
             buf.resize(len, 0);

@@ -46,7 +46,7 @@ mod transfer;
 mod vacuum;
 pub mod value;
 
-pub use check::{check, CheckReport};
+pub use check::{check, check_with, CheckOptions, CheckReport};
 pub use error::{Error, Result};
 pub use merge::{MergeIfExists, MergeOptions, MergeProgress, MergeProgressFn, MergeReport};
 pub use query::{Agg, AggFunc, RunQuery, TableQuery, DOWNSAMPLE_BUCKETS_MAX};

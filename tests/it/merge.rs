@@ -491,7 +491,9 @@ fn merge_refuses_a_corrupted_source() {
     assert_checks(&dest);
     let before = contents(&dest);
 
-    // The command checks the source first and names the problem; DEST is unchanged.
+    // The command refuses the source and names the problem (found by the segment CRCs the
+    // merge checks as it copies; its up-front check reads only the catalog); DEST is
+    // unchanged by it.
     let output = runstore(&[
         "merge",
         dest.to_str().unwrap(),
@@ -503,7 +505,7 @@ fn merge_refuses_a_corrupted_source() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("refused") && stderr.contains("runstore check"),
+        stderr.contains("refused") && stderr.contains("checksum"),
         "{stderr}"
     );
     assert_eq!(contents(&dest), before);
