@@ -4,7 +4,7 @@
 //! source is refused and leaves the destination unchanged.
 //!
 //! The job stores are written by this test binary run again (`merge::merge_job_child`), one
-//! process per store. `RUNSTORE_MERGE_FULL=1` runs the full size (50 stores).
+//! process per store (50 of them, the size).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -228,11 +228,8 @@ fn merge(dest: &Path, source: &Path, if_exists: MergeIfExists) -> runstore::Resu
 
 #[test]
 fn merge_job_stores_from_processes() {
-    let count = if std::env::var_os("RUNSTORE_MERGE_FULL").is_some() {
-        50
-    } else {
-        12
-    };
+    // The size: it takes a couple of seconds.
+    let count = 50;
     let dir = tempfile::tempdir().unwrap();
     let sources = job_stores(dir.path(), count);
     let dest_path = dir.path().join("all.runs");
