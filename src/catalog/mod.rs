@@ -9,6 +9,9 @@
 //! - `run_names[(project, name)] = id` exactly when `runs[id]` has that project and name.
 //! - A project exists in `projects` for every run's project.
 //! - `outputs` holds keys `(id, 0..output_count)` and `inputs` keys `(id, 0..input_count)`.
+//! - Every value of every table is sealed (`seal`): a CRC bound to the table and the key.
+//! - `index::PARAM_INDEX` / `index::OUTPUT_INDEX` hold exactly the entries `index::run_entries`
+//!   computes from each run's `params` and `outputs` rows.
 
 pub mod index;
 mod legacy;
