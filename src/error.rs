@@ -31,6 +31,19 @@ pub enum Error {
         /// The version this build reads and writes.
         supported: u32,
     },
+    /// The store's catalog layout is newer than this build knows (written by a newer runstore).
+    #[error(
+        "{path} has catalog version {found}, written by a newer runstore; this build reads \
+         catalog versions up to {supported}"
+    )]
+    UnsupportedCatalogVersion {
+        /// The file.
+        path: PathBuf,
+        /// The catalog version found.
+        found: u64,
+        /// The newest catalog version this build reads and writes.
+        supported: u64,
+    },
     /// Bytes on disk failed a check (checksum, bounds, structure).
     #[error("store is corrupted at byte {offset}: {reason}")]
     Corrupted {

@@ -1178,10 +1178,10 @@ pub(crate) fn open_store_access(
     }
     let version = store.read(catalog::stored_version)?;
     if !(catalog::CATALOG_VERSION_MIN..=catalog::CATALOG_VERSION).contains(&version) {
-        return Err(Error::UnsupportedVersion {
+        return Err(Error::UnsupportedCatalogVersion {
             path: path.to_path_buf(),
-            found: u32::try_from(version).unwrap_or(u32::MAX),
-            supported: FORMAT_VERSION,
+            found: version,
+            supported: catalog::CATALOG_VERSION,
         });
     }
     if version < catalog::CATALOG_VERSION {

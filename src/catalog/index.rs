@@ -701,4 +701,30 @@ mod tests {
         );
         assert_eq!(report.problems.len(), 3, "{problems}");
     }
+
+    #[test]
+    fn a_newer_catalog_version_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.runs");
+        let store = crate::Store::create(&path).unwrap();
+        store
+            .write("pretend newer", |txn| {
+                super::super::meta_set(txn, super::super::META_CATALOG_VERSION, 3)
+            })
+            .unwrap();
+        drop(store);
+        for result in [
+            crate::Store::open(&path),
+            crate::Store::open_read_only(&path),
+        ] {
+            match result {
+                Err(crate::Error::UnsupportedCatalogVersion {
+                    found: 3,
+                    supported: 2,
+                    ..
+                }) => {}
+                other => panic!("expected UnsupportedCatalogVersion, got {other:?}"),
+            }
+        }
+    }
 }
