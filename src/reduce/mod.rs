@@ -31,7 +31,7 @@ use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, Schema};
 use redb::WriteTransaction;
 
-use crate::catalog::records::{self, ChunkRecord, SegmentRef, TableRecord};
+use crate::catalog::records::{self, ChunkRecord, TableRecord};
 use crate::catalog::{self, Reader};
 use crate::error::{Error, Result};
 use crate::run::{Run, RunStatus};
@@ -1080,15 +1080,7 @@ fn write_reduced(
                         .array(first_row..first_row + rows, field.is_nullable())?;
                     layout::flatten(
                         &array.to_data(),
-                        &mut |bytes| {
-                            let offset = file.append_column(col_hwm, bytes)?;
-                            col_hwm = offset + bytes.len() as u64;
-                            Ok(SegmentRef {
-                                offset,
-                                len: bytes.len() as u64,
-                                crc32: crc32fast::hash(bytes),
-                            })
-                        },
+                        &mut |bytes| table::append_segment(file, &mut col_hwm, bytes),
                         &mut nodes,
                     )?;
                 }
@@ -1214,13 +1206,7 @@ fn put_blob(
     let mut col_hwm = catalog::meta_get(txn, catalog::META_COL_HWM)?;
     let mut chunks = Vec::new();
     for piece in bytes.chunks(crate::store::BLOB_CHUNK_BYTES) {
-        let offset = store.file().append_column(col_hwm, piece)?;
-        col_hwm = offset + piece.len() as u64;
-        chunks.push(SegmentRef {
-            offset,
-            len: piece.len() as u64,
-            crc32: crc32fast::hash(piece),
-        });
+        chunks.push(table::append_segment(store.file(), &mut col_hwm, piece)?);
     }
     catalog::meta_set(txn, catalog::META_COL_HWM, col_hwm)?;
     let record = records::BlobRecord {

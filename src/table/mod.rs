@@ -447,15 +447,7 @@ pub(crate) fn write_chunk(
         let column = layout::unsliced(column)?;
         layout::flatten(
             &column.to_data(),
-            &mut |bytes| {
-                let offset = file.append_column(col_hwm, bytes)?;
-                col_hwm = offset + bytes.len() as u64;
-                Ok(SegmentRef {
-                    offset,
-                    len: bytes.len() as u64,
-                    crc32: crc32fast::hash(bytes),
-                })
-            },
+            &mut |bytes| append_segment(file, &mut col_hwm, bytes),
             &mut nodes,
         )?;
     }
@@ -863,6 +855,22 @@ pub(crate) fn copy_table(
         seal::put(&mut tail, (new_id, seq), bytes.as_slice())?;
     }
     Ok(new_id)
+}
+
+/// Appends `bytes` as a column segment past `col_hwm`, which it advances; returns the
+/// segment's reference (offset, length, CRC).
+pub(crate) fn append_segment(
+    file: &crate::file::PhysicalFile,
+    col_hwm: &mut u64,
+    bytes: &[u8],
+) -> Result<SegmentRef> {
+    let offset = file.append_column(*col_hwm, bytes)?;
+    *col_hwm = offset + bytes.len() as u64;
+    Ok(SegmentRef {
+        offset,
+        len: bytes.len() as u64,
+        crc32: crc32fast::hash(bytes),
+    })
 }
 
 /// Every segment a table record names.

@@ -209,13 +209,9 @@ fn delete_copy_copy_to_and_vacuum_keep_the_index_exact() {
     assert_eq!(urls(&store, "outputs.acc.count = 2"), ["p/runs/c2"]);
 }
 
-/// `tests/fixtures/catalog_v1.runs` was written by the build before sealed values and the
-/// key index (commit d4ab327's `runstore init/log/set-status`): two projects, seven runs,
-/// nested and list parameters, a 2,000-byte parameter, nested outputs.
-#[test]
-fn a_store_written_before_the_index_is_upgraded_by_a_writable_open() {
-    let (dir, _) = temp_store();
-    let path = dir.path().join("v1.runs");
+/// A copy of `tests/fixtures/catalog_v1.runs` in `dir`.
+fn v1_fixture(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("v1.runs");
     std::fs::copy(
         concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -224,6 +220,16 @@ fn a_store_written_before_the_index_is_upgraded_by_a_writable_open() {
         &path,
     )
     .unwrap();
+    path
+}
+
+/// `tests/fixtures/catalog_v1.runs` was written by the build before sealed values and the
+/// key index (commit d4ab327's `runstore init/log/set-status`): two projects, seven runs,
+/// nested and list parameters, a 2,000-byte parameter, nested outputs.
+#[test]
+fn a_store_written_before_the_index_is_upgraded_by_a_writable_open() {
+    let (dir, _) = temp_store();
+    let path = v1_fixture(dir.path());
     match Store::open_read_only(&path) {
         Err(runstore::Error::NeedsUpgrade { found: 1, .. }) => {}
         other => panic!("expected NeedsUpgrade, got {other:?}"),
@@ -280,15 +286,7 @@ fn a_store_written_before_the_index_is_upgraded_by_a_writable_open() {
 #[test]
 fn the_upgrade_command_upgrades_and_then_says_so() {
     let (dir, _) = temp_store();
-    let path = dir.path().join("v1.runs");
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/catalog_v1.runs"
-        ),
-        &path,
-    )
-    .unwrap();
+    let path = v1_fixture(dir.path());
     let path_text = path.to_str().unwrap();
     let out = runstore(&["runs", path_text]);
     assert_eq!(out.status.code(), Some(1));
