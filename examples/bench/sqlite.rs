@@ -1,0 +1,1 @@
+//! SQLite doing each workload (being written).
