@@ -20,8 +20,7 @@ pub const EMBEDDING: i32 = 64;
 /// Epochs (output values) per W3 run.
 pub const EPOCHS: usize = 10;
 /// The W3 query, in runstore's filter language.
-pub const QUERY: &str =
-    "params.lr < 0.01 AND outputs.acc > 0.5 ORDER BY outputs.acc DESC LIMIT 10";
+pub const QUERY: &str = "params.lr < 0.01 AND outputs.acc > 0.5 ORDER BY outputs.acc DESC LIMIT 10";
 
 /// xorshift64: small, deterministic, the same in every build.
 pub struct Rng(pub u64);
@@ -64,7 +63,9 @@ impl Steps {
             let loss = 2.3 * (-5.0 * progress).exp() + 0.05 * rng.unit();
             steps.loss.push(loss);
             steps.acc.push((1.0 - loss / 2.4).clamp(0.0, 1.0));
-            steps.lr.push(0.05 * (1.0 + (std::f64::consts::PI * progress).cos()));
+            steps
+                .lr
+                .push(0.05 * (1.0 + (std::f64::consts::PI * progress).cos()));
             steps.grad_norm.push(0.5 + rng.unit());
         }
         steps
@@ -78,9 +79,8 @@ impl Steps {
     /// The steps as one record batch: step, loss, acc, lr, grad_norm.
     pub fn batch(&self) -> RecordBatch {
         let mut fields = vec![Field::new("step", DataType::Int64, false)];
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(
-            0..self.len() as i64,
-        ))];
+        let mut columns: Vec<ArrayRef> =
+            vec![Arc::new(Int64Array::from_iter_values(0..self.len() as i64))];
         for (name, values) in self.columns() {
             fields.push(Field::new(name, DataType::Float64, false));
             columns.push(Arc::new(Float64Array::from(values.to_vec())));
@@ -281,24 +281,30 @@ fn params_batch(runs: &[RunData]) -> RecordBatch {
     };
     for (k, (name, kind)) in first.params.iter().enumerate() {
         let column: ArrayRef = match kind {
-            Param::Int(_) => Arc::new(Int64Array::from_iter_values(runs.iter().map(|r| {
-                match r.params[k].1 {
-                    Param::Int(v) => v,
-                    _ => unreachable!("parameter kinds are the same in every run"),
-                }
-            }))),
-            Param::Float(_) => Arc::new(Float64Array::from_iter_values(runs.iter().map(|r| {
-                match r.params[k].1 {
-                    Param::Float(v) => v,
-                    _ => unreachable!("parameter kinds are the same in every run"),
-                }
-            }))),
-            Param::Text(_) => Arc::new(StringArray::from_iter_values(runs.iter().map(|r| {
-                match &r.params[k].1 {
-                    Param::Text(v) => v.as_str(),
-                    _ => unreachable!("parameter kinds are the same in every run"),
-                }
-            }))),
+            Param::Int(_) => {
+                Arc::new(Int64Array::from_iter_values(runs.iter().map(
+                    |r| match r.params[k].1 {
+                        Param::Int(v) => v,
+                        _ => unreachable!("parameter kinds are the same in every run"),
+                    },
+                )))
+            }
+            Param::Float(_) => {
+                Arc::new(Float64Array::from_iter_values(runs.iter().map(
+                    |r| match r.params[k].1 {
+                        Param::Float(v) => v,
+                        _ => unreachable!("parameter kinds are the same in every run"),
+                    },
+                )))
+            }
+            Param::Text(_) => {
+                Arc::new(StringArray::from_iter_values(runs.iter().map(
+                    |r| match &r.params[k].1 {
+                        Param::Text(v) => v.as_str(),
+                        _ => unreachable!("parameter kinds are the same in every run"),
+                    },
+                )))
+            }
         };
         fields.push(Field::new(name, column.data_type().clone(), false));
         columns.push(column);
@@ -307,7 +313,10 @@ fn params_batch(runs: &[RunData]) -> RecordBatch {
 }
 
 fn outputs_batch(runs: &[RunData]) -> RecordBatch {
-    let rows = || runs.iter().flat_map(|r| r.outputs.iter().enumerate().map(move |e| (r, e)));
+    let rows = || {
+        runs.iter()
+            .flat_map(|r| r.outputs.iter().enumerate().map(move |e| (r, e)))
+    };
     let schema = Arc::new(Schema::new(vec![
         Field::new("run", DataType::Utf8, false),
         Field::new("epoch", DataType::Int64, false),
@@ -336,12 +345,23 @@ fn outputs_batch(runs: &[RunData]) -> RecordBatch {
 
 /// Writes the data set of the Python comparison into `dir`: `w1_steps.arrow`,
 /// `w3_params_1000.arrow`, `w3_outputs_1000.arrow`, `w4_samples.arrow` and `expected.json`.
-pub fn export(dir: &Path, steps: &Steps, runs: &[RunData], samples: &RecordBatch) -> std::io::Result<()> {
+pub fn export(
+    dir: &Path,
+    steps: &Steps,
+    runs: &[RunData],
+    samples: &RecordBatch,
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     write_ipc(&dir.join("w1_steps.arrow"), &steps.batch())?;
     let runs_1k = &runs[..runs.len().min(1000)];
-    write_ipc(&dir.join(format!("w3_params_{}.arrow", runs_1k.len())), &params_batch(runs_1k))?;
-    write_ipc(&dir.join(format!("w3_outputs_{}.arrow", runs_1k.len())), &outputs_batch(runs_1k))?;
+    write_ipc(
+        &dir.join(format!("w3_params_{}.arrow", runs_1k.len())),
+        &params_batch(runs_1k),
+    )?;
+    write_ipc(
+        &dir.join(format!("w3_outputs_{}.arrow", runs_1k.len())),
+        &outputs_batch(runs_1k),
+    )?;
     write_ipc(&dir.join("w4_samples.arrow"), samples)?;
     let (top, matches) = expected_top10(runs_1k);
     let loss = samples
@@ -353,6 +373,9 @@ pub fn export(dir: &Path, steps: &Steps, runs: &[RunData], samples: &RecordBatch
         "w3_matches_1000": matches,
         "w4_loss_sum": loss,
     });
-    std::fs::write(dir.join("expected.json"), serde_json::to_vec_pretty(&expected)?)?;
+    std::fs::write(
+        dir.join("expected.json"),
+        serde_json::to_vec_pretty(&expected)?,
+    )?;
     Ok(())
 }

@@ -92,6 +92,19 @@ impl Measurement {
     }
 }
 
+/// 1000 -> "1,000".
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The median of `samples` (NaN for none).
 pub fn median(samples: &[f64]) -> f64 {
     if samples.is_empty() {
@@ -170,9 +183,7 @@ pub fn print_table(all: &[Measurement], out: &mut impl Write) -> std::io::Result
                 format!("{r:.2}x")
             }
         });
-        let rate = m
-            .values
-            .map_or("-".into(), |v| count(v / m.median()));
+        let rate = m.values.map_or("-".into(), |v| count(v / m.median()));
         let bytes = m.bytes.map_or("-".into(), size);
         let ok = match m.correct {
             Some(true) => "yes",
@@ -235,4 +246,117 @@ pub fn json_line(m: &Measurement, all: &[Measurement]) -> serde_json::Value {
         object.insert("target".into(), target.clone().into());
     }
     line
+}
+
+fn cell(m: &Measurement, all: &[Measurement]) -> String {
+    let mut text = seconds(m.median());
+    if let Some(values) = m.values {
+        text.push_str(&format!(", {}/s", count(values / m.median())));
+    }
+    if let Some(bytes) = m.bytes {
+        text.push_str(&format!(", {}", size(bytes)));
+    }
+    if !m.is_reference {
+        if let Some(r) = ratio(m, all) {
+            text.push_str(&format!(" (**{r:.2}x**)"));
+        }
+    }
+    if m.correct == Some(false) {
+        text.push_str(" WRONG ANSWER");
+    }
+    text
+}
+
+/// The README's tables: one row per job with runstore, the job's reference and SQLite as
+/// columns; then the Python tools' JSON lines (`bench-compare/`), if any, one row each.
+pub fn print_markdown(
+    all: &[Measurement],
+    compare: &str,
+    machine: &str,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    writeln!(out, "\nMachine: {machine}. Medians; (**r x**) = ratio to the row's reference, measured in the same run.\n")?;
+    writeln!(
+        out,
+        "| | job | runstore | reference | SQLite (rusqlite, WAL) | target |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|")?;
+    let mut jobs: Vec<(&str, &str)> = Vec::new();
+    for m in all {
+        if !jobs.contains(&(m.workload, m.job.as_str())) {
+            jobs.push((m.workload, m.job.as_str()));
+        }
+    }
+    for (workload, job) in jobs {
+        let find = |system: &str| {
+            all.iter()
+                .find(|m| m.workload == workload && m.job == job && m.system == system)
+        };
+        let reference = all
+            .iter()
+            .find(|m| m.workload == workload && m.job == job && m.is_reference);
+        let ours = find("runstore");
+        let sqlite = find("sqlite");
+        let reference_cell = match reference {
+            Some(r) if r.system != "sqlite" && r.system != "runstore" => {
+                format!("{}: {}", r.system, cell(r, all))
+            }
+            Some(r) if r.system == "runstore" => format!("runstore, {}", r.how),
+            Some(_) => "SQLite".to_string(),
+            None => "-".into(),
+        };
+        let target = ours.and_then(|m| m.target.clone()).unwrap_or_default();
+        writeln!(
+            out,
+            "| {workload} | {job} | {} | {reference_cell} | {} | {target} |",
+            ours.map_or("-".into(), |m| cell(m, all)),
+            sqlite.map_or("-".into(), |m| cell(m, all)),
+        )?;
+    }
+    let lines: Vec<serde_json::Value> = compare
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    if !lines.is_empty() {
+        writeln!(
+            out,
+            "\nPython tools (`bench-compare/`, same machine, same session):\n"
+        )?;
+        writeln!(
+            out,
+            "| | variant | system | n | median | values/s | bytes | ratio to | correct |"
+        )?;
+        writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
+        for l in &lines {
+            let text = |k: &str| l.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let number = |k: &str| l.get(k).and_then(|v| v.as_f64());
+            let ratio = match (number("ratio"), l.get("reference").and_then(|v| v.as_str())) {
+                (Some(r), Some(reference)) => format!("{r:.1}x {reference}"),
+                _ => "-".into(),
+            };
+            let supported = l.get("supported").and_then(|v| v.as_bool()) != Some(false);
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                text("workload"),
+                text("variant"),
+                text("system"),
+                number("n").map_or("-".into(), count),
+                if supported {
+                    number("median_s").map_or("-".into(), seconds)
+                } else {
+                    format!("unsupported: {}", text("note"))
+                },
+                number("values_per_s").map_or("-".into(), count),
+                number("bytes").map_or("-".into(), |b| size(b as u64)),
+                ratio,
+                match l.get("correct").and_then(|v| v.as_bool()) {
+                    Some(true) => "yes",
+                    Some(false) => "NO",
+                    None => "",
+                },
+            )?;
+        }
+    }
+    Ok(())
 }
