@@ -236,11 +236,11 @@ def w4(a, data, refs, ver, work, state):
     note = ("run.track({loss, confidence, predicted}, step=row, epoch=epoch) per row; embedding (float32[64]) and "
             "example_id not stored: no table or array-per-step type; reduced n (slow)")
     rec = {"system": SYSTEM, "workload": "W4", "variant": "track-per-row", "n": n, "reps": reps, "median_s": wmed,
-           "rows_per_s": n / wmed, "bytes": common.path_bytes(d), "index_s": idx, "version": ver,
+           "rows_per_s": n / wmed, "bytes": common.path_bytes(d), "index_s": idx, "version": ver, "partial": True,
            "load1": common.load_note(), "note": "write: " + note}
     common.emit(common.with_refs(rec, ("sqlite3-wal", sref["write_s"]), ("pyarrow-ipc", aref["write_s"])))
     rec = {"system": SYSTEM, "workload": "W4", "variant": "track-per-row-read-sum", "n": n, "reps": rreps,
-           "median_s": rmed, "rows_per_s": n / rmed, "correct": ok, "version": ver,
+           "median_s": rmed, "rows_per_s": n / rmed, "correct": ok, "version": ver, "partial": True,
            "note": "read 3 metric series (data.numpy), sum loss; the reference reads all 6 columns"}
     common.emit(common.with_refs(rec, ("sqlite3-wal", sref["read_s"]), ("pyarrow-ipc", aref["read_s"])))
     common.remove(d, a.keep)

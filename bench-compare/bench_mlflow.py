@@ -78,7 +78,7 @@ def w1(a, data, refs, ver, work, state):
     common.remove(d, a.keep)
 
     # batched: MlflowClient.log_batch with 4,000 Metric objects (1,000 steps) per call
-    n = common.size(100_000, 5_000)
+    n = common.size(100_000, 2_000)
     reps = 1 if n >= 50_000 or common.QUICK else 3
     cols = data.w1(n)
     steps = cols["step"].tolist()
