@@ -6,6 +6,7 @@
 //! ```sh
 //! cargo run --release --example bench                   # everything, the issue's sizes
 //! cargo run --release --example bench -- --quick        # small sizes, about a minute
+//! cargo run --release --example bench -- --tiny         # a smoke test (tests/it/bench.rs)
 //! cargo run --release --example bench -- --only W3,W4 --reps 5 --dir /mnt/fast/bench
 //! cargo run --release --example bench -- --export-data DIR   # data for bench-compare/
 //! ```
@@ -30,6 +31,8 @@ use rs::Fallible;
 /// What to run, from the command line.
 struct Options {
     quick: bool,
+    /// Sizes for a smoke test of the runner itself (the test suite runs it).
+    tiny: bool,
     only: Option<Vec<String>>,
     reps: usize,
     dir: PathBuf,
@@ -49,12 +52,13 @@ struct Sizes {
     metrics: u64,
 }
 
-const USAGE: &str = "usage: bench [--quick] [--only W1,W2,...] [--reps N] [--dir DIR] \
+const USAGE: &str = "usage: bench [--quick | --tiny] [--only W1,W2,...] [--reps N] [--dir DIR] \
     [--export-data DIR] [--markdown] [--compare FILE] [--keep]";
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         quick: false,
+        tiny: false,
         only: None,
         reps: 5,
         dir: PathBuf::from("target/bench"),
@@ -72,6 +76,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         };
         match args[i].as_str() {
             "--quick" => options.quick = true,
+            "--tiny" => options.tiny = true,
             "--markdown" => options.markdown = true,
             "--keep" => options.keep = true,
             "--only" => {
@@ -119,6 +124,7 @@ fn child(args: &[String]) -> Fallible<()> {
     };
     match arg(0)? {
         "rs-read" => rs::child_read(arg(1)?, arg(2)?, arg(3)?),
+        "rs-sum-loop" => rs::child_sum_loop(arg(1)?, arg(2)?, arg(3)?, arg(4)?),
         "rs-read-all" => rs::child_read_all(arg(1)?, arg(2)?),
         "rs-query" => rs::child_query(arg(1)?),
         "raw-read" => Ok(physical::child_read(Path::new(arg(1)?), arg(2)?)?),
@@ -180,7 +186,16 @@ fn machine() -> String {
 }
 
 fn run(options: &Options) -> Fallible<()> {
-    let sizes = if options.quick {
+    let sizes = if options.tiny {
+        Sizes {
+            steps: 2_000,
+            durable_calls: 10,
+            runs: vec![200],
+            rows: 5_000,
+            big_store: 8 << 20,
+            metrics: 2 << 20,
+        }
+    } else if options.quick {
         Sizes {
             steps: 10_000,
             durable_calls: 100,
@@ -277,7 +292,7 @@ fn run(options: &Options) -> Fallible<()> {
                     "memory",
                     "sum of a Vec<f64> in memory",
                     steps.len() as u64,
-                    physical::sum_f64(&steps.loss, reps.max(20)),
+                    physical::sum_f64(&steps.loss, reps.max(50)),
                 )
                 .values(steps.len() as f64)
                 .reference(),
@@ -377,7 +392,7 @@ fn run(options: &Options) -> Fallible<()> {
                 "memory",
                 "sum of a Vec<f32> in memory",
                 samples.num_rows() as u64,
-                physical::sum_f32(&loss, reps.max(10)),
+                physical::sum_f32(&loss, reps.max(50)),
             )
             .values(samples.num_rows() as f64)
             .reference(),
@@ -427,6 +442,20 @@ fn run(options: &Options) -> Fallible<()> {
         all.extend(sqlite::w6(&samples, dir, sizes.metrics));
     }
 
+    // Rates count what runstore's figure counts (rows, steps x 4 ...), so a job's rates compare.
+    let counts: Vec<(&'static str, String, Option<f64>)> = all
+        .iter()
+        .filter(|m| m.system == "runstore")
+        .map(|m| (m.workload, m.job.clone(), m.values))
+        .collect();
+    for m in all.iter_mut().filter(|m| m.system != "runstore") {
+        if let Some((_, _, values)) = counts
+            .iter()
+            .find(|(w, j, _)| *w == m.workload && *j == m.job)
+        {
+            m.values = *values;
+        }
+    }
     // A job with no physical reference takes SQLite's figure as its reference.
     let jobs: Vec<(&'static str, String)> =
         all.iter().map(|m| (m.workload, m.job.clone())).collect();
@@ -453,8 +482,8 @@ fn run(options: &Options) -> Fallible<()> {
         "runstore bench: {}, {} reps, medians; ratio = median / the job's reference (ref); {}",
         machine(),
         reps,
-        if options.quick {
-            "QUICK sizes"
+        if options.quick || options.tiny {
+            "REDUCED sizes"
         } else {
             "the issue's sizes"
         }

@@ -48,18 +48,13 @@ pub fn append_fsync_per_call(
     Ok(samples)
 }
 
-/// Seconds to sum `values` from memory, once per rep (a few passes each, the fastest kept, so
-/// one scheduler hiccup does not make the reference slow).
+/// Seconds to sum `values` from memory, once per rep (one pass each, as the systems get).
 pub fn sum_f64(values: &[f64], reps: usize) -> Vec<f64> {
     (0..reps)
         .map(|_| {
-            (0..3)
-                .map(|_| {
-                    let started = Instant::now();
-                    std::hint::black_box(values.iter().sum::<f64>());
-                    started.elapsed().as_secs_f64()
-                })
-                .fold(f64::INFINITY, f64::min)
+            let started = Instant::now();
+            std::hint::black_box(values.iter().sum::<f64>());
+            started.elapsed().as_secs_f64()
         })
         .collect()
 }
@@ -68,13 +63,9 @@ pub fn sum_f64(values: &[f64], reps: usize) -> Vec<f64> {
 pub fn sum_f32(values: &[f32], reps: usize) -> Vec<f64> {
     (0..reps)
         .map(|_| {
-            (0..3)
-                .map(|_| {
-                    let started = Instant::now();
-                    std::hint::black_box(values.iter().map(|v| f64::from(*v)).sum::<f64>());
-                    started.elapsed().as_secs_f64()
-                })
-                .fold(f64::INFINITY, f64::min)
+            let started = Instant::now();
+            std::hint::black_box(values.iter().map(|v| f64::from(*v)).sum::<f64>());
+            started.elapsed().as_secs_f64()
         })
         .collect()
 }

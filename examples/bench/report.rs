@@ -180,7 +180,7 @@ pub fn print_table(all: &[Measurement], out: &mut impl Write) -> std::io::Result
             if m.is_reference {
                 "ref".into()
             } else {
-                format!("{r:.2}x")
+                ratio_text(r)
             }
         });
         let rate = m.values.map_or("-".into(), |v| count(v / m.median()));
@@ -248,6 +248,19 @@ pub fn json_line(m: &Measurement, all: &[Measurement]) -> serde_json::Value {
     line
 }
 
+/// A ratio for people: `2.35x`, `340x`, or `1/2470x` when far below one.
+pub fn ratio_text(r: f64) -> String {
+    if !r.is_finite() {
+        "-".into()
+    } else if r >= 100.0 {
+        format!("{r:.0}x")
+    } else if r >= 0.1 {
+        format!("{r:.2}x")
+    } else {
+        format!("1/{:.0}x", 1.0 / r)
+    }
+}
+
 fn cell(m: &Measurement, all: &[Measurement]) -> String {
     let mut text = seconds(m.median());
     if let Some(values) = m.values {
@@ -258,7 +271,7 @@ fn cell(m: &Measurement, all: &[Measurement]) -> String {
     }
     if !m.is_reference {
         if let Some(r) = ratio(m, all) {
-            text.push_str(&format!(" (**{r:.2}x**)"));
+            text.push_str(&format!(" (**{}**)", ratio_text(r)));
         }
     }
     if m.correct == Some(false) {
@@ -315,7 +328,16 @@ pub fn print_markdown(
     }
     let lines: Vec<serde_json::Value> = compare
         .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l.get("workload").is_some())
+        // Python's sqlite3 and pyarrow are the scripts' same-run references: each tool's row
+        // names its ratio to them.
+        .filter(|l| {
+            !matches!(
+                l.get("system").and_then(|v| v.as_str()),
+                Some("sqlite3" | "pyarrow-ipc")
+            )
+        })
         .collect();
     if !lines.is_empty() {
         writeln!(
@@ -331,7 +353,7 @@ pub fn print_markdown(
             let text = |k: &str| l.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
             let number = |k: &str| l.get(k).and_then(|v| v.as_f64());
             let ratio = match (number("ratio"), l.get("reference").and_then(|v| v.as_str())) {
-                (Some(r), Some(reference)) => format!("{r:.1}x {reference}"),
+                (Some(r), Some(reference)) => format!("{} {reference}", ratio_text(r)),
                 _ => "-".into(),
             };
             let supported = l.get("supported").and_then(|v| v.as_bool()) != Some(false);

@@ -245,6 +245,20 @@ fn read_sum(store: &Store, url: &str, column: &str) -> Fallible<f64> {
     Ok(sum)
 }
 
+/// Child (for profiling): open read-only, then scan and sum `column` of `url` `times`
+/// times. Prints the median seconds of one scan + sum.
+pub fn child_sum_loop(path: &str, url: &str, column: &str, times: &str) -> Fallible<()> {
+    let store = Store::open_read_only(path)?;
+    let mut samples = Vec::new();
+    for _ in 0..times.parse::<usize>()? {
+        let started = Instant::now();
+        std::hint::black_box(read_sum(&store, url, column)?);
+        samples.push(started.elapsed().as_secs_f64());
+    }
+    println!("{}", crate::report::median(&samples));
+    Ok(())
+}
+
 /// Child: open read-only and touch every value of every column of `url`. Prints
 /// `seconds checksum`.
 pub fn child_read_all(path: &str, url: &str) -> Fallible<()> {
@@ -355,7 +369,7 @@ pub fn w2(
     let store = Store::open_read_only(path)?;
     let mut samples = Vec::new();
     let mut correct = true;
-    for _ in 0..reps.max(20) {
+    for _ in 0..reps.max(50) {
         let started = Instant::now();
         let sum = read_sum(&store, url, "loss")?;
         samples.push(started.elapsed().as_secs_f64());
@@ -482,7 +496,7 @@ pub fn w3(runs: &[RunData], dir: &Path, reps: usize) -> Fallible<(Vec<Measuremen
             .bytes(file_bytes(&other)),
         );
         // 12 durable commits per run: 100 runs say what it costs.
-        let few = &runs[..runs.len().min(100)];
+        let few = &runs[..(runs.len() / 10).clamp(1, 100)];
         let store = fresh(&other)?;
         let started = Instant::now();
         for run in few {
@@ -633,7 +647,7 @@ pub fn w4(
     let store = Store::open_read_only(&path)?;
     let mut times = Vec::new();
     let mut correct = true;
-    for _ in 0..reps.max(10) {
+    for _ in 0..reps.max(50) {
         let started = Instant::now();
         let sum = read_sum(&store, &url, "loss")?;
         times.push(started.elapsed().as_secs_f64());
