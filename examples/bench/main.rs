@@ -9,6 +9,8 @@
 //! cargo run --release --example bench -- --tiny         # a smoke test (tests/it/bench.rs)
 //! cargo run --release --example bench -- --only W3,W4 --reps 5 --dir /mnt/fast/bench
 //! cargo run --release --example bench -- --export-data DIR   # data for bench-compare/
+//! cargo run --release --example bench -- --from-jsonl target/bench/bench.jsonl --markdown \
+//!     --compare DIR/compare.jsonl                        # the README's table again
 //! ```
 //!
 //! Results go to stdout (a table) and to `DIR/bench.jsonl` (one JSON object per figure, the
@@ -33,6 +35,8 @@ struct Options {
     quick: bool,
     /// Sizes for a smoke test of the runner itself (the test suite runs it).
     tiny: bool,
+    /// Print the tables of an earlier run's `bench.jsonl` instead of measuring.
+    from_jsonl: Option<PathBuf>,
     only: Option<Vec<String>>,
     reps: usize,
     dir: PathBuf,
@@ -53,12 +57,13 @@ struct Sizes {
 }
 
 const USAGE: &str = "usage: bench [--quick | --tiny] [--only W1,W2,...] [--reps N] [--dir DIR] \
-    [--export-data DIR] [--markdown] [--compare FILE] [--keep]";
+    [--export-data DIR] [--markdown] [--compare FILE] [--keep] [--from-jsonl FILE]";
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         quick: false,
         tiny: false,
+        from_jsonl: None,
         only: None,
         reps: 5,
         dir: PathBuf::from("target/bench"),
@@ -77,6 +82,10 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         match args[i].as_str() {
             "--quick" => options.quick = true,
             "--tiny" => options.tiny = true,
+            "--from-jsonl" => {
+                options.from_jsonl = Some(PathBuf::from(value(i)?));
+                i += 1;
+            }
             "--markdown" => options.markdown = true,
             "--keep" => options.keep = true,
             "--only" => {
@@ -186,6 +195,19 @@ fn machine() -> String {
 }
 
 fn run(options: &Options) -> Fallible<()> {
+    if let Some(path) = &options.from_jsonl {
+        let all = report::from_json_lines(&std::fs::read_to_string(path)?)?;
+        let mut stdout = std::io::stdout().lock();
+        report::print_table(&all, &mut stdout)?;
+        if options.markdown {
+            let compare = match &options.compare {
+                Some(path) => std::fs::read_to_string(path)?,
+                None => String::new(),
+            };
+            report::print_markdown(&all, &compare, &machine(), &mut stdout)?;
+        }
+        return Ok(());
+    }
     let sizes = if options.tiny {
         Sizes {
             steps: 2_000,

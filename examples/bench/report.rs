@@ -280,20 +280,133 @@ fn cell(m: &Measurement, all: &[Measurement]) -> String {
     text
 }
 
-/// The README's tables: one row per job with runstore, the job's reference and SQLite as
-/// columns; then the Python tools' JSON lines (`bench-compare/`), if any, one row each.
+/// Which `bench-compare/` figure stands in a job's row: (tool, workload, variant, job).
+/// The tools' calls differ from runstore's (see `bench-compare/README.md`); each sits in the
+/// row of the job it does: MLflow's per-step call is a durable commit, TensorBoard's and Aim's
+/// buffer; their run writes are one run per call.
+const TOOL_JOBS: &[(&str, &str, &str, &str)] = &[
+    ("mlflow", "W1", "per-step", "per-step, durable per call"),
+    ("tensorboard", "W1", "per-step", "per-step, group commit"),
+    ("aim", "W1", "per-step", "per-step, group commit"),
+    ("mlflow", "W1", "batched", "batched, 1,000 steps per call"),
+    (
+        "mlflow",
+        "W2",
+        "fresh-process",
+        "read loss series, fresh process",
+    ),
+    (
+        "tensorboard",
+        "W2",
+        "fresh-process",
+        "read loss series, fresh process",
+    ),
+    (
+        "aim",
+        "W2",
+        "fresh-process",
+        "read loss series, fresh process",
+    ),
+    ("mlflow", "W2", "warm-read", "read loss series, after open"),
+    (
+        "tensorboard",
+        "W2",
+        "warm-read",
+        "read loss series, after open",
+    ),
+    ("aim", "W2", "warm-read", "read loss series, after open"),
+    (
+        "mlflow",
+        "W3",
+        "write",
+        "write 1,000 runs, one commit per run",
+    ),
+    (
+        "tensorboard",
+        "W3",
+        "write",
+        "write 1,000 runs, one commit per run",
+    ),
+    ("aim", "W3", "write", "write 1,000 runs, one commit per run"),
+    ("mlflow", "W3", "query", "query, 1,000 runs"),
+    ("tensorboard", "W3", "query", "query, 1,000 runs"),
+    ("aim", "W3", "query", "query, 1,000 runs"),
+    ("mlflow", "W4", "write", "write 1,000,000 rows"),
+    ("tensorboard", "W4", "write", "write 1,000,000 rows"),
+    ("aim", "W4", "parquet-artifact", "write 1,000,000 rows"),
+    (
+        "mlflow",
+        "W4",
+        "read-sum",
+        "read all columns, fresh process",
+    ),
+    (
+        "tensorboard",
+        "W4",
+        "read-sum",
+        "read all columns, fresh process",
+    ),
+    (
+        "aim",
+        "W4",
+        "parquet-artifact-read-sum",
+        "read all columns, fresh process",
+    ),
+];
+
+fn tool_cell(line: &serde_json::Value, job_n: u64) -> String {
+    let number = |k: &str| line.get(k).and_then(|v| v.as_f64());
+    let Some(median) = number("median_s") else {
+        return "unsupported".into();
+    };
+    let mut text = seconds(median);
+    if let Some(rate) = number("values_per_s") {
+        text.push_str(&format!(", {}/s", count(rate)));
+    }
+    if let Some(bytes) = number("bytes") {
+        text.push_str(&format!(", {}", size(bytes as u64)));
+    }
+    if let Some(n) = number("n") {
+        if n as u64 != job_n {
+            text.push_str(&format!(" (n = {})", thousands(n as usize)));
+        }
+    }
+    if let (Some(r), Some(reference)) = (
+        number("ratio"),
+        line.get("reference").and_then(|v| v.as_str()),
+    ) {
+        text.push_str(&format!(" (**{}** {reference})", ratio_text(r)));
+    }
+    if line.get("correct").and_then(|v| v.as_bool()) == Some(false) {
+        text.push_str(" WRONG ANSWER");
+    }
+    text
+}
+
+/// The README's table: one row per job; runstore, the job's reference, SQLite and, from
+/// `compare` (`bench-compare/`'s JSON lines), MLflow, TensorBoard and Aim as columns.
 pub fn print_markdown(
     all: &[Measurement],
     compare: &str,
     machine: &str,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
-    writeln!(out, "\nMachine: {machine}. Medians; (**r x**) = ratio to the row's reference, measured in the same run.\n")?;
+    let tools: Vec<serde_json::Value> = compare
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l.get("workload").is_some())
+        .collect();
     writeln!(
         out,
-        "| | job | runstore | reference | SQLite (rusqlite, WAL) | target |"
+        "\nMachine: {machine}. Medians; (**r x**) = ratio to the row's reference, measured in \
+         the same run (for the Python tools: to Python's sqlite3 or pyarrow in the same \
+         script run).\n"
     )?;
-    writeln!(out, "|---|---|---|---|---|---|")?;
+    writeln!(
+        out,
+        "| | job | runstore | reference | SQLite (rusqlite, WAL) | MLflow | TensorBoard | Aim | target |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
     let mut jobs: Vec<(&str, &str)> = Vec::new();
     for m in all {
         if !jobs.contains(&(m.workload, m.job.as_str())) {
@@ -318,67 +431,78 @@ pub fn print_markdown(
             Some(_) => "SQLite".to_string(),
             None => "-".into(),
         };
+        let job_n = ours.map_or(0, |m| m.n);
+        let tool = |name: &str| {
+            TOOL_JOBS
+                .iter()
+                .filter(|(t, w, _, j)| *t == name && *w == workload && *j == job)
+                .filter_map(|(_, _, variant, _)| {
+                    tools.iter().find(|l| {
+                        l.get("system").and_then(|v| v.as_str()) == Some(name)
+                            && l.get("workload").and_then(|v| v.as_str()) == Some(workload)
+                            && l.get("variant").and_then(|v| v.as_str()) == Some(variant)
+                    })
+                })
+                .map(|l| tool_cell(l, job_n))
+                .next()
+                .unwrap_or_else(|| "-".into())
+        };
         let target = ours.and_then(|m| m.target.clone()).unwrap_or_default();
         writeln!(
             out,
-            "| {workload} | {job} | {} | {reference_cell} | {} | {target} |",
+            "| {workload} | {job} | {} | {reference_cell} | {} | {} | {} | {} | {target} |",
             ours.map_or("-".into(), |m| cell(m, all)),
             sqlite.map_or("-".into(), |m| cell(m, all)),
+            tool("mlflow"),
+            tool("tensorboard"),
+            tool("aim"),
         )?;
-    }
-    let lines: Vec<serde_json::Value> = compare
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| l.get("workload").is_some())
-        // Python's sqlite3 and pyarrow are the scripts' same-run references: each tool's row
-        // names its ratio to them.
-        .filter(|l| {
-            !matches!(
-                l.get("system").and_then(|v| v.as_str()),
-                Some("sqlite3" | "pyarrow-ipc")
-            )
-        })
-        .collect();
-    if !lines.is_empty() {
-        writeln!(
-            out,
-            "\nPython tools (`bench-compare/`, same machine, same session):\n"
-        )?;
-        writeln!(
-            out,
-            "| | variant | system | n | median | values/s | bytes | ratio to | correct |"
-        )?;
-        writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
-        for l in &lines {
-            let text = |k: &str| l.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-            let number = |k: &str| l.get(k).and_then(|v| v.as_f64());
-            let ratio = match (number("ratio"), l.get("reference").and_then(|v| v.as_str())) {
-                (Some(r), Some(reference)) => format!("{} {reference}", ratio_text(r)),
-                _ => "-".into(),
-            };
-            let supported = l.get("supported").and_then(|v| v.as_bool()) != Some(false);
-            writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                text("workload"),
-                text("variant"),
-                text("system"),
-                number("n").map_or("-".into(), count),
-                if supported {
-                    number("median_s").map_or("-".into(), seconds)
-                } else {
-                    format!("unsupported: {}", text("note"))
-                },
-                number("values_per_s").map_or("-".into(), count),
-                number("bytes").map_or("-".into(), |b| size(b as u64)),
-                ratio,
-                match l.get("correct").and_then(|v| v.as_bool()) {
-                    Some(true) => "yes",
-                    Some(false) => "NO",
-                    None => "",
-                },
-            )?;
-        }
     }
     Ok(())
+}
+
+/// Measurements read back from the JSON lines [`json_line`] wrote (to print the tables again,
+/// e.g. with a newer `bench-compare/` file, without measuring again).
+pub fn from_json_lines(text: &str) -> Result<Vec<Measurement>, String> {
+    let mut all = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+        let workload: &'static str = match text("workload").as_str() {
+            "W1" => "W1",
+            "W2" => "W2",
+            "W3" => "W3",
+            "W4" => "W4",
+            "W5" => "W5",
+            "W6" => "W6",
+            other => return Err(format!("line {}: workload {other:?}", i + 1)),
+        };
+        let samples: Vec<f64> = v
+            .get("samples_s")
+            .and_then(|x| x.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+            .unwrap_or_default();
+        let mut m = Measurement::new(
+            workload,
+            text("variant"),
+            text("system"),
+            text("how"),
+            v.get("n").and_then(|x| x.as_u64()).unwrap_or(0),
+            samples,
+        );
+        if let Some(rate) = v.get("values_per_s").and_then(|x| x.as_f64()) {
+            m.values = Some(rate * m.median());
+        }
+        m.bytes = v.get("bytes").and_then(|x| x.as_u64());
+        m.correct = v.get("correct").and_then(|x| x.as_bool());
+        m.target = v.get("target").and_then(|x| x.as_str()).map(str::to_string);
+        m.is_reference = v.get("reference").and_then(|x| x.as_str()) == Some(m.system.as_str());
+        all.push(m);
+    }
+    Ok(all)
 }
