@@ -5,7 +5,7 @@
 //! committed trees), then every catalog record, the invariants listed in `catalog`, and every
 //! column segment's bounds and CRC.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use redb::{ReadableTable, ReadableTableMetadata, TableHandle};
@@ -242,6 +242,7 @@ fn check_seals(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
     table(txn, catalog::RUN_WRITERS, report)?;
     table(txn, catalog::index::PARAM_INDEX, report)?;
     table(txn, catalog::index::OUTPUT_INDEX, report)?;
+    table(txn, catalog::index::OUTPUT_ORDER, report)?;
     Ok(())
 }
 
@@ -257,6 +258,9 @@ fn check_index(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
     let runs = txn.table(catalog::RUNS)?;
     let param_index = txn.table(index::PARAM_INDEX)?;
     let output_index = txn.table(index::OUTPUT_INDEX)?;
+    let output_order = txn.table(index::OUTPUT_ORDER)?;
+    let mut order_expected: HashSet<(Vec<u8>, u8, u64, u64)> = HashSet::new();
+    let mut order_missing = 0u64;
     let shown = |path: &[u8]| {
         index::decode_path(path).map_or_else(|| format!("{path:?}"), |keys| keys.join("."))
     };
@@ -312,6 +316,26 @@ fn check_index(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
                 Err(e) => report.problems.push(format!("key index: {e}")),
             }
         }
+        for (path, stats) in &outputs {
+            let Some(key) = stats.last_sort else { continue };
+            let entry = (path.as_slice(), key.rank, key.bits, id);
+            match seal::get(&output_order, entry) {
+                Ok(Some(payload)) if payload.is_empty() => {}
+                Ok(Some(_)) => report.problems.push(format!(
+                    "key index: order entry of output {} of run #{id} has a payload",
+                    shown(path)
+                )),
+                Ok(None) => {
+                    order_missing += 1;
+                    report.problems.push(format!(
+                        "key index: order entry of output {} of run #{id} is missing",
+                        shown(path)
+                    ));
+                }
+                Err(e) => report.problems.push(format!("key index: {e}")),
+            }
+            order_expected.insert((path.clone(), key.rank, key.bits, id));
+        }
         params_expected += params.len() as u64;
         outputs_expected += outputs.len() as u64;
         param_paths.insert(id, params.into_keys().collect());
@@ -345,6 +369,21 @@ fn check_index(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
             if !known {
                 report.problems.push(format!(
                     "key index: {what} {} of run #{id} does not exist",
+                    shown(path)
+                ));
+            }
+        }
+    }
+    // Every expected order entry that is present was counted: any more are extra (a run
+    // without that output, or an entry left behind when the latest value changed).
+    let found = output_order.len().map_err(|e| Error::db(op, e))?;
+    if found != order_expected.len() as u64 - order_missing {
+        for entry in output_order.iter().map_err(|e| Error::db(op, e))? {
+            let (key, _) = entry.map_err(|e| Error::db(op, e))?;
+            let (path, rank, bits, id) = key.value();
+            if !order_expected.contains(&(path.to_vec(), rank, bits, id)) {
+                report.problems.push(format!(
+                    "key index: order entry of output {} of run #{id} does not match its latest value",
                     shown(path)
                 ));
             }

@@ -103,6 +103,7 @@ pub fn copy_all(source: &Store, target: &Store) -> Result<u64> {
             if catalog::has_index(from)? {
                 copy_table(from, to, catalog::index::PARAM_INDEX)?;
                 copy_table(from, to, catalog::index::OUTPUT_INDEX)?;
+                copy_table(from, to, catalog::index::OUTPUT_ORDER)?;
             } else {
                 catalog::index::rebuild(to)?;
             }

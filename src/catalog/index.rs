@@ -6,6 +6,9 @@
 //! - [`OUTPUT_INDEX`] maps `(path, run)` to [`OutputStats`]: what the filter language's output
 //!   aggregates (`first`, `last`, `count`, `min`, `max`, `mean`) give for that key, kept up to
 //!   date as outputs are appended, so no query walks a run's output history.
+//! - [`OUTPUT_ORDER`] holds `(path, sort rank, sort bits, run)` for every output key's latest
+//!   value that sorts before null ([`SortKey`]): the runs in `ORDER BY outputs.<key>` order,
+//!   so a query with a limit walks it from either end and stops early.
 //!
 //! A path is every chain of map keys that reaches a value that is not null, through maps only
 //! (a list is a leaf). Map values and large values are not copied into the index: their entry
@@ -19,8 +22,9 @@
 //! it; a writable open of a store written before the index existed (catalog version 1) builds
 //! it once.
 //!
-//! Invariant (checked by `Store::check`): the entries of run `id` in both tables are exactly
-//! those [`run_entries`] computes from its `params` and `outputs` rows.
+//! Invariant (checked by `Store::check`): the entries of run `id` in the three tables are
+//! exactly those [`run_entries`] computes from its `params` and `outputs` rows, the order
+//! entries being the [`OutputStats::last_sort`] of its output entries.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +43,13 @@ pub const PARAM_INDEX: TableDefinition<(&[u8], u64), Sealed> = TableDefinition::
 pub const OUTPUT_INDEX: TableDefinition<(&[u8], u64), Sealed> =
     TableDefinition::new("output_index");
 
+/// `(encoded key path, sort rank, sort bits, run id)` to a sealed empty payload: one entry per
+/// output index entry whose latest value has a [`SortKey`] (is neither null nor NaN). In key
+/// order, the runs are in `ORDER BY outputs.<path>` ascending order, up to ties within one
+/// `(rank, bits)` (see [`SortKey`]).
+pub const OUTPUT_ORDER: TableDefinition<(&[u8], u8, u64, u64), Sealed> =
+    TableDefinition::new("output_order");
+
 /// Longest encoded key path that is indexed. Real keys are a few words; a path longer than
 /// this is left to the unindexed query path rather than bloat the index's B-tree keys.
 pub const INDEX_PATH_BYTES_MAX: usize = 1024;
@@ -46,7 +57,7 @@ pub const INDEX_PATH_BYTES_MAX: usize = 1024;
 /// compare numbers, short strings and flags: a 1 MB parameter is not worth a second copy.
 pub const INDEX_VALUE_BYTES_MAX: usize = 1024;
 
-const STATS_VERSION: u8 = 1;
+const STATS_VERSION: u8 = 2;
 const SLOT_DEFERRED: u8 = 0;
 const SLOT_VALUE: u8 = 1;
 const SLOT_NONE: u8 = 2;
@@ -102,6 +113,56 @@ impl Slot {
         } else {
             Slot::Value(value.clone())
         }
+    }
+}
+
+/// Where a value falls in the run query's sort order (`OrderKey::compare_values`), coarsened
+/// to fit a fixed-size key: `a < b` in that order implies `key(a) <= key(b)`, so a walk in key
+/// order meets values in sort order except within one key, whose runs the query sorts itself.
+///
+/// `rank` is the sort's type rank: 0 numbers, 1 strings, 2 flags, 3 lists, 4 maps. `bits`
+/// orders within the rank: a number's `f64` value (an integer rounded to the nearest float,
+/// which keeps the order; -0 as 0) with the sign flipped so that unsigned order is numeric
+/// order; a string's first eight bytes, big-endian, zero-padded; a flag as 0 or 1; 0 for lists
+/// and maps, which the sort holds equal. Null and NaN, which sort after everything in both
+/// directions, have no key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SortKey {
+    /// The type rank.
+    pub rank: u8,
+    /// The order within the rank.
+    pub bits: u64,
+}
+
+impl SortKey {
+    /// The key of `value`, or `None` for null and NaN.
+    pub fn of(value: &Value) -> Option<SortKey> {
+        let (rank, bits) = match value {
+            Value::Null => return None,
+            Value::Int(_) | Value::Float(_) => {
+                let float = value.as_f64().filter(|f| !f.is_nan())?;
+                // -0 and 0 compare equal: give them one key.
+                let float = if float == 0.0 { 0.0 } else { float };
+                let raw = float.to_bits();
+                let bits = if raw >> 63 == 1 {
+                    !raw
+                } else {
+                    raw | (1 << 63)
+                };
+                (0, bits)
+            }
+            Value::Str(text) => {
+                let mut prefix = [0u8; 8];
+                let bytes = text.as_bytes();
+                let n = bytes.len().min(8);
+                prefix[..n].copy_from_slice(&bytes[..n]);
+                (1, u64::from_be_bytes(prefix))
+            }
+            Value::Bool(flag) => (2, u64::from(*flag)),
+            Value::List(_) => (3, 0),
+            Value::Map(_) => (4, 0),
+        };
+        Some(SortKey { rank, bits })
     }
 }
 
@@ -178,6 +239,9 @@ pub struct OutputStats {
     pub min: Option<Value>,
     /// The largest number.
     pub max: Option<Value>,
+    /// The [`SortKey`] of the latest value (kept even when `last` is deferred), which names
+    /// the run's entry in [`OUTPUT_ORDER`].
+    pub last_sort: Option<SortKey>,
 }
 
 impl OutputStats {
@@ -191,6 +255,7 @@ impl OutputStats {
             last: Slot::Deferred,
             min: None,
             max: None,
+            last_sort: None,
         };
         stats.add(value);
         stats.first = stats.last.clone();
@@ -207,6 +272,7 @@ impl OutputStats {
             _ => 9,
         };
         self.last = Slot::of(value, encoded_len);
+        self.last_sort = SortKey::of(value);
         if let Some(number) = value.as_f64().filter(|f| !f.is_nan()) {
             self.numbers += 1;
             self.sum += number;
@@ -243,6 +309,14 @@ impl OutputStats {
             match bound {
                 None => out.push(SLOT_NONE),
                 Some(value) => push_value(&mut out, value),
+            }
+        }
+        match self.last_sort {
+            None => out.push(SLOT_NONE),
+            Some(key) => {
+                out.push(SLOT_VALUE);
+                out.push(key.rank);
+                out.extend_from_slice(&key.bits.to_le_bytes());
             }
         }
         out
@@ -301,6 +375,24 @@ impl OutputStats {
                 _ => return Err(corrupted("bad min/max")),
             };
         }
+        let last_sort = match reader.take(1) {
+            Some([SLOT_NONE]) => None,
+            Some([SLOT_VALUE]) => {
+                let key = reader
+                    .take(9)
+                    .ok_or_else(|| corrupted("truncated sort key"))?;
+                let mut bits = [0; 8];
+                bits.copy_from_slice(&key[1..]);
+                if key[0] > 4 {
+                    return Err(corrupted("bad sort rank"));
+                }
+                Some(SortKey {
+                    rank: key[0],
+                    bits: u64::from_le_bytes(bits),
+                })
+            }
+            _ => return Err(corrupted("bad sort key")),
+        };
         if !reader.bytes.is_empty() {
             return Err(corrupted("trailing bytes"));
         }
@@ -317,6 +409,7 @@ impl OutputStats {
             last,
             min,
             max,
+            last_sort,
         })
     }
 }
@@ -449,6 +542,7 @@ pub fn add_outputs(txn: &WriteTransaction, id: u64, values: &[Value]) -> Result<
     let mut index = txn.open_table(OUTPUT_INDEX).map_err(|e| Error::db(op, e))?;
     // Gather every touched path's stats first (read once), then write each once.
     let mut touched: BTreeMap<Vec<u8>, OutputStats> = BTreeMap::new();
+    let mut old_sort: BTreeMap<Vec<u8>, Option<SortKey>> = BTreeMap::new();
     for value in values {
         let mut paths = Vec::new();
         walk(value, &mut |path, _| paths.push(path.to_vec()));
@@ -458,6 +552,7 @@ pub fn add_outputs(txn: &WriteTransaction, id: u64, values: &[Value]) -> Result<
                     .map(|bytes| OutputStats::decode(&bytes))
                     .transpose()?;
                 if let Some(stats) = existing {
+                    old_sort.insert(slot.key().clone(), stats.last_sort);
                     slot.insert(stats);
                 }
             }
@@ -466,6 +561,22 @@ pub fn add_outputs(txn: &WriteTransaction, id: u64, values: &[Value]) -> Result<
     }
     for (path, stats) in &touched {
         seal::put(&mut index, (path.as_slice(), id), stats.encode().as_slice())?;
+    }
+    drop(index);
+    let mut order = txn.open_table(OUTPUT_ORDER).map_err(|e| Error::db(op, e))?;
+    for (path, stats) in &touched {
+        let old = old_sort.get(path).copied().flatten();
+        if old == stats.last_sort {
+            continue;
+        }
+        if let Some(old) = old {
+            order
+                .remove((path.as_slice(), old.rank, old.bits, id))
+                .map_err(|e| Error::db(op, e))?;
+        }
+        if let Some(new) = stats.last_sort {
+            seal::put(&mut order, (path.as_slice(), new.rank, new.bits, id), &[])?;
+        }
     }
     Ok(())
 }
@@ -511,6 +622,15 @@ pub fn remove_run(txn: &WriteTransaction, id: u64) -> Result<()> {
             .remove((path.as_slice(), id))
             .map_err(|e| Error::db(op, e))?;
     }
+    drop(index);
+    let mut order = txn.open_table(OUTPUT_ORDER).map_err(|e| Error::db(op, e))?;
+    for (path, stats) in &outputs {
+        if let Some(key) = stats.last_sort {
+            order
+                .remove((path.as_slice(), key.rank, key.bits, id))
+                .map_err(|e| Error::db(op, e))?;
+        }
+    }
     Ok(())
 }
 
@@ -528,10 +648,18 @@ pub fn add_run(txn: &WriteTransaction, id: u64) -> Result<()> {
     for (path, stats) in &outputs {
         seal::put(&mut index, (path.as_slice(), id), stats.encode().as_slice())?;
     }
+    drop(index);
+    let mut order = txn.open_table(OUTPUT_ORDER).map_err(|e| Error::db(op, e))?;
+    for (path, stats) in &outputs {
+        if let Some(key) = stats.last_sort {
+            seal::put(&mut order, (path.as_slice(), key.rank, key.bits, id), &[])?;
+        }
+    }
     Ok(())
 }
 
-/// Builds the whole index from scratch (both tables emptied first); returns the runs indexed.
+/// Builds the whole index from scratch (the three tables emptied first); returns the runs
+/// indexed.
 pub fn rebuild(txn: &WriteTransaction) -> Result<u64> {
     let op = "build key index";
     for table in [PARAM_INDEX, OUTPUT_INDEX] {
@@ -540,6 +668,10 @@ pub fn rebuild(txn: &WriteTransaction) -> Result<u64> {
             .retain(|_, _| false)
             .map_err(|e| Error::db(op, e))?;
     }
+    txn.open_table(OUTPUT_ORDER)
+        .map_err(|e| Error::db(op, e))?
+        .retain(|_, _| false)
+        .map_err(|e| Error::db(op, e))?;
     let ids: Vec<u64> = txn
         .open_table(super::RUNS)
         .map_err(|e| Error::db(op, e))?
@@ -703,13 +835,104 @@ mod tests {
     }
 
     #[test]
+    fn sort_keys_never_reverse_the_query_order() {
+        use crate::query::filter::{Aggregate, Operand, OrderKey};
+        let values = [
+            Value::Int(i64::MIN),
+            Value::Float(f64::NEG_INFINITY),
+            Value::Float(-1.5),
+            Value::Int(-1),
+            Value::Float(-0.0),
+            Value::Int(0),
+            Value::Float(0.25),
+            Value::Int(9_007_199_254_740_992),
+            Value::Int(9_007_199_254_740_993),
+            Value::Float(9_007_199_254_740_992.0),
+            Value::Float(f64::INFINITY),
+            Value::Str(String::new()),
+            Value::Str("a".into()),
+            Value::Str("a\u{0}".into()),
+            Value::Str("abcdefgh".into()),
+            Value::Str("abcdefgh2".into()),
+            Value::Str("b".into()),
+            Value::Bool(false),
+            Value::Bool(true),
+            Value::List(vec![Value::Int(2)]),
+            Value::map([("x", Value::Int(1))]),
+        ];
+        let order = OrderKey {
+            operand: Operand::Output {
+                key: vec!["acc".into()],
+                aggregate: Aggregate::Last,
+            },
+            descending: false,
+        };
+        for a in &values {
+            for b in &values {
+                let (ka, kb) = (SortKey::of(a).unwrap(), SortKey::of(b).unwrap());
+                if order.compare_values(a, b) == std::cmp::Ordering::Less {
+                    assert!(ka <= kb, "{a:?} < {b:?} but {ka:?} > {kb:?}");
+                }
+                if order.compare_values(a, b) == std::cmp::Ordering::Equal {
+                    assert_eq!(ka, kb, "{a:?} = {b:?}");
+                }
+            }
+        }
+        assert_eq!(SortKey::of(&Value::Null), None);
+        assert_eq!(SortKey::of(&Value::Float(f64::NAN)), None);
+    }
+
+    #[test]
+    fn check_reports_missing_and_extra_order_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.runs");
+        let store = crate::Store::create(&path).unwrap();
+        let run = store.init("p", Some("a")).unwrap();
+        run.add_output_value(&Value::map([
+            ("acc", Value::Float(0.5)),
+            ("loss", Value::Int(2)),
+        ]))
+        .unwrap();
+        let id = run.id();
+        store
+            .write("tamper", |txn| {
+                let mut order = txn.open_table(OUTPUT_ORDER).unwrap();
+                let acc = SortKey::of(&Value::Float(0.5)).unwrap();
+                order
+                    .remove((encode_path(&["acc"]).as_slice(), acc.rank, acc.bits, id))
+                    .unwrap();
+                // A stale entry: the value before the latest.
+                let old = SortKey::of(&Value::Int(3)).unwrap();
+                seal::put(
+                    &mut order,
+                    (encode_path(&["loss"]).as_slice(), old.rank, old.bits, id),
+                    &[],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        drop((run, store));
+        let report = crate::check(&path).unwrap();
+        let problems = report.problems.join("\n");
+        assert!(
+            problems.contains("order entry of output acc of run #1 is missing"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("order entry of output loss of run #1 does not match"),
+            "{problems}"
+        );
+        assert_eq!(report.problems.len(), 2, "{problems}");
+    }
+
+    #[test]
     fn a_newer_catalog_version_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.runs");
         let store = crate::Store::create(&path).unwrap();
         store
             .write("pretend newer", |txn| {
-                super::super::meta_set(txn, super::super::META_CATALOG_VERSION, 3)
+                super::super::meta_set(txn, super::super::META_CATALOG_VERSION, 4)
             })
             .unwrap();
         drop(store);
@@ -719,8 +942,8 @@ mod tests {
         ] {
             match result {
                 Err(crate::Error::UnsupportedCatalogVersion {
-                    found: 3,
-                    supported: 2,
+                    found: 4,
+                    supported: 3,
                     ..
                 }) => {}
                 other => panic!("expected UnsupportedCatalogVersion, got {other:?}"),

@@ -10,8 +10,8 @@
 //! - A project exists in `projects` for every run's project.
 //! - `outputs` holds keys `(id, 0..output_count)` and `inputs` keys `(id, 0..input_count)`.
 //! - Every value of every table is sealed (`seal`): a CRC bound to the table and the key.
-//! - `index::PARAM_INDEX` / `index::OUTPUT_INDEX` hold exactly the entries `index::run_entries`
-//!   computes from each run's `params` and `outputs` rows.
+//! - `index::PARAM_INDEX` / `index::OUTPUT_INDEX` / `index::OUTPUT_ORDER` hold exactly the
+//!   entries `index::run_entries` computes from each run's `params` and `outputs` rows.
 
 pub mod index;
 mod legacy;
@@ -65,13 +65,14 @@ pub const META_COL_HWM: &str = "col_hwm";
 /// Key in [`META`]: the version of the catalog's table layout.
 pub const META_CATALOG_VERSION: &str = "catalog_version";
 /// The catalog layout this build writes: 2 sealed every value (`seal`) and added the key
-/// index (`index`). A writable open upgrades a version-1 store in one commit; a read-only
-/// open of one is refused with `Error::NeedsUpgrade`.
-pub const CATALOG_VERSION: u64 = 2;
+/// index (`index`); 3 added the output order index (`index::OUTPUT_ORDER`) and the latest
+/// value's sort key to each output index entry. A writable open upgrades an older store in
+/// one commit; a read-only open of one is refused with `Error::NeedsUpgrade`.
+pub const CATALOG_VERSION: u64 = 3;
 /// The oldest catalog layout this build opens.
 pub const CATALOG_VERSION_MIN: u64 = 1;
-/// The first catalog layout with the key index.
-pub const CATALOG_VERSION_INDEX: u64 = 2;
+/// The first catalog layout with the key index as this build reads it (with the order index).
+pub const CATALOG_VERSION_INDEX: u64 = 3;
 
 /// Creates every table of a new store and its counters.
 pub fn initialize(txn: &WriteTransaction) -> Result<()> {
@@ -102,16 +103,24 @@ pub fn initialize(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(RUN_WRITERS).map_err(create)?;
     txn.open_table(index::PARAM_INDEX).map_err(create)?;
     txn.open_table(index::OUTPUT_INDEX).map_err(create)?;
+    txn.open_table(index::OUTPUT_ORDER).map_err(create)?;
     Ok(())
 }
 
-/// Upgrades a version-1 catalog to the current layout in `txn`: builds the key index.
-/// Returns whether anything changed.
+/// Upgrades an older catalog to the current layout in `txn`: seals a version-1 catalog's
+/// values, then builds the key index (version 1) or rebuilds it with the order index
+/// (version 2) from the `params` and `outputs` rows. Returns whether anything changed.
 pub fn upgrade(txn: &WriteTransaction) -> Result<bool> {
-    if legacy::version(txn)?.is_none() {
+    let version = match legacy::version(txn)? {
+        Some(version) => {
+            legacy::seal_all(txn)?;
+            version
+        }
+        None => meta_get(txn, META_CATALOG_VERSION)?,
+    };
+    if version >= CATALOG_VERSION {
         return Ok(false);
     }
-    legacy::seal_all(txn)?;
     index::rebuild(txn)?;
     meta_set(txn, META_CATALOG_VERSION, CATALOG_VERSION)?;
     Ok(true)
@@ -126,7 +135,8 @@ pub fn stored_version(txn: &ReadTransaction) -> Result<u64> {
     }
 }
 
-/// Whether the store read through `txn` has the key index (catalog version 2 or later).
+/// Whether the store read through `txn` has the key index with the order index (catalog
+/// version 3 or later).
 pub fn has_index(txn: &impl Reader) -> Result<bool> {
     Ok(meta_get(txn, META_CATALOG_VERSION)? >= CATALOG_VERSION_INDEX)
 }

@@ -235,7 +235,7 @@ fn a_store_written_before_the_index_is_upgraded_by_a_writable_open() {
         other => panic!("expected NeedsUpgrade, got {other:?}"),
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.info().unwrap().catalog_version, 2);
+    assert_eq!(store.info().unwrap().catalog_version, 3);
     // In project and name order, as the name index keeps them.
     let runs: Vec<FullRun> = store
         .runs(None)
@@ -294,8 +294,77 @@ fn the_upgrade_command_upgrades_and_then_says_so() {
     assert!(stderr.contains("runstore upgrade"), "{stderr}");
     let first = runstore(&["upgrade", path_text]);
     assert!(first.status.success());
-    assert!(String::from_utf8_lossy(&first.stdout).contains("from catalog version 1 to 2"));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("from catalog version 1 to 3"));
     let second = runstore(&["upgrade", path_text]);
-    assert!(String::from_utf8_lossy(&second.stdout).contains("is at catalog version 2"));
+    assert!(String::from_utf8_lossy(&second.stdout).contains("is at catalog version 3"));
     assert!(runstore(&["runs", path_text]).status.success());
+}
+
+/// `tests/fixtures/catalog_v2.runs` was written by the build before the order index (main at
+/// 6c2a43b, `runstore init/log`): two projects, seven runs; `acc`'s latest values are
+/// numbers, a string, a map, and absent (run `text/runs/c`), with ties at 0.7.
+#[test]
+fn a_store_written_before_the_order_index_is_upgraded_by_a_writable_open() {
+    let (dir, _) = temp_store();
+    let path = dir.path().join("v2.runs");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/catalog_v2.runs"
+        ),
+        &path,
+    )
+    .unwrap();
+    match Store::open_read_only(&path) {
+        Err(runstore::Error::NeedsUpgrade { found: 2, .. }) => {}
+        other => panic!("expected NeedsUpgrade, got {other:?}"),
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.info().unwrap().catalog_version, 3);
+    let runs: Vec<FullRun> = store
+        .runs(None)
+        .unwrap()
+        .iter()
+        .map(FullRun::read)
+        .collect();
+    assert_eq!(runs.len(), 7);
+    assert_eq!(
+        urls(&store, "ORDER BY outputs.acc DESC LIMIT 5"),
+        [
+            "text/runs/a",
+            "vision/runs/run4",
+            "vision/runs/run2",
+            "text/runs/b",
+            "vision/runs/run1"
+        ]
+    );
+    for query in [
+        "ORDER BY outputs.acc DESC LIMIT 3",
+        "ORDER BY outputs.acc ASC LIMIT 2 OFFSET 1",
+        "params.lr < 0.01 AND outputs.acc > 0.5 ORDER BY outputs.acc DESC LIMIT 10",
+        "params.lr < 0.01 ORDER BY outputs.acc ASC LIMIT 10",
+        "ORDER BY outputs.eval.f1 DESC LIMIT 1",
+    ] {
+        assert_eq!(urls(&store, query), naive(&runs, query, None), "{query}");
+    }
+    // Appending moves a run in the order index.
+    store
+        .run("vision/runs/run3")
+        .unwrap()
+        .add_output_value(&Value::map([("acc", Value::Float(0.99))]))
+        .unwrap();
+    assert_eq!(
+        urls(
+            &store,
+            "outputs.acc > 0.5 ORDER BY outputs.acc DESC LIMIT 2"
+        ),
+        ["vision/runs/run3", "vision/runs/run2"]
+    );
+    drop(store);
+    assert_checks(&path);
+    let read_only = Store::open_read_only(&path).unwrap();
+    assert_eq!(
+        urls(&read_only, "ORDER BY outputs.acc ASC LIMIT 1"),
+        ["text/runs/b"]
+    );
 }
