@@ -37,7 +37,7 @@ def test_open_init_and_context_manager(tmp_path):
         assert run.url == "mnist/runs/base"
         assert run.description == "d"
         assert run.parameters == {"lr": 0.01, "opt": {"name": "adam"}}
-        assert run.status == "EMPTY" and run.status_code == 1
+        assert run.status == "EMPTY" and run.status_code == 2
         assert run.bulk_data_url.startswith("mnist/runs/base")
         assert run.created_us > 0 and run.last_modified_us >= run.created_us
     assert store.closed
@@ -55,7 +55,7 @@ def test_generated_names_and_if_exists(store):
     assert "-" in a.name
     b = store.init(project_name="p", run_name="r")
     c = store.init(project_name="p", run_name="r")
-    assert (b.name, c.name) == ("r", "r_0001")
+    assert (b.name, c.name) == ("r", "r_0000")
     with pytest.raises(runstore.AlreadyExists) as info:
         store.init(project_name="p", run_name="r", if_exists="raise")
     assert isinstance(info.value, FileExistsError)
@@ -134,13 +134,13 @@ def test_parameters_inputs_outputs(store):
 def test_statuses(store):
     run = store.init(project_name="p")
     for name, code in [
-        ("running", 2), ("collecting", 3), ("post_processing", 4), ("completed", 5),
-        ("empty", 1), ("paused", 6), ("cancelled", 7),
+        ("running", 3), ("collecting", 4), ("post_processing", 5), ("completed", 1),
+        ("empty", 2), ("paused", 6), ("cancelled", 7),
     ]:
         getattr(run, f"set_status_{name}")()
         assert run.status_code == code, name
         assert run.status == name.upper()
-    run.set_status(5)
+    run.set_status(1)
     assert run.status == "COMPLETED"
     run.set_status("paused")
     assert run.status == "PAUSED"
@@ -153,14 +153,14 @@ def test_copy_and_delete(store):
     run = store.init(project_name="p", run_name="r", parameters={"lr": 0.1})
     run.add_metrics_data({"loss": [0.1, 0.2]})
     copy = run.copy()
-    assert copy.name == "r_0001" and copy.parameters == {"lr": 0.1}
+    assert copy.name == "r_0000" and copy.parameters == {"lr": 0.1}
     assert len(copy.metrics_tables) == 1
     named = run.copy(run_name="c", project_name="q")
     assert named.url == "q/runs/c"
     with pytest.raises(runstore.AlreadyExists):
         run.copy(run_name="c", project_name="q")
     renamed = run.copy(run_name="c", project_name="q", if_exists="rename")
-    assert renamed.name == "c_0001"
+    assert renamed.name == "c_0000"
     over = run.copy(run_name="c", project_name="q", if_exists="overwrite")
     assert over.url == "q/runs/c"
     by_url = run.copy(destination_url="z/runs/u")
@@ -332,7 +332,7 @@ def test_zero_copy_scan_points_into_the_mapping(tmp_path):
     import gc
 
     gc.collect()
-    assert float(pa.compute.sum(arrow.column("loss")).as_py()) == float(loss.sum())
+    assert float(pa.compute.sum(arrow.column("loss")).as_py()) == float(loss.astype(np.float64).sum())
 
 
 def builtins_open(path):
