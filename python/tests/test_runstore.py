@@ -527,3 +527,62 @@ def test_two_processes_writer_and_reader(tmp_path):
         code = f"import runstore; runstore.open({str(path)!r})"
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert proc.returncode != 0 and "AlreadyOpen" in proc.stderr
+
+
+# ------------------------------------------------------------------------------------------
+# Errors of opening and of damaged files
+
+
+def test_open_errors(tmp_path):
+    junk = tmp_path / "junk.runs"
+    junk.write_bytes(b"hello" * 1000)
+    with pytest.raises(runstore.NotAStore) as info:
+        runstore.open(junk)
+    assert isinstance(info.value, ValueError) and "is not a runstore store" in str(info.value)
+    with pytest.raises(FileNotFoundError):
+        runstore.open(tmp_path / "missing.runs", create=False)
+    with pytest.raises(runstore.NotFound):
+        runstore.open(tmp_path / "missing.runs", read_only=True)
+    path = tmp_path / "busy.runs"
+    with runstore.open(path):
+        with pytest.raises(runstore.AlreadyOpen) as busy:
+            runstore.open(path, timeout=0.05)
+        assert isinstance(busy.value, OSError)
+
+
+def test_corrupted_segment(tmp_path):
+    path = tmp_path / "c.runs"
+    marker = np.full(4096, 1234.5678, dtype=np.float64)
+    with runstore.open(path) as store:
+        run = store.init(project_name="p", run_name="r")
+        run.add_metrics_data({"loss": marker})
+    data = bytearray(path.read_bytes())
+    at = data.find(marker[:4].tobytes())
+    assert at >= 0
+    data[at + 3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with runstore.open(path, read_only=True) as store:
+        table = store.run("p/runs/r").metrics_tables[0]
+        with pytest.raises(runstore.Corrupted) as info:
+            table.to_arrow()
+        assert "checksum" in str(info.value)
+
+
+def test_handles_after_close_and_misc(tmp_path):
+    store = runstore.open(tmp_path / "m.runs")
+    run = store.init(project_name="p", run_name="r")
+    assert run.log_table is None
+    run.log({"loss": 1.0})
+    run.close_log()
+    run.log({"loss": 2.0})  # a new logger, a new table
+    store.flush()
+    assert [t.num_rows for t in run.metrics_tables] == [1, 1]
+    assert run.metrics_tables[0] == store.table("p/runs/r/steps_0000")
+    assert {t["url"] for t in store.tables()} == {"p/runs/r/steps_0000", "p/runs/r/steps_0001"}
+    assert repr(run) == "Run('p/runs/r')" and "m.runs" in repr(store)
+    store.close()
+    store.close()  # idempotent
+    with pytest.raises(ValueError):
+        run.log({"loss": 3.0})
+    with pytest.raises(runstore.NoActiveRun):
+        runstore.active_run()  # no default store any more
