@@ -60,12 +60,15 @@ _default_store: Optional["Store"] = None
 
 
 def _arrow_from_stream(stream: Any) -> pa.Table:
-    """A pyarrow Table over an object with ``__arrow_c_stream__`` (no copy)."""
-    try:
-        return pa.table(stream)
-    except TypeError:  # pyarrow without PyCapsule support in pa.table
-        reader = pa.RecordBatchReader._import_from_c_capsule(stream.__arrow_c_stream__())
-        return reader.read_all()
+    """A pyarrow Table over an object with ``__arrow_c_stream__`` (no copy).
+
+    Goes through ``RecordBatchReader`` rather than ``pa.table()``, which imports pandas on
+    first use (0.2 s) to check whether its argument is a DataFrame.
+    """
+    from_stream = getattr(pa.RecordBatchReader, "from_stream", None)
+    if from_stream is not None:  # pyarrow >= 15
+        return from_stream(stream).read_all()
+    return pa.RecordBatchReader._import_from_c_capsule(stream.__arrow_c_stream__()).read_all()
 
 
 def _embedding_array(matrix: np.ndarray) -> pa.Array:
@@ -178,6 +181,24 @@ def _url_of(table: Any) -> str:
     raise TypeError(f"expected a Table or a url, got {type(table).__name__}")
 
 
+def _numpy_of(array: pa.Array) -> np.ndarray:
+    """An Arrow array as numpy: a view of its buffer for numbers without nulls (no copy, and
+    none of pyarrow's pandas machinery, whose first use imports pandas), an embedding as a
+    2-D view; otherwise ``to_numpy``."""
+    kind = array.type
+    if pa.types.is_fixed_size_list(kind):
+        width = kind.list_size
+        values = array.values.slice(array.offset * width, len(array) * width)
+        return _numpy_of(values).reshape(-1, width)
+    if array.null_count == 0 and (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+        code = "f" if pa.types.is_floating(kind) else ("i" if pa.types.is_signed_integer(kind) else "u")
+        dtype = np.dtype(f"<{code}{kind.bit_width // 8}")
+        return np.frombuffer(
+            array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize
+        )
+    return array.to_numpy(zero_copy_only=False)
+
+
 # --------------------------------------------------------------------------------------------
 # Tables
 
@@ -239,17 +260,10 @@ class Table:
         """One column as a numpy array: zero-copy for a primitive column without nulls
         stored in one chunk; an embedding column becomes a 2-D array."""
         chunked = self.to_arrow([column], start, end).column(0)
-        if chunked.num_chunks == 1:
-            array = chunked.chunk(0)
-        elif chunked.num_chunks == 0:
-            array = pa.array([], type=chunked.type)
-        else:
-            array = chunked.combine_chunks()
-        if pa.types.is_fixed_size_list(array.type):
-            width = array.type.list_size
-            flat = array.flatten().to_numpy(zero_copy_only=False)
-            return flat.reshape(-1, width)
-        return array.to_numpy(zero_copy_only=False)
+        parts = [_numpy_of(chunk) for chunk in chunked.chunks]
+        if not parts:
+            parts = [_numpy_of(pa.array([], type=chunked.type))]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Table) and other.url == self.url

@@ -326,6 +326,10 @@ def test_zero_copy_scan_points_into_the_mapping(tmp_path):
         assert ranges, "the store file is not mapped"
         assert any(start <= address < end for start, end in ranges), (hex(address), ranges)
         np.testing.assert_array_equal(chunk.to_numpy(), loss)
+        # to_numpy of a single-chunk column without nulls is a view of the mapping too.
+        view = run.metrics_tables[0].to_numpy("loss")
+        assert any(start <= view.ctypes.data < end for start, end in ranges)
+        np.testing.assert_array_equal(view, loss)
         # The buffers keep the mapping alive after every runstore object is gone.
         del run
     del store
@@ -348,6 +352,9 @@ def test_scan_edge_cases(store):
     empty = table.to_arrow(["b"], start=3, end=3)
     assert empty.num_rows == 0 and empty.schema.names == ["b"]
     assert table.to_arrow(["b"]).column("b").null_count == 1
+    b = table.to_numpy("b")
+    assert b[0] == 1.0 and np.isnan(b[1]) and b[2] == 3.0
+    assert table.to_numpy("a", start=1).tolist() == [2, 3]
     with pytest.raises(runstore.Error):
         table.to_arrow(["missing"])
     with pytest.raises(runstore.NotFound):
