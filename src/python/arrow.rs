@@ -40,9 +40,12 @@ pub(crate) fn import_stream(object: &Bound<'_, PyAny>) -> PyResult<(SchemaRef, V
     // pointer is a valid, initialised `ArrowArrayStream` owned by the capsule. `from_raw`
     // moves the struct out and leaves a released (empty) one behind, which the capsule's
     // destructor then skips, so the stream is released exactly once (by our reader).
-    let reader = unsafe { RecordBatchStreamReader::from_raw(raw) }.map_err(arrow_error)?;
+    let reader = unsafe { RecordBatchStreamReader::from_raw(raw) }
+        .map_err(|error| arrow_error(object.py(), error))?;
     let schema = arrow_array::RecordBatchReader::schema(&reader);
-    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(arrow_error)?;
+    let batches = reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| arrow_error(object.py(), error))?;
     Ok((schema, batches))
 }
 
@@ -99,6 +102,12 @@ impl ArrowStream {
     }
 }
 
-fn arrow_error(error: ArrowError) -> PyErr {
-    PyValueError::new_err(format!("arrow: {error}"))
+/// An Arrow import failure as `runstore.InvalidInput` (a `ValueError`).
+fn arrow_error(py: Python<'_>, error: ArrowError) -> PyErr {
+    super::convert::py_err(
+        py,
+        crate::Error::InvalidInput {
+            reason: format!("reading Arrow data: {error}"),
+        },
+    )
 }
