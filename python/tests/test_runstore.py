@@ -593,3 +593,41 @@ def test_handles_after_close_and_misc(tmp_path):
         run.log({"loss": 3.0})
     with pytest.raises(runstore.NoActiveRun):
         runstore.active_run()  # no default store any more
+
+
+def test_gil_released_during_long_calls(store):
+    run = store.init(project_name="p", run_name="r")
+    table = pa.table({"embedding": runstore.to_arrow_table(
+        {"e": np.random.default_rng(0).random((200_000, 64), dtype=np.float32)})["e"]})
+    state = {"busy": False, "done": False, "ticks": 0, "elapsed": 0.0}
+
+    def work():
+        import time
+
+        state["busy"] = True
+        start = time.perf_counter()
+        run.add_metrics_data(table)  # 51 MB written and committed, in Rust
+        run.reduce_embeddings_per_dataset(delete_source_tables=False, method="pca")
+        state["elapsed"] = time.perf_counter() - start
+        state["busy"] = False
+        state["done"] = True
+
+    import time
+
+    # This thread's loop rate while it has the interpreter to itself.
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < 0.1:
+        n += 1
+    rate = n / 0.1
+    worker = threading.Thread(target=work)
+    worker.start()
+    while not state["done"]:
+        if state["busy"]:
+            state["ticks"] += 1
+            time.perf_counter()
+    worker.join()
+    expected = rate * state["elapsed"]
+    print(state, expected)
+    # With the GIL held through the Rust calls, this thread would run only in the worker's
+    # few Python-level switch intervals (5 ms each): a small fraction of `expected`.
+    assert state["ticks"] > 0.2 * expected, (state, expected)
