@@ -245,15 +245,9 @@ impl MetricsWriter {
 
     /// Commits everything appended so far, durably, and seals the tail into a chunk.
     pub fn flush(&mut self) -> Result<()> {
-        commit_pending(&self.shared)?;
-        let _order = lock(&self.shared.commit_lock);
-        let shared = &self.shared;
-        shared.store.write("seal table", |txn| {
-            let mut record = table_record(txn, shared.id, &shared.url)?;
-            seal(&shared.store, txn, shared.id, &mut record)?;
-            super::put_table_record(txn, shared.id, &record)
-        })?;
-        shared
+        // The pending rows and the seal go in one commit (one two-phase commit, not two).
+        commit_pending_and(&self.shared, true)?;
+        self.shared
             .unsealed
             .store(false, std::sync::atomic::Ordering::Release);
         Ok(())
@@ -310,6 +304,12 @@ fn flusher_loop(shared: &Shared, window: Duration) {
     loop {
         {
             let pending = lock(&shared.pending);
+            // `close` sets `closed` under this lock before it wakes us: looking first means a
+            // wake-up that came while we were committing is not missed (the wait would
+            // otherwise last the whole window).
+            if pending.closed {
+                return;
+            }
             let (pending, _) = shared
                 .wake
                 .wait_timeout(pending, window)
@@ -344,6 +344,12 @@ fn finish_builders(schema: &SchemaRef, pending: &mut Pending) -> Result<()> {
 /// Commits every pending row as one append, in order. On failure the rows go back to the
 /// front of the pending list.
 fn commit_pending(shared: &Shared) -> Result<()> {
+    commit_pending_and(shared, false)
+}
+
+/// Commits the pending rows and, with `seal_tail`, seals the table's tail in the same
+/// transaction (a seal commits even when no rows are pending).
+fn commit_pending_and(shared: &Shared, seal_tail: bool) -> Result<()> {
     let _order = lock(&shared.commit_lock);
     let (batches, rows) = {
         let mut pending = lock(&shared.pending);
@@ -352,24 +358,31 @@ fn commit_pending(shared: &Shared) -> Result<()> {
         pending.rows = 0;
         (std::mem::take(&mut pending.batches), rows)
     };
-    if batches.is_empty() {
+    if batches.is_empty() && !seal_tail {
         return Ok(());
     }
-    let batch = if batches.len() == 1 {
-        batches[0].clone()
-    } else {
-        arrow_select::concat::concat_batches(&shared.schema, &batches).map_err(|e| {
-            Error::InvalidInput {
-                reason: format!("pending batches do not concatenate: {e}"),
-            }
-        })?
+    let batch = match batches.len() {
+        0 => None,
+        1 => Some(batches[0].clone()),
+        _ => Some(
+            arrow_select::concat::concat_batches(&shared.schema, &batches).map_err(|e| {
+                Error::InvalidInput {
+                    reason: format!("pending batches do not concatenate: {e}"),
+                }
+            })?,
+        ),
     };
     let result = shared.store.write("append rows", |txn| {
         let mut record = table_record(txn, shared.id, &shared.url)?;
-        append_batch(&shared.store, txn, shared.id, &mut record, &batch)?;
+        if let Some(batch) = &batch {
+            append_batch(&shared.store, txn, shared.id, &mut record, batch)?;
+        }
+        if seal_tail {
+            seal(&shared.store, txn, shared.id, &mut record)?;
+        }
         super::put_table_record(txn, shared.id, &record)
     });
-    if result.is_ok() {
+    if result.is_ok() && !seal_tail {
         shared
             .unsealed
             .store(true, std::sync::atomic::Ordering::Release);

@@ -640,6 +640,48 @@ fn writer_round_trips_every_supported_type_through_append_row() {
     assert_all_types_roles(&scanned.schema());
 }
 
+#[test]
+fn group_commit_writer_closes_without_waiting_out_its_window() {
+    // `close` wakes the flusher; a wake-up that arrives before the flusher waits must not be
+    // lost (it was: close then waited a whole window). With a 60 s window, a lost wake-up
+    // shows as a close of about a minute; a correct one takes a commit.
+    let (_dir, path, store) = new_store();
+    let run = store.init("p", Some("r")).unwrap();
+    let schema = all_types_schema(false);
+    let rows: Vec<Vec<Value>> = (0..3).map(|i| all_types_row(i, false)).collect();
+    let mut slowest = Duration::ZERO;
+    let mut urls = Vec::new();
+    for round in 0..5 {
+        let mut writer = run
+            .metrics_writer(schema.clone(), "rows", "train", &group(60_000))
+            .unwrap();
+        urls.push(writer.url().to_string());
+        if round % 2 == 0 {
+            for row in &rows {
+                writer.append_row(row).unwrap();
+            }
+        }
+        let started = Instant::now();
+        let info = writer.close().unwrap();
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(info.tail_rows, 0, "close seals");
+    }
+    assert!(
+        slowest < Duration::from_secs(30),
+        "close waited out the flusher's window: {slowest:?}"
+    );
+    drop((run, store));
+    let store = Store::open(&path).unwrap();
+    for (round, url) in urls.iter().enumerate() {
+        let expected = if round % 2 == 0 { rows.len() } else { 0 };
+        assert_eq!(
+            store.table(url).unwrap().row_count().unwrap(),
+            expected as u64,
+            "{url}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. Zero-copy
 
