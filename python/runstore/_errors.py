@@ -1,0 +1,121 @@
+"""The exceptions runstore raises.
+
+Every failure of the Rust core arrives as an instance of one of these classes, carrying the
+Rust error's message. All derive from :class:`Error`; where 3LC (or Python convention) raises a
+built-in exception, the class derives from that too, so ``except FileNotFoundError`` or
+``except ValueError`` keep working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Error",
+    "NotFound",
+    "AlreadyExists",
+    "InvalidName",
+    "InvalidUrl",
+    "InvalidInput",
+    "InvalidStatus",
+    "InvalidQuery",
+    "InvalidValue",
+    "RowCountMismatch",
+    "SchemaMismatch",
+    "NoActiveRun",
+    "ReadOnly",
+    "AlreadyOpen",
+    "Corrupted",
+    "NotAStore",
+    "UnsupportedVersion",
+    "NeedsRepair",
+    "NeedsUpgrade",
+    "IoError",
+    "DatabaseError",
+]
+
+
+class Error(Exception):
+    """Base class of every runstore error."""
+
+
+class NotFound(Error, FileNotFoundError, KeyError):
+    """A project, run, table or blob does not exist (also a ``FileNotFoundError`` and a
+    ``KeyError``)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class AlreadyExists(Error, FileExistsError):
+    """The target exists and the call was asked not to replace it."""
+
+
+class InvalidName(Error, ValueError):
+    """A project, run, table or blob name breaks the naming rules."""
+
+
+class InvalidUrl(Error, ValueError):
+    """A url is not of the form the call wants (``<project>/runs/<run>``, ...)."""
+
+
+class InvalidInput(Error, ValueError):
+    """An argument is out of range or malformed."""
+
+
+class InvalidStatus(Error, ValueError):
+    """A status code outside 3LC's seven."""
+
+
+class InvalidQuery(Error, ValueError):
+    """A filter, sort key or column key does not parse."""
+
+
+class InvalidValue(Error, ValueError):
+    """A value could not be encoded or decoded."""
+
+
+class RowCountMismatch(Error, ValueError):
+    """Metrics data does not have one row per row of its input table."""
+
+
+class SchemaMismatch(Error, ValueError):
+    """Data does not fit a table's schema."""
+
+
+class NoActiveRun(Error, RuntimeError):
+    """No active run: call ``init()`` or ``set_active_run()`` first."""
+
+
+class ReadOnly(Error, PermissionError):
+    """A write on a store opened read-only."""
+
+
+class AlreadyOpen(Error, BlockingIOError):
+    """Another process holds the store open for writing."""
+
+
+class Corrupted(Error):
+    """Bytes of the store failed a check (checksum, bounds, structure)."""
+
+
+class NotAStore(Error, ValueError):
+    """The file was not written by runstore."""
+
+
+class UnsupportedVersion(Error):
+    """The store was written in a format this build cannot read."""
+
+
+class NeedsRepair(Error):
+    """A writer crashed; open the store once for writing before opening it read-only."""
+
+
+class NeedsUpgrade(Error):
+    """An older store: open it once for writing to upgrade it."""
+
+
+class IoError(Error, OSError):
+    """An operating-system I/O call failed (full disk, EIO, ...)."""
+
+
+class DatabaseError(Error):
+    """The underlying database reported an error."""

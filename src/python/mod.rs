@@ -1,0 +1,1172 @@
+//! The Python extension module `runstore._native` (feature `python`, built with maturin from
+//! the root `pyproject.toml`). It binds the Rust API one to one; the pure-Python package in
+//! `python/runstore/` wraps it with 3LC's names, converts numpy, pandas and dicts to Arrow,
+//! and documents every call (`__init__.pyi`).
+//!
+//! Rules kept here: every call that reads or writes the store runs with the GIL released
+//! (`Python::detach`); Arrow data crosses the boundary only through the C stream interface
+//! (`arrow.rs`, the one file with `unsafe`), so scans hand Python buffers that point into the
+//! store's memory map; runstore errors become the exceptions of `runstore._errors`.
+
+mod arrow;
+mod convert;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::MutexExt;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+
+use self::arrow::{import_stream, ArrowStream};
+use self::convert::{from_value, to_value, IntoPyResult};
+use crate::{
+    CopyIfExists, CopyOptions, Error, InitIfExists, InitOptions, Method, MetricTableInfo,
+    MetricsOptions, MetricsWriter, ReduceOptions, Run, RunStatus, ScanOptions, Store, Table, Value,
+    WriteDurability, WriterOptions,
+};
+
+/// The Python module.
+#[pymodule]
+fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<PyStore>()?;
+    module.add_class::<PyRun>()?;
+    module.add_class::<PyTable>()?;
+    module.add_class::<ArrowStream>()?;
+    module.add("ROLE_KEY", crate::table::ROLE_KEY)?;
+    module.add("STREAM_DEFAULT", crate::table::STREAM_DEFAULT)?;
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
+
+/// A per-step logger of one run: a streaming writer over the table `<run>/steps_NNNN` with a
+/// `step` column and one float column per key.
+struct Logger {
+    writer: MetricsWriter,
+    keys: Vec<String>,
+    index: HashMap<String, usize>,
+    next_step: i64,
+    window: Duration,
+}
+
+/// What a store handle shares with the runs it hands out: their loggers, and whether the
+/// handle was closed.
+struct Shared {
+    loggers: Mutex<HashMap<u64, Logger>>,
+    closed: AtomicBool,
+}
+
+impl Shared {
+    fn check_open(&self) -> PyResult<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(PyValueError::new_err("the store handle is closed"));
+        }
+        Ok(())
+    }
+
+    fn lock<'a>(&'a self, py: Python<'_>) -> MutexGuard<'a, HashMap<u64, Logger>> {
+        self.loggers
+            .lock_py_attached(py)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Closes the loggers (of `run`, or all), flushing and sealing their rows; the first
+    /// error is returned after every logger was closed.
+    fn close_loggers(&self, py: Python<'_>, run: Option<u64>) -> PyResult<()> {
+        let taken: Vec<Logger> = {
+            let mut loggers = self.lock(py);
+            match run {
+                Some(id) => loggers.remove(&id).into_iter().collect(),
+                None => loggers.drain().map(|(_, logger)| logger).collect(),
+            }
+        };
+        let mut first = None;
+        for logger in taken {
+            if let Err(error) = py.detach(|| logger.writer.close()) {
+                first.get_or_insert(error);
+            }
+        }
+        match first {
+            Some(error) => Err(convert::py_err(py, error)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// An open store file.
+#[pyclass(name = "Store", module = "runstore._native", frozen)]
+struct PyStore {
+    store: Store,
+    shared: Arc<Shared>,
+}
+
+impl PyStore {
+    fn wrap(&self, run: Run) -> PyRun {
+        PyRun {
+            run,
+            shared: self.shared.clone(),
+        }
+    }
+
+    fn store(&self) -> PyResult<&Store> {
+        self.shared.check_open()?;
+        Ok(&self.store)
+    }
+}
+
+fn init_if_exists(text: &str) -> PyResult<InitIfExists> {
+    Ok(match text {
+        "raise" => InitIfExists::Raise,
+        "rename" => InitIfExists::Rename,
+        "overwrite" => InitIfExists::Overwrite,
+        "reuse" => InitIfExists::Reuse,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "if_exists must be 'raise', 'rename', 'overwrite' or 'reuse', not {other:?}"
+            )))
+        }
+    })
+}
+
+fn copy_if_exists(text: &str) -> PyResult<CopyIfExists> {
+    Ok(match text {
+        "raise" => CopyIfExists::Raise,
+        "rename" => CopyIfExists::Rename,
+        "overwrite" => CopyIfExists::Overwrite,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "if_exists must be 'raise', 'rename' or 'overwrite', not {other:?}"
+            )))
+        }
+    })
+}
+
+fn info_dict<'py>(py: Python<'py>, info: &MetricTableInfo) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("url", &info.url)?;
+    dict.set_item("stream_name", &info.stream_name)?;
+    dict.set_item("row_count", info.row_count)?;
+    dict.set_item("file_size", info.file_size)?;
+    Ok(dict)
+}
+
+fn stream_of(schema: SchemaRef, batches: Vec<RecordBatch>) -> ArrowStream {
+    ArrowStream::new(schema, batches)
+}
+
+#[pymethods]
+impl PyStore {
+    /// Opens (or creates) the store at `path`. See `runstore.open`.
+    #[staticmethod]
+    #[pyo3(signature = (path, read_only=false, create=true, shared=false, timeout=None))]
+    fn open(
+        py: Python<'_>,
+        path: PathBuf,
+        read_only: bool,
+        create: bool,
+        shared: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<PyStore> {
+        let store = py
+            .detach(|| match (read_only, shared, create, timeout) {
+                (true, _, _, _) => Store::open_read_only(&path),
+                (false, true, true, _) => Store::open_or_create_shared(&path),
+                (false, true, false, _) => Store::open_shared(&path),
+                (false, false, _, Some(seconds)) if path.exists() => {
+                    Store::open_waiting(&path, Duration::from_secs_f64(seconds.max(0.0)))
+                }
+                (false, false, true, _) => Store::open_or_create(&path),
+                (false, false, false, _) => Store::open(&path),
+            })
+            .py(py)?;
+        Ok(PyStore {
+            store,
+            shared: Arc::new(Shared {
+                loggers: Mutex::new(HashMap::new()),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The store file's path.
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.store.path().to_path_buf()
+    }
+
+    /// Whether the store was opened read-only.
+    #[getter]
+    fn read_only(&self) -> bool {
+        self.store.is_read_only()
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Creates a run and makes it the active run.
+    #[pyo3(signature = (project_name, run_name=None, description=None, parameters=None, if_exists="rename"))]
+    fn init(
+        &self,
+        py: Python<'_>,
+        project_name: String,
+        run_name: Option<String>,
+        description: Option<String>,
+        parameters: Option<Bound<'_, PyAny>>,
+        if_exists: &str,
+    ) -> PyResult<PyRun> {
+        let options = InitOptions {
+            description,
+            parameters: parameters.map(|p| to_value(&p)).transpose()?,
+            if_exists: init_if_exists(if_exists)?,
+        };
+        let store = self.store()?;
+        let run = py
+            .detach(|| store.init_with(&project_name, run_name.as_deref(), &options))
+            .py(py)?;
+        Ok(self.wrap(run))
+    }
+
+    /// The active run.
+    fn active_run(&self, py: Python<'_>) -> PyResult<PyRun> {
+        let store = self.store()?;
+        let run = py.detach(|| store.active_run()).py(py)?;
+        Ok(self.wrap(run))
+    }
+
+    /// Makes `run` (a Run or a run url) the active run.
+    fn set_active_run(&self, py: Python<'_>, run: &Bound<'_, PyAny>) -> PyResult<()> {
+        let store = self.store()?;
+        if let Ok(url) = run.cast::<PyString>() {
+            let url = url.to_cow()?.into_owned();
+            return py.detach(|| store.set_active_run_url(&url)).py(py);
+        }
+        let run = run
+            .cast::<PyRun>()
+            .map_err(|_| PyTypeError::new_err("set_active_run takes a Run or a run url"))?;
+        let run = run.get().run.clone();
+        py.detach(|| store.set_active_run(&run)).py(py)
+    }
+
+    /// The run at `url` (`<project>/runs/<name>`).
+    fn run(&self, py: Python<'_>, url: String) -> PyResult<PyRun> {
+        let store = self.store()?;
+        let run = py.detach(|| store.run(&url)).py(py)?;
+        Ok(self.wrap(run))
+    }
+
+    /// The run `run_name` of `project_name`.
+    fn run_by_names(
+        &self,
+        py: Python<'_>,
+        run_name: String,
+        project_name: String,
+    ) -> PyResult<PyRun> {
+        let store = self.store()?;
+        let run = py
+            .detach(|| store.run_by_names(&run_name, &project_name))
+            .py(py)?;
+        Ok(self.wrap(run))
+    }
+
+    /// Runs selected by a query (all arguments optional).
+    #[pyo3(signature = (project=None, filter=None, order_by=None, limit=None, offset=None))]
+    fn runs(
+        &self,
+        py: Python<'_>,
+        project: Option<String>,
+        filter: Option<String>,
+        order_by: Option<String>,
+        limit: Option<u64>,
+        offset: Option<u64>,
+    ) -> PyResult<Vec<PyRun>> {
+        let store = self.store()?;
+        let runs = py
+            .detach(|| query(store, project, filter, order_by, limit, offset)?.run())
+            .py(py)?;
+        Ok(runs.into_iter().map(|run| self.wrap(run)).collect())
+    }
+
+    /// The cross-run table of a query: `project`, `name`, `url`, then one column per key.
+    #[pyo3(signature = (columns, project=None, filter=None, order_by=None, limit=None, offset=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn runs_values(
+        &self,
+        py: Python<'_>,
+        columns: Vec<String>,
+        project: Option<String>,
+        filter: Option<String>,
+        order_by: Option<String>,
+        limit: Option<u64>,
+        offset: Option<u64>,
+    ) -> PyResult<ArrowStream> {
+        let store = self.store()?;
+        let batch = py
+            .detach(|| {
+                let keys: Vec<&str> = columns.iter().map(String::as_str).collect();
+                query(store, project, filter, order_by, limit, offset)?.values(&keys)
+            })
+            .py(py)?;
+        Ok(stream_of(batch.schema(), vec![batch]))
+    }
+
+    /// The table at `url`.
+    fn table(&self, py: Python<'_>, url: String) -> PyResult<PyTable> {
+        let store = self.store()?;
+        let table = py.detach(|| store.table(&url)).py(py)?;
+        Ok(PyTable { table })
+    }
+
+    /// Facts about every table (of `project`).
+    #[pyo3(signature = (project=None))]
+    fn tables<'py>(
+        &self,
+        py: Python<'py>,
+        project: Option<String>,
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let store = self.store()?;
+        let infos = py.detach(|| store.tables(project.as_deref())).py(py)?;
+        infos.iter().map(|info| table_info_dict(py, info)).collect()
+    }
+
+    /// Stores an Arrow stream as the input table `<project>/tables/<name>`.
+    fn create_table(
+        &self,
+        py: Python<'_>,
+        project: String,
+        name: String,
+        data: &Bound<'_, PyAny>,
+    ) -> PyResult<PyTable> {
+        let store = self.store()?;
+        let (_, batches) = import_stream(data)?;
+        let table = py
+            .detach(|| store.create_table(&project, &name, &batches))
+            .py(py)?;
+        Ok(PyTable { table })
+    }
+
+    /// Projects with their run counts: a list of dicts.
+    fn projects<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let store = self.store()?;
+        let projects = py.detach(|| store.projects()).py(py)?;
+        projects
+            .iter()
+            .map(|p| {
+                let dict = PyDict::new(py);
+                dict.set_item("name", &p.name)?;
+                dict.set_item("created_us", p.created_us)?;
+                dict.set_item("run_count", p.run_count)?;
+                Ok(dict)
+            })
+            .collect()
+    }
+
+    /// Deletes the run at `url` with its tables and blobs.
+    fn delete_run(&self, py: Python<'_>, url: String) -> PyResult<()> {
+        let store = self.store()?;
+        self.shared.check_open()?;
+        if let Ok(run) = py.detach(|| store.run(&url)) {
+            self.shared.close_loggers(py, Some(run.id()))?;
+        }
+        py.detach(|| store.delete_run(&url)).py(py)
+    }
+
+    /// Commits and seals every logger's rows.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let mut loggers = self.shared.lock(py);
+        for logger in loggers.values_mut() {
+            let writer = &mut logger.writer;
+            py.detach(|| writer.flush()).py(py)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and closes every logger and closes this handle (idempotent). The file itself
+    /// closes when the last Run or Table object of it is gone.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.shared.close_loggers(py, None)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Store({:?}{})",
+            self.store.path(),
+            if self.store.is_read_only() {
+                ", read_only=True"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+fn query(
+    store: &Store,
+    project: Option<String>,
+    filter: Option<String>,
+    order_by: Option<String>,
+    limit: Option<u64>,
+    offset: Option<u64>,
+) -> crate::Result<crate::RunQuery> {
+    let mut query = store.query_runs();
+    if let Some(project) = project {
+        query = query.project(&project);
+    }
+    if let Some(filter) = filter {
+        query = query.filter(&filter)?;
+    }
+    if let Some(order_by) = order_by {
+        query = query.order_by(&order_by)?;
+    }
+    if let Some(limit) = limit {
+        query = query.limit(limit);
+    }
+    if let Some(offset) = offset {
+        query = query.offset(offset);
+    }
+    Ok(query)
+}
+
+fn table_info_dict<'py>(py: Python<'py>, info: &crate::TableInfo) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("url", &info.url)?;
+    dict.set_item("stream_name", &info.stream_name)?;
+    dict.set_item("row_count", info.row_count)?;
+    dict.set_item("file_size", info.file_size)?;
+    dict.set_item("foreign_table_url", info.foreign_table_url.as_deref())?;
+    dict.set_item("created_us", info.created_us)?;
+    dict.set_item("chunk_count", info.chunk_count)?;
+    Ok(dict)
+}
+
+/// A run: 3LC's `Run`.
+#[pyclass(name = "Run", module = "runstore._native", frozen)]
+struct PyRun {
+    run: Run,
+    shared: Arc<Shared>,
+}
+
+impl PyRun {
+    fn wrap(&self, run: Run) -> PyRun {
+        PyRun {
+            run,
+            shared: self.shared.clone(),
+        }
+    }
+
+    fn set(&self, py: Python<'_>, status: RunStatus) -> PyResult<()> {
+        self.shared.check_open()?;
+        py.detach(|| self.run.set_status(status)).py(py)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn reduce_options(
+        method: &str,
+        n_components: usize,
+        n_neighbors: usize,
+        min_dist: f64,
+        seed: u64,
+        delete_source_tables: bool,
+        retain_source_embedding_column: bool,
+        columns: Option<Vec<String>>,
+    ) -> PyResult<ReduceOptions> {
+        let method = match method {
+            "umap" => Method::Umap,
+            "pca" => Method::Pca,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "method must be 'umap' or 'pca', not {other:?}"
+                )))
+            }
+        };
+        Ok(ReduceOptions {
+            method,
+            n_components,
+            n_neighbors,
+            min_dist,
+            seed,
+            delete_source_tables,
+            retain_source_embedding_column,
+            columns,
+            progress: None,
+        })
+    }
+}
+
+fn report_dict<'py>(py: Python<'py>, report: &crate::ReduceReport) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    for (source, reduced) in &report.tables {
+        dict.set_item(source, reduced)?;
+    }
+    Ok(dict)
+}
+
+/// The schema of a logger's table: `step` (Int64) then one nullable Float64 per key.
+fn logger_schema(keys: &[String]) -> SchemaRef {
+    let mut fields = vec![Field::new("step", DataType::Int64, false)];
+    fields.extend(
+        keys.iter()
+            .map(|key| Field::new(key, DataType::Float64, true)),
+    );
+    Arc::new(Schema::new(fields))
+}
+
+#[pymethods]
+impl PyRun {
+    /// The run's name.
+    #[getter]
+    fn name(&self) -> &str {
+        self.run.name()
+    }
+
+    /// The run's project.
+    #[getter]
+    fn project(&self) -> &str {
+        self.run.project()
+    }
+
+    /// `<project>/runs/<name>`.
+    #[getter]
+    fn url(&self) -> String {
+        self.run.url()
+    }
+
+    /// The url blobs of this run live under.
+    #[getter]
+    fn bulk_data_url(&self) -> String {
+        self.run.bulk_data_url()
+    }
+
+    /// The run's description.
+    #[getter]
+    fn description(&self, py: Python<'_>) -> PyResult<String> {
+        py.detach(|| self.run.description()).py(py)
+    }
+
+    /// The status name (`"RUNNING"`, ...).
+    #[getter]
+    fn status(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(py.detach(|| self.run.status()).py(py)?.name().to_string())
+    }
+
+    /// The status as 3LC's code (1 to 7).
+    #[getter]
+    fn status_code(&self, py: Python<'_>) -> PyResult<u8> {
+        Ok(py.detach(|| self.run.status()).py(py)?.code())
+    }
+
+    /// Creation time, microseconds since the Unix epoch.
+    #[getter]
+    fn created_us(&self, py: Python<'_>) -> PyResult<i64> {
+        py.detach(|| self.run.created()).py(py)
+    }
+
+    /// Time of the last change, microseconds since the Unix epoch.
+    #[getter]
+    fn last_modified_us(&self, py: Python<'_>) -> PyResult<i64> {
+        py.detach(|| self.run.last_modified()).py(py)
+    }
+
+    /// The parameters (a dict).
+    #[getter]
+    fn parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let value = py.detach(|| self.run.parameters()).py(py)?;
+        from_value(py, &value)
+    }
+
+    /// Input tables (urls).
+    #[getter]
+    fn input_tables(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        py.detach(|| self.run.input_tables()).py(py)
+    }
+
+    /// Input values, in the order added.
+    #[getter]
+    fn input_values<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let values = py.detach(|| self.run.input_values()).py(py)?;
+        values.iter().map(|v| from_value(py, v)).collect()
+    }
+
+    /// Output values, in the order added.
+    #[getter]
+    fn output_values<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let values = py.detach(|| self.run.output_values()).py(py)?;
+        values.iter().map(|v| from_value(py, v)).collect()
+    }
+
+    /// The last output value, or None.
+    fn last_output<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let value = py.detach(|| self.run.last_output()).py(py)?;
+        value.map(|v| from_value(py, &v)).transpose()
+    }
+
+    /// Merges `parameters` (a dict) into the run's parameters.
+    fn set_parameters(&self, py: Python<'_>, parameters: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.shared.check_open()?;
+        let value = to_value(parameters)?;
+        py.detach(|| self.run.set_parameters(&value)).py(py)
+    }
+
+    /// Sets the description.
+    fn set_description(&self, py: Python<'_>, description: String) -> PyResult<()> {
+        self.shared.check_open()?;
+        py.detach(|| self.run.set_description(&description)).py(py)
+    }
+
+    /// Adds an input table (a url).
+    fn add_input_table(&self, py: Python<'_>, table: String) -> PyResult<()> {
+        self.shared.check_open()?;
+        py.detach(|| self.run.add_input_table(&table)).py(py)
+    }
+
+    /// Adds an input value (kept once if equal to one already added).
+    fn add_input_value(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.shared.check_open()?;
+        let value = to_value(value)?;
+        py.detach(|| self.run.add_input_value(&value)).py(py)
+    }
+
+    /// Appends an output value.
+    fn add_output_value(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.shared.check_open()?;
+        let value = to_value(value)?;
+        py.detach(|| self.run.add_output_value(&value)).py(py)
+    }
+
+    /// Appends several output values in one commit.
+    fn add_output_values(&self, py: Python<'_>, values: &Bound<'_, PyList>) -> PyResult<()> {
+        self.shared.check_open()?;
+        let values = values
+            .iter()
+            .map(|v| to_value(&v))
+            .collect::<PyResult<Vec<_>>>()?;
+        py.detach(|| self.run.add_output_values(&values)).py(py)
+    }
+
+    /// Sets the status from 3LC's code (1 to 7) or a name (`"completed"`).
+    fn set_status(&self, py: Python<'_>, status: &Bound<'_, PyAny>) -> PyResult<()> {
+        let status = if let Ok(name) = status.cast::<PyString>() {
+            RunStatus::parse(&name.to_cow()?).py(py)?
+        } else {
+            RunStatus::from_code(status.extract::<f64>()?).py(py)?
+        };
+        self.set(py, status)
+    }
+
+    /// Sets the status to RUNNING.
+    fn set_status_running(&self, py: Python<'_>) -> PyResult<()> {
+        self.set(py, RunStatus::Running)
+    }
+
+    /// Sets the status to COLLECTING.
+    fn set_status_collecting(&self, py: Python<'_>) -> PyResult<()> {
+        self.set(py, RunStatus::Collecting)
+    }
+
+    /// Sets the status to POST_PROCESSING.
+    fn set_status_post_processing(&self, py: Python<'_>) -> PyResult<()> {
+        self.set(py, RunStatus::PostProcessing)
+    }
+
+    /// Sets the status to COMPLETED.
+    fn set_status_completed(&self, py: Python<'_>) -> PyResult<()> {
+        self.set(py, RunStatus::Completed)
+    }
+
+    /// Sets the status to EMPTY.
+    fn set_status_empty(&self, py: Python<'_>) -> PyResult<()> {
+        self.set(py, RunStatus::Empty)
+    }
+
+    /// Sets the status to PAUSED.
+    fn set_status_paused(&self, py: Python<'_>) -> PyResult<()> {
+        self.set(py, RunStatus::Paused)
+    }
+
+    /// Sets the status to CANCELLED.
+    fn set_status_cancelled(&self, py: Python<'_>) -> PyResult<()> {
+        self.set(py, RunStatus::Cancelled)
+    }
+
+    /// Deletes the run with its tables and blobs (its logger is closed first).
+    fn delete(&self, py: Python<'_>) -> PyResult<()> {
+        self.shared.check_open()?;
+        self.shared.close_loggers(py, Some(self.run.id()))?;
+        py.detach(|| self.run.delete()).py(py)
+    }
+
+    /// Copies the run; see `Run.copy`.
+    #[pyo3(signature = (run_name=None, project_name=None, if_exists="raise", destination_url=None))]
+    fn copy(
+        &self,
+        py: Python<'_>,
+        run_name: Option<String>,
+        project_name: Option<String>,
+        if_exists: &str,
+        destination_url: Option<String>,
+    ) -> PyResult<PyRun> {
+        self.shared.check_open()?;
+        let options = CopyOptions {
+            run_name,
+            project_name,
+            destination_url,
+            if_exists: copy_if_exists(if_exists)?,
+        };
+        // The copy takes committed rows: flush this run's logger first.
+        {
+            let mut loggers = self.shared.lock(py);
+            if let Some(logger) = loggers.get_mut(&self.run.id()) {
+                let writer = &mut logger.writer;
+                py.detach(|| writer.flush()).py(py)?;
+            }
+        }
+        let copy = py.detach(|| self.run.copy(&options)).py(py)?;
+        Ok(self.wrap(copy))
+    }
+
+    /// Writes an Arrow stream as a new metrics table; returns the table infos (dicts).
+    #[pyo3(signature = (data, overrides=None, input_table_url=None, table_writer_base_name="metrics", stream_name=None))]
+    fn add_metrics_data<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        overrides: Option<Bound<'py, PyAny>>,
+        input_table_url: Option<String>,
+        table_writer_base_name: &str,
+        stream_name: Option<String>,
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        self.shared.check_open()?;
+        let (schema, batches) = import_stream(data)?;
+        let mut options = MetricsOptions {
+            input_table_url,
+            table_writer_base_name: table_writer_base_name.to_string(),
+            ..MetricsOptions::default()
+        };
+        if let Some(stream_name) = stream_name.filter(|s| !s.is_empty()) {
+            options.stream_name = stream_name;
+        }
+        if let Some(overrides) = overrides {
+            let (override_schema, _) = import_stream(&overrides)?;
+            for field in override_schema.fields() {
+                options
+                    .override_column_schemas
+                    .insert(field.name().clone(), field.as_ref().clone());
+            }
+        }
+        let infos = py
+            .detach(|| {
+                let batch = concat(&schema, &batches)?;
+                self.run.add_metrics_data(&batch, &options)
+            })
+            .py(py)?;
+        infos.iter().map(|info| info_dict(py, info)).collect()
+    }
+
+    /// Appends an Arrow stream to the metrics table `<run url>/<table_name>` in one commit
+    /// (created on first use); returns the table's info and the rows appended.
+    fn append_metrics<'py>(
+        &self,
+        py: Python<'py>,
+        table_name: String,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        self.shared.check_open()?;
+        let (_, batches) = import_stream(data)?;
+        let report = py
+            .detach(|| {
+                self.run
+                    .append_metrics(&table_name, &mut batches.into_iter().map(Ok))
+            })
+            .py(py)?;
+        let dict = info_dict(py, &report.table)?;
+        dict.set_item("rows_appended", report.rows_appended)?;
+        dict.set_item("created", report.created)?;
+        Ok(dict)
+    }
+
+    /// The metrics table infos (dicts: url, stream_name, row_count, file_size).
+    fn metrics_infos<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let infos = py.detach(|| self.run.metrics_tables()).py(py)?;
+        infos.iter().map(|info| info_dict(py, info)).collect()
+    }
+
+    /// The metrics tables stored in this store, as Table objects.
+    fn metrics_tables(&self, py: Python<'_>) -> PyResult<Vec<PyTable>> {
+        let tables = py.detach(|| self.run.metrics_table_handles()).py(py)?;
+        Ok(tables.into_iter().map(|table| PyTable { table }).collect())
+    }
+
+    /// Adds metric table infos (dicts with url, and optionally stream_name, row_count,
+    /// file_size); infos already present are not added again.
+    fn update_metrics(&self, py: Python<'_>, infos: Vec<Bound<'_, PyDict>>) -> PyResult<()> {
+        self.shared.check_open()?;
+        let mut parsed = Vec::with_capacity(infos.len());
+        for info in infos {
+            let get = |key: &str| info.get_item(key);
+            let url: String = get("url")?
+                .ok_or_else(|| PyValueError::new_err("a metric table info needs a 'url'"))?
+                .extract()?;
+            let stream_name = match get("stream_name")? {
+                Some(s) if !s.is_none() => s.extract::<String>()?,
+                _ => crate::table::STREAM_DEFAULT.to_string(),
+            };
+            let row_count = match get("row_count")? {
+                Some(v) if !v.is_none() => v.extract()?,
+                _ => 0,
+            };
+            let file_size = match get("file_size")? {
+                Some(v) if !v.is_none() => v.extract()?,
+                _ => 0,
+            };
+            parsed.push(MetricTableInfo {
+                url,
+                stream_name: if stream_name.is_empty() {
+                    crate::table::STREAM_DEFAULT.to_string()
+                } else {
+                    stream_name
+                },
+                row_count,
+                file_size,
+            });
+        }
+        py.detach(|| self.run.update_metrics(&parsed)).py(py)
+    }
+
+    /// Adds the stored table at `url` to the run's metrics.
+    fn add_metrics_table(&self, py: Python<'_>, url: String) -> PyResult<()> {
+        self.shared.check_open()?;
+        py.detach(|| self.run.add_metrics_table(&url)).py(py)
+    }
+
+    /// Reduces embeddings per dataset; returns {source url: reduced url}.
+    #[pyo3(signature = (delete_source_tables, method, n_components, n_neighbors, min_dist, seed, retain_source_embedding_column, columns))]
+    #[allow(clippy::too_many_arguments)]
+    fn reduce_embeddings_per_dataset<'py>(
+        &self,
+        py: Python<'py>,
+        delete_source_tables: bool,
+        method: &str,
+        n_components: usize,
+        n_neighbors: usize,
+        min_dist: f64,
+        seed: u64,
+        retain_source_embedding_column: bool,
+        columns: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        self.shared.check_open()?;
+        let options = PyRun::reduce_options(
+            method,
+            n_components,
+            n_neighbors,
+            min_dist,
+            seed,
+            delete_source_tables,
+            retain_source_embedding_column,
+            columns,
+        )?;
+        let report = py
+            .detach(|| self.run.reduce_embeddings_per_dataset(&options))
+            .py(py)?;
+        report_dict(py, &report)
+    }
+
+    /// Reduces embeddings with the reducer fitted on the tables of `foreign_table_url`.
+    #[pyo3(signature = (foreign_table_url, delete_source_tables, method, n_components, n_neighbors, min_dist, seed, retain_source_embedding_column, columns))]
+    #[allow(clippy::too_many_arguments)]
+    fn reduce_embeddings_by_foreign_table_url<'py>(
+        &self,
+        py: Python<'py>,
+        foreign_table_url: String,
+        delete_source_tables: bool,
+        method: &str,
+        n_components: usize,
+        n_neighbors: usize,
+        min_dist: f64,
+        seed: u64,
+        retain_source_embedding_column: bool,
+        columns: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        self.shared.check_open()?;
+        let options = PyRun::reduce_options(
+            method,
+            n_components,
+            n_neighbors,
+            min_dist,
+            seed,
+            delete_source_tables,
+            retain_source_embedding_column,
+            columns,
+        )?;
+        let report = py
+            .detach(|| {
+                self.run
+                    .reduce_embeddings_by_foreign_table_url(&foreign_table_url, &options)
+            })
+            .py(py)?;
+        report_dict(py, &report)
+    }
+
+    /// Logs one step of scalars (see `Run.log`).
+    #[pyo3(signature = (values, step=None, window_ms=100.0))]
+    fn log(
+        &self,
+        py: Python<'_>,
+        values: &Bound<'_, PyDict>,
+        step: Option<i64>,
+        window_ms: f64,
+    ) -> PyResult<()> {
+        self.shared.check_open()?;
+        let window = Duration::from_secs_f64(window_ms.max(0.0) / 1000.0);
+        let mut loggers = self.shared.lock(py);
+        let id = self.run.id();
+        // Read the values first (with the GIL): the row in the logger's key order, and any
+        // key it does not have yet.
+        let mut new_keys: Vec<String> = Vec::new();
+        let mut cells: Vec<(usize, f64)> = Vec::with_capacity(values.len());
+        let logger = loggers.get(&id);
+        for (key, value) in values.iter() {
+            let key = key
+                .cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err("log() keys must be strings"))?;
+            let key = key.to_cow()?;
+            let number: f64 = value.extract().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "log() takes numbers; {key:?} is {}",
+                    value
+                        .get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?;
+            match logger.and_then(|l| l.index.get(key.as_ref())) {
+                Some(&column) => cells.push((column, number)),
+                None => {
+                    if key == "step" {
+                        return Err(PyValueError::new_err(
+                            "'step' is the step column: pass it as log(..., step=N)",
+                        ));
+                    }
+                    let column = logger.map_or(0, |l| l.keys.len()) + new_keys.len();
+                    new_keys.push(key.into_owned());
+                    cells.push((column, number));
+                }
+            }
+        }
+        if logger.is_none() || !new_keys.is_empty() || logger.is_some_and(|l| l.window != window) {
+            // A new key (or the first call): a new table with the wider schema; the old
+            // one is closed (its rows committed and sealed).
+            let (mut keys, next_step) = match loggers.remove(&id) {
+                Some(old) => {
+                    let keys = old.keys.clone();
+                    let next = old.next_step;
+                    py.detach(|| old.writer.close()).py(py)?;
+                    (keys, next)
+                }
+                None => (Vec::new(), 0),
+            };
+            keys.extend(new_keys);
+            let schema = logger_schema(&keys);
+            let options = WriterOptions {
+                durability: if window.is_zero() {
+                    WriteDurability::Immediate
+                } else {
+                    WriteDurability::Group { window }
+                },
+            };
+            let writer = py
+                .detach(|| {
+                    self.run
+                        .metrics_writer(schema, "steps", crate::table::STREAM_DEFAULT, &options)
+                })
+                .py(py)?;
+            let index = keys
+                .iter()
+                .enumerate()
+                .map(|(i, key)| (key.clone(), i))
+                .collect();
+            loggers.insert(
+                id,
+                Logger {
+                    writer,
+                    keys,
+                    index,
+                    next_step,
+                    window,
+                },
+            );
+        }
+        let Some(logger) = loggers.get_mut(&id) else {
+            return Err(convert::py_err(
+                py,
+                Error::InvalidInput {
+                    reason: "the logger could not be created".into(),
+                },
+            ));
+        };
+        let step = step.unwrap_or(logger.next_step);
+        logger.next_step = step.saturating_add(1);
+        let mut row = vec![Value::Null; logger.keys.len() + 1];
+        row[0] = Value::Int(step);
+        for (column, number) in cells {
+            row[column + 1] = Value::Float(number);
+        }
+        let writer = &mut logger.writer;
+        py.detach(|| writer.append_row(&row)).py(py)
+    }
+
+    /// The url of the table `log()` is writing, or None.
+    fn log_table_url(&self, py: Python<'_>) -> Option<String> {
+        self.shared
+            .lock(py)
+            .get(&self.run.id())
+            .map(|logger| logger.writer.url().to_string())
+    }
+
+    /// Commits and seals the rows logged so far (the logger stays open).
+    fn flush_log(&self, py: Python<'_>) -> PyResult<()> {
+        let mut loggers = self.shared.lock(py);
+        if let Some(logger) = loggers.get_mut(&self.run.id()) {
+            let writer = &mut logger.writer;
+            py.detach(|| writer.flush()).py(py)?;
+        }
+        Ok(())
+    }
+
+    /// Closes this run's logger (flushing its rows); a later `log()` starts a new table.
+    fn close_log(&self, py: Python<'_>) -> PyResult<()> {
+        self.shared.close_loggers(py, Some(self.run.id()))
+    }
+
+    /// Stores `data` as the blob `name` under the run's bulk data url; returns its length.
+    fn put_bulk(&self, py: Python<'_>, name: String, data: &Bound<'_, PyBytes>) -> PyResult<u64> {
+        self.shared.check_open()?;
+        let bytes = data.as_bytes().to_vec();
+        py.detach(|| self.run.put_bulk(&name, &bytes)).py(py)
+    }
+
+    /// The blob `name`'s bytes.
+    fn bulk<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = py.detach(|| self.run.bulk_bytes(&name)).py(py)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// The run's blobs: a list of (name, length) tuples.
+    fn bulk_list(&self, py: Python<'_>) -> PyResult<Vec<(String, u64)>> {
+        let list = py.detach(|| self.run.bulk_list()).py(py)?;
+        Ok(list.into_iter().map(|b| (b.name, b.len)).collect())
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<PyRun>()
+            .is_ok_and(|other| other.get().run == self.run)
+    }
+
+    fn __hash__(&self) -> u64 {
+        self.run.id()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Run({:?})", self.run.url())
+    }
+}
+
+fn concat(schema: &SchemaRef, batches: &[RecordBatch]) -> crate::Result<RecordBatch> {
+    match batches {
+        [one] => Ok(one.clone()),
+        _ => {
+            arrow_select::concat::concat_batches(schema, batches).map_err(|e| Error::InvalidInput {
+                reason: format!("concatenating batches: {e}"),
+            })
+        }
+    }
+}
+
+/// A stored table (metrics or input).
+#[pyclass(name = "Table", module = "runstore._native", frozen)]
+struct PyTable {
+    table: Table,
+}
+
+#[pymethods]
+impl PyTable {
+    /// The table's url.
+    #[getter]
+    fn url(&self) -> &str {
+        self.table.url()
+    }
+
+    /// Facts about the table (a dict).
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let info = py.detach(|| self.table.info()).py(py)?;
+        table_info_dict(py, &info)
+    }
+
+    /// Rows in the table.
+    fn row_count(&self, py: Python<'_>) -> PyResult<u64> {
+        py.detach(|| self.table.row_count()).py(py)
+    }
+
+    /// The schema, as an empty Arrow stream.
+    fn schema_stream(&self, py: Python<'_>) -> PyResult<ArrowStream> {
+        let schema = py.detach(|| self.table.schema()).py(py)?;
+        Ok(stream_of(schema, Vec::new()))
+    }
+
+    /// Scans `columns` (all by default) of rows `[start, end)` (all by default) into an Arrow
+    /// stream whose buffers point into the store's mapping.
+    #[pyo3(signature = (columns=None, start=None, end=None))]
+    fn scan(
+        &self,
+        py: Python<'_>,
+        columns: Option<Vec<String>>,
+        start: Option<u64>,
+        end: Option<u64>,
+    ) -> PyResult<ArrowStream> {
+        let (schema, batches) = py
+            .detach(|| {
+                let rows = match (start, end) {
+                    (None, None) => None,
+                    (start, end) => {
+                        let total = self.table.row_count()?;
+                        let start = start.unwrap_or(0).min(total);
+                        let end = end.unwrap_or(total).clamp(start, total);
+                        Some(start..end)
+                    }
+                };
+                let wanted = columns.clone();
+                let batches = self.table.scan_with(&ScanOptions { columns, rows })?;
+                let schema = match (batches.first(), wanted) {
+                    (Some(batch), _) => batch.schema(),
+                    (None, None) => self.table.schema()?,
+                    (None, Some(wanted)) => {
+                        let full = self.table.schema()?;
+                        let fields: Vec<Field> = wanted
+                            .iter()
+                            .filter_map(|name| full.field_with_name(name).ok().cloned())
+                            .collect();
+                        Arc::new(Schema::new(fields))
+                    }
+                };
+                Ok::<_, Error>((schema, batches))
+            })
+            .py(py)?;
+        Ok(stream_of(schema, batches))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Table({:?})", self.table.url())
+    }
+}
