@@ -128,13 +128,10 @@ def w2(a, data, refs, ver, work, state):
     common.emit(common.with_refs(rec, ("sqlite3-wal", sref["median_s"]), ("pyarrow-ipc", aref["median_s"])))
     fr = common.fresh("bench_mlflow.py", "w2", uri, rid, reps=reps)
     okf = fr["n"] == n and common.close(fr["sum"], want, 1e-9)
-    rec = {"system": SYSTEM, "workload": "W2", "variant": "fresh-process", "n": n, "reps": reps,
-           "median_s": fr["wall_s"], "import_s": fr.get("import_s"), "base_import_s": fr.get("base_import_s"),
-           "open_query_s": fr.get("open_query_s"), "correct": okf, "version": ver,
-           "note": "new python process: import numpy (base_import_s), import mlflow (import_s), MlflowClient + "
-                   "get_metric_history (open_query_s); median_s = process wall time"}
-    common.emit(common.with_refs(rec, ("sqlite3-wal", sref["fresh"]["wall_s"]),
-                                 ("pyarrow-ipc", aref["fresh"]["wall_s"])))
+    common.emit_fresh(SYSTEM, n, reps, fr, okf, ver,
+                      "new python process: import numpy (base_import_s), import mlflow (import_s), MlflowClient + "
+                      "get_metric_history (open_query_s); median_s = process wall time",
+                      sref, aref)
     common.remove(d, a.keep)
 
 

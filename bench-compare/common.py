@@ -311,6 +311,15 @@ def with_refs(rec, ref1=None, ref2=None):
     return rec
 
 
+def emit_fresh(system, n, reps, fr, correct, ver, note, sref, aref):
+    """Emit the W2 fresh-process record of `fresh()`'s result `fr`, with the same-run sqlite3
+    and pyarrow references' fresh-process times."""
+    rec = {"system": system, "workload": "W2", "variant": "fresh-process", "n": n, "reps": reps,
+           "median_s": fr["wall_s"], "import_s": fr.get("import_s"), "base_import_s": fr.get("base_import_s"),
+           "open_query_s": fr.get("open_query_s"), "correct": correct, "version": ver, "note": note}
+    emit(with_refs(rec, ("sqlite3-wal", sref["fresh"]["wall_s"]), ("pyarrow-ipc", aref["fresh"]["wall_s"])))
+
+
 def load_note():
     """1-minute load average, for the record (the machine is shared)."""
     try:
