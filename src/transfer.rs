@@ -308,6 +308,12 @@ impl<'a> Transfer<'a> {
                 what: format!("table {new_url}"),
             });
         }
+        // A table no reader can rebuild (a schema or layout the reader refuses, a tail entry
+        // that does not decode) is refused before any of it is copied.
+        if let Err(error) = table::check_structure(from, id, record) {
+            self.source_damaged = true;
+            return Err(error);
+        }
         let mut copy = record.clone();
         copy.url = new_url.to_string();
         copy.run_id = new_run_id;
@@ -513,15 +519,37 @@ impl Run {
             })?;
         }
         let source = self.store();
-        let (id, name) = source.read(|from| {
+        // A damaged source is reported as itself, carried past `write`: returned through it,
+        // it would mark `dest` as having found its own catalog damaged (as in `merge_from`).
+        let mut source_error = None;
+        let result = source.read(|from| {
             dest.write("copy run to store", |to| {
                 let mut transfer = Transfer::new(source, dest, to)?;
-                let copied =
-                    transfer.copy_run(from, to, self.id(), &project, &name, options.if_exists)?;
+                let copied = match transfer.copy_run(
+                    from,
+                    to,
+                    self.id(),
+                    &project,
+                    &name,
+                    options.if_exists,
+                ) {
+                    Ok(copied) => copied,
+                    Err(error @ Error::Corrupted { .. }) if transfer.source_damaged() => {
+                        source_error = Some(error);
+                        return Err(Error::InvalidInput {
+                            reason: "the source is damaged".into(),
+                        });
+                    }
+                    Err(error) => return Err(error),
+                };
                 transfer.finish(to)?;
                 Ok(copied)
             })
-        })?;
+        });
+        let (id, name) = match (result, source_error) {
+            (Err(_), Some(error)) => return Err(error.at_path(source.path())),
+            (result, _) => result?,
+        };
         Ok(Run::new(dest.clone(), id, project, name))
     }
 }

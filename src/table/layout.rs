@@ -188,6 +188,82 @@ fn rebuild_data(
         .map_err(|e| corrupted(format!("array fails validation: {e}")))
 }
 
+/// Checks, without reading any buffer, that `nodes[*cursor..]` hold the subtree an array of
+/// `data_type` needs, as [`rebuild`] would find it: no deeper than [`TYPE_DEPTH_MAX`], every
+/// node present with the children its type has, and every buffer whose size the type fixes
+/// (offsets, fixed-width values, validity) at least that long. Advances the cursor past the
+/// subtree. A check that reads only the catalog (`runstore merge`'s, before copying) uses it
+/// so that a table no reader can rebuild is refused without reading column data.
+pub(crate) fn check_nodes(
+    data_type: &DataType,
+    nodes: &[NodeRecord],
+    cursor: &mut usize,
+    what: &str,
+    depth: usize,
+) -> Result<()> {
+    let corrupted = |reason: String| Error::Corrupted {
+        offset: 0,
+        reason: format!("{what}: {reason}"),
+    };
+    if depth > TYPE_DEPTH_MAX {
+        return Err(corrupted(format!(
+            "type nests deeper than {TYPE_DEPTH_MAX}"
+        )));
+    }
+    let node = nodes
+        .get(*cursor)
+        .ok_or_else(|| corrupted("missing array node".into()))?;
+    *cursor += 1;
+    let child_types = child_types(data_type);
+    if node.child_count as usize != child_types.len() {
+        return Err(corrupted(format!(
+            "node has {} children, type {data_type} has {}",
+            node.child_count,
+            child_types.len()
+        )));
+    }
+    let len = usize::try_from(node.len).map_err(|_| corrupted("length overflows".into()))?;
+    let layout = arrow_data::layout(data_type);
+    let buffers_ok = if layout.variadic {
+        node.buffers.len() >= layout.buffers.len()
+    } else {
+        node.buffers.len() == layout.buffers.len()
+    };
+    if !buffers_ok {
+        return Err(corrupted(format!(
+            "node has {} buffers, type {data_type} has {}",
+            node.buffers.len(),
+            layout.buffers.len()
+        )));
+    }
+    for (index, segment) in node.buffers.iter().enumerate() {
+        let needed = if len == 0 {
+            0
+        } else {
+            needed_bytes(data_type, index, len).unwrap_or(0)
+        };
+        if (segment.len as u128) < needed as u128 {
+            return Err(corrupted(format!(
+                "buffer {index} holds {} bytes, {len} slots need {needed}",
+                segment.len
+            )));
+        }
+    }
+    if let Some(validity) = &node.validity {
+        if validity.len < node.len.div_ceil(8) {
+            return Err(corrupted(format!(
+                "validity bitmap holds {} bytes, {len} slots need {}",
+                validity.len,
+                node.len.div_ceil(8)
+            )));
+        }
+    }
+    for child_type in &child_types {
+        check_nodes(child_type, nodes, cursor, what, depth + 1)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

@@ -638,6 +638,45 @@ fn node_count(data_type: &DataType) -> usize {
         .sum::<usize>()
 }
 
+/// Checks what a reader needs of table `id` (`record`) without reading its column segments:
+/// the schema decodes, every sealed chunk's node list fits the schema ([`layout::check_nodes`]:
+/// depth, children, buffer counts and sizes), and every tail entry rebuilds into the schema
+/// (tail entries live in the catalog, so this reads no column data either). A table that passes
+/// can still hold a segment that fails its CRC; a copy checks those as it copies them.
+pub(crate) fn check_structure(txn: &impl Reader, id: u64, record: &TableRecord) -> Result<()> {
+    let stored = Arc::new(decode_schema(record)?);
+    let needed: usize = stored
+        .fields()
+        .iter()
+        .map(|field| node_count(field.data_type()))
+        .sum();
+    for (index, chunk) in record.chunks.iter().enumerate() {
+        if chunk.nodes.len() != needed {
+            return Err(Error::Corrupted {
+                offset: 0,
+                reason: format!(
+                    "table {}: chunk {index} has {} nodes, schema needs {needed}",
+                    record.url,
+                    chunk.nodes.len()
+                ),
+            });
+        }
+        let mut cursor = 0;
+        for field in stored.fields() {
+            let what = format!(
+                "table {}, chunk {index}, column {}",
+                record.url,
+                field.name()
+            );
+            layout::check_nodes(field.data_type(), &chunk.nodes, &mut cursor, &what, 0)?;
+        }
+    }
+    if record.tail_rows > 0 {
+        tail_batches(txn, id, record, &stored)?;
+    }
+    Ok(())
+}
+
 /// Scans a table record from one read transaction.
 pub(crate) fn scan_record(
     store: &Store,

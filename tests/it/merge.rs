@@ -644,3 +644,84 @@ fn merge_killed_midway_resumes_with_skip() {
     drop(store);
     assert_checks(&dest);
 }
+
+/// `tests/fixtures/unreadable_tables.runs`, written by runstore before schemas were checked
+/// against the reader: a good run, and three runs whose metrics tables no reader can rebuild
+/// (a struct nested 35 deep, a list nested 40 deep, a union column). Copied to a temporary
+/// folder, so the test never touches the fixture.
+fn unreadable_source(dir: &Path) -> PathBuf {
+    let path = dir.join("unreadable.runs");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/unreadable_tables.runs");
+    std::fs::copy(fixture, &path).unwrap();
+    path
+}
+
+#[test]
+fn the_catalog_only_check_finds_every_table_the_full_check_finds_unreadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = unreadable_source(dir.path());
+    let full = runstore::check(&source).unwrap();
+    let quick =
+        runstore::check_with(&source, &runstore::CheckOptions { column_data: false }).unwrap();
+    assert_eq!(full.problems.len(), 3, "{:?}", full.problems);
+    assert_eq!(quick.problems.len(), 3, "{:?}", quick.problems);
+    for (table, problem) in ["deep", "deeplist", "union"].iter().zip(&quick.problems) {
+        assert!(
+            problem.contains(&format!("proj/runs/{table}/metrics_0000")),
+            "{problem}"
+        );
+    }
+}
+
+#[test]
+fn merge_refuses_a_source_with_an_unreadable_table_and_copies_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = unreadable_source(dir.path());
+    let dest = dir.path().join("dest.runs");
+    let output = runstore(&["merge", dest.to_str().unwrap(), source.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("fails `runstore check` (3 problems)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nests deeper than 32"), "{stderr}");
+    let dest_store = Store::open_read_only(&dest).unwrap();
+    assert_eq!(dest_store.run_count().unwrap(), 0);
+    drop(dest_store);
+    let check = runstore::check(&dest).unwrap();
+    assert!(check.is_ok(), "{:?}", check.problems);
+}
+
+#[test]
+fn merge_from_and_copy_to_refuse_an_unreadable_table_and_the_destination_stays_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let source_path = unreadable_source(dir.path());
+    let source = Store::open_read_only(&source_path).unwrap();
+    let dest_path = dir.path().join("dest.runs");
+    let dest = Store::create(&dest_path).unwrap();
+    let error = dest
+        .merge_from(&source, &MergeOptions::default())
+        .unwrap_err();
+    assert!(matches!(error, Error::Corrupted { .. }), "{error:?}");
+    assert_eq!(dest.run_count().unwrap(), 0);
+    for name in ["deep", "deeplist", "union"] {
+        let run = source.run(&format!("proj/runs/{name}")).unwrap();
+        let error = run.copy_to(&dest, &Default::default()).unwrap_err();
+        assert!(
+            matches!(error, Error::Corrupted { .. }),
+            "{name}: {error:?}"
+        );
+    }
+    // The good run still copies: the destination handle was not poisoned by the source.
+    source
+        .run("proj/runs/good")
+        .unwrap()
+        .copy_to(&dest, &Default::default())
+        .unwrap();
+    assert_eq!(dest.run_count().unwrap(), 1);
+    drop(dest);
+    let check = runstore::check(&dest_path).unwrap();
+    assert!(check.is_ok(), "{:?}", check.problems);
+}
