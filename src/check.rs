@@ -44,7 +44,8 @@ impl CheckReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckOptions {
     /// Read every column segment (table chunks and blobs) and verify its CRC, and rebuild
-    /// every table's arrays. Without it segments are bounds-checked only: for a caller that
+    /// every table's arrays. Without it segments are bounds-checked only (tables still get
+    /// every check that needs no column bytes: schema, chunk layouts, tail entries): for a caller that
     /// verifies each segment's CRC as it reads it anyway (`runstore merge` copies segments
     /// with their CRCs checked), which saves reading the column data twice.
     pub column_data: bool,
