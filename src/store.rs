@@ -694,15 +694,30 @@ impl Store {
     /// has the store's mode and, where the caller may set it, its owner. A failed backup
     /// removes its temporary file; one a killed backup left is removed by the next backup to
     /// the same `dest` (or never blocks it: every temporary name is new).
+    ///
+    /// An existing `dest` fails as it always did: [`Error::AlreadyExists`] on a read-only
+    /// handle, [`Error::Io`] of kind [`io::ErrorKind::AlreadyExists`] on a read-write one.
     pub fn backup_to(&self, dest: impl AsRef<Path>) -> Result<u64> {
         let dest = dest.as_ref();
-        refuse_existing(dest)?;
-        remove_stale_temp_files(dest);
         let like = file_metadata(self.path())?;
         let db = match &self.inner.db {
             Db::Write(db) => db,
-            Db::Read(_) => return self.backup_snapshot(dest, &like),
+            Db::Read(_) => {
+                refuse_existing(dest)?;
+                remove_stale_temp_files(dest);
+                return self.backup_snapshot(dest, &like);
+            }
         };
+        let exists_as_io = |error| match error {
+            Error::AlreadyExists { .. } => Error::Io {
+                op: "create",
+                path: dest.to_path_buf(),
+                source: io::Error::from(io::ErrorKind::AlreadyExists),
+            },
+            other => other,
+        };
+        refuse_existing(dest).map_err(exists_as_io)?;
+        remove_stale_temp_files(dest);
         let temp = temp_path(dest, "backup");
         let published = (|| {
             let txn = db.begin_write().map_err(|e| Error::db("backup", e))?;
@@ -713,7 +728,7 @@ impl Store {
             // and closes it cleanly, so the backup opens read-only like any closed store.
             drop(open_store(&temp, Access::Write)?);
             keep_mode_and_owner(&temp, &like, OwnerPolicy::IfPermitted)?;
-            link_into_place(&temp, dest, "link backup into place")?;
+            link_into_place(&temp, dest, "link backup into place").map_err(exists_as_io)?;
             Ok(bytes)
         })();
         let _ = std::fs::remove_file(&temp);
