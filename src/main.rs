@@ -16,7 +16,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&error) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("runstore: {error:#}");
+            eprintln!("runstore: {}", cli::error_text(&error));
             ExitCode::from(1)
         }
     }

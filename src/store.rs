@@ -688,31 +688,56 @@ impl Store {
     /// writing, which holds the lock for as long as it has the store open) the copy is
     /// logical: everything live in one read snapshot is copied into a new store, as `vacuum`
     /// does, while the writer goes on committing; the copy is compact and holds exactly the
-    /// commit the snapshot saw. Either way the copy appears at `dest` only complete, opens
-    /// read-only and passes `check`.
+    /// commit the snapshot saw. Either way the copy is built in a temporary file in `dest`'s
+    /// folder and hard-linked into place only complete (a link never replaces a file, so an
+    /// existing `dest` is never overwritten), it opens read-only and passes `check`, and it
+    /// has the store's mode and, where the caller may set it, its owner. A failed backup
+    /// removes its temporary file; one a killed backup left is removed by the next backup to
+    /// the same `dest` (or never blocks it: every temporary name is new).
+    ///
+    /// An existing `dest` fails as it always did: [`Error::AlreadyExists`] on a read-only
+    /// handle, [`Error::Io`] of kind [`io::ErrorKind::AlreadyExists`] on a read-write one.
     pub fn backup_to(&self, dest: impl AsRef<Path>) -> Result<u64> {
         let dest = dest.as_ref();
+        let like = file_metadata(self.path())?;
         let db = match &self.inner.db {
             Db::Write(db) => db,
-            Db::Read(_) => return self.backup_snapshot(dest),
+            Db::Read(_) => {
+                refuse_existing(dest)?;
+                remove_stale_temp_files(dest);
+                return self.backup_snapshot(dest, &like);
+            }
         };
-        let txn = db.begin_write().map_err(|e| Error::db("backup", e))?;
-        let result = copy_file_prefix(self.path(), dest, self.file().physical_len()?);
-        let _ = txn.abort();
-        let bytes = result?;
-        // The copy carries redb's "a writer has it open" mark; one writable open recovers and
-        // closes it cleanly, so the backup opens read-only like any closed store.
-        drop(open_store(dest, Access::Write)?);
-        Ok(bytes)
+        let exists_as_io = |error| match error {
+            Error::AlreadyExists { .. } => Error::Io {
+                op: "create",
+                path: dest.to_path_buf(),
+                source: io::Error::from(io::ErrorKind::AlreadyExists),
+            },
+            other => other,
+        };
+        refuse_existing(dest).map_err(exists_as_io)?;
+        remove_stale_temp_files(dest);
+        let temp = temp_path(dest, "backup");
+        let published = (|| {
+            let txn = db.begin_write().map_err(|e| Error::db("backup", e))?;
+            let result = copy_file_prefix(self.path(), &temp, self.file().physical_len()?);
+            let _ = txn.abort();
+            let bytes = result?;
+            // The copy carries redb's "a writer has it open" mark; one writable open recovers
+            // and closes it cleanly, so the backup opens read-only like any closed store.
+            drop(open_store(&temp, Access::Write)?);
+            keep_mode_and_owner(&temp, &like, OwnerPolicy::IfPermitted)?;
+            link_into_place(&temp, dest, "link backup into place").map_err(exists_as_io)?;
+            Ok(bytes)
+        })();
+        let _ = std::fs::remove_file(&temp);
+        published
     }
 
-    /// The logical backup of [`Store::backup_to`] from one read snapshot.
-    fn backup_snapshot(&self, dest: &Path) -> Result<u64> {
-        if dest.exists() {
-            return Err(Error::AlreadyExists {
-                what: format!("file {}", dest.display()),
-            });
-        }
+    /// The logical backup of [`Store::backup_to`] from one read snapshot; `like` is the
+    /// store file's metadata (mode and owner to keep).
+    fn backup_snapshot(&self, dest: &Path, like: &std::fs::Metadata) -> Result<u64> {
         let temp = temp_path(dest, "backup");
         let built = open_temp_store(&temp).and_then(|target| {
             crate::vacuum::copy_all(self, &target)?;
@@ -720,21 +745,8 @@ impl Store {
             target.file().physical_len()
         });
         let published = built.and_then(|bytes| {
-            // A hard link never replaces an existing file, so a racing `dest` is not lost.
-            std::fs::hard_link(&temp, dest).map_err(|source| {
-                if source.kind() == io::ErrorKind::AlreadyExists {
-                    Error::AlreadyExists {
-                        what: format!("file {}", dest.display()),
-                    }
-                } else {
-                    Error::Io {
-                        op: "link backup into place",
-                        path: dest.to_path_buf(),
-                        source,
-                    }
-                }
-            })?;
-            sync_parent_dir(dest)?;
+            keep_mode_and_owner(&temp, like, OwnerPolicy::IfPermitted)?;
+            link_into_place(&temp, dest, "link backup into place")?;
             Ok(bytes)
         });
         let _ = std::fs::remove_file(&temp);
@@ -745,12 +757,15 @@ impl Store {
     /// place, reclaiming the space of deleted runs and of redb pages freed over time. Column
     /// segments shared by copied runs are copied once. Readers that hold the old file open keep
     /// reading the old file; the writer lock is held throughout, so no commit is lost.
+    ///
+    /// When `path` is a symbolic link, the file it points to is vacuumed and the link stays.
+    /// The new file keeps the old one's mode and owner; when the owner cannot be kept (a
+    /// caller who may not give files away), nothing is replaced and the error says so.
     pub fn vacuum(path: impl AsRef<Path>) -> Result<VacuumReport> {
-        let path = path.as_ref();
+        let path = &resolve_link(path.as_ref())?;
         let source = Store::open(path)?;
         let bytes_before = source.file().physical_len()?;
         let temp = temp_path(path, "vacuum");
-        let _ = std::fs::remove_file(&temp);
         let copied = open_temp_store(&temp).and_then(|target| {
             let runs = crate::vacuum::copy_all(&source, &target)?;
             target.file().sync()?;
@@ -763,36 +778,73 @@ impl Store {
                 return Err(error);
             }
         };
-        // Hold the writer lock across the rename so no commit can land in the old file after
-        // it was copied.
-        let db = match &source.inner.db {
-            Db::Write(db) => db,
-            Db::Read(_) => return Err(Error::ReadOnly),
-        };
-        let guard = db.begin_write().map_err(|e| Error::db("vacuum", e))?;
-        let renamed = std::fs::rename(&temp, path).map_err(|source| Error::Io {
-            op: "rename vacuumed store into place",
-            path: path.to_path_buf(),
-            source,
-        });
-        let _ = guard.abort();
-        if renamed.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
-        renamed?;
-        sync_parent_dir(path)?;
-        let bytes_after = std::fs::metadata(path)
-            .map_err(|source| Error::Io {
-                op: "stat",
-                path: path.to_path_buf(),
-                source,
-            })?
-            .len();
+        source.rename_over(&temp, path, "rename vacuumed store into place")?;
+        let bytes_after = file_metadata(path)?.len();
         Ok(VacuumReport {
             bytes_before,
             bytes_after,
             runs,
         })
+    }
+
+    /// Replaces this store with a new one that `build` fills: the new store is built in a
+    /// temporary file beside the store file (beside the file a symbolic link points to; the
+    /// link stays), then renamed over it while this handle holds the write lock, so no
+    /// commit of another process can land in the old file and be lost (none can open it for
+    /// writing meanwhile). The new file keeps the old one's mode and owner. On error nothing
+    /// is replaced and the temporary file is removed. The handle must be a writer's
+    /// ([`Store::open`]; else [`Error::ReadOnly`]); it is consumed because it refers to the
+    /// old file afterwards: open `path` again to use the new store. Used by `runstore demo`
+    /// to regenerate its own store.
+    pub fn replace_with<E: From<Error>>(
+        self,
+        build: impl FnOnce(&Store) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        if !matches!(self.inner.db, Db::Write(_)) || self.inner.shared {
+            return Err(Error::ReadOnly.into());
+        }
+        let path = &resolve_link(self.path())?;
+        let temp = temp_path(path, "replacing");
+        let built = open_temp_store(&temp).map_err(E::from).and_then(|target| {
+            build(&target)?;
+            target.file().sync()?;
+            Ok(())
+        });
+        if let Err(error) = built {
+            let _ = std::fs::remove_file(&temp);
+            return Err(error);
+        }
+        self.rename_over(&temp, path, "rename new store into place")?;
+        Ok(())
+    }
+
+    /// Renames the finished store `temp` over `path` (this writer handle's file), giving it
+    /// the old file's mode and owner first, while holding the write lock so no commit can
+    /// land in the old file after it was copied. Removes `temp` on failure.
+    fn rename_over(&self, temp: &Path, path: &Path, op: &'static str) -> Result<()> {
+        let renamed = (|| {
+            let like = file_metadata(path)?;
+            keep_mode_and_owner(temp, &like, OwnerPolicy::Required)?;
+            let db = match &self.inner.db {
+                Db::Write(db) => db,
+                Db::Read(_) => return Err(Error::ReadOnly),
+            };
+            let guard = db
+                .begin_write()
+                .map_err(|e| Error::db("replace store", e))?;
+            let renamed = std::fs::rename(temp, path).map_err(|source| Error::Io {
+                op,
+                path: path.to_path_buf(),
+                source,
+            });
+            let _ = guard.abort();
+            renamed
+        })();
+        if renamed.is_err() {
+            let _ = std::fs::remove_file(temp);
+        }
+        renamed?;
+        sync_parent_dir(path)
     }
 
     /// Runs redb's integrity check (verifies every page checksum of the committed trees) on a
@@ -1198,10 +1250,12 @@ pub(crate) fn open_store_access(
     Ok(store)
 }
 
-/// Removes temporary files a killed `create` or `vacuum` of this store left beside it
-/// (`.<name>.creating-<pid>-<n>`, `.<name>.vacuum-<pid>-<n>`) whose process is gone. Only
-/// where `/proc` tells which processes live (Linux); elsewhere they stay. Best effort: a file
-/// that cannot be removed is left alone.
+/// Removes temporary files a killed `create`, `vacuum`, `backup` or replacement (the demo) of
+/// the file at `path` left beside it (`.<name>.creating-<pid>-<n>`, `.<name>.vacuum-<pid>-<n>`,
+/// `.<name>.backup-<pid>-<n>`, `.<name>.replacing-<pid>-<n>`) whose process is gone. Only
+/// where `/proc` tells which processes live (Linux); elsewhere they stay, and never block
+/// anything (every temporary name is new). Best effort: a file that cannot be removed is left
+/// alone, and only regular files are removed.
 fn remove_stale_temp_files(path: &Path) {
     let proc_root = Path::new("/proc/self");
     if !proc_root.exists() {
@@ -1223,22 +1277,32 @@ fn remove_stale_temp_files(path: &Path) {
         let Some(rest) = name.strip_prefix(&prefix) else {
             continue;
         };
-        let Some(rest) = rest
-            .strip_prefix("creating-")
-            .or_else(|| rest.strip_prefix("vacuum-"))
+        let Some(rest) = TEMP_PURPOSES
+            .iter()
+            .find_map(|purpose| rest.strip_prefix(purpose)?.strip_prefix('-'))
         else {
             continue;
         };
+        let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
             continue;
         };
-        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+        if is_file
+            && pid != std::process::id()
+            && !Path::new("/proc").join(pid.to_string()).exists()
+        {
             let _ = std::fs::remove_file(entry.path());
         }
     }
 }
 
+/// The purposes of temporary files beside a store (the `<purpose>` of
+/// `.<name>.<purpose>-<pid>-<n>`), as [`temp_path`] is called with them.
+const TEMP_PURPOSES: [&str; 4] = ["creating", "vacuum", "backup", "replacing"];
+
+/// A new temporary name beside `path`: `.<name>.<purpose>-<pid>-<n>`, `n` random.
 fn temp_path(path: &Path, purpose: &str) -> PathBuf {
+    debug_assert!(TEMP_PURPOSES.contains(&purpose), "{purpose}");
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -1366,6 +1430,120 @@ fn copy_file_prefix(source: &Path, dest: &Path, len: u64) -> Result<u64> {
             source: io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while copying"),
         });
     }
-    sync_parent_dir(dest)?;
     Ok(copied)
+}
+
+/// Fails with [`Error::AlreadyExists`] when anything is at `path`, a dangling symbolic link
+/// included.
+fn refuse_existing(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => Err(Error::AlreadyExists {
+            what: format!("file {}", path.display()),
+        }),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Io {
+            op: "stat",
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// The metadata of the file at `path` (following links).
+fn file_metadata(path: &Path) -> Result<std::fs::Metadata> {
+    std::fs::metadata(path).map_err(|source| Error::Io {
+        op: "stat",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The file a symbolic link at `path` points to (resolved to its final target), so that a
+/// rewrite replaces that file and keeps the link; any other path as it is.
+fn resolve_link(path: &Path) -> Result<PathBuf> {
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.file_type().is_symlink() => {
+            std::fs::canonicalize(path).map_err(|source| Error::Io {
+                op: "resolve symbolic link",
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
+/// Whether a file that takes another's place must also take its owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OwnerPolicy {
+    /// The owner must be kept (the file replaces the store at its path): failing to set it
+    /// fails the call.
+    Required,
+    /// Kept where the caller may give files away (a backup: a copy made by an unprivileged
+    /// user belongs to that user, as with `cp -p`).
+    IfPermitted,
+}
+
+/// Gives the file at `path` (a temporary file this process created) the permission bits of
+/// `like` and, when they differ, its owner and group (which needs privilege to give away).
+#[cfg(unix)]
+fn keep_mode_and_owner(path: &Path, like: &std::fs::Metadata, owner: OwnerPolicy) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let io_err = |op: &'static str| {
+        move |source| Error::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    let file = File::open(path).map_err(io_err("open"))?;
+    let current = file.metadata().map_err(io_err("stat"))?;
+    if (current.uid(), current.gid()) != (like.uid(), like.gid()) {
+        match std::os::unix::fs::fchown(&file, Some(like.uid()), Some(like.gid())) {
+            Ok(()) => {}
+            Err(_) if owner == OwnerPolicy::IfPermitted => {}
+            Err(source) => {
+                return Err(Error::Io {
+                    op: "give the new file the store's owner",
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+    // After the owner: changing the owner clears set-user-id and set-group-id bits.
+    let mode = like.permissions().mode() & 0o7777;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(io_err("give the new file the store's mode"))?;
+    file.sync_all().map_err(io_err("sync"))
+}
+
+/// Without Unix modes and owners there is nothing to keep but the read-only flag.
+#[cfg(not(unix))]
+fn keep_mode_and_owner(path: &Path, like: &std::fs::Metadata, _owner: OwnerPolicy) -> Result<()> {
+    std::fs::set_permissions(path, like.permissions()).map_err(|source| Error::Io {
+        op: "give the new file the store's permissions",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Hard-links the finished file `temp` to `dest` and syncs the folder. A link never replaces
+/// an existing file: a `dest` that appeared meanwhile is left alone and the call fails with
+/// [`Error::AlreadyExists`]. The caller removes `temp`.
+fn link_into_place(temp: &Path, dest: &Path, op: &'static str) -> Result<()> {
+    std::fs::hard_link(temp, dest).map_err(|source| {
+        if source.kind() == io::ErrorKind::AlreadyExists {
+            Error::AlreadyExists {
+                what: format!("file {}", dest.display()),
+            }
+        } else {
+            Error::Io {
+                op,
+                path: dest.to_path_buf(),
+                source,
+            }
+        }
+    })?;
+    sync_parent_dir(dest)
 }

@@ -1,5 +1,6 @@
 //! `runstore copy`: one run into another store (`Run::copy_to`), or within its own store when
-//! both paths name the same file (`Run::copy`).
+//! both paths name the same file (`Run::copy`): the same path, a symbolic link or a hard link
+//! to it (compared by device and inode), so a store is never opened twice as two stores.
 
 use std::path::Path;
 
@@ -46,22 +47,15 @@ pub fn copy(
         Some(name) => options.run_name = Some(name.to_string()),
         None => {}
     }
-    if same_file(source, dest) {
-        let store = Store::open(source).with_context(|| format!("opening {}", source.display()))?;
+    if super::files::same_file(source, dest) {
+        let store = super::retry_open(|| Store::open(source))
+            .with_context(|| format!("opening {}", source.display()))?;
         return Ok(store.run(run_url)?.copy(&options)?);
     }
     let source_store =
         Store::open_read_only(source).with_context(|| format!("opening {}", source.display()))?;
-    let dest_store =
-        Store::open_or_create(dest).with_context(|| format!("opening {}", dest.display()))?;
+    let dest_store = super::retry_open(|| Store::open_or_create(dest))
+        .with_context(|| format!("opening {}", dest.display()))?;
     let run = source_store.run(run_url)?;
     Ok(run.copy_to(&dest_store, &options)?)
-}
-
-/// Whether both paths name one existing file (through links and relative paths alike).
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
 }

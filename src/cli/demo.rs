@@ -5,8 +5,13 @@
 //! rows), per-step training loss (a metrics table written row by row with group commit), a
 //! per-example evaluation table (loss, confidence, predicted class, a 64-wide embedding)
 //! joined to the input table, a checkpoint blob, and statuses COMPLETED, COMPLETED,
-//! CANCELLED and RUNNING. Run twice it
-//! replaces its own earlier store; it refuses to replace a file that is not a store.
+//! CANCELLED and RUNNING.
+//!
+//! Run twice it replaces its own earlier store, and nothing else: an existing file is replaced
+//! only when it is a store that holds nothing but the demo's project and runs, and only
+//! under the writer lock (opened for writing first, so a process writing to it makes the demo
+//! refuse; held until the new file is renamed into place, so no commit can land in the old
+//! file meanwhile). A symbolic link stays and the file it points to is replaced.
 
 use std::io::Write;
 use std::path::Path;
@@ -17,28 +22,57 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use arrow_array::{FixedSizeListArray, Float32Array, Int32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use runstore::{with_role, ColumnRole, Error, MetricsOptions, Store, Value, WriterOptions};
+use runstore::{with_role, ColumnRole, MetricsOptions, Store, Value, WriterOptions};
 
 const PROJECT: &str = "cifar10-sweep";
+
+/// The runs the demo writes, with their learning rate, batch size, final status and epochs.
+const SWEEP: [(&str, f64, i32, &str, i32); 4] = [
+    ("resnet18-lr0.1", 0.1, 128, "COMPLETED", 10),
+    ("resnet18-lr0.01", 0.01, 128, "COMPLETED", 10),
+    ("resnet18-lr0.3", 0.3, 256, "CANCELLED", 4),
+    ("resnet34-lr0.05", 0.05, 128, "RUNNING", 6),
+];
+/// The project-level table the demo writes (`<PROJECT>/tables/<INPUT_TABLE>`).
+const INPUT_TABLE: &str = "test";
+/// Names listed in a refusal before `...`.
+const LISTED_NAMES_MAX: usize = 5;
 
 /// Writes the demo store to `path` and prints a summary to `out`.
 pub fn run(path: &Path, out: &mut impl Write) -> Result<()> {
     let started = Instant::now();
-    match Store::probe(path) {
-        Ok(()) => {}
-        Err(Error::NotFound { .. }) => {}
-        Err(error) => {
-            bail!(
-                "refusing to replace {}: it is not a runstore store ({error})",
-                path.display()
-            )
+    let shown = super::printable(&path.display().to_string()).into_owned();
+    match std::fs::symlink_metadata(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            // Nothing there: create it (a hard link into place, so a file that appears
+            // meanwhile is never replaced) and fill it.
+            let store = Store::create(path).with_context(|| format!("creating {shown}"))?;
+            write_demo(&store)?;
+        }
+        Err(error) => return Err(error).with_context(|| format!("reading {shown}")),
+        Ok(_) => {
+            // Follows a symbolic link: what counts is the file it points to.
+            match std::fs::metadata(path) {
+                Ok(metadata) if metadata.is_file() => {}
+                Ok(_) => bail!("refusing to replace {shown}: it is not a regular file"),
+                Err(error) => bail!("refusing to replace {shown}: {error}"),
+            }
+            let store = match super::retry_open(|| Store::open(path)) {
+                Ok(store) => store,
+                Err(error) => bail!("refusing to replace {shown}: {error}"),
+            };
+            if let Some(holds) = not_only_the_demo(&store)? {
+                bail!(
+                    "refusing to replace {shown}: it holds {holds}; demo replaces only a store \
+                     holding nothing but its own project {PROJECT}"
+                );
+            }
+            store
+                .replace_with(write_demo)
+                .with_context(|| format!("replacing {shown}"))?;
         }
     }
-    let store =
-        Store::create_replacing(path).with_context(|| format!("creating {}", path.display()))?;
-    write_demo(&store)?;
     let elapsed = started.elapsed();
-    drop(store);
 
     let store = Store::open_read_only(path)?;
     let info = store.info()?;
@@ -124,7 +158,7 @@ fn write_input_table(store: &Store) -> Result<String> {
         ],
     )?;
     Ok(store
-        .create_table(PROJECT, "test", &[batch])?
+        .create_table(PROJECT, INPUT_TABLE, &[batch])?
         .url()
         .to_string())
 }
@@ -191,16 +225,70 @@ fn evaluation_batch(rng: &mut Lcg, accuracy: f64) -> Result<RecordBatch> {
     )?)
 }
 
+/// What the store holds besides the demo's own project, runs and input table, said for a
+/// refusal (`2 projects (a, b) and 17 runs`), or `None` when it holds nothing else.
+fn not_only_the_demo(store: &Store) -> Result<Option<String>> {
+    let list = |names: &[String]| {
+        let mut listed: Vec<String> = names
+            .iter()
+            .take(LISTED_NAMES_MAX)
+            .map(|name| super::printable(name).into_owned())
+            .collect();
+        if names.len() > LISTED_NAMES_MAX {
+            listed.push("...".into());
+        }
+        listed.join(", ")
+    };
+    let plural =
+        |count: usize, word: &str| format!("{count} {word}{}", if count == 1 { "" } else { "s" });
+    let projects: Vec<String> = store.projects()?.into_iter().map(|p| p.name).collect();
+    let runs: Vec<String> = store.runs(None)?.iter().map(|run| run.url()).collect();
+    let holds = format!(
+        "{} ({}) and {}",
+        plural(projects.len(), "project"),
+        list(&projects),
+        plural(runs.len(), "run")
+    );
+    if projects.iter().any(|project| project != PROJECT) {
+        return Ok(Some(holds));
+    }
+    let demo_runs: Vec<String> = SWEEP
+        .iter()
+        .map(|(name, ..)| format!("{PROJECT}/runs/{name}"))
+        .collect();
+    let foreign_runs: Vec<String> = runs
+        .iter()
+        .filter(|url| !demo_runs.contains(url))
+        .cloned()
+        .collect();
+    if !foreign_runs.is_empty() {
+        return Ok(Some(format!(
+            "{holds}, {} the demo does not write ({})",
+            plural(foreign_runs.len(), "run"),
+            list(&foreign_runs)
+        )));
+    }
+    let demo_table = format!("{PROJECT}/tables/{INPUT_TABLE}");
+    let foreign_tables: Vec<String> = store
+        .tables(Some(PROJECT))?
+        .into_iter()
+        .map(|info| info.url)
+        .filter(|url| !url.contains("/runs/") && *url != demo_table)
+        .collect();
+    if !foreign_tables.is_empty() {
+        return Ok(Some(format!(
+            "{holds}, and {} the demo does not write ({})",
+            plural(foreign_tables.len(), "table"),
+            list(&foreign_tables)
+        )));
+    }
+    Ok(None)
+}
+
 fn write_demo(store: &Store) -> Result<()> {
     let input_table = write_input_table(store)?;
-    let sweep = [
-        ("resnet18-lr0.1", 0.1, 128, "COMPLETED", 10),
-        ("resnet18-lr0.01", 0.01, 128, "COMPLETED", 10),
-        ("resnet18-lr0.3", 0.3, 256, "CANCELLED", 4),
-        ("resnet34-lr0.05", 0.05, 128, "RUNNING", 6),
-    ];
     let mut rng = Lcg(7);
-    for (name, lr, batch_size, status, epochs) in sweep {
+    for (name, lr, batch_size, status, epochs) in SWEEP {
         let run = store.init(PROJECT, Some(name))?;
         run.set_description(&format!(
             "{} on CIFAR-10, SGD lr={lr}, batch {batch_size}",

@@ -8,13 +8,15 @@
 //! ```
 //!
 //! Every name is escaped ([`escape_name`]) before it becomes a path component, so no project,
-//! run or table name can write outside DIR. Each file is written under a temporary name in its
-//! directory and renamed into place once complete. Files of earlier exports that this one does
-//! not write are left alone. Each file is one consistent snapshot of its table; a writer
-//! appending during the export may land between two files.
+//! run or table name can write outside DIR, and no folder inside DIR is followed when it is a
+//! symbolic link (the export stops with an error naming it). Each file is written under a new
+//! temporary name in its directory (created exclusively, never through an existing link) and
+//! renamed into place once complete; temporary files of killed exports are removed. No file
+//! written is ever the store being exported, by any name (`super::files`). Files of earlier
+//! exports that this one does not write are left alone. Each file is one consistent snapshot of
+//! its table; a writer appending during the export may land between two files.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -128,8 +130,14 @@ fn table_path(url: &str) -> Result<PathBuf> {
 
 /// Exports the store (only `project`, if given) into `dir`.
 pub fn export(store: &Store, dir: &Path, project: Option<&str>) -> Result<ExportReport> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    super::files::create_dirs_inside(dir, Path::new(""))?;
     let tables = store.tables(project)?;
+    // Every file this export writes, checked before any is written: none may be the store.
+    super::files::refuse_store(store.path(), &dir.join("runs.parquet"), "export file")?;
+    for info in &tables {
+        let path = dir.join(table_path(&info.url)?);
+        super::files::refuse_store(store.path(), &path, "export file")?;
+    }
     let progress = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::with_draw_target(
             Some(tables.len() as u64 + 1),
@@ -148,17 +156,19 @@ pub fn export(store: &Store, dir: &Path, project: Option<&str>) -> Result<Export
     let (runs_batch, runs) = runs_batch(store, project)?;
     report.runs = runs;
     report.bytes += write_parquet(
-        &dir.join("runs.parquet"),
+        store,
+        dir,
+        Path::new("runs.parquet"),
         runs_batch.schema(),
         std::slice::from_ref(&runs_batch),
     )?;
     progress.inc(1);
     progress.set_message(super::human_bytes(report.bytes));
     for info in &tables {
-        let path = dir.join(table_path(&info.url)?);
+        let path = table_path(&info.url)?;
         let table = store.table(&info.url)?;
         let batches = table.scan()?;
-        let written = write_parquet(&path, info.schema.clone(), &batches)
+        let written = write_parquet(store, dir, &path, info.schema.clone(), &batches)
             .with_context(|| format!("exporting table {}", info.url))?;
         report.tables += 1;
         report.bytes += written;
@@ -169,47 +179,35 @@ pub fn export(store: &Store, dir: &Path, project: Option<&str>) -> Result<Export
     Ok(report)
 }
 
-/// Writes `batches` as one Parquet file at `path` (its directory created), through a
-/// temporary file renamed into place. Returns the file's size.
-fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Result<u64> {
-    let parent = path
-        .parent()
-        .with_context(|| format!("{} has no directory", path.display()))?;
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let file_name = path
+/// Writes `batches` as one Parquet file at `dir/relative` (its folders created inside `dir`,
+/// never through a symbolic link), through a new temporary file renamed into place. Returns the
+/// file's size.
+fn write_parquet(
+    store: &Store,
+    dir: &Path,
+    relative: &Path,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<u64> {
+    let folder = super::files::create_dirs_inside(dir, relative.parent().unwrap_or(Path::new("")))?;
+    let file_name = relative
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = parent.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let written = (|| -> Result<u64> {
-        let file = File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
+        .with_context(|| format!("{} names no file", relative.display()))?;
+    let path = folder.join(file_name);
+    super::files::write_file_replacing(store.path(), &path, "export file", |file| {
         let properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .build();
-        let mut writer = ArrowWriter::try_new(file, schema, Some(properties))?;
+        let mut writer = ArrowWriter::try_new(&mut *file, schema, Some(properties))?;
         for batch in batches {
             writer.write(batch)?;
         }
-        let file = writer.into_inner()?;
-        file.sync_all()
-            .with_context(|| format!("syncing {}", temp.display()))?;
+        writer.close()?;
         Ok(file
             .metadata()
-            .with_context(|| format!("reading the size of {}", temp.display()))?
+            .with_context(|| format!("reading the size of {}", path.display()))?
             .len())
-    })();
-    let bytes = match written {
-        Ok(bytes) => bytes,
-        Err(error) => {
-            let _ = std::fs::remove_file(&temp);
-            return Err(error);
-        }
-    };
-    if let Err(error) = std::fs::rename(&temp, path) {
-        let _ = std::fs::remove_file(&temp);
-        return Err(error).with_context(|| format!("renaming into {}", path.display()));
-    }
-    Ok(bytes)
+    })
 }
 
 /// One row per run: attributes, params and outputs as JSON text, and `params.<key>` columns

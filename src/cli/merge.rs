@@ -60,7 +60,11 @@ pub fn merge(
             }
             Err(error) => {
                 refused += 1;
-                eprintln!("refused {}: {error:#}", source.display());
+                eprintln!(
+                    "refused {}: {}",
+                    super::printable(&source.display().to_string()),
+                    super::error_text(&error)
+                );
                 // A damaged source can leave this handle refusing writes (as after any
                 // corruption a write meets); the file itself is unchanged, so open it again.
                 drop(store);
@@ -93,7 +97,8 @@ fn merge_one(
     source: &Path,
     if_exists: IfExists,
 ) -> Result<MergeReport> {
-    if same_file(source, dest) {
+    // By device and inode: a symbolic or hard link to DEST is DEST.
+    if super::files::same_file(source, dest) {
         anyhow::bail!("it is the destination");
     }
     // The catalog is checked whole first; column segments are not read here because the
@@ -161,12 +166,4 @@ fn describe(report: &MergeReport) -> String {
         report.blobs,
         human_bytes(report.bytes)
     )
-}
-
-/// Whether both paths name one existing file (through links and relative paths alike).
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
 }

@@ -5,6 +5,7 @@ mod append;
 mod copy;
 mod demo;
 mod export;
+mod files;
 mod merge;
 mod reduce;
 mod scan;
@@ -27,8 +28,11 @@ use runstore::{time, Run, RunInfo, Store, Value};
 )]
 pub struct Args {
     /// When another process has the store open for writing, wait up to this many seconds for
-    /// it to close instead of failing at once (commands that write: init, log, append,
-    /// set-status, delete, merge).
+    /// it to close instead of failing at once (every command that opens a store for writing:
+    /// init, log, append, set-status, delete, copy, merge, reduce, vacuum, repair, upgrade,
+    /// close-stale, demo, and check, which needs the writer gone for redb's integrity check).
+    /// Commands that only read, and backup (which copies a snapshot beside a writer), never
+    /// wait: a writer does not stop them.
     #[arg(long, global = true, value_name = "SECONDS")]
     wait: Option<f64>,
     #[command(subcommand)]
@@ -41,6 +45,13 @@ static WAIT: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new
 /// Opens with `open`, retrying while another process holds the store for writing, for up to
 /// `--wait` seconds (once without it).
 fn retry_open(open: impl Fn() -> runstore::Result<Store>) -> runstore::Result<Store> {
+    retry_while_open(open)
+}
+
+/// Calls `f` (which opens a store for writing first, and fails with
+/// [`runstore::Error::AlreadyOpen`] before changing anything while another process has it
+/// open), retrying for up to `--wait` seconds while it fails so (once without `--wait`).
+fn retry_while_open<T>(open: impl Fn() -> runstore::Result<T>) -> runstore::Result<T> {
     let wait = WAIT.get().copied().unwrap_or_default();
     let deadline = std::time::Instant::now() + wait;
     let mut pause = std::time::Duration::from_millis(5);
@@ -62,7 +73,9 @@ enum Command {
     ///
     /// Example: runstore demo /tmp/demo.runs
     Demo {
-        /// Where to write it; an existing file there must be a store (it is replaced).
+        /// Where to write it; an existing file there is replaced only when it is a store
+        /// holding nothing but an earlier demo (its project cifar10-sweep), and no other
+        /// process has it open for writing.
         path: Option<PathBuf>,
     },
     /// List projects with their run counts.
@@ -466,7 +479,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     });
                     writeln!(out, "{line}")?;
                 } else {
-                    writeln!(out, "{}\t{} runs", project.name, project.run_count)?;
+                    writeln!(
+                        out,
+                        "{}\t{} runs",
+                        printable(&project.name),
+                        project.run_count
+                    )?;
                 }
             }
         }
@@ -491,17 +509,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 query = query.project(project);
             }
             if let Some(filter) = &filter {
-                query = query.filter(filter)?;
+                query = query
+                    .filter(filter)
+                    .with_context(|| format!("--filter {}", echo(filter)))?;
             }
             if let Some(order_by) = &order_by {
-                query = query.order_by(order_by)?;
+                query = query
+                    .order_by(order_by)
+                    .with_context(|| format!("--order-by {}", echo(order_by)))?;
             }
             if let Some(limit) = limit {
                 query = query.limit(limit);
             }
             let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
             let (runs, table) = query.run_with_values(&key_refs).with_context(|| {
-                format!("--columns {:?}", columns.as_deref().unwrap_or_default())
+                format!("--columns {}", echo(columns.as_deref().unwrap_or_default()))
             })?;
             // The table starts with project, name and url; the requested columns follow.
             let first_value = table.num_columns() - keys.len();
@@ -602,7 +624,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 });
                 writeln!(out, "{line:#}")?;
             } else {
-                writeln!(out, "path            {}", info.path.display())?;
+                writeln!(
+                    out,
+                    "path            {}",
+                    printable(&info.path.display().to_string())
+                )?;
                 writeln!(out, "format version  {}", info.format_version)?;
                 writeln!(out, "catalog version {}", info.catalog_version)?;
                 writeln!(out, "file size       {}", human_bytes(info.file_bytes))?;
@@ -664,7 +690,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .iter()
                 .map(|text| {
                     Value::from_json_str(text)
-                        .with_context(|| format!("--output {text:?} is not valid JSON"))
+                        .with_context(|| format!("--output {} is not valid JSON", echo(text)))
                 })
                 .collect::<Result<Vec<_>>>()?;
             let store = open_for_writing(&path, shared)?;
@@ -685,8 +711,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             store.delete_run(&run_url)?;
         }
         Command::Vacuum { path } => {
-            let report =
-                Store::vacuum(&path).with_context(|| format!("vacuuming {}", path.display()))?;
+            let report = retry_while_open(|| Store::vacuum(&path))
+                .with_context(|| format!("vacuuming {}", path.display()))?;
             writeln!(
                 out,
                 "vacuumed {}: {} runs, {} -> {}",
@@ -697,9 +723,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             )?;
         }
         Command::Check { path } => {
-            let report = runstore::check(&path)?;
+            let report = retry_while_open(|| runstore::check(&path))?;
             for problem in &report.problems {
-                writeln!(out, "problem: {problem}")?;
+                writeln!(out, "problem: {}", printable(problem))?;
             }
             writeln!(
                 out,
@@ -715,8 +741,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
         Command::Repair { path } => {
-            let store =
-                Store::open(&path).with_context(|| format!("repairing {}", path.display()))?;
+            let store = retry_open(|| Store::open(&path))
+                .with_context(|| format!("repairing {}", path.display()))?;
             drop(store);
             writeln!(
                 out,
@@ -732,8 +758,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 Err(runstore::Error::NeedsUpgrade { found, .. }) => Some(found),
                 Err(_) => None,
             };
-            let store =
-                Store::open(&path).with_context(|| format!("upgrading {}", path.display()))?;
+            let store = retry_open(|| Store::open(&path))
+                .with_context(|| format!("upgrading {}", path.display()))?;
             let after = store.info()?.catalog_version;
             drop(store);
             if before.is_none_or(|before| before == after) {
@@ -757,7 +783,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let store = if dry_run {
                 open_read(&path)?
             } else {
-                Store::open(&path).with_context(|| format!("opening {}", path.display()))?
+                retry_open(|| Store::open(&path))
+                    .with_context(|| format!("opening {}", path.display()))?
             };
             for run in store.stale_runs(project.as_deref())? {
                 if !dry_run {
@@ -865,10 +892,10 @@ fn parse_params(params: &[String]) -> Result<Value> {
     let mut map = std::collections::BTreeMap::new();
     for param in params {
         let Some((key, value)) = param.split_once('=') else {
-            anyhow::bail!("--param {param:?} is not key=value");
+            anyhow::bail!("--param {} is not key=value", echo(param));
         };
         if key.is_empty() {
-            anyhow::bail!("--param {param:?} has an empty key");
+            anyhow::bail!("--param {} has an empty key", echo(param));
         }
         let value = Value::from_json_str(value).unwrap_or_else(|_| Value::from(value));
         map.insert(key.to_string(), value);
@@ -1065,20 +1092,24 @@ fn print_runs_table_with_columns(
             info.status.name().to_string()
         };
         let mut cells = vec![
-            info.url,
+            printable(&info.url).into_owned(),
             status,
             time::format_us(info.created_us)[..19].replace('T', " "),
             info.output_count.to_string(),
         ];
         // The requested columns go before the last output, which is often long.
-        cells.extend(value_columns.iter().map(|array| cell_text(array, row)));
-        cells.push(last);
+        cells.extend(
+            value_columns
+                .iter()
+                .map(|array| printable(&cell_text(array, row)).into_owned()),
+        );
+        cells.push(printable(&last).into_owned());
         rows.push(cells);
     }
     let mut header: Vec<String> = ["RUN", "STATUS", "CREATED (UTC)", "OUTPUTS"]
         .map(String::from)
         .to_vec();
-    header.extend(keys.iter().map(|key| key.trim().to_string()));
+    header.extend(keys.iter().map(|key| printable(key.trim()).into_owned()));
     header.push("LAST OUTPUT".to_string());
     let mut widths: Vec<usize> = header.iter().map(|cell| cell.chars().count()).collect();
     for row in &rows {
@@ -1106,9 +1137,12 @@ fn print_runs_table_with_columns(
     Ok(())
 }
 
+/// Prints one run for people (`show`, `demo`): every text from the store through
+/// [`printable`].
 fn print_run(out: &mut impl Write, run: &Run) -> Result<()> {
     let info: RunInfo = run.info()?;
-    writeln!(out, "run           {}", info.url)?;
+    let text = |value: &dyn std::fmt::Display| printable(&value.to_string()).into_owned();
+    writeln!(out, "run           {}", text(&info.url))?;
     writeln!(
         out,
         "status        {} ({})",
@@ -1122,32 +1156,34 @@ fn print_run(out: &mut impl Write, run: &Run) -> Result<()> {
         time::format_us(info.last_modified_us)
     )?;
     if !info.description.is_empty() {
-        writeln!(out, "description   {}", info.description)?;
+        writeln!(out, "description   {}", text(&info.description))?;
     }
-    writeln!(out, "parameters    {}", info.parameters)?;
+    writeln!(out, "parameters    {}", text(&info.parameters))?;
     for table in &info.input_tables {
-        writeln!(out, "input table   {table}")?;
+        writeln!(out, "input table   {}", text(table))?;
     }
     for value in &info.input_values {
-        writeln!(out, "input value   {value}")?;
+        writeln!(out, "input value   {}", text(value))?;
     }
     writeln!(out, "outputs       {}", info.output_count)?;
     for value in run.output_values()? {
-        writeln!(out, "  {value}")?;
+        writeln!(out, "  {}", text(&value))?;
     }
     for table in &info.metrics {
         writeln!(
             out,
             "metrics table {} ({} rows, stream {})",
-            table.url, table.row_count, table.stream_name
+            text(&table.url),
+            table.row_count,
+            text(&table.stream_name)
         )?;
     }
     for blob in run.bulk_list()? {
         writeln!(
             out,
             "bulk          {}/{} ({})",
-            run.bulk_data_url(),
-            blob.name,
+            text(&run.bulk_data_url()),
+            text(&blob.name),
             human_bytes(blob.len)
         )?;
     }
@@ -1168,4 +1204,69 @@ pub fn human_bytes(bytes: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
+}
+
+/// Characters of user input an error message quotes before cutting it ([`echo`]).
+const ECHO_CHARS_MAX: usize = 200;
+/// Characters of one cause of an error printed before cutting it ([`error_text`]): a
+/// message that quotes a 160 KB input is useless in full, and no message of the library
+/// without quoted input comes near this length.
+const CAUSE_CHARS_MAX: usize = 1000;
+
+/// `text` with every control character (C0, DEL, C1, such as ESC, which a terminal takes as
+/// the start of a command) and bidirectional-override mark escaped (`\n`, `\t`, `\r`,
+/// `\u{1b}`), for text from a store or the command line printed for people. JSON and CSV
+/// outputs are escaped by their own formats and do not go through this.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `text` cut to `chars_max` characters followed by `... (N bytes)` when longer.
+fn cut(text: &str, chars_max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(chars_max) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((end, _)) => {
+            std::borrow::Cow::Owned(format!("{}... ({} bytes)", &text[..end], text.len()))
+        }
+    }
+}
+
+/// User input quoted in an error message: in double quotes with control characters escaped,
+/// and cut to its first [`ECHO_CHARS_MAX`] characters plus its length when longer.
+pub fn echo(text: &str) -> String {
+    match text.char_indices().nth(ECHO_CHARS_MAX) {
+        None => format!("{text:?}"),
+        Some((end, _)) => format!("{:?}... ({} bytes)", &text[..end], text.len()),
+    }
+}
+
+/// An error as `main` prints it: its causes joined by `: `, each with control characters
+/// escaped and cut to [`CAUSE_CHARS_MAX`] characters (an error of the library may quote a
+/// name or url from the command line whole).
+pub fn error_text(error: &anyhow::Error) -> String {
+    error
+        .chain()
+        .map(|cause| {
+            let text = cause.to_string();
+            cut(&printable(&text), CAUSE_CHARS_MAX).into_owned()
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
 }

@@ -66,8 +66,8 @@ pub enum MethodArg {
 
 /// Runs `reduce`, printing `source -> new` lines to `out`.
 pub fn reduce(args: ReduceArgs, out: &mut dyn Write) -> Result<()> {
-    let store =
-        Store::open(&args.path).with_context(|| format!("opening {}", args.path.display()))?;
+    let store = super::retry_open(|| Store::open(&args.path))
+        .with_context(|| format!("opening {}", args.path.display()))?;
     let run = store.run(&args.run_url)?;
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());

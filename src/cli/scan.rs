@@ -2,14 +2,13 @@
 //! column as an aligned table, CSV, JSON lines, an Arrow IPC file or Parquet. Nested values
 //! (an embedding) print as one cell holding its numbers in the text formats.
 //!
-//! Binary formats are never written to a terminal, and `--output FILE` writes a temporary file
-//! beside FILE and renames it only when everything was written, so an error leaves no half
-//! file.
+//! Binary formats are never written to a terminal, and `--output FILE` writes a new temporary
+//! file beside FILE and renames it only when everything was written, so an error leaves no half
+//! file; FILE is never the store being read, by any name (`super::files`).
 
-use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use arrow_array::RecordBatch;
@@ -92,6 +91,9 @@ pub fn scan(store: &Store, request: &ScanRequest, out: &mut impl Write) -> Resul
             format_name(request.format)
         );
     }
+    if let Some(path) = &request.output {
+        super::files::refuse_store(store.path(), path, "--output")?;
+    }
     let table = store.table(&request.table_url)?;
     let mut query = table.query().offset(request.offset);
     if let Some(columns) = &request.columns {
@@ -104,7 +106,7 @@ pub fn scan(store: &Store, request: &ScanRequest, out: &mut impl Write) -> Resul
     if let Some(filter) = &request.filter {
         query = query
             .filter(filter)
-            .with_context(|| format!("--where {filter:?}"))?;
+            .with_context(|| format!("--where {}", super::echo(filter)))?;
     }
     if let Some(limit) = request.limit {
         query = query.limit(limit);
@@ -114,7 +116,7 @@ pub fn scan(store: &Store, request: &ScanRequest, out: &mut impl Write) -> Resul
             .iter()
             .map(|text| {
                 text.parse::<Agg>()
-                    .with_context(|| format!("--agg {text:?}"))
+                    .with_context(|| format!("--agg {}", super::echo(text)))
             })
             .collect::<Result<Vec<_>>>()?;
         let batch = query.aggregate(request.group_by.as_deref(), &aggs)?;
@@ -133,8 +135,11 @@ pub fn scan(store: &Store, request: &ScanRequest, out: &mut impl Write) -> Resul
             let mut stdout = BufWriter::new(std::io::stdout());
             write_batches(request.format, &schema, &batches, &mut stdout)
         }
-        Some(path) => write_file(path, |file| {
-            write_batches(request.format, &schema, &batches, file)
+        Some(path) => super::files::write_file_replacing(store.path(), path, "--output", |file| {
+            let mut writer = BufWriter::new(file);
+            write_batches(request.format, &schema, &batches, &mut writer)?;
+            writer.flush()?;
+            Ok(())
         }),
     }
 }
@@ -147,31 +152,6 @@ fn format_name(format: Format) -> &'static str {
         Format::Arrow => "arrow",
         Format::Parquet => "parquet",
     }
-}
-
-/// Writes `path` through a temporary file beside it, renamed into place only on success.
-fn write_file(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("--output {} names no file", path.display()))?;
-    let mut temp_name = std::ffi::OsString::from(".");
-    temp_name.push(name);
-    temp_name.push(format!(".{}.tmp", std::process::id()));
-    let temp = path.with_file_name(temp_name);
-    let result = (|| -> Result<()> {
-        let file = File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
-        let mut writer = BufWriter::new(file);
-        write(&mut writer)?;
-        let file = writer.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()
-            .with_context(|| format!("syncing {}", temp.display()))?;
-        std::fs::rename(&temp, path)
-            .with_context(|| format!("renaming {} to {}", temp.display(), path.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
 }
 
 /// Writes `batches` in `format`.
@@ -199,10 +179,19 @@ fn write_batches(
             }
         }
         Format::Table => {
-            let header: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+            // For people: names and cells from the store with control characters escaped.
+            let header: Vec<String> = schema
+                .fields()
+                .iter()
+                .map(|f| super::printable(f.name()).into_owned())
+                .collect();
             let mut rows = vec![header];
             for batch in batches {
-                rows.extend(rows_as_text(batch)?);
+                rows.extend(rows_as_text(batch)?.into_iter().map(|row| {
+                    row.iter()
+                        .map(|cell| super::printable(cell).into_owned())
+                        .collect()
+                }));
             }
             let count = rows.len() - 1;
             print_aligned(out, &rows)?;
@@ -348,11 +337,11 @@ pub fn tables(store: &Store, scope: Option<&str>, json: bool, out: &mut impl Wri
             .map(|f| format!("{}:{}", f.name(), f.data_type()))
             .collect();
         rows.push(vec![
-            info.url.clone(),
+            super::printable(&info.url).into_owned(),
             info.row_count.to_string(),
             super::human_bytes(info.file_size),
-            info.stream_name.clone(),
-            columns.join(" "),
+            super::printable(&info.stream_name).into_owned(),
+            super::printable(&columns.join(" ")).into_owned(),
         ]);
     }
     print_aligned(out, &rows)?;
