@@ -5,6 +5,8 @@
 //! The CI run samples `RUNSTORE_FLIPS` positions (default 500); the soak run flips every byte
 //! of the store in turn:
 //! `RUNSTORE_FLIPS=all cargo test --release --test it corruption -- --nocapture`.
+//! `RUNSTORE_FLIPS_STORE=demo` flips the store `runstore demo` writes instead of the small one
+//! built here, `RUNSTORE_FLIPS_STORE=runs100` a store of 100 runs with tables and blobs.
 //! `RUNSTORE_FLIPS=@123,456` flips just those positions, and `RUNSTORE_FLIPS_LOUD=1` shows
 //! panics and differences as they happen.
 //!
@@ -69,6 +71,64 @@ fn build_store(path: &Path) {
     second
         .add_output_value(&Value::map([("acc", Value::from(0.9))]))
         .unwrap();
+}
+
+/// The soak's larger store (`RUNSTORE_FLIPS_STORE=runs100`): 100 runs over 4 projects, each
+/// with parameters, outputs, an input value, a 200-row metrics table and every tenth a blob.
+fn build_hundred_runs(path: &Path) {
+    let store = Store::create(path).unwrap();
+    store
+        .batch(|batch| {
+            for i in 0..100i64 {
+                let run = batch.init_with(
+                    &format!("proj{}", i % 4),
+                    Some(&format!("run{i:03}")),
+                    &Default::default(),
+                )?;
+                batch.set_parameters(
+                    &run,
+                    &Value::map([
+                        ("lr", Value::from(0.001 * i as f64)),
+                        ("seed", Value::from(i)),
+                    ]),
+                )?;
+                let outputs: Vec<Value> = (0..5i64)
+                    .map(|epoch| {
+                        Value::map([
+                            ("epoch", Value::from(epoch)),
+                            ("acc", Value::from((i + epoch) as f64 / 200.0)),
+                        ])
+                    })
+                    .collect();
+                batch.add_output_values(&run, &outputs)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    for (n, run) in store.runs(None).unwrap().into_iter().enumerate() {
+        let rows = 200;
+        let batch = RecordBatch::try_from_iter([
+            (
+                "example_id",
+                Arc::new(Int64Array::from_iter_values(0..rows)) as ArrayRef,
+            ),
+            (
+                "loss",
+                Arc::new(Float32Array::from_iter_values(
+                    (0..rows).map(|r| (r as f32 + n as f32) * 0.25),
+                )) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        run.add_metrics_data(&batch, &MetricsOptions::default())
+            .unwrap();
+        run.add_input_value(&Value::map([("split", Value::from("val"))]))
+            .unwrap();
+        if n % 10 == 0 {
+            run.put_bulk("ckpt.bin", &vec![n as u8 + 1; 5000]).unwrap();
+        }
+        run.set_status_completed().unwrap();
+    }
 }
 
 /// Everything a reader can see in the store, as text; an error anywhere is `Err`.
@@ -190,7 +250,15 @@ fn first_difference(expected: &str, actual: &str) -> String {
 #[test]
 fn flipped_bytes_give_errors_or_correct_data_never_panics_or_silent_wrong_data() {
     let (dir, path) = temp_store();
-    build_store(&path);
+    match std::env::var("RUNSTORE_FLIPS_STORE").as_deref() {
+        Ok("demo") => {
+            let output = crate::util::runstore(&["demo", path.to_str().unwrap()]);
+            assert!(output.status.success(), "{output:?}");
+        }
+        Ok("runs100") => build_hundred_runs(&path),
+        Ok(other) if !other.is_empty() => panic!("RUNSTORE_FLIPS_STORE={other}: demo or runs100"),
+        _ => build_store(&path),
+    }
     let expected = dump(&path).expect("pristine store reads");
     let original = std::fs::read(&path).unwrap();
     // Most of a fresh file is zeroed space redb has allocated but not used; flips there are
