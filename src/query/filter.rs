@@ -4373,6 +4373,46 @@ mod tests {
             ]),
             "`odd name` = 'x' OR `train.loss` IS NULL OR `and` LIKE 'a%'",
         );
+        // An integer outside i64 keeps every digit in a column filter (a u64 column holds it).
+        check(
+            "u >= 18446744073709551615",
+            Expr::Comparison(Comparison {
+                operand: Operand::Column(column("u", 1)),
+                predicate: Predicate::CompareWide {
+                    op: CompareOp::Ge,
+                    value: i128::from(u64::MAX),
+                },
+            }),
+            "u >= 18446744073709551615",
+        );
+        check(
+            "a < -9223372036854775809",
+            Expr::Comparison(Comparison {
+                operand: Operand::Column(column("a", 1)),
+                predicate: Predicate::CompareWide {
+                    op: CompareOp::Lt,
+                    value: i128::from(i64::MIN) - 1,
+                },
+            }),
+            "a < -9223372036854775809",
+        );
+        let error = parse_column_filter("u IN (1, 18446744073709551615)").unwrap_err();
+        assert_eq!(error.column, 10);
+        assert!(
+            error.message.contains("IN list holds integers of i64"),
+            "{error}"
+        );
+        // A run filter reads it as the float it always did.
+        assert!(matches!(
+            parse_filter("params.x = 18446744073709551615"),
+            Ok(Some(Expr::Comparison(Comparison {
+                predicate: Predicate::Compare {
+                    value: Value::Float(_),
+                    ..
+                },
+                ..
+            })))
+        ));
         assert_eq!(parse_column_filter("  "), Ok(None));
         // The same words in a run filter are attributes, as before.
         let error = parse_filter("loss < 0.5").unwrap_err();
