@@ -79,6 +79,88 @@ pub enum Value {
     Map(BTreeMap<String, Value>),
 }
 
+/// Why JSON text did not become a [`Value`] ([`Value::parse_json`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonError {
+    /// The text is not JSON.
+    #[error(transparent)]
+    Syntax(serde_json::Error),
+    /// Lists and maps nest deeper than [`VALUE_DEPTH_MAX`].
+    #[error("JSON nests {depth} levels deep, deeper than the {VALUE_DEPTH_MAX} levels allowed")]
+    TooDeep {
+        /// How deep the text's brackets nest.
+        depth: usize,
+    },
+    /// An integer outside `i64`, which a [`Value::Int`] cannot hold and a float would round.
+    #[error("integer {integer} does not fit in i64; write it as a string or a float")]
+    IntegerOutOfRange {
+        /// The integer as written.
+        integer: String,
+    },
+    /// A number beyond the range of `f64` (`1e400`).
+    #[error(transparent)]
+    NumberOutOfRange(serde_json::Error),
+}
+
+/// What [`scan_json_text`] finds in JSON text without parsing it.
+struct JsonTextScan {
+    /// The deepest nesting of `[` and `{` outside strings.
+    depth: usize,
+    /// The first integer (a number without fraction or exponent) outside `i64`.
+    integer_out_of_range: Option<String>,
+}
+
+/// Walks JSON text once, outside strings: how deep brackets nest, and the first integer
+/// outside `i64`. It does not check syntax (the parser does); on text that is not JSON its
+/// answers are only about brackets and digits.
+fn scan_json_text(text: &str) -> JsonTextScan {
+    let bytes = text.as_bytes();
+    let mut scan = JsonTextScan {
+        depth: 0,
+        integer_out_of_range: None,
+    };
+    let mut depth = 0usize;
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'"' => {
+                at += 1;
+                while at < bytes.len() && bytes[at] != b'"' {
+                    at += if bytes[at] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                scan.depth = scan.depth.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'-' | b'0'..=b'9' => {
+                let start = at;
+                while at + 1 < bytes.len()
+                    && matches!(
+                        bytes[at + 1],
+                        b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'
+                    )
+                {
+                    at += 1;
+                }
+                let number = &text[start..=at];
+                let is_integer = !number.contains(['.', 'e', 'E']);
+                if is_integer
+                    && number.parse::<i64>().is_err()
+                    && scan.integer_out_of_range.is_none()
+                {
+                    scan.integer_out_of_range = Some(number.to_owned());
+                }
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    scan
+}
+
 /// Why a byte string is not a valid [`Value`] encoding.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("invalid value encoding at byte {offset}: {reason}")]
@@ -215,21 +297,63 @@ impl Value {
     ///
     /// # Errors
     ///
-    /// The `serde_json` error when `s` is not valid JSON.
+    /// The `serde_json` error when `s` is not valid JSON, and one made from the
+    /// [`JsonError`] of [`Value::parse_json`] when it is JSON the store cannot hold as written
+    /// (nested deeper than [`VALUE_DEPTH_MAX`], an integer outside `i64`).
     pub fn from_json_str(s: &str) -> Result<Value, serde_json::Error> {
-        serde_json::from_str::<serde_json::Value>(s).map(Value::from)
+        Value::parse_json(s).map_err(|error| match error {
+            JsonError::Syntax(error) => error,
+            other => <serde_json::Error as serde::de::Error>::custom(other),
+        })
+    }
+
+    /// Parses JSON text into a value, telling text that is not JSON ([`JsonError::Syntax`])
+    /// from JSON that cannot be stored as written: nested deeper than [`VALUE_DEPTH_MAX`]
+    /// (also past `serde_json`'s own limit of 128, where it stops parsing), an integer outside
+    /// `i64` (which would otherwise become a rounded float), or a number beyond `f64`. A
+    /// caller that reads non-JSON text as a string (`--param`) must refuse the others.
+    ///
+    /// # Errors
+    ///
+    /// A [`JsonError`], as above.
+    pub fn parse_json(text: &str) -> Result<Value, JsonError> {
+        let scan = scan_json_text(text);
+        let parsed = serde_json::from_str::<serde_json::Value>(text);
+        if scan.depth > VALUE_DEPTH_MAX {
+            // serde_json refuses 128 levels and more as it would refuse bad syntax: the text
+            // is refused whether or not the rest of it is JSON.
+            return Err(JsonError::TooDeep { depth: scan.depth });
+        }
+        match parsed {
+            Ok(json) => match scan.integer_out_of_range {
+                Some(integer) => Err(JsonError::IntegerOutOfRange { integer }),
+                None => Ok(Value::from(json)),
+            },
+            // serde_json's text for a number beyond f64 (`1e400`): JSON, but not a float.
+            Err(error) if error.to_string().starts_with("number out of range") => {
+                Err(JsonError::NumberOutOfRange(error))
+            }
+            Err(error) => Err(JsonError::Syntax(error)),
+        }
     }
 
     /// Converts this value into a `serde_json` value.
     ///
-    /// Non-finite floats become `null`, since JSON has no NaN or infinity.
+    /// JSON has no NaN or infinity, and `null` is a missing value, so non-finite floats become
+    /// the strings of [`non_finite_json_text`]: `"NaN"`, `"Infinity"` and `"-Infinity"`, the
+    /// spellings JavaScript, JSON5 and Python's `float()` read back (pandas' `to_numeric`
+    /// too). Every JSON the CLI prints goes through this or [`non_finite_json_text`].
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Int(i) => serde_json::Value::Number((*i).into()),
-            Value::Float(f) => serde_json::Number::from_f64(*f)
-                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Value::Float(f) => match non_finite_json_text(*f) {
+                Some(text) => serde_json::Value::String(text.to_owned()),
+                // Every finite float is a JSON number.
+                None => serde_json::Number::from_f64(*f)
+                    .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            },
             Value::Str(s) => serde_json::Value::String(s.clone()),
             Value::List(items) => {
                 serde_json::Value::Array(items.iter().map(Value::to_json).collect())
@@ -374,6 +498,21 @@ impl Value {
             }
             (this, _) => *this = other.clone(),
         }
+    }
+}
+
+/// How JSON output spells a float JSON cannot hold: `"NaN"`, `"Infinity"` or `"-Infinity"` (a
+/// JSON string, quotes included in the JSON text), so that it is neither `null` (a missing
+/// value) nor a parse error for a strict reader. Finite floats give `None`.
+pub fn non_finite_json_text(float: f64) -> Option<&'static str> {
+    if float.is_nan() {
+        Some("NaN")
+    } else if float == f64::INFINITY {
+        Some("Infinity")
+    } else if float == f64::NEG_INFINITY {
+        Some("-Infinity")
+    } else {
+        None
     }
 }
 
@@ -534,7 +673,8 @@ impl<'a> Decoder<'a> {
 }
 
 impl fmt::Display for Value {
-    /// Prints the value as compact JSON (non-finite floats as `null`).
+    /// Prints the value as compact JSON (non-finite floats as the strings `"NaN"`,
+    /// `"Infinity"` and `"-Infinity"`, as [`Value::to_json`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.to_json())
     }
@@ -542,7 +682,8 @@ impl fmt::Display for Value {
 
 impl From<serde_json::Value> for Value {
     /// Converts JSON: integers that fit `i64` become [`Value::Int`], larger
-    /// unsigned integers and all other numbers become [`Value::Float`].
+    /// unsigned integers and all other numbers become [`Value::Float`] (rounded: parse text
+    /// with [`Value::parse_json`] or [`Value::from_json_str`], which refuse such integers).
     fn from(json: serde_json::Value) -> Value {
         match json {
             serde_json::Value::Null => Value::Null,
@@ -850,7 +991,7 @@ mod tests {
     #[test]
     fn json_conversions() {
         let value = Value::from_json_str(
-            r#"{"b":[1,-2,2.5,true,null,"s"],"a":{"big":18446744073709551615,"neg":-9223372036854775808}}"#,
+            r#"{"b":[1,-2,2.5,true,null,"s"],"a":{"big":1.8446744073709552e19,"neg":-9223372036854775808}}"#,
         )
         .unwrap();
         assert_eq!(value.get_path(&["b"]).unwrap().as_list().unwrap().len(), 6);
@@ -863,9 +1004,60 @@ mod tests {
             value.to_string(),
             r#"{"a":{"big":1.8446744073709552e+19,"neg":-9223372036854775808},"b":[1,-2,2.5,true,null,"s"]}"#
         );
+        // Integers outside i64 are refused, not rounded to floats.
+        for (text, integer) in [
+            ("18446744073709551615", "18446744073709551615"),
+            (r#"{"a":[1,9223372036854775808]}"#, "9223372036854775808"),
+            ("-9223372036854775809", "-9223372036854775809"),
+        ] {
+            let error = Value::parse_json(text).unwrap_err();
+            assert!(
+                matches!(&error, JsonError::IntegerOutOfRange { integer: found } if found == integer),
+                "{text}: {error:?}"
+            );
+            assert_eq!(
+                error.to_string(),
+                format!("integer {integer} does not fit in i64; write it as a string or a float")
+            );
+            assert!(Value::from_json_str(text).is_err());
+        }
+        // Digits inside strings are text, and floats may be large.
+        assert_eq!(
+            Value::parse_json(r#"["18446744073709551615", 1e300, -0.0]"#).unwrap(),
+            Value::List(vec![
+                Value::from("18446744073709551615"),
+                Value::Float(1e300),
+                Value::Float(-0.0)
+            ])
+        );
+        // Too deep for the store is refused, also past serde_json's own limit of 128.
+        for depth in [65, 127, 128, 129, 10_000] {
+            let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            let error = Value::parse_json(&text).unwrap_err();
+            assert!(matches!(error, JsonError::TooDeep { depth: found } if found == depth));
+        }
+        let text = format!("{}{}", "[".repeat(64), "]".repeat(64));
+        assert_eq!(Value::parse_json(&text).unwrap().depth(), 64);
+        assert!(matches!(
+            Value::parse_json("1e400"),
+            Err(JsonError::NumberOutOfRange(_))
+        ));
+        assert!(matches!(
+            Value::parse_json("[1, x"),
+            Err(JsonError::Syntax(_))
+        ));
+        assert!(matches!(
+            Value::parse_json(r#""a\"[[[""#),
+            Ok(Value::Str(_))
+        ));
         assert_eq!(Value::from_json_str(&value.to_string()).unwrap(), value);
-        assert_eq!(Value::Float(f64::NAN).to_json(), serde_json::Value::Null);
-        assert_eq!(Value::Float(f64::INFINITY).to_string(), "null");
+        assert_eq!(Value::Float(f64::NAN).to_json(), serde_json::json!("NaN"));
+        assert_eq!(Value::Float(f64::INFINITY).to_string(), r#""Infinity""#);
+        assert_eq!(
+            Value::Float(f64::NEG_INFINITY).to_string(),
+            r#""-Infinity""#
+        );
+        assert_eq!(Value::Float(-0.0).to_string(), "-0.0");
         assert_eq!(Value::Float(1.0).to_string(), "1.0");
         assert_eq!(Value::from_json_str("1.0").unwrap(), Value::Float(1.0));
         assert_eq!(Value::from_json_str("7").unwrap(), Value::Int(7));

@@ -16,6 +16,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use runstore::value::JsonError;
 use runstore::{time, Run, RunInfo, Store, Value};
 
 /// runstore: one transactional file for the runs of your ML experiments.
@@ -117,7 +118,8 @@ enum Command {
         columns: Option<String>,
         /// One JSON object per run per line (url, project, name, status, status_code, stale, created,
         /// last_modified, description, params, outputs; with --columns also "columns", an
-        /// object from each key as written to its value, null when absent).
+        /// object from each key as written to its value, null when absent). NaN and infinities,
+        /// which JSON lacks, print as the strings "NaN", "Infinity" and "-Infinity".
         #[arg(long)]
         json: bool,
         /// CSV (RFC 4180): a header row, then a row per run (url, project, name, status,
@@ -134,7 +136,8 @@ enum Command {
         path: PathBuf,
         /// `<project>/runs/<run>`.
         run_url: String,
-        /// As one JSON object.
+        /// As one JSON object (NaN and infinities as the strings "NaN", "Infinity" and
+        /// "-Infinity").
         #[arg(long)]
         json: bool,
     },
@@ -203,8 +206,9 @@ enum Command {
         /// An x column (e.g. step) whose first and last value per bucket to add.
         #[arg(long, requires = "downsample")]
         x: Option<String>,
-        /// Output format: table (aligned, for people), csv, json (lines), arrow (Arrow IPC
-        /// file), parquet.
+        /// Output format: table (aligned, for people), csv, json (lines; NaN and infinities as
+        /// the strings "NaN", "Infinity", "-Infinity", a null as null or absent), arrow (Arrow
+        /// IPC file), parquet.
         #[arg(long, value_enum, default_value = "table")]
         format: scan::Format,
         /// Write to this file (complete or not at all) instead of stdout.
@@ -236,7 +240,9 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
         /// A parameter `key=value`; the value is read as JSON when it parses as JSON
-        /// (`lr=0.01` is a number, `opt=adam` a string). Repeatable.
+        /// (`lr=0.01` is a number, `opt=adam` a string). Repeatable. JSON nested deeper than 64
+        /// levels or holding an integer outside i64 is an error (quote a big integer to keep
+        /// it as a string).
         #[arg(long = "param", value_name = "KEY=VALUE")]
         params: Vec<String>,
         /// The run's description.
@@ -256,6 +262,7 @@ enum Command {
         /// `<project>/runs/<run>`.
         run_url: String,
         /// The output value, a JSON object. Repeatable: all are appended in one commit.
+        /// Integers must fit i64 and nesting 64 levels.
         #[arg(long, required = true)]
         output: Vec<String>,
         /// Write alongside other processes that opened the store shared (a sweep's trials:
@@ -688,9 +695,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         } => {
             let values = output
                 .iter()
-                .map(|text| {
-                    Value::from_json_str(text)
-                        .with_context(|| format!("--output {} is not valid JSON", echo(text)))
+                .map(|text| match Value::parse_json(text) {
+                    Ok(value) => Ok(value),
+                    Err(JsonError::Syntax(error)) => Err(anyhow::Error::new(error)
+                        .context(format!("--output {} is not valid JSON", echo(text)))),
+                    Err(error) => Err(unstorable_json(error, "an output value", "--output")),
                 })
                 .collect::<Result<Vec<_>>>()?;
             let store = open_for_writing(&path, shared)?;
@@ -897,10 +906,37 @@ fn parse_params(params: &[String]) -> Result<Value> {
         if key.is_empty() {
             anyhow::bail!("--param {} has an empty key", echo(param));
         }
-        let value = Value::from_json_str(value).unwrap_or_else(|_| Value::from(value));
+        // Text that is not JSON is a string; JSON the store cannot hold as written is an error,
+        // never a string.
+        let value = match Value::parse_json(value) {
+            Ok(value) => value,
+            Err(JsonError::Syntax(_)) => Value::from(value),
+            Err(error) => {
+                return Err(unstorable_json(
+                    error,
+                    "parameters",
+                    &format!("--param {key}"),
+                ))
+            }
+        };
         map.insert(key.to_string(), value);
     }
     Ok(Value::Map(map))
+}
+
+/// The error for JSON text the store cannot hold as written (`--param`, `--output`): nesting
+/// past the limit worded as the store words it for `what` ("parameters nest deeper than 64
+/// levels"), an integer outside `i64` or a number beyond `f64` as the parser says it; all
+/// `Error::InvalidValue`, led by the argument (`--param seed`).
+fn unstorable_json(error: JsonError, what: &str, argument: &str) -> anyhow::Error {
+    let reason = match error {
+        JsonError::TooDeep { .. } => format!(
+            "{argument}: {what} nest deeper than {} levels",
+            runstore::value::VALUE_DEPTH_MAX
+        ),
+        other => format!("{argument}: {other}"),
+    };
+    runstore::Error::InvalidValue { reason }.into()
 }
 
 /// Opens a store for reading. A read-only open cannot recover a file a crashed writer left;
@@ -996,7 +1032,7 @@ fn cell_text(array: &arrow_array::ArrayRef, row: usize) -> String {
 }
 
 /// One cell of a `--columns` column as JSON: as `Value::to_json` would give it (non-finite
-/// floats as null), timestamps as RFC 3339 text like `created`, JSON text parsed back.
+/// floats as the strings "NaN", "Infinity", "-Infinity"), timestamps as RFC 3339 text like `created`, JSON text parsed back.
 fn cell_json(
     field: &arrow_schema::Field,
     array: &arrow_array::ArrayRef,

@@ -17,7 +17,8 @@ use runstore::{Method, Progress, ReduceOptions, Store};
 /// by an earlier reduction with the same parameters is reused). Each source gets a new table
 /// with `<column>_umap` or `<column>_pca` in place of the embedding column; the run's metrics
 /// point at the new tables. All in one commit; the run is POST_PROCESSING meanwhile and
-/// COMPLETED after, or back to its old status on error. Prints `source -> new` per table.
+/// COMPLETED after, or back to its old status on error; with nothing to reduce nothing changes.
+/// Prints `source -> new` per table.
 ///
 /// Example: runstore reduce demo.runs cifar10-sweep/runs/resnet18-lr0.01 --method pca --components 2
 #[derive(Debug, clap::Args)]

@@ -9,11 +9,14 @@
 use std::io::{BufWriter, IsTerminal, Write};
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::{Arc, LazyLock};
 
 use anyhow::{bail, Context, Result};
-use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float16Type, Float32Type, Float64Type};
+use arrow_array::{Array, RecordBatch};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
-use arrow_schema::SchemaRef;
+use arrow_schema::{ArrowError, DataType, FieldRef, SchemaRef};
 use runstore::{Agg, Store};
 
 /// Output formats of `scan`.
@@ -23,7 +26,8 @@ pub enum Format {
     Table,
     /// Comma-separated values with a header row.
     Csv,
-    /// One JSON object per row.
+    /// One JSON object per row; NaN and infinities as the strings "NaN", "Infinity" and
+    /// "-Infinity".
     Json,
     /// An Arrow IPC file.
     Arrow,
@@ -163,7 +167,9 @@ fn write_batches(
 ) -> Result<()> {
     match format {
         Format::Json => {
-            let mut writer = arrow_json::LineDelimitedWriter::new(&mut *out);
+            let mut writer = arrow_json::WriterBuilder::new()
+                .with_encoder_factory(Arc::new(NonFiniteAsText))
+                .build::<_, arrow_json::writer::LineDelimited>(&mut *out);
             let refs: Vec<&RecordBatch> = batches.iter().collect();
             writer.write_batches(&refs)?;
             writer.finish()?;
@@ -218,6 +224,71 @@ fn write_batches(
     }
     out.flush()?;
     Ok(())
+}
+
+/// arrow-json writes NaN and the infinities as `null`, which reads as a missing value; this
+/// factory writes them as the strings `"NaN"`, `"Infinity"` and `"-Infinity"`, as run values
+/// print (`runstore::value::non_finite_json_text`). arrow-json asks it at every depth, so an
+/// embedding's items are covered too; an array without a non-finite value keeps arrow-json's
+/// own encoder.
+#[derive(Debug)]
+struct NonFiniteAsText;
+
+impl arrow_json::EncoderFactory for NonFiniteAsText {
+    fn make_default_encoder<'a>(
+        &self,
+        field: &'a FieldRef,
+        array: &'a dyn Array,
+        _options: &'a arrow_json::EncoderOptions,
+    ) -> std::result::Result<Option<arrow_json::writer::NullableEncoder<'a>>, ArrowError> {
+        // arrow-json's float encoder ignores the options; plain ones keep it from asking this
+        // factory again.
+        static PLAIN: LazyLock<arrow_json::EncoderOptions> =
+            LazyLock::new(arrow_json::EncoderOptions::default);
+        let value: Box<dyn Fn(usize) -> f64 + 'a> = match array.data_type() {
+            DataType::Float16 => {
+                let floats = array.as_primitive::<Float16Type>();
+                Box::new(move |i| f64::from(floats.value(i)))
+            }
+            DataType::Float32 => {
+                let floats = array.as_primitive::<Float32Type>();
+                Box::new(move |i| f64::from(floats.value(i)))
+            }
+            DataType::Float64 => {
+                let floats = array.as_primitive::<Float64Type>();
+                Box::new(move |i| floats.value(i))
+            }
+            _ => return Ok(None),
+        };
+        if !(0..array.len()).any(|i| array.is_valid(i) && !value(i).is_finite()) {
+            return Ok(None);
+        }
+        let finite = arrow_json::writer::make_encoder(field, array, &PLAIN)?;
+        let encoder = NonFiniteEncoder { value, finite };
+        Ok(Some(arrow_json::writer::NullableEncoder::new(
+            Box::new(encoder),
+            array.nulls().cloned(),
+        )))
+    }
+}
+
+/// A float array's encoder: non-finite values as JSON strings, the rest by arrow-json.
+struct NonFiniteEncoder<'a> {
+    value: Box<dyn Fn(usize) -> f64 + 'a>,
+    finite: arrow_json::writer::NullableEncoder<'a>,
+}
+
+impl arrow_json::Encoder for NonFiniteEncoder<'_> {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        match runstore::value::non_finite_json_text((self.value)(idx)) {
+            Some(text) => {
+                out.push(b'"');
+                out.extend_from_slice(text.as_bytes());
+                out.push(b'"');
+            }
+            None => self.finite.encode(idx, out),
+        }
+    }
 }
 
 fn rows_as_text(batch: &RecordBatch) -> Result<Vec<Vec<String>>> {

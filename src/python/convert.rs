@@ -35,7 +35,7 @@ fn to_value_at(object: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         return Ok(Value::Bool(b.is_true()));
     }
     if object.is_instance_of::<PyInt>() {
-        return object.extract::<i64>().map(Value::Int);
+        return int_value(object);
     }
     if let Ok(f) = object.cast::<PyFloat>() {
         return Ok(Value::Float(f.value()));
@@ -63,7 +63,7 @@ fn to_value_at(object: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         return to_value_at(&list, depth + 1);
     }
     if let Ok(index) = object.call_method0("__index__") {
-        return index.extract::<i64>().map(Value::Int);
+        return int_value(&index);
     }
     if object.hasattr("__float__")? {
         return object.extract::<f64>().map(Value::Float);
@@ -87,6 +87,23 @@ fn to_value_at(object: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     Err(PyTypeError::new_err(format!(
         "cannot store a value of type {type_name}: use None, bool, int, float, str, list or dict"
     )))
+}
+
+/// A Python int as a [`Value::Int`]; one outside `i64` is `InvalidValue` (a `ValueError`), as
+/// the store refuses it from JSON text, never a rounded float.
+fn int_value(int: &Bound<'_, PyAny>) -> PyResult<Value> {
+    match int.extract::<i64>() {
+        Ok(value) => Ok(Value::Int(value)),
+        Err(_) => Err(py_err(
+            int.py(),
+            Error::InvalidValue {
+                reason: format!(
+                    "integer {} does not fit in i64; write it as a string or a float",
+                    int.str()?
+                ),
+            },
+        )),
+    }
 }
 
 fn key_string(key: &Bound<'_, PyAny>) -> PyResult<String> {

@@ -574,6 +574,15 @@ pub enum Predicate {
         /// `IS NOT NULL`.
         negated: bool,
     },
+    /// `op integer` for an integer literal outside `i64` (`u > 18446744073709551614`), in a
+    /// column filter only: integer columns compare it exactly, float columns with its nearest
+    /// float. A run filter reads such a literal as a float ([`Predicate::Compare`]).
+    CompareWide {
+        /// The operator.
+        op: CompareOp,
+        /// The integer as written.
+        value: i128,
+    },
     /// `op other_column`, in a column filter only: compares two columns of the same row.
     CompareColumn {
         /// The operator.
@@ -801,6 +810,9 @@ impl Predicate {
             // Every other test of a missing value or a NaN is unknown.
             _ if is_null_or_nan(value) => Truth::Unknown,
             Predicate::Compare { op, value: right } => compare_value(value, *op, right),
+            Predicate::CompareWide { op, value: right } => {
+                compare_value(value, *op, &Value::Float(*right as f64))
+            }
             Predicate::Like { pattern, negated } => match value {
                 Value::Str(text) => Truth::from_bool(pattern.matches(text)).negate_if(*negated),
                 _ => Truth::Unknown,
@@ -1826,6 +1838,15 @@ impl Parser {
                     };
                     return Err(self.error_at(&value_token, hint));
                 }
+                if let Some(wide) = self.wide_integer(&value_token) {
+                    return Ok(Comparison {
+                        operand,
+                        predicate: Predicate::CompareWide {
+                            op: compare_op,
+                            value: wide,
+                        },
+                    });
+                }
                 let value = self.literal_for(&operand, value, &value_token)?;
                 Predicate::Compare {
                     op: compare_op,
@@ -1932,6 +1953,14 @@ impl Parser {
                 return Err(self.error_at(
                     &value_token,
                     "NULL in an IN list never matches; use IS NULL".to_owned(),
+                ));
+            }
+            if self.wide_integer(&value_token).is_some() {
+                return Err(self.error_at(
+                    &value_token,
+                    "an IN list holds integers of i64 only; compare a larger one with = (a = \
+                     n OR a = m)"
+                        .to_owned(),
                 ));
             }
             values.push(self.literal_for(operand, value, &value_token)?);
@@ -2226,6 +2255,19 @@ impl Parser {
         }
     }
 
+    /// In a column filter, the integer a number token holds when it is outside `i64` (the
+    /// lexer made it a float): columns of `u64` hold such integers, and compare exactly.
+    fn wide_integer(&self, token: &Token) -> Option<i128> {
+        if !self.columns || !matches!(token.kind, TokenKind::Number(Value::Float(_))) {
+            return None;
+        }
+        let text: String = self.chars.get(token.start..token.end)?.iter().collect();
+        if text.contains(['.', 'e', 'E']) {
+            return None;
+        }
+        text.parse::<i128>().ok()
+    }
+
     /// Reads `LIMIT n` or `OFFSET n`.
     fn count(&mut self) -> Result<u64, FilterError> {
         let keyword = self.bump();
@@ -2369,6 +2411,7 @@ impl fmt::Display for Comparison {
                 }
                 f.write_str(")")
             }
+            Predicate::CompareWide { op, value } => write!(f, " {} {value}", op.symbol()),
             Predicate::IsNull { negated } => write!(f, " IS{} NULL", not(*negated)),
             Predicate::CompareColumn { op, other } => {
                 write!(f, " {} ", op.symbol())?;
@@ -4330,6 +4373,46 @@ mod tests {
             ]),
             "`odd name` = 'x' OR `train.loss` IS NULL OR `and` LIKE 'a%'",
         );
+        // An integer outside i64 keeps every digit in a column filter (a u64 column holds it).
+        check(
+            "u >= 18446744073709551615",
+            Expr::Comparison(Comparison {
+                operand: Operand::Column(column("u", 1)),
+                predicate: Predicate::CompareWide {
+                    op: CompareOp::Ge,
+                    value: i128::from(u64::MAX),
+                },
+            }),
+            "u >= 18446744073709551615",
+        );
+        check(
+            "a < -9223372036854775809",
+            Expr::Comparison(Comparison {
+                operand: Operand::Column(column("a", 1)),
+                predicate: Predicate::CompareWide {
+                    op: CompareOp::Lt,
+                    value: i128::from(i64::MIN) - 1,
+                },
+            }),
+            "a < -9223372036854775809",
+        );
+        let error = parse_column_filter("u IN (1, 18446744073709551615)").unwrap_err();
+        assert_eq!(error.column, 10);
+        assert!(
+            error.message.contains("IN list holds integers of i64"),
+            "{error}"
+        );
+        // A run filter reads it as the float it always did.
+        assert!(matches!(
+            parse_filter("params.x = 18446744073709551615"),
+            Ok(Some(Expr::Comparison(Comparison {
+                predicate: Predicate::Compare {
+                    value: Value::Float(_),
+                    ..
+                },
+                ..
+            })))
+        ));
         assert_eq!(parse_column_filter("  "), Ok(None));
         // The same words in a run filter are attributes, as before.
         let error = parse_filter("loss < 0.5").unwrap_err();

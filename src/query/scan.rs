@@ -20,8 +20,11 @@
 //! `not`), and a row passes only when the filter is true. Unlike run parameters, a column has
 //! one type, so a value that cannot fit it (a string against a float column, `LIKE` on a
 //! number) is an [`Error::InvalidQuery`] pointing at the column's name, not a silent false.
-//! Numbers compare as `f64` (integers above 2^53 round); strings, dictionary-encoded strings
-//! and booleans compare as themselves.
+//! Numbers compare exactly: an integer column against an integer or a float, or two columns of
+//! any number types, never round an integer to `f64` (as `runs --filter` does); strings,
+//! dictionary-encoded strings and booleans compare as themselves. Aggregates of integer
+//! columns are exact too: `min`, `max` and `sum` keep the column's integers (`Int64` or
+//! `UInt64`), and a sum that does not fit is an error rather than a rounded number.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -91,14 +94,17 @@ pub struct TableQuery {
 pub enum AggFunc {
     /// Rows (without a column), or non-null values of a column.
     Count,
-    /// Sum of the non-null values, as `f64`; NaN if any value is NaN.
+    /// Sum of the non-null values: of an integer column exact, as `Int64` (signed columns) or
+    /// `UInt64` (unsigned), an [`Error::InvalidInput`] when the sum does not fit; of a float
+    /// column as `f64`, NaN if any value is NaN.
     Sum,
     /// Mean of the non-null values, as `f64`; NaN if any value is NaN.
     Mean,
-    /// Smallest non-null value, as `f64` (NaN only when every value is NaN, as Arrow's `min`).
+    /// Smallest non-null value: of an integer column exact, as `Int64` or `UInt64`; of a float
+    /// column as `f64` (NaN only when every value is NaN, as Arrow's `min`).
     Min,
-    /// Largest non-null value, as `f64` (NaN counts as larger than every number, as Arrow's
-    /// `max`).
+    /// Largest non-null value: of an integer column exact, as `Int64` or `UInt64`; of a float
+    /// column as `f64` (NaN counts as larger than every number, as Arrow's `max`).
     Max,
 }
 
@@ -281,14 +287,16 @@ impl TableQuery {
 
     /// Aggregates of the selected rows, one row per group: the group column first (when
     /// `group_by` is given; groups ascending, null last), then one column per aggregate named
-    /// by [`Agg::output_name`] (`count` as `UInt64`, the others `Float64`, null for a group
-    /// without values). Without `group_by` there is exactly one row, even when no row is
+    /// by [`Agg::output_name`] (`count` as `UInt64`, `sum`, `min` and `max` of an integer
+    /// column as `Int64` or `UInt64` (exact), the others `Float64`; null for a group without
+    /// values). Without `group_by` there is exactly one row, even when no row is
     /// selected. Memory holds one partial result per group.
     ///
     /// # Errors
     ///
     /// [`Error::NotFound`] for an unknown column; [`Error::InvalidInput`] for an aggregate other
-    /// than `count` of a non-numeric column, or a group column of a type that cannot be a key
+    /// than `count` of a non-numeric column, a sum of integers beyond `Int64` (`UInt64` for an
+    /// unsigned column), or a group column of a type that cannot be a key
     /// (lists, structs, binary).
     pub fn aggregate(&self, group_by: Option<&str>, aggs: &[Agg]) -> Result<RecordBatch> {
         let schema = self.table.schema()?;
@@ -385,6 +393,10 @@ impl TableQuery {
                     .collect();
                 fields.push(Field::new(agg.output_name(), DataType::UInt64, false));
                 columns.push(Arc::new(counts));
+            } else if let Some(integer_type) = integer_result_type(agg, &schema) {
+                let (array, data_type) = integer_results(agg, integer_type, partials)?;
+                fields.push(Field::new(agg.output_name(), data_type, true));
+                columns.push(array);
             } else {
                 let values: Float64Array = partials.map(|p| p.result(agg.func)).collect();
                 fields.push(Field::new(agg.output_name(), DataType::Float64, true));
@@ -735,6 +747,7 @@ fn check_filter(expr: &Expr, schema: &Schema) -> Result<()> {
         match &comparison.predicate {
             Predicate::IsNull { .. } => Ok(()),
             Predicate::Compare { value, .. } => fits(value),
+            Predicate::CompareWide { value, .. } => fits(&Value::Float(*value as f64)),
             Predicate::In { values, .. } => values.iter().try_for_each(fits),
             Predicate::Like { .. } if column_kind == Kind::Text => Ok(()),
             Predicate::Like { pattern, .. } => Err(query_error(
@@ -823,6 +836,15 @@ fn compare(comparison: &filter::Comparison, batch: &RecordBatch) -> Result<Boole
             arrow_arith::boolean::is_not_null(column).map_err(arrow_error)
         }
         Predicate::Compare { op, value } => compare_value(column, *op, value),
+        Predicate::CompareWide { op, value } => {
+            let numbers = NumberColumn::of(column)?;
+            Ok(compare_numbers(
+                *op,
+                &numbers,
+                |_| Number::Int(*value),
+                None,
+            ))
+        }
         Predicate::In { values, negated } => {
             let mut result: Option<BooleanArray> = None;
             for value in values {
@@ -857,6 +879,16 @@ fn compare(comparison: &filter::Comparison, batch: &RecordBatch) -> Result<Boole
         Predicate::CompareColumn { op, other } => {
             let right = batch_column(batch, other)?;
             match kind(column.data_type()) {
+                Kind::Number if is_integer(column.data_type()) || is_integer(right.data_type()) => {
+                    let left = NumberColumn::of(column)?;
+                    let right = NumberColumn::of(right)?;
+                    Ok(compare_numbers(
+                        *op,
+                        &left,
+                        |i| right.value(i),
+                        right.nulls(),
+                    ))
+                }
                 Kind::Number => {
                     let left = as_f64(column)?;
                     let right = as_f64(right)?;
@@ -877,11 +909,23 @@ fn compare(comparison: &filter::Comparison, batch: &RecordBatch) -> Result<Boole
 
 fn compare_value(column: &ArrayRef, op: CompareOp, value: &Value) -> Result<BooleanArray> {
     match value {
-        Value::Int(_) | Value::Float(_) => {
-            let number = value.as_f64().unwrap_or(f64::NAN);
+        // The common cases run Arrow's kernels, which are exact for them.
+        Value::Int(int) if column.data_type() == &DataType::Int64 => {
+            compare_op(op, column, &Int64Array::new_scalar(*int))
+        }
+        Value::Float(float) if !is_integer(column.data_type()) => {
             let numbers = as_f64(column)?;
-            let result = compare_op(op, &numbers, &Float64Array::new_scalar(number))?;
+            let result = compare_op(op, &numbers, &Float64Array::new_scalar(*float))?;
             null_where_nan(result, &numbers)
+        }
+        // The rest compare exactly one by one: an integer never passes through f64.
+        Value::Int(_) | Value::Float(_) => {
+            let literal = match value {
+                Value::Int(int) => Number::Int(i128::from(*int)),
+                _ => Number::Float(value.as_f64().unwrap_or(f64::NAN)),
+            };
+            let numbers = NumberColumn::of(column)?;
+            Ok(compare_numbers(op, &numbers, |_| literal, None))
         }
         Value::Str(text) => {
             let strings = arrow_cast::cast(column, &DataType::Utf8).map_err(arrow_error)?;
@@ -918,6 +962,127 @@ fn null_where_nan(result: BooleanArray, numbers: &Float64Array) -> Result<Boolea
     Ok(result.as_boolean().clone())
 }
 
+/// Whether `data_type` is one of the integer types (`Int8`..`Int64`, `UInt8`..`UInt64`).
+fn is_integer(data_type: &DataType) -> bool {
+    data_type.is_integer()
+}
+
+/// One number of a column or a filter, exactly: every `i64` and `u64` as an integer.
+#[derive(Clone, Copy, Debug)]
+enum Number {
+    Int(i128),
+    Float(f64),
+}
+
+/// How two numbers order, exactly (an integer is never rounded to a float); `None` when
+/// either is NaN.
+fn number_cmp(left: Number, right: Number) -> Option<Ordering> {
+    match (left, right) {
+        (Number::Int(a), Number::Int(b)) => Some(a.cmp(&b)),
+        (Number::Int(a), Number::Float(b)) => int_float_cmp(a, b),
+        (Number::Float(a), Number::Int(b)) => int_float_cmp(b, a).map(Ordering::reverse),
+        (Number::Float(a), Number::Float(b)) => a.partial_cmp(&b),
+    }
+}
+
+/// Compares an integer (any `i64` or `u64`) with a float without rounding either.
+fn int_float_cmp(int: i128, float: f64) -> Option<Ordering> {
+    // 2^100: beyond every i64 and u64, and every float of smaller magnitude truncates to an
+    // i128 exactly.
+    const BOUND: f64 = (1u128 << 100) as f64;
+    if float.is_nan() {
+        return None;
+    }
+    if float >= BOUND {
+        return Some(Ordering::Less);
+    }
+    if float <= -BOUND {
+        return Some(Ordering::Greater);
+    }
+    let whole = float.trunc();
+    // In range, so the cast is exact.
+    Some(int.cmp(&(whole as i128)).then_with(|| {
+        // Same whole part: the float's fraction decides.
+        whole.partial_cmp(&float).unwrap_or(Ordering::Equal)
+    }))
+}
+
+/// A numeric column as read for exact comparison and aggregates: signed integers widened to
+/// `i64`, unsigned ones to `u64`, floats to `f64` (all without loss).
+enum NumberColumn {
+    Int(Int64Array),
+    UInt(UInt64Array),
+    Float(Float64Array),
+}
+
+impl NumberColumn {
+    fn of(column: &ArrayRef) -> Result<NumberColumn> {
+        let data_type = column.data_type();
+        Ok(if data_type.is_signed_integer() {
+            let ints = arrow_cast::cast(column, &DataType::Int64).map_err(arrow_error)?;
+            NumberColumn::Int(ints.as_primitive::<Int64Type>().clone())
+        } else if data_type.is_unsigned_integer() {
+            let ints = arrow_cast::cast(column, &DataType::UInt64).map_err(arrow_error)?;
+            NumberColumn::UInt(ints.as_primitive::<UInt64Type>().clone())
+        } else {
+            NumberColumn::Float(as_f64(column)?)
+        })
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            NumberColumn::Int(values) => values.len(),
+            NumberColumn::UInt(values) => values.len(),
+            NumberColumn::Float(values) => values.len(),
+        }
+    }
+
+    fn nulls(&self) -> Option<&arrow_buffer::NullBuffer> {
+        match self {
+            NumberColumn::Int(values) => values.nulls(),
+            NumberColumn::UInt(values) => values.nulls(),
+            NumberColumn::Float(values) => values.nulls(),
+        }
+    }
+
+    /// The value at `index` (whatever is under a null).
+    fn value(&self, index: usize) -> Number {
+        match self {
+            NumberColumn::Int(values) => Number::Int(i128::from(values.value(index))),
+            NumberColumn::UInt(values) => Number::Int(i128::from(values.value(index))),
+            NumberColumn::Float(values) => Number::Float(values.value(index)),
+        }
+    }
+}
+
+/// `left op right` row by row, exactly: null where either side is null or NaN (unknown).
+fn compare_numbers(
+    op: CompareOp,
+    left: &NumberColumn,
+    right: impl Fn(usize) -> Number,
+    right_nulls: Option<&arrow_buffer::NullBuffer>,
+) -> BooleanArray {
+    let is_null = |nulls: Option<&arrow_buffer::NullBuffer>, i: usize| {
+        nulls.is_some_and(|nulls| nulls.is_null(i))
+    };
+    (0..left.len())
+        .map(|i| {
+            if is_null(left.nulls(), i) || is_null(right_nulls, i) {
+                return None;
+            }
+            let ordering = number_cmp(left.value(i), right(i))?;
+            Some(match op {
+                CompareOp::Eq => ordering == Ordering::Equal,
+                CompareOp::Ne => ordering != Ordering::Equal,
+                CompareOp::Lt => ordering == Ordering::Less,
+                CompareOp::Le => ordering != Ordering::Greater,
+                CompareOp::Gt => ordering == Ordering::Greater,
+                CompareOp::Ge => ordering != Ordering::Less,
+            })
+        })
+        .collect()
+}
+
 fn as_f64(column: &ArrayRef) -> Result<Float64Array> {
     let numbers = arrow_cast::cast(column, &DataType::Float64).map_err(arrow_error)?;
     Ok(numbers.as_primitive::<Float64Type>().clone())
@@ -926,7 +1091,8 @@ fn as_f64(column: &ArrayRef) -> Result<Float64Array> {
 // ---------------------------------------------------------------------------------------------
 // Aggregates
 
-/// One aggregate's running state for one group.
+/// One aggregate's running state for one group. An integer column fills the `int_` fields
+/// (exact), any other number column the `f64` ones.
 #[derive(Clone, Debug, Default)]
 struct Partial {
     rows: u64,
@@ -934,9 +1100,34 @@ struct Partial {
     sum: f64,
     min: Option<f64>,
     max: Option<f64>,
+    int_sum: i128,
+    int_min: Option<i128>,
+    int_max: Option<i128>,
 }
 
 impl Partial {
+    /// Folds in the non-null values of an integer column (and `rows` rows), exactly.
+    fn add_integers(&mut self, rows: usize, integers: impl Iterator<Item = i128>) {
+        self.rows += rows as u64;
+        for integer in integers {
+            self.values += 1;
+            // An i128 holds the sum of 2^63 u64s; saturating only marks the impossible.
+            self.int_sum = self.int_sum.saturating_add(integer);
+            self.int_min = Some(self.int_min.map_or(integer, |sofar| sofar.min(integer)));
+            self.int_max = Some(self.int_max.map_or(integer, |sofar| sofar.max(integer)));
+        }
+    }
+
+    /// The exact result of `sum`, `min` or `max` over an integer column.
+    fn int_result(&self, func: AggFunc) -> Option<i128> {
+        match func {
+            AggFunc::Sum => (self.values > 0).then_some(self.int_sum),
+            AggFunc::Min => self.int_min,
+            AggFunc::Max => self.int_max,
+            AggFunc::Count | AggFunc::Mean => None,
+        }
+    }
+
     /// Folds in the non-null values of `numbers` (and `rows` rows).
     fn add(&mut self, rows: usize, numbers: Option<&Float64Array>) {
         self.rows += rows as u64;
@@ -957,11 +1148,71 @@ impl Partial {
         match func {
             AggFunc::Count => Some(self.values as f64),
             AggFunc::Sum => (self.values > 0).then_some(self.sum),
-            AggFunc::Mean => (self.values > 0).then(|| self.sum / self.values as f64),
+            // One of the two sums is zero: the column's values went to the other.
+            AggFunc::Mean => {
+                (self.values > 0).then(|| (self.sum + self.int_sum as f64) / self.values as f64)
+            }
             AggFunc::Min => self.min,
             AggFunc::Max => self.max,
         }
     }
+}
+
+/// The type of an exact aggregate (`sum`, `min`, `max`) of an integer column: `Int64` for
+/// signed columns, `UInt64` for unsigned ones; `None` for every other aggregate.
+fn integer_result_type(agg: &Agg, schema: &Schema) -> Option<DataType> {
+    if !matches!(agg.func, AggFunc::Sum | AggFunc::Min | AggFunc::Max) {
+        return None;
+    }
+    let data_type = schema
+        .field_with_name(agg.column.as_deref()?)
+        .ok()?
+        .data_type();
+    if data_type.is_signed_integer() {
+        Some(DataType::Int64)
+    } else if data_type.is_unsigned_integer() {
+        Some(DataType::UInt64)
+    } else {
+        None
+    }
+}
+
+/// One exact aggregate's column over the groups' partials; a sum outside `data_type` is an
+/// error naming it, never a wrapped or rounded number.
+fn integer_results<'p>(
+    agg: &Agg,
+    data_type: DataType,
+    partials: impl Iterator<Item = &'p Partial>,
+) -> Result<(ArrayRef, DataType)> {
+    let results = partials.map(|partial| partial.int_result(agg.func));
+    let overflow = |value: i128| Error::InvalidInput {
+        reason: format!(
+            "{} is {value}, which does not fit in {data_type}; mean:{} gives the average as a \
+             float",
+            agg.output_name(),
+            agg.column.as_deref().unwrap_or_default()
+        ),
+    };
+    let array: ArrayRef = if data_type == DataType::Int64 {
+        let values = results
+            .map(|result| {
+                result
+                    .map(|v| i64::try_from(v).map_err(|_| overflow(v)))
+                    .transpose()
+            })
+            .collect::<Result<Int64Array>>()?;
+        Arc::new(values)
+    } else {
+        let values = results
+            .map(|result| {
+                result
+                    .map(|v| u64::try_from(v).map_err(|_| overflow(v)))
+                    .transpose()
+            })
+            .collect::<Result<UInt64Array>>()?;
+        Arc::new(values)
+    };
+    Ok((array, data_type))
 }
 
 /// Arrow's order for floats: NaN above every number.
@@ -1002,7 +1253,15 @@ fn update_partials(
             partial.values += (column.len() - column.null_count()) as u64;
             continue;
         }
-        partial.add(length, Some(&as_f64(&column)?));
+        match NumberColumn::of(&column)? {
+            NumberColumn::Int(ints) => {
+                partial.add_integers(length, ints.iter().flatten().map(i128::from));
+            }
+            NumberColumn::UInt(ints) => {
+                partial.add_integers(length, ints.iter().flatten().map(i128::from));
+            }
+            NumberColumn::Float(numbers) => partial.add(length, Some(&numbers)),
+        }
     }
     Ok(())
 }

@@ -13,7 +13,8 @@
 //! Invariant: the new tables, the stored reducers, the repointed metrics, the deleted sources
 //! and the status COMPLETED land in one write transaction; before it the run is
 //! POST_PROCESSING, and any error restores the status it had, so a failed reduction leaves
-//! the store as it was (except for that status flip, which it undoes).
+//! the store as it was (except for that status flip, which it undoes). A reduction with
+//! nothing to reduce writes nothing at all: no status flip, no COMPLETED.
 //!
 //! This module owns fitting, applying and the output tables; it leaves segments to
 //! `table` and `file`, and the run record to `catalog`.
@@ -248,7 +249,8 @@ impl Run {
     /// Reduces the embedding columns of every metrics table of the run, one reducer per foreign
     /// (input) table and column, fitted on the group's newest table and applied to the others
     /// (3LC's `reduce_embeddings_per_dataset`). Tables already reduced (holding `<col>_<method>`)
-    /// and tables without embedding columns are left alone. See [`ReduceOptions`].
+    /// and tables without embedding columns are left alone; with nothing to reduce, the report
+    /// is empty and nothing changes, the status included. See [`ReduceOptions`].
     pub fn reduce_embeddings_per_dataset(&self, options: &ReduceOptions) -> Result<ReduceReport> {
         self.reduce(options, Scope::PerDataset)
     }
@@ -308,6 +310,11 @@ impl Run {
         let previous = self.status()?;
         // Plan before the status changes: a bad option or column fails with nothing touched.
         let plan = self.plan(options, &scope)?;
+        if plan.sources.is_empty() {
+            // Nothing to reduce: nothing is written, and the status stays what it was (a
+            // reduction that did nothing has not completed the run).
+            return Ok(ReduceReport::default());
+        }
         self.set_status(RunStatus::PostProcessing)?;
         let result = self.execute(store, options, plan);
         match result {

@@ -487,8 +487,11 @@ pub(crate) fn append_tail(
     Ok(())
 }
 
-/// Appends `batch` to table `id`: straight to a segment chunk when it is large (sealing the
-/// tail first so rows stay in order), to the tail otherwise; seals a full tail.
+/// Appends `batch` to table `id`: straight to a segment chunk when it is large in rows or in
+/// bytes (sealing the tail first so rows stay in order), to the tail otherwise; seals a full
+/// tail. A large batch never passes through the tail: redb stores a value in a power-of-two
+/// run of pages and grows its file by twice that, so one 200 MB row in the tail left 512 MB
+/// of redb space behind it after sealing (a 712 MB file).
 pub(crate) fn append_batch(
     store: &Store,
     txn: &WriteTransaction,
@@ -498,7 +501,7 @@ pub(crate) fn append_batch(
 ) -> Result<()> {
     let schema = decode_schema(record)?;
     check_batch(&schema, batch, &record.url)?;
-    if batch.num_rows() as u64 >= SEAL_ROWS {
+    if batch.num_rows() as u64 >= SEAL_ROWS || batch.get_array_memory_size() as u64 >= SEAL_BYTES {
         seal(store, txn, id, record)?;
         write_chunk(store, txn, record, batch)?;
         return Ok(());
