@@ -715,12 +715,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
         Command::Repair { path } => {
-            let store =
-                Store::open(&path).with_context(|| format!("repairing {}", path.display()))?;
-            drop(store);
+            // Store::repair closes explicitly: a failed write of the clean shutdown (a full
+            // disk) is an error here, not a success message over a file still unrepaired.
+            let recovered =
+                Store::repair(&path).with_context(|| format!("repairing {}", path.display()))?;
+            let what = if recovered { "recovered: it " } else { "" };
             writeln!(
                 out,
-                "{} is consistent and can be opened read-only",
+                "{} {what}is consistent and can be opened read-only",
                 path.display()
             )?;
         }
