@@ -599,6 +599,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     "inputs": info.inputs,
                     "blobs": info.blobs,
                     "tables": info.tables,
+                    "needs_recovery": store.needs_recovery(),
                 });
                 writeln!(out, "{line:#}")?;
             } else {
@@ -624,6 +625,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 writeln!(out, "input values    {}", info.inputs)?;
                 writeln!(out, "blobs           {}", info.blobs)?;
                 writeln!(out, "tables          {}", info.tables)?;
+                if store.needs_recovery() {
+                    writeln!(
+                        out,
+                        "recovery        needed: its writer stopped without closing it; shown \
+                         is its last durable commit (`runstore repair` recovers the file)"
+                    )?;
+                }
             }
         }
         Command::Init {
@@ -700,6 +708,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let report = runstore::check(&path)?;
             for problem in &report.problems {
                 writeln!(out, "problem: {problem}")?;
+            }
+            if report.redb_repaired {
+                writeln!(
+                    out,
+                    "note: {} was not closed cleanly (its writer stopped, or still has it \
+                     open); checked its last commit, recovered in memory, file unchanged",
+                    path.display()
+                )?;
             }
             writeln!(
                 out,
@@ -878,8 +894,8 @@ fn parse_params(params: &[String]) -> Result<Value> {
     Ok(Value::Map(map))
 }
 
-/// Opens a store for reading. A read-only open cannot recover a file a crashed writer left;
-/// the error says so and names `runstore repair`.
+/// Opens a store for reading. A file a crashed writer left is read as its last durable commit,
+/// recovered in memory (`Store::open_read_only`); nothing is written to it.
 fn open_read(path: &std::path::Path) -> Result<Store> {
     Store::open_read_only(path).with_context(|| format!("opening {}", path.display()))
 }

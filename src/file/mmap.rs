@@ -55,11 +55,10 @@ impl Mapping {
     /// file): a store renamed over the path in between (`vacuum` does) would otherwise be mapped
     /// in place of the one being read.
     pub fn open_matching(path: &Path, store: &File) -> Result<Mapping> {
-        use std::os::unix::fs::MetadataExt;
         let mapping = Mapping::open(path)?;
         let stat = |file: &File| {
             file.metadata()
-                .map(|m| (m.dev(), m.ino()))
+                .map(|m| file_identity(&m))
                 .map_err(|source| Error::Io {
                     op: "stat for mapping",
                     path: path.to_path_buf(),
@@ -119,6 +118,17 @@ impl Mapping {
         Ok(map)
     }
 }
+
+/// What tells two open files apart: device and inode where there are inodes.
+#[cfg(unix)]
+fn file_identity(metadata: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (metadata.dev(), metadata.ino())
+}
+
+/// What tells two open files apart; without inodes, nothing (every file matches).
+#[cfg(not(unix))]
+fn file_identity(_metadata: &std::fs::Metadata) {}
 
 /// The mapped bytes `[offset, offset + len)`, bounds-checked.
 pub fn bytes(map: &Mmap, offset: u64, len: u64) -> Result<&[u8]> {

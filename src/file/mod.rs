@@ -13,7 +13,6 @@ pub mod superblock;
 
 use std::fs::{File, FileType, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
 pub use backend::{PhysicalFile, RedbBackend, SEGMENT_ALIGN};
@@ -30,10 +29,14 @@ use crate::error::{Error, Result};
 pub(crate) fn open_store_file(path: &Path, writable: bool) -> Result<File> {
     let metadata = std::fs::metadata(path).map_err(|source| open_error(path, source))?;
     require_regular(path, metadata.file_type())?;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(writable)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+    let mut options = OpenOptions::new();
+    options.read(true).write(writable);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options
         .open(path)
         .map_err(|source| open_error(path, source))?;
     let metadata = file.metadata().map_err(|source| Error::Io {
@@ -49,7 +52,20 @@ fn require_regular(path: &Path, file_type: FileType) -> Result<()> {
     if file_type.is_file() {
         return Ok(());
     }
-    let kind = if file_type.is_dir() {
+    let kind = file_kind(file_type);
+    Err(Error::InvalidInput {
+        reason: format!(
+            "{} is {kind}, not a store: a store is a regular file",
+            path.display()
+        ),
+    })
+}
+
+/// What a file that is not a regular file is, for an error message.
+#[cfg(unix)]
+fn file_kind(file_type: FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
         "a directory"
     } else if file_type.is_fifo() {
         "a FIFO (named pipe)"
@@ -61,13 +77,17 @@ fn require_regular(path: &Path, file_type: FileType) -> Result<()> {
         "a socket"
     } else {
         "not a regular file"
-    };
-    Err(Error::InvalidInput {
-        reason: format!(
-            "{} is {kind}, not a store: a store is a regular file",
-            path.display()
-        ),
-    })
+    }
+}
+
+/// What a file that is not a regular file is, for an error message.
+#[cfg(not(unix))]
+fn file_kind(file_type: FileType) -> &'static str {
+    if file_type.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
 }
 
 /// The error of a failed open of a store's path: [`Error::NotFound`] when nothing is there.
