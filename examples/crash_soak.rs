@@ -18,8 +18,9 @@
 //! `ack <n> <op>` after the call returned `Ok`, where `<op>` describes what the commit made
 //! durable; a group writer's appends are acknowledged as appended, not as durable, and only
 //! its flush or close makes them durable. After each kill the parent checks, in order: a
-//! read-only open works or fails with exactly `Error::NeedsRepair`; `runstore::check` finds no
-//! problem (for tables: every segment CRC, every array rebuilt); the store opens read-write;
+//! read-only open works (recovering the crashed store in memory) and reads what the writable
+//! open reads below, and neither it nor `runstore::check` changes the file's length or mtime;
+//! `runstore::check` finds no problem (for tables: every segment CRC, every array rebuilt); the store opens read-write;
 //! its runs are exactly the acknowledged state, or that plus the one commit in flight at the
 //! kill, where each table has a row count from its last durable acknowledgement up to the rows
 //! appended and every row, read by a full scan, is the expected content (so the rows present
@@ -790,9 +791,10 @@ struct Journal {
     in_flight_landed: u64,
     /// Kills that landed before the child had opened the store.
     killed_before_ready: u64,
-    /// Read-only opens right after a kill that worked, and that asked for repair.
+    /// Read-only opens right after a kill, and those of them that recovered the store in memory
+    /// (its writer had it open when killed).
     read_only_ok: u64,
-    read_only_needs_repair: u64,
+    read_only_recovered: u64,
     /// Temporary files a killed vacuum left beside the store (removed after being counted).
     temp_files_left: u64,
     /// Tables and rows whose content was checked by a full scan (summed over the kills).
@@ -850,20 +852,37 @@ impl Journal {
 
     /// Everything asserted after a kill (see the module docs), on the store at `path`.
     fn verify(&mut self, path: &Path, in_flight: Option<&CrashOp>) -> Result<(), String> {
-        match Store::open_read_only(path) {
-            Ok(_) => self.read_only_ok += 1,
-            Err(Error::NeedsRepair { .. }) => self.read_only_needs_repair += 1,
-            Err(other) => return Err(format!("read-only open after a kill: {other:?}")),
+        let untouched = length_and_mtime(path)?;
+        let read_only = Store::open_read_only(path)
+            .map_err(|e| format!("read-only open after a kill: {e:?}"))?;
+        self.read_only_ok += 1;
+        if read_only.needs_recovery() {
+            self.read_only_recovered += 1;
         }
+        let (seen, _) = read_state(&read_only)
+            .map_err(|e| format!("read the store through the read-only open: {e:?}"))?;
+        drop(read_only);
         let report = runstore::check(path).map_err(|e| format!("check: {e:?}"))?;
         for problem in &report.problems {
             self.problems
                 .push(format!("kill {}: check: {problem}", self.kills));
         }
+        if length_and_mtime(path)? != untouched {
+            self.problems.push(format!(
+                "kill {}: a read-only open or check changed the file",
+                self.kills
+            ));
+        }
         let store =
             Store::open(path).map_err(|e| format!("read-write open after a kill: {e:?}"))?;
         let (found, problems) = read_state(&store).map_err(|e| format!("read the store: {e:?}"))?;
         drop(store);
+        if seen != found {
+            self.problems.push(format!(
+                "kill {}: the read-only open read {seen:?} but the writer then found {found:?}",
+                self.kills
+            ));
+        }
         for problem in problems {
             self.problems
                 .push(format!("kill {}: {problem}", self.kills));
@@ -931,7 +950,7 @@ impl Journal {
     fn summary(&self) -> String {
         format!(
             "kills={} acknowledged={} losses={} in_flight_landed={} killed_before_ready={} \
-             read_only_after_kill: ok={} needs_repair={} temp_files_left={} \
+             read_only_after_kill: ok={} recovered_in_memory={} temp_files_left={} \
              tables_checked={} table_rows_checked={} group_unflushed_rows: kept={} lost={} \
              problems={}",
             self.kills,
@@ -940,7 +959,7 @@ impl Journal {
             self.in_flight_landed,
             self.killed_before_ready,
             self.read_only_ok,
-            self.read_only_needs_repair,
+            self.read_only_recovered,
             self.temp_files_left,
             self.tables_checked,
             self.table_rows_checked,
@@ -981,6 +1000,15 @@ fn remove_temp_files(path: &Path) -> u64 {
         }
     }
     removed
+}
+
+/// The file's length and mtime, which a read-only open or `check` must leave as they were.
+fn length_and_mtime(path: &Path) -> Result<(u64, std::time::SystemTime), String> {
+    let metadata = std::fs::metadata(path).map_err(|e| format!("stat the store: {e}"))?;
+    let mtime = metadata
+        .modified()
+        .map_err(|e| format!("mtime of the store: {e}"))?;
+    Ok((metadata.len(), mtime))
 }
 
 /// Reads the project's runs as a `State`, with any output, table row or metrics list entry that

@@ -21,7 +21,8 @@ use crate::value::Value;
 pub struct CheckReport {
     /// Each problem, with where it is.
     pub problems: Vec<String>,
-    /// Whether redb had to repair its allocator state (after an unclean shutdown).
+    /// Whether redb had to recover the file (its writer stopped without closing it, or still
+    /// has it open) or repair its allocator state. Done in memory only: `check` never writes.
     pub redb_repaired: bool,
     /// Runs checked.
     pub runs: u64,
@@ -57,8 +58,10 @@ impl Default for CheckOptions {
     }
 }
 
-/// Checks the store at `path`, which no other handle of this process may have open (redb's
-/// integrity check needs the database to itself). Errors that stop the check early (the file
+/// Checks the store at `path` without writing to it: the file may be read-only, a crashed
+/// writer may have left it needing recovery (recovered in memory, as
+/// [`Store::open_read_only`] does), and a writer may have it open (each part of the check
+/// then covers the newest commit when it starts). Errors that stop the check early (the file
 /// is not a store, cannot be read) are returned; everything else is a problem in the report.
 pub fn check(path: impl AsRef<Path>) -> Result<CheckReport> {
     check_with(path, &CheckOptions::default())

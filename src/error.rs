@@ -72,10 +72,12 @@ pub enum Error {
         #[source]
         source: redb::Error,
     },
-    /// A writer crashed and left the file needing recovery, which a read-only open cannot do.
+    /// A writer crashed and left the file needing recovery, and it is still so where a clean
+    /// file was required ([`crate::Store::repair`] checks its own work). Read-only opens do not
+    /// return this: they read the last durable commit, recovered in memory.
     #[error(
         "{path} needs recovery after a writer stopped without closing it; open it once for \
-         writing (e.g. `runstore repair {path}`) before opening it read-only"
+         writing (e.g. `runstore repair {path}`)"
     )]
     NeedsRepair {
         /// The file.

@@ -32,7 +32,7 @@ use crate::catalog::records::SegmentRef;
 use crate::catalog::{self, records, seal, Reader};
 use crate::error::{Error, Result};
 use crate::file::mmap::Mapping;
-use crate::file::{PhysicalFile, RedbBackend, FORMAT_VERSION, SEGMENT_ALIGN};
+use crate::file::{PhysicalFile, RedbBackend, SnapshotBackend, FORMAT_VERSION, SEGMENT_ALIGN};
 use crate::run::{InitIfExists, InitOptions, Run};
 use crate::value::Value;
 use crate::{names, time};
@@ -47,6 +47,10 @@ pub const BLOB_CHUNK_BYTES: usize = 4 << 20;
 enum Db {
     Write(Database),
     Read(ReadOnlyDatabase),
+    /// A read-only handle of a store a writer left unclean: redb recovered it in memory over a
+    /// [`SnapshotBackend`] and reads its last durable commit; nothing is written to the file
+    /// and every write is refused as for `Read`.
+    Snapshot(Database),
 }
 
 /// How a handle opens the file.
@@ -54,6 +58,8 @@ enum Db {
 pub(crate) enum Access {
     /// Reads only, beside one writer or a cohort of shared writers.
     ReadOnly,
+    /// Reads only, one frozen commit recovered in memory ([`Db::Snapshot`]).
+    Snapshot,
     /// The one writing process (redb's `SingleWriter`).
     Write,
     /// One of several writing processes (redb's `MultiWriter`).
@@ -62,7 +68,7 @@ pub(crate) enum Access {
 
 impl Access {
     fn writable(self) -> bool {
-        self != Access::ReadOnly
+        matches!(self, Access::Write | Access::SharedWrite)
     }
 }
 
@@ -253,17 +259,68 @@ impl Store {
 
     /// Opens an existing store read-only, alongside one writer or any number of shared writers
     /// ([`Store::open_shared`]) in other processes; each new read sees their latest commit.
-    /// After a writer crashed, this fails with [`Error::NeedsRepair`] until a writer opens it.
+    /// Nothing is ever written to the file, so it may be read-only (or on read-only media).
+    ///
+    /// A store whose writer stopped without closing it (killed, power loss, full disk) opens
+    /// too: redb's recovery runs in memory only and the handle reads the last durable commit
+    /// ([`Store::needs_recovery`] says so). Such a handle shows that one commit: it does not
+    /// follow commits a writer makes after it opened (open again to see them), and a writer's
+    /// later commits never reuse the pages it reads. The file stays marked for recovery until
+    /// a writer opens it ([`Store::repair`]).
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {
-        open_store(path.as_ref(), Access::ReadOnly)
+        let path = path.as_ref();
+        match open_store(path, Access::ReadOnly) {
+            Err(Error::NeedsRepair { .. }) => open_store(path, Access::Snapshot),
+            other => other,
+        }
     }
 
     /// Checks whether `path` holds a runstore store (a valid superblock slot), without opening
     /// the database.
     pub fn probe(path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|source| open_error(path, source))?;
+        let file = crate::file::open_store_file(path, false)?;
         PhysicalFile::open(path, file, false).map(|_| ())
+    }
+
+    /// Recovers the store at `path` if its last writer stopped without closing it, and closes
+    /// it cleanly: afterwards every open works without recovery. Returns whether recovery was
+    /// needed. Fails (and says why) when it cannot write the file, e.g. on a full disk: then
+    /// the store is as before, still readable with [`Store::open_read_only`].
+    pub fn repair(path: impl AsRef<Path>) -> Result<bool> {
+        let path = path.as_ref();
+        let needed = match open_store(path, Access::ReadOnly) {
+            Ok(_) | Err(Error::NeedsUpgrade { .. }) => false,
+            Err(Error::NeedsRepair { .. }) => true,
+            Err(error) => return Err(error),
+        };
+        Store::open(path)?.close()?;
+        // The close reported success; make sure the file says so too.
+        drop(open_store(path, Access::ReadOnly)?);
+        Ok(needed)
+    }
+
+    /// Closes this handle and reports what closing the file costs, which dropping it cannot:
+    /// a writer records a clean shutdown in the file, and a failure to write it (a full disk)
+    /// is returned here. Other clones of this handle keep the store open; then this only
+    /// drops the clone.
+    pub fn close(self) -> Result<()> {
+        let path = self.inner.path.clone();
+        let Ok(inner) = Arc::try_unwrap(self.inner) else {
+            return Ok(());
+        };
+        let result = match inner.db {
+            Db::Write(db) | Db::Snapshot(db) => db.close(),
+            Db::Read(db) => db.close(),
+        };
+        result.map_err(|e| Error::db("close", e).at_path(&path))
+    }
+
+    /// Whether this read-only handle reads a store whose last writer stopped without closing
+    /// it: the file needs recovery by a writer ([`Store::repair`]), and this handle reads the
+    /// last durable commit, recovered in memory, without following later commits.
+    pub fn needs_recovery(&self) -> bool {
+        matches!(self.inner.db, Db::Snapshot(_))
     }
 
     /// The file this store lives in.
@@ -273,7 +330,7 @@ impl Store {
 
     /// Whether this handle was opened read-only.
     pub fn is_read_only(&self) -> bool {
-        matches!(self.inner.db, Db::Read(_))
+        matches!(self.inner.db, Db::Read(_) | Db::Snapshot(_))
     }
 
     /// Whether this handle writes alongside other processes ([`Store::open_shared`]).
@@ -352,7 +409,7 @@ impl Store {
     ) -> Result<T> {
         let db = match &self.inner.db {
             Db::Write(db) => db,
-            Db::Read(_) => return Err(Error::ReadOnly),
+            Db::Read(_) | Db::Snapshot(_) => return Err(Error::ReadOnly),
         };
         if self.inner.poisoned.load(AtomicOrdering::Acquire) {
             return Err(Error::Corrupted {
@@ -395,7 +452,7 @@ impl Store {
     pub(crate) fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T>) -> Result<T> {
         contain_panic("read", || {
             let txn = match &self.inner.db {
-                Db::Write(db) => catalog::begin_read(db)?,
+                Db::Write(db) | Db::Snapshot(db) => catalog::begin_read(db)?,
                 Db::Read(db) => catalog::begin_read(db)?,
             };
             f(&txn)
@@ -702,7 +759,7 @@ impl Store {
         let like = file_metadata(self.path())?;
         let db = match &self.inner.db {
             Db::Write(db) => db,
-            Db::Read(_) => {
+            Db::Read(_) | Db::Snapshot(_) => {
                 refuse_existing(dest)?;
                 remove_stale_temp_files(dest);
                 return self.backup_snapshot(dest, &like);
@@ -827,7 +884,7 @@ impl Store {
             keep_mode_and_owner(temp, &like, OwnerPolicy::Required)?;
             let db = match &self.inner.db {
                 Db::Write(db) => db,
-                Db::Read(_) => return Err(Error::ReadOnly),
+                Db::Read(_) | Db::Snapshot(_) => return Err(Error::ReadOnly),
             };
             let guard = db
                 .begin_write()
@@ -847,23 +904,21 @@ impl Store {
         sync_parent_dir(path)
     }
 
-    /// Runs redb's integrity check (verifies every page checksum of the committed trees) on a
-    /// store no other handle in this process has open. Returns whether redb had to repair
-    /// anything.
+    /// Runs redb's integrity check (verifies every page checksum of the committed trees) on
+    /// the newest commit of the store at `path`, without writing to the file: redb's recovery
+    /// and check run in memory ([`SnapshotBackend`]), so the file may be read-only and a writer
+    /// may have it open meanwhile (the commit checked is the newest when this opened it).
+    /// Returns whether redb had to recover or repair anything: a store whose writer stopped
+    /// without closing it, or still has it open, always needs recovery.
     pub fn check_database(path: impl AsRef<Path>) -> Result<bool> {
         let path = path.as_ref();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|source| open_error(path, source))?;
-        let physical = Arc::new(PhysicalFile::open(path, file, true)?);
+        let file = crate::file::open_store_file(path, false)?;
+        let physical = Arc::new(PhysicalFile::open(path, file, false)?);
         contain_panic("check", || {
-            let mut db = redb_builder(Access::Write)
-                .create_with_backend(RedbBackend::new(physical))
-                .map_err(|e| map_open_error(path, e))?;
+            let (mut db, recovered) = open_snapshot_db(path, physical)?;
             let clean = db.check_integrity().map_err(|e| map_open_error(path, e))?;
-            Ok(!clean)
+            let recovered = recovered.load(AtomicOrdering::Relaxed);
+            Ok(recovered || !clean)
         })
     }
 }
@@ -1086,26 +1141,19 @@ fn generated_name(txn: &impl Reader, project: &str) -> Result<String> {
 /// redb's settings for a handle of `access`. A read-only handle uses `SingleWriter`: redb's
 /// read-only opens take the same shared reader byte in both multi-process modes, so it opens
 /// beside a single writer and beside shared writers alike.
+///
+/// A snapshot handle is redb's exclusive writer of its private in-memory view: every lock redb
+/// asks for is granted by [`SnapshotBackend`] without touching the file, and redb never looks
+/// for other processes' commits.
 fn redb_builder(access: Access) -> redb::Builder {
     let mut builder = redb::Builder::new();
     builder.set_concurrency_mode(match access {
         Access::ReadOnly | Access::Write => ConcurrencyMode::SingleWriter,
         Access::SharedWrite => ConcurrencyMode::MultiWriter,
+        Access::Snapshot => ConcurrencyMode::ExclusiveWriter,
     });
     builder.set_cache_size(CACHE_BYTES);
     builder
-}
-
-fn open_error(path: &Path, source: io::Error) -> Error {
-    if source.kind() == io::ErrorKind::NotFound {
-        Error::not_found(format!("store {}", path.display()))
-    } else {
-        Error::Io {
-            op: "open",
-            path: path.to_path_buf(),
-            source,
-        }
-    }
 }
 
 fn map_open_error(path: &Path, error: DatabaseError) -> Error {
@@ -1120,20 +1168,38 @@ fn map_open_error(path: &Path, error: DatabaseError) -> Error {
     }
 }
 
-fn open_db(path: &Path, backend: RedbBackend, access: Access) -> Result<Db> {
-    Ok(if access.writable() {
-        Db::Write(
+fn open_db(path: &Path, physical: &Arc<PhysicalFile>, access: Access) -> Result<Db> {
+    let backend = RedbBackend::new(physical.clone());
+    Ok(match access {
+        Access::Write | Access::SharedWrite => Db::Write(
             redb_builder(access)
                 .create_with_backend(backend)
                 .map_err(|e| map_open_error(path, e))?,
-        )
-    } else {
-        Db::Read(
+        ),
+        Access::ReadOnly => Db::Read(
             redb_builder(access)
                 .open_read_only_with_backend(backend)
                 .map_err(|e| map_open_error(path, e))?,
-        )
+        ),
+        Access::Snapshot => Db::Snapshot(open_snapshot_db(path, physical.clone())?.0),
     })
+}
+
+/// Opens redb over a [`SnapshotBackend`] of `physical` (opened read-only): redb recovers a
+/// store a writer left unclean in memory only. Also returns whether it did.
+fn open_snapshot_db(
+    path: &Path,
+    physical: Arc<PhysicalFile>,
+) -> Result<(Database, Arc<AtomicBool>)> {
+    let backend = SnapshotBackend::open(physical)?;
+    let recovered = Arc::new(AtomicBool::new(false));
+    let mut builder = redb_builder(Access::Snapshot);
+    let flag = recovered.clone();
+    builder.set_repair_callback(move |_| flag.store(true, AtomicOrdering::Relaxed));
+    let db = builder
+        .create_with_backend(backend)
+        .map_err(|e| map_open_error(path, e))?;
+    Ok((db, recovered))
 }
 
 /// Runs `f`, turning a panic inside it into [`Error::Corrupted`].
@@ -1192,11 +1258,8 @@ pub(crate) fn open_store_access(
     wrap: impl FnOnce(Box<dyn redb::StorageBackend>) -> Box<dyn redb::StorageBackend>,
 ) -> Result<Store> {
     let writable = access.writable();
-    let file = OpenOptions::new()
-        .read(true)
-        .write(writable)
-        .open(path)
-        .map_err(|source| open_error(path, source))?;
+    let file = crate::file::open_store_file(path, writable)?;
+    let mapping = Mapping::open_matching(path, &file)?;
     let backend = wrap(crate::file::backend::file_backend(file)?);
     let mut physical = PhysicalFile::open_on(path, backend, writable)?;
     if access == Access::SharedWrite {
@@ -1209,13 +1272,12 @@ pub(crate) fn open_store_access(
             reason: "the store has no catalog".into(),
         });
     }
-    let backend = RedbBackend::new(physical.clone());
-    let db = contain_panic("open", || open_db(path, backend, access))
+    let db = contain_panic("open", || open_db(path, &physical, access))
         .map_err(|error| error.at_path(path))?;
     let store = Store {
         inner: Arc::new(StoreInner {
             path: path.to_path_buf(),
-            mapping: Mapping::open(path)?,
+            mapping,
             verified: Mutex::new(HashSet::new()),
             file: physical,
             db,

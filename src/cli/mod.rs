@@ -628,6 +628,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     "inputs": info.inputs,
                     "blobs": info.blobs,
                     "tables": info.tables,
+                    "needs_recovery": store.needs_recovery(),
                 });
                 writeln!(out, "{line:#}")?;
             } else {
@@ -657,6 +658,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 writeln!(out, "input values    {}", info.inputs)?;
                 writeln!(out, "blobs           {}", info.blobs)?;
                 writeln!(out, "tables          {}", info.tables)?;
+                if store.needs_recovery() {
+                    writeln!(
+                        out,
+                        "recovery        needed: its writer stopped without closing it; shown \
+                         is its last durable commit (`runstore repair` recovers the file)"
+                    )?;
+                }
             }
         }
         Command::Init {
@@ -736,6 +744,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             for problem in &report.problems {
                 writeln!(out, "problem: {}", printable(problem))?;
             }
+            if report.redb_repaired {
+                writeln!(
+                    out,
+                    "note: {} was not closed cleanly (its writer stopped, or still has it \
+                     open); checked its last commit, recovered in memory, file unchanged",
+                    path.display()
+                )?;
+            }
             writeln!(
                 out,
                 "checked {}: {} runs, {} blobs, {} bytes of segments; {} problems",
@@ -750,12 +766,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
         Command::Repair { path } => {
-            let store = retry_open(|| Store::open(&path))
+            // Store::repair closes explicitly: a failed write of the clean shutdown (a full
+            // disk) is an error here, not a success message over a file still unrepaired.
+            let recovered = retry_while_open(|| Store::repair(&path))
                 .with_context(|| format!("repairing {}", path.display()))?;
-            drop(store);
+            let what = if recovered { "recovered: it " } else { "" };
             writeln!(
                 out,
-                "{} is consistent and can be opened read-only",
+                "{} {what}is consistent and can be opened read-only",
                 path.display()
             )?;
         }
@@ -939,8 +957,8 @@ fn unstorable_json(error: JsonError, what: &str, argument: &str) -> anyhow::Erro
     runstore::Error::InvalidValue { reason }.into()
 }
 
-/// Opens a store for reading. A read-only open cannot recover a file a crashed writer left;
-/// the error says so and names `runstore repair`.
+/// Opens a store for reading. A file a crashed writer left is read as its last durable commit,
+/// recovered in memory (`Store::open_read_only`); nothing is written to it.
 fn open_read(path: &std::path::Path) -> Result<Store> {
     Store::open_read_only(path).with_context(|| format!("opening {}", path.display()))
 }

@@ -54,7 +54,7 @@ const SUPERBLOCK_LOCK_BYTE: u64 = LOCK_SHIFT / 2;
 /// transaction holds in `MultiWriter` mode, and under which redb calls every `set_len`. Taking
 /// it is when a shared writer re-reads the directory. Part of redb 4.x's locking protocol
 /// (`WRITER_BYTE` in redb's `src/db.rs`), which redb versions with a protocol generation byte.
-const REDB_WRITER_BYTE: u64 = 1 << 62;
+pub(super) const REDB_WRITER_BYTE: u64 = 1 << 62;
 
 const _: () = assert!(REDB_WRITER_BYTE.checked_add(LOCK_SHIFT).is_some());
 
@@ -448,6 +448,25 @@ impl PhysicalFile {
             .map_err(backend_to_io)?;
         result?;
         **directory = next;
+        Ok(())
+    }
+
+    /// Reads redb's logical bytes `[offset, offset + out.len())` as `directory` places them.
+    /// Extents are only ever added, never moved, so an older directory maps the bytes it covers
+    /// to the same places as the newest one ([`super::snapshot`] reads through a frozen copy).
+    pub(super) fn read_logical_in(
+        &self,
+        directory: &Superblock,
+        offset: u64,
+        out: &mut [u8],
+    ) -> io::Result<()> {
+        let mut done = 0usize;
+        for (physical, piece_len) in Self::map_logical(directory, offset, out.len() as u64)? {
+            let piece_len = piece_len as usize;
+            self.inner
+                .read(physical, &mut out[done..done + piece_len])?;
+            done += piece_len;
+        }
         Ok(())
     }
 

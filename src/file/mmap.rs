@@ -39,19 +39,43 @@ pub struct Mapping {
 }
 
 impl Mapping {
-    /// Opens a read-only handle to `path` for mapping. It is a separate open file description
-    /// from the one that holds the store's locks, and never takes a lock itself.
+    /// Opens a read-only handle to `path` for mapping (a regular file only, see
+    /// [`super::open_store_file`]). It is a separate open file description from the one that
+    /// holds the store's locks, and never takes a lock itself.
     pub fn open(path: &Path) -> Result<Mapping> {
-        let file = File::open(path).map_err(|source| Error::Io {
-            op: "open for mapping",
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let file = super::open_store_file(path, false)?;
         Ok(Mapping {
             file,
             path: path.to_path_buf(),
             current: Mutex::new(None),
         })
+    }
+
+    /// [`Mapping::open`], refusing a file at `path` other than `store` (the store's own open
+    /// file): a store renamed over the path in between (`vacuum` does) would otherwise be mapped
+    /// in place of the one being read.
+    pub fn open_matching(path: &Path, store: &File) -> Result<Mapping> {
+        let mapping = Mapping::open(path)?;
+        let stat = |file: &File| {
+            file.metadata()
+                .map(|m| file_identity(&m))
+                .map_err(|source| Error::Io {
+                    op: "stat for mapping",
+                    path: path.to_path_buf(),
+                    source,
+                })
+        };
+        if stat(&mapping.file)? != stat(store)? {
+            return Err(Error::Io {
+                op: "open for mapping",
+                path: path.to_path_buf(),
+                source: std::io::Error::other(
+                    "another file was put at this path while the store was being opened; \
+                     open it again",
+                ),
+            });
+        }
+        Ok(mapping)
     }
 
     /// A map covering at least `[0, end)`, remapping when the current one is shorter.
@@ -94,6 +118,17 @@ impl Mapping {
         Ok(map)
     }
 }
+
+/// What tells two open files apart: device and inode where there are inodes.
+#[cfg(unix)]
+fn file_identity(metadata: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (metadata.dev(), metadata.ino())
+}
+
+/// What tells two open files apart; without inodes, nothing (every file matches).
+#[cfg(not(unix))]
+fn file_identity(_metadata: &std::fs::Metadata) {}
 
 /// The mapped bytes `[offset, offset + len)`, bounds-checked.
 pub fn bytes(map: &Mmap, offset: u64, len: u64) -> Result<&[u8]> {

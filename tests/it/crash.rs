@@ -33,9 +33,10 @@
 //! (no commit). Runs with open writers are not deleted and the store is not vacuumed while a
 //! writer is open: the child closes the writer first.
 //!
-//! After each kill the parent asserts, in this order: `Store::open_read_only` works or fails
-//! with exactly `Error::NeedsRepair` (a crashed writer leaves recovery to the next writer);
-//! `runstore::check` reports no problem (redb's integrity check, every record and blob CRC,
+//! After each kill the parent asserts, in this order: `Store::open_read_only` works (a crashed
+//! writer leaves the file needing recovery, which a read-only open does in memory) and reads
+//! what the writable open reads below, without changing the file's length or mtime, and neither
+//! does `runstore::check`, which reports no problem (redb's integrity check, every record and blob CRC,
 //! and for tables every segment CRC and a rebuild of every array); the store opens read-write;
 //! the runs in it are exactly the acknowledged state, or that state plus the one commit in
 //! flight (begun, not acknowledged) at the kill; and once a writer has opened it, a read-only
@@ -729,9 +730,10 @@ struct Journal {
     in_flight_landed: u64,
     /// Kills that landed before the child had opened the store.
     killed_before_ready: u64,
-    /// Read-only opens right after a kill that worked, and that asked for repair.
+    /// Read-only opens right after a kill, and those of them that recovered the store in memory
+    /// (its writer had it open when killed).
     read_only_ok: u64,
-    read_only_needs_repair: u64,
+    read_only_recovered: u64,
     /// Temporary files a killed vacuum left beside the store (removed after being counted).
     temp_files_left: u64,
     /// Tables and rows whose content was checked by a full scan (summed over the kills).
@@ -789,20 +791,37 @@ impl Journal {
 
     /// Everything asserted after a kill (see the module docs), on the store at `path`.
     fn verify(&mut self, path: &Path, in_flight: Option<&CrashOp>) -> Result<(), String> {
-        match Store::open_read_only(path) {
-            Ok(_) => self.read_only_ok += 1,
-            Err(Error::NeedsRepair { .. }) => self.read_only_needs_repair += 1,
-            Err(other) => return Err(format!("read-only open after a kill: {other:?}")),
+        let untouched = length_and_mtime(path)?;
+        let read_only = Store::open_read_only(path)
+            .map_err(|e| format!("read-only open after a kill: {e:?}"))?;
+        self.read_only_ok += 1;
+        if read_only.needs_recovery() {
+            self.read_only_recovered += 1;
         }
+        let (seen, _) = read_state(&read_only)
+            .map_err(|e| format!("read the store through the read-only open: {e:?}"))?;
+        drop(read_only);
         let report = runstore::check(path).map_err(|e| format!("check: {e:?}"))?;
         for problem in &report.problems {
             self.problems
                 .push(format!("kill {}: check: {problem}", self.kills));
         }
+        if length_and_mtime(path)? != untouched {
+            self.problems.push(format!(
+                "kill {}: a read-only open or check changed the file",
+                self.kills
+            ));
+        }
         let store =
             Store::open(path).map_err(|e| format!("read-write open after a kill: {e:?}"))?;
         let (found, problems) = read_state(&store).map_err(|e| format!("read the store: {e:?}"))?;
         drop(store);
+        if seen != found {
+            self.problems.push(format!(
+                "kill {}: the read-only open read {seen:?} but the writer then found {found:?}",
+                self.kills
+            ));
+        }
         for problem in problems {
             self.problems
                 .push(format!("kill {}: {problem}", self.kills));
@@ -871,7 +890,7 @@ impl Journal {
     fn summary(&self) -> String {
         format!(
             "kills={} acknowledged={} losses={} in_flight_landed={} killed_before_ready={} \
-             read_only_after_kill: ok={} needs_repair={} temp_files_left={} \
+             read_only_after_kill: ok={} recovered_in_memory={} temp_files_left={} \
              tables_checked={} table_rows_checked={} group_unflushed_rows: kept={} lost={} \
              problems={}",
             self.kills,
@@ -880,7 +899,7 @@ impl Journal {
             self.in_flight_landed,
             self.killed_before_ready,
             self.read_only_ok,
-            self.read_only_needs_repair,
+            self.read_only_recovered,
             self.temp_files_left,
             self.tables_checked,
             self.table_rows_checked,
@@ -921,6 +940,15 @@ fn remove_temp_files(path: &Path) -> u64 {
         }
     }
     removed
+}
+
+/// The file's length and mtime, which a read-only open or `check` must leave as they were.
+fn length_and_mtime(path: &Path) -> Result<(u64, std::time::SystemTime), String> {
+    let metadata = std::fs::metadata(path).map_err(|e| format!("stat the store: {e}"))?;
+    let mtime = metadata
+        .modified()
+        .map_err(|e| format!("mtime of the store: {e}"))?;
+    Ok((metadata.len(), mtime))
 }
 
 /// Reads the project's runs as a `State`, with any output, table row or metrics list entry that
@@ -1127,9 +1155,9 @@ fn crash_cold_copy_after_kill_opens_and_checks() {
     assert!(journal.acks >= 15, "{}", journal.summary());
 }
 
-/// Right after a writer is killed, a read-only open works or fails with exactly
-/// `Error::NeedsRepair`; once a writer has opened the store (and while it has it open), a
-/// read-only open works and sees every acknowledged commit.
+/// Right after a writer is killed, a read-only open works (it recovers the store in memory)
+/// and sees what a writer then finds; once a writer has opened the store (and while it has it
+/// open), a read-only open works and sees every acknowledged commit.
 #[test]
 fn crash_read_only_open_after_kill() {
     let seed = seed_from_env("RUNSTORE_CRASH_SEED");
@@ -1151,16 +1179,18 @@ fn crash_read_only_open_after_kill() {
     let in_flight = journal
         .take_lines(&lines)
         .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
-    let read_only = Store::open_read_only(&path);
-    assert!(
-        matches!(read_only, Ok(_) | Err(Error::NeedsRepair { .. })),
-        "read-only open after a kill: {read_only:?}"
-    );
+    let read_only = Store::open_read_only(&path).expect("read-only open after a kill");
+    let (seen, problems) = read_state(&read_only).expect("read through the crashed store");
+    assert!(problems.is_empty(), "{problems:?}");
     drop(read_only);
     let writer = Store::open(&path).expect("a writer opens (and repairs) the store");
     let reader = Store::open_read_only(&path).expect("read-only open beside the writer");
     let (found, problems) = read_state(&reader).expect("read through the reader");
     assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(
+        seen, found,
+        "the crashed store read-only, then after recovery"
+    );
     journal
         .compare(found, in_flight.as_ref())
         .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
