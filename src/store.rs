@@ -819,8 +819,10 @@ impl Store {
     /// The new file keeps the old one's mode and owner; when the owner cannot be kept (a
     /// caller who may not give files away), nothing is replaced and the error says so.
     pub fn vacuum(path: impl AsRef<Path>) -> Result<VacuumReport> {
+        // Opened by the name given (errors name it), then the file a link points to is the one
+        // replaced, so the link stays.
+        let source = Store::open(path.as_ref())?;
         let path = &resolve_link(path.as_ref())?;
-        let source = Store::open(path)?;
         let bytes_before = source.file().physical_len()?;
         let temp = temp_path(path, "vacuum");
         let copied = open_temp_store(&temp).and_then(|target| {
