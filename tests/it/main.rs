@@ -11,6 +11,7 @@ mod cli_scan;
 mod cli_shell;
 mod corruption;
 mod crash;
+mod edges_ingest;
 mod key_index;
 mod merge;
 mod model;
