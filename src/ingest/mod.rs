@@ -163,6 +163,24 @@ pub fn read(
     existing: Option<SchemaRef>,
 ) -> Result<Batches> {
     let source = source.into();
+    // Opening reads a Parquet footer or an IPC schema; a reader that panics on malformed
+    // bytes is reported as bad input (see `conformed` for the batches).
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        open(format, source, name, existing)
+    }))
+    .unwrap_or_else(|_| {
+        Err(Error::InvalidInput {
+            reason: format!("{name}: the reader failed on malformed data"),
+        })
+    })
+}
+
+fn open(
+    format: Format,
+    source: Source,
+    name: &str,
+    existing: Option<SchemaRef>,
+) -> Result<Batches> {
     match format {
         Format::JsonLines => {
             let (schema, input): (SchemaRef, Box<dyn std::io::BufRead>) = match (existing, source) {
@@ -319,7 +337,27 @@ where
 {
     let name = name.to_string();
     let mut first_row = 0usize;
-    Box::new(reader.map(move |batch| {
+    let mut reader = reader;
+    let mut failed = false;
+    // arrow-ipc (and parquet) can panic on a hostile file (a buffer sliced past its end, seen
+    // by the mutation test): that is bad input, so it becomes an error here rather than a
+    // panic inside the store's write transaction.
+    let batches = std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.next()));
+        match next {
+            Ok(next) => next,
+            Err(_) => {
+                failed = true;
+                Some(Err(ArrowError::InvalidArgumentError(
+                    "the reader failed on malformed data".into(),
+                )))
+            }
+        }
+    });
+    Box::new(batches.map(move |batch| {
         let batch = batch.map_err(|e| Error::InvalidInput {
             reason: format!("{name}: {e}"),
         })?;

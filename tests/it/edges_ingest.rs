@@ -770,3 +770,83 @@ fn ingest_library_reads_every_format_from_bytes_with_the_same_rules() {
         &DataType::Struct(struct_fields)
     );
 }
+
+/// Seed inputs of every format, for the mutation test.
+fn seed_inputs(dir: &Path) -> Vec<(runstore::ingest::Format, Vec<u8>)> {
+    use runstore::ingest::Format;
+    let rows = batch(vec![
+        ("a", Arc::new(Int32Array::from(vec![1, 2, 3])) as ArrayRef),
+        (
+            "b",
+            Arc::new(Float64Array::from(vec![0.5, 1.5, f64::NAN])) as _,
+        ),
+        ("c", Arc::new(StringArray::from(vec!["x", "y", "z"])) as _),
+    ]);
+    let parquet = dir.join("seed.parquet");
+    write_parquet(&parquet, &rows);
+    let arrow = dir.join("seed.arrow");
+    write_arrow(&arrow, &rows);
+    vec![
+        (
+            Format::JsonLines,
+            b"{\"a\":1,\"b\":0.5,\"c\":\"x\",\"e\":[0.5,1.5],\"s\":{\"x\":[1,2]}}\n{\"a\":2,\"b\":\"NaN\",\"c\":null}\n"
+                .to_vec(),
+        ),
+        (Format::Csv, b"a,b,c\n1,0.5,x\n2,,\"y\nz\"\n3,1e3,2024-01-02\n".to_vec()),
+        (Format::Parquet, std::fs::read(&parquet).unwrap()),
+        (Format::Arrow, std::fs::read(&arrow).unwrap()),
+    ]
+}
+
+#[test]
+fn ingest_of_mutated_inputs_fails_cleanly_or_appends_readable_rows() {
+    let (dir, path) = temp_store();
+    let seeds = seed_inputs(dir.path());
+    let store = Store::create(&path).unwrap();
+    let run = store.init("p", Some("r")).unwrap();
+    let seed = crate::util::seed_from_env("RUNSTORE_INGEST_SEED");
+    let mut rng = crate::util::Rng::new(seed);
+    let mut appended = 0;
+    for iteration in 0..600 {
+        let (format, original) = &seeds[iteration % seeds.len()];
+        let mut bytes = original.clone();
+        for _ in 0..rng.range(1, 4) {
+            let at = rng.below(bytes.len() as u64) as usize;
+            match rng.below(3) {
+                0 => bytes[at] = rng.next_u64() as u8,
+                1 => bytes.truncate(at.max(1)),
+                _ => {
+                    let tokens = b"{}[],\":.e-0\n";
+                    bytes.insert(at, tokens[rng.below(tokens.len() as u64) as usize]);
+                }
+            }
+        }
+        // Half into a table of the seed's own schema, half into a new one.
+        let table = if iteration % 2 == 0 {
+            format!("seed{}", iteration % seeds.len())
+        } else {
+            format!("t{iteration}")
+        };
+        let result = runstore::ingest::append(&run, &table, *format, bytes, "input");
+        if let Some(report) = result.ok().filter(|report| report.rows_appended > 0) {
+            appended += report.rows_appended;
+            let table = store.table(&report.table.url).unwrap();
+            let rows: usize = table
+                .scan()
+                .unwrap()
+                .iter()
+                .map(RecordBatch::num_rows)
+                .sum();
+            assert_eq!(rows as u64, report.table.row_count, "seed {seed}");
+        }
+    }
+    assert!(appended > 0, "seed {seed}: some mutations still parse");
+    drop(run);
+    drop(store);
+    let report = runstore::check(&path).unwrap();
+    assert!(
+        report.problems.is_empty(),
+        "seed {seed}: {:?}",
+        report.problems
+    );
+}
