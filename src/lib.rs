@@ -33,6 +33,7 @@ mod check;
 mod error;
 pub mod fault;
 pub mod file;
+pub mod ingest;
 pub mod liveness;
 mod merge;
 pub mod names;

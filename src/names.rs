@@ -101,6 +101,30 @@ pub fn validate_name(name: &str) -> Result<(), &'static str> {
     }
 }
 
+/// Checks that `name` may name a table column (or a field of a struct column).
+///
+/// Column names are not parts of a url or a path, so `/`, `\`, `.` and `..` are allowed
+/// (`train/loss` is a common metric name); the other rules of [`validate_name`] hold: not
+/// empty, at most [`NAME_BYTES_MAX`] bytes, no control character (a NUL, a newline or an
+/// escape would corrupt every listing that prints it), not only whitespace.
+///
+/// # Errors
+///
+/// The reason, as a lowercase phrase.
+pub fn validate_column_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        Err("name is empty")
+    } else if name.len() > NAME_BYTES_MAX {
+        Err("name is longer than 256 bytes")
+    } else if name.chars().any(char::is_control) {
+        Err("name contains a control character")
+    } else if name.chars().all(char::is_whitespace) {
+        Err("name is only whitespace")
+    } else {
+        Ok(())
+    }
+}
+
 /// Returns the `n`th rename of a taken name `base`: `base_NNNN`, with `n`
 /// zero-padded to four digits (`x` → `x_0000`), as 3LC does when it picks
 /// the first free `_NNNN` suffix. Beyond 9999 the number simply grows wider.
@@ -191,6 +215,22 @@ mod tests {
         check("\u{3000}\u{2003}", Err("name is only whitespace"));
         let too_long = validate_name(&"x".repeat(NAME_BYTES_MAX + 1)).unwrap_err();
         assert!(too_long.contains(&NAME_BYTES_MAX.to_string()));
+    }
+
+    #[test]
+    fn validates_column_names() {
+        assert_eq!(validate_column_name("train/loss"), Ok(()));
+        assert_eq!(validate_column_name(".."), Ok(()));
+        assert_eq!(validate_column_name(""), Err("name is empty"));
+        assert_eq!(
+            validate_column_name("a\0b"),
+            Err("name contains a control character")
+        );
+        assert_eq!(
+            validate_column_name("a\nb"),
+            Err("name contains a control character")
+        );
+        assert_eq!(validate_column_name("  "), Err("name is only whitespace"));
     }
 
     #[test]

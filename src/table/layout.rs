@@ -106,6 +106,35 @@ fn needed_bytes(data_type: &DataType, index: usize, len: usize) -> Option<usize>
     }
 }
 
+/// Checks that columns of `data_type` can be stored and read back: the one definition of
+/// the types a table may have, used by the writer (a schema is refused before a table is
+/// created: `Error::InvalidInput`) and by the reader ([`rebuild`]: `Error::Corrupted`), so the
+/// two cannot disagree. A type may nest at most [`TYPE_DEPTH_MAX`] deep, and every node must
+/// have the children `child_types` lists: union, run-end-encoded and list-view arrays carry
+/// children or buffers the layout does not describe, so they are refused. The reason if not.
+pub fn check_type(data_type: &DataType) -> std::result::Result<(), String> {
+    check_type_at(data_type, 0)
+}
+
+fn check_type_at(data_type: &DataType, depth: usize) -> std::result::Result<(), String> {
+    if depth > TYPE_DEPTH_MAX {
+        return Err(format!("type nests deeper than {TYPE_DEPTH_MAX}"));
+    }
+    match data_type {
+        DataType::Union(_, _)
+        | DataType::RunEndEncoded(_, _)
+        | DataType::ListView(_)
+        | DataType::LargeListView(_) => {
+            return Err(format!("columns of type {data_type} cannot be stored"))
+        }
+        _ => {}
+    }
+    for child in child_types(data_type) {
+        check_type_at(&child, depth + 1)?;
+    }
+    Ok(())
+}
+
 /// The child types an array of `data_type` carries in its `child_data`.
 pub(crate) fn child_types(data_type: &DataType) -> Vec<DataType> {
     match data_type {
@@ -145,10 +174,8 @@ fn rebuild_data(
         offset: 0,
         reason: format!("{what}: {reason}"),
     };
-    if depth > TYPE_DEPTH_MAX {
-        return Err(corrupted(format!(
-            "type nests deeper than {TYPE_DEPTH_MAX}"
-        )));
+    if depth == 0 {
+        check_type(data_type).map_err(&corrupted)?;
     }
     let node = nodes
         .get(*cursor)

@@ -109,7 +109,7 @@ impl Run {
                         .ok_or_else(|| Error::not_found(format!("input table {url}")))?;
                     let input = table_record(txn, input_id, url)?;
                     let expected = input.sealed_rows + input.tail_rows;
-                    (with_example_id(&batch, expected)?, url.clone())
+                    (with_example_id(&batch, expected, url)?, url.clone())
                 }
             };
             let url = free_table_url(txn, &self.url(), &options.table_writer_base_name)?;
@@ -256,9 +256,12 @@ fn attach(
 }
 
 /// Adds an `example_id` column (0..n, Int32, role example id) when absent, after checking that
-/// the row count matches the input table's.
-fn with_example_id(batch: &RecordBatch, input_rows: u64) -> Result<RecordBatch> {
-    if batch.schema().index_of(EXAMPLE_ID_COLUMN).is_ok() {
+/// the row count matches the input table's. A given `example_id` column must name rows of the
+/// input table: integers, not null, each in `0..input_rows` and none twice (an example id is
+/// the row of the input table a row of metrics joins to).
+fn with_example_id(batch: &RecordBatch, input_rows: u64, url: &str) -> Result<RecordBatch> {
+    if let Some(ids) = batch.column_by_name(EXAMPLE_ID_COLUMN) {
+        check_example_ids(ids, input_rows, url)?;
         return Ok(batch.clone());
     }
     if batch.num_rows() as u64 != input_rows {
@@ -281,6 +284,51 @@ fn with_example_id(batch: &RecordBatch, input_rows: u64) -> Result<RecordBatch> 
     RecordBatch::try_new(Arc::new(schema), columns).map_err(|e| Error::InvalidInput {
         reason: e.to_string(),
     })
+}
+
+/// Checks an `example_id` column against an input table of `input_rows` rows (see
+/// [`with_example_id`]); the error names the row (counting from 1) and the id.
+fn check_example_ids(ids: &ArrayRef, input_rows: u64, url: &str) -> Result<()> {
+    let invalid = |reason: String| Error::InvalidInput { reason };
+    if !ids.data_type().is_integer() {
+        return Err(invalid(format!(
+            "column {EXAMPLE_ID_COLUMN} is {}; example ids are integers (rows of {url})",
+            ids.data_type()
+        )));
+    }
+    let ids = arrow_cast::cast(ids, &DataType::Int64).map_err(|e| {
+        invalid(format!(
+            "column {EXAMPLE_ID_COLUMN} does not read as integers: {e}"
+        ))
+    })?;
+    let ids = arrow_array::cast::AsArray::as_primitive::<arrow_array::types::Int64Type>(&ids);
+    // First row of each id seen so far.
+    let mut first_rows: HashMap<i64, usize> = HashMap::with_capacity(ids.len());
+    for (index, id) in ids.iter().enumerate() {
+        let row = index + 1;
+        let Some(id) = id else {
+            return Err(invalid(format!(
+                "{EXAMPLE_ID_COLUMN} is null on row {row}; every row needs the input row it \
+                 belongs to"
+            )));
+        };
+        let in_range = u64::try_from(id).is_ok_and(|id| id < input_rows);
+        if !in_range {
+            return Err(invalid(format!(
+                "{EXAMPLE_ID_COLUMN} {id} on row {row} is not a row of the input table {url} \
+                 ({input_rows} rows: ids 0 to {})",
+                input_rows.saturating_sub(1)
+            )));
+        }
+        let first = first_rows.insert(id, row);
+        if let Some(first) = first {
+            return Err(invalid(format!(
+                "{EXAMPLE_ID_COLUMN} {id} appears on rows {first} and {row}; each input row \
+                 takes one row of metrics"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A batch from named columns; unequal lengths and duplicate names are errors.

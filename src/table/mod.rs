@@ -17,6 +17,7 @@
 //! - Every segment a committed chunk names lies in a column extent below `col_hwm` and is
 //!   never rewritten; its CRC is checked before its bytes are used (once per process).
 
+pub mod convert;
 pub mod layout;
 pub mod metrics;
 mod writer;
@@ -217,6 +218,12 @@ pub(crate) fn decode_schema(record: &TableRecord) -> Result<Schema> {
             reason: format!("table {}: {} columns", record.url, schema.fields().len()),
         });
     }
+    for field in schema.fields() {
+        layout::check_type(field.data_type()).map_err(|reason| Error::Corrupted {
+            offset: 0,
+            reason: format!("table {}, column {}: {reason}", record.url, field.name()),
+        })?;
+    }
     Ok(schema)
 }
 
@@ -343,7 +350,12 @@ pub(crate) fn create_table(
     Ok((id, record))
 }
 
-fn check_schema(schema: &Schema) -> Result<()> {
+/// Checks that a table of `schema` can be created and read back: at least one and at most
+/// [`COLUMN_COUNT_MAX`] columns; column names (and the names of struct fields inside them)
+/// that follow `names::validate_column_name`, unique, not the reserved
+/// [`FOREIGN_TABLE_COLUMN`]; types that `layout::check_type` accepts (the reader's own
+/// check); and a stored form that decodes to the same schema.
+pub(crate) fn check_schema(schema: &Schema) -> Result<()> {
     if schema.fields().is_empty() {
         return Err(Error::InvalidInput {
             reason: "a table needs at least one column".into(),
@@ -374,8 +386,42 @@ fn check_schema(schema: &Schema) -> Result<()> {
                 reason: format!("column name {FOREIGN_TABLE_COLUMN} is reserved"),
             });
         }
+        check_field_names(field.name(), field.data_type())?;
+        layout::check_type(field.data_type()).map_err(|reason| Error::InvalidInput {
+            reason: format!("column {}: {reason}", field.name()),
+        })?;
+    }
+    // What `decode_schema` will read must be this schema.
+    let stored = encode_schema(schema)?;
+    let unreadable = |why: String| Error::InvalidInput {
+        reason: format!("the schema cannot be stored and read back: {why}"),
+    };
+    let decoded: Schema = serde_json::from_str(&stored).map_err(|e| unreadable(e.to_string()))?;
+    if &decoded != schema {
+        return Err(unreadable("it reads back as a different schema".into()));
     }
     Ok(())
+}
+
+/// Checks a column's name, and the names of the struct fields inside its type, against the
+/// column name rules.
+fn check_field_names(column: &str, data_type: &DataType) -> Result<()> {
+    crate::names::validate_column_name(column).map_err(|reason| Error::InvalidName {
+        name: column.to_string(),
+        reason,
+    })?;
+    check_nested_names(data_type)
+}
+
+fn check_nested_names(data_type: &DataType) -> Result<()> {
+    match data_type {
+        DataType::Struct(fields) => fields
+            .iter()
+            .try_for_each(|field| check_field_names(field.name(), field.data_type())),
+        other => layout::child_types(other)
+            .iter()
+            .try_for_each(check_nested_names),
+    }
 }
 
 /// Checks that `batch` fits `schema`: same column names in the same order, same types, no
@@ -945,12 +991,14 @@ pub(crate) fn apply_overrides(
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
         match overrides.get(field.name()) {
             Some(wanted) => {
-                let cast = arrow_cast::cast(column, wanted.data_type()).map_err(|e| {
+                let cast = convert::cast_exact(column, wanted.data_type()).map_err(|inexact| {
                     Error::InvalidInput {
                         reason: format!(
-                            "column {} cannot be cast to {}: {e}",
+                            "column {} cannot be converted to {}: row {}: {}",
                             field.name(),
-                            wanted.data_type()
+                            wanted.data_type(),
+                            inexact.index + 1,
+                            inexact.reason
                         ),
                     }
                 })?;

@@ -28,7 +28,9 @@ use arrow_array::types::Int32Type;
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, SchemaRef, TimeUnit};
 
-use super::{append_batch, check_batch, seal, table_info, table_record, TableInfo, SEAL_ROWS};
+use super::{
+    append_batch, check_batch, convert, seal, table_info, table_record, TableInfo, SEAL_ROWS,
+};
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::value::Value;
@@ -419,15 +421,26 @@ fn check_value(data_type: &DataType, value: &Value) -> std::result::Result<(), S
             Value::Int(v),
         ) => int_fits(data_type, *v),
         (DataType::Timestamp(_, _), Value::Int(_)) => true,
-        (DataType::Float32 | DataType::Float64, Value::Int(_) | Value::Float(_)) => true,
+        (DataType::Float32 | DataType::Float64, Value::Int(_) | Value::Float(_)) => {
+            return float_fits(data_type, value)
+        }
         (DataType::Utf8 | DataType::LargeUtf8, Value::Str(_)) => true,
         (DataType::Dictionary(key, values), Value::Str(_)) => {
             **key == DataType::Int32 && **values == DataType::Utf8
         }
         (DataType::FixedSizeList(field, size), Value::List(items)) => {
-            matches!(field.data_type(), DataType::Float32 | DataType::Float64)
+            if !(matches!(field.data_type(), DataType::Float32 | DataType::Float64)
                 && items.len() == *size as usize
-                && items.iter().all(|item| item.as_f64().is_some())
+                && items.iter().all(|item| item.as_f64().is_some()))
+            {
+                false
+            } else {
+                for (index, item) in items.iter().enumerate() {
+                    float_fits(field.data_type(), item)
+                        .map_err(|reason| format!("item {index}: {reason}"))?;
+                }
+                true
+            }
         }
         _ => false,
     };
@@ -437,6 +450,26 @@ fn check_value(data_type: &DataType, value: &Value) -> std::result::Result<(), S
         Err(format!(
             "a {} value does not fit a column of type {data_type}",
             value.type_name()
+        ))
+    }
+}
+
+/// Whether a number fits a float column by `table::convert`'s rule: an integer exactly, a
+/// float without overflowing (rounded to the nearest f32 in a Float32 column).
+fn float_fits(data_type: &DataType, value: &Value) -> std::result::Result<(), String> {
+    let fits = match (data_type, value) {
+        (DataType::Float64, Value::Int(v)) => convert::int_to_f64(i128::from(*v)).is_some(),
+        (DataType::Float32, Value::Int(v)) => convert::int_to_f32(i128::from(*v)).is_some(),
+        (DataType::Float32, Value::Float(v)) => convert::f64_to_f32(*v).is_some(),
+        (DataType::Float64, Value::Float(_)) => true,
+        _ => false,
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} does not fit a column of type {data_type} exactly",
+            value
         ))
     }
 }

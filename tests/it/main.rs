@@ -12,6 +12,7 @@ mod cli_shell;
 mod corruption;
 mod crash;
 mod edges_files;
+mod edges_ingest;
 mod edges_recovery;
 mod edges_values;
 mod key_index;
