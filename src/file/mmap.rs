@@ -40,7 +40,7 @@ pub struct Mapping {
 
 impl Mapping {
     /// Opens a read-only handle to `path` for mapping (a regular file only, see
-    /// [`super::open_store_file`]). It is a separate open file description from the one that
+    /// `open_store_file`). It is a separate open file description from the one that
     /// holds the store's locks, and never takes a lock itself.
     pub fn open(path: &Path) -> Result<Mapping> {
         let file = super::open_store_file(path, false)?;

@@ -3,7 +3,7 @@
 //!
 //! Nothing outside this module reads or writes the file except through redb (which runs on
 //! [`RedbBackend`] or, for a reader that must not write, [`SnapshotBackend`]) and the column
-//! calls of [`PhysicalFile`]. Every open of a store's path goes through [`open_store_file`],
+//! calls of [`PhysicalFile`]. Every open of a store's path goes through `open_store_file`,
 //! which refuses anything but a regular file before it can block on it.
 
 pub mod backend;
