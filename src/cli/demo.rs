@@ -51,15 +51,8 @@ pub fn run(path: &Path, out: &mut impl Write) -> Result<()> {
         }
         Err(error) => return Err(error).with_context(|| format!("reading {shown}")),
         Ok(_) => {
-            // Follows a symbolic link: what counts is the file it points to.
-            match std::fs::metadata(path) {
-                Ok(metadata) if metadata.is_file() => {}
-                Ok(metadata) => bail!(
-                    "refusing to replace {shown}: it is {}, not a regular file",
-                    file_kind(&metadata)
-                ),
-                Err(error) => bail!("refusing to replace {shown}: {error}"),
-            }
+            // The open follows a symbolic link and refuses anything that is not a regular
+            // file, saying what it is (a FIFO, a directory, ...).
             let store = match super::retry_open(|| Store::open(path)) {
                 Ok(store) => store,
                 Err(error) => bail!("refusing to replace {shown}: {error}"),
@@ -357,23 +350,4 @@ fn write_demo(store: &Store) -> Result<()> {
 
 fn round4(value: f64) -> f64 {
     (value * 1e4).round() / 1e4
-}
-
-/// What a path that is not a regular file is, for the refusal ("a FIFO (named pipe)").
-fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let file_type = metadata.file_type();
-    if file_type.is_dir() {
-        "a directory"
-    } else if file_type.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if file_type.is_char_device() {
-        "a character device"
-    } else if file_type.is_block_device() {
-        "a block device"
-    } else if file_type.is_socket() {
-        "a socket"
-    } else {
-        "something else"
-    }
 }

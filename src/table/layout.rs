@@ -177,19 +177,7 @@ fn rebuild_data(
     if depth == 0 {
         check_type(data_type).map_err(&corrupted)?;
     }
-    let node = nodes
-        .get(*cursor)
-        .ok_or_else(|| corrupted("missing array node".into()))?;
-    *cursor += 1;
-    let child_types = child_types(data_type);
-    if node.child_count as usize != child_types.len() {
-        return Err(corrupted(format!(
-            "node has {} children, type {data_type} has {}",
-            node.child_count,
-            child_types.len()
-        )));
-    }
-    let len = usize::try_from(node.len).map_err(|_| corrupted("length overflows".into()))?;
+    let (node, child_types, len) = take_node(data_type, nodes, cursor, &corrupted)?;
     let mut children = Vec::with_capacity(child_types.len());
     for child_type in &child_types {
         children.push(rebuild_data(
@@ -215,6 +203,30 @@ fn rebuild_data(
         .map_err(|e| corrupted(format!("array fails validation: {e}")))
 }
 
+/// The node at `*cursor` for an array of `data_type`, advancing the cursor: it must exist and
+/// have the children the type has. Returns it with the child types and its length.
+fn take_node<'a>(
+    data_type: &DataType,
+    nodes: &'a [NodeRecord],
+    cursor: &mut usize,
+    corrupted: &dyn Fn(String) -> Error,
+) -> Result<(&'a NodeRecord, Vec<DataType>, usize)> {
+    let node = nodes
+        .get(*cursor)
+        .ok_or_else(|| corrupted("missing array node".into()))?;
+    *cursor += 1;
+    let child_types = child_types(data_type);
+    if node.child_count as usize != child_types.len() {
+        return Err(corrupted(format!(
+            "node has {} children, type {data_type} has {}",
+            node.child_count,
+            child_types.len()
+        )));
+    }
+    let len = usize::try_from(node.len).map_err(|_| corrupted("length overflows".into()))?;
+    Ok((node, child_types, len))
+}
+
 /// Checks, without reading any buffer, that `nodes[*cursor..]` hold the subtree an array of
 /// `data_type` needs, as [`rebuild`] would find it: no deeper than [`TYPE_DEPTH_MAX`], every
 /// node present with the children its type has, and every buffer whose size the type fixes
@@ -232,24 +244,15 @@ pub(crate) fn check_nodes(
         offset: 0,
         reason: format!("{what}: {reason}"),
     };
+    if depth == 0 {
+        check_type(data_type).map_err(&corrupted)?;
+    }
     if depth > TYPE_DEPTH_MAX {
         return Err(corrupted(format!(
             "type nests deeper than {TYPE_DEPTH_MAX}"
         )));
     }
-    let node = nodes
-        .get(*cursor)
-        .ok_or_else(|| corrupted("missing array node".into()))?;
-    *cursor += 1;
-    let child_types = child_types(data_type);
-    if node.child_count as usize != child_types.len() {
-        return Err(corrupted(format!(
-            "node has {} children, type {data_type} has {}",
-            node.child_count,
-            child_types.len()
-        )));
-    }
-    let len = usize::try_from(node.len).map_err(|_| corrupted("length overflows".into()))?;
+    let (node, child_types, len) = take_node(data_type, nodes, cursor, &corrupted)?;
     let layout = arrow_data::layout(data_type);
     let buffers_ok = if layout.variadic {
         node.buffers.len() >= layout.buffers.len()
