@@ -12,7 +12,7 @@ use redb::{ReadableTable, ReadableTableMetadata, TableHandle};
 
 use crate::catalog::{self, records, seal, Reader};
 use crate::error::{Error, Result};
-use crate::run::RunStatus;
+use crate::status::RunStatus;
 use crate::store::Store;
 use crate::value::Value;
 

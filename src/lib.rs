@@ -43,6 +43,7 @@ mod python;
 pub mod query;
 pub mod reduce;
 mod run;
+mod status;
 mod store;
 pub mod table;
 pub mod time;
@@ -59,8 +60,9 @@ pub use reduce::{
 };
 pub use run::{
     parse_run_url, run_url, BulkInfo, BulkReader, CopyIfExists, CopyOptions, InitIfExists,
-    InitOptions, MetricTableInfo, Run, RunInfo, RunStatus,
+    InitOptions, MetricTableInfo, Run, RunInfo,
 };
+pub use status::RunStatus;
 pub use store::{
     Batch, ProjectInfo, Store, StoreInfo, VacuumReport, BLOB_CHUNK_BYTES, CACHE_BYTES,
 };

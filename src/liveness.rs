@@ -20,7 +20,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 
 use crate::catalog::{self, records, seal, Reader};
 use crate::error::{Error, Result};
-use crate::run::RunStatus;
+use crate::status::RunStatus;
 
 /// The process that last moved a run into an active status.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

@@ -967,7 +967,7 @@ pub(crate) fn init_in(
                 }
                 InitIfExists::Reuse => {
                     let mut record = catalog::run_record(txn, existing)?;
-                    record.status = crate::run::RunStatus::Running.code();
+                    record.status = crate::status::RunStatus::Running.code();
                     record.last_modified_us = now;
                     catalog::put_run_record(txn, existing, &record)?;
                     crate::liveness::record_writer(txn, existing)?;
@@ -986,7 +986,7 @@ pub(crate) fn init_in(
         description: options.description.clone().unwrap_or_default(),
         created_us: now,
         last_modified_us: now,
-        status: crate::run::RunStatus::Empty.code(),
+        status: crate::status::RunStatus::Empty.code(),
         input_tables: Vec::new(),
         input_count: 0,
         output_count: 0,
@@ -1089,7 +1089,7 @@ impl Batch<'_> {
     }
 
     /// [`Run::set_status`] inside the batch.
-    pub fn set_status(&mut self, run: &Run, status: crate::run::RunStatus) -> Result<()> {
+    pub fn set_status(&mut self, run: &Run, status: crate::status::RunStatus) -> Result<()> {
         self.check_run(run)?;
         contain_panic("batch", || run.set_status_in(self.txn, status))
     }

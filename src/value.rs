@@ -27,6 +27,7 @@
 //! Floats are stored by their exact bits, so `0.0` and `-0.0` (and NaNs with
 //! different payloads) encode differently even though `0.0 == -0.0`.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -779,6 +780,50 @@ impl From<BTreeMap<String, Value>> for Value {
     fn from(entries: BTreeMap<String, Value>) -> Value {
         Value::Map(entries)
     }
+}
+
+/// Compares two numbers exactly (integers with integers and with floats); `None` if either is
+/// NaN or not a number.
+///
+/// This is the numeric order of the bytes on disk (`OutputStats` min/max in the key index) as
+/// well as of the query language's comparisons; it lives here, below both, so that a change
+/// to the query language cannot change what stored bytes mean.
+pub(crate) fn numeric_cmp(left: &Value, right: &Value) -> Option<Ordering> {
+    match (left, right) {
+        (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
+        (Value::Int(a), Value::Float(b)) => int_float_cmp(*a, *b),
+        (Value::Float(a), Value::Int(b)) => int_float_cmp(*b, *a).map(Ordering::reverse),
+        (Value::Float(a), Value::Float(b)) => a.partial_cmp(b),
+        _ => None,
+    }
+}
+
+/// Compares an integer with a float without rounding the integer.
+fn int_float_cmp(int: i64, float: f64) -> Option<Ordering> {
+    // 2^63, exactly representable; every finite float in [-2^63, 2^63) truncates to an i64.
+    const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+    if float.is_nan() {
+        return None;
+    }
+    if float >= TWO_POW_63 {
+        return Some(Ordering::Less);
+    }
+    if float < -TWO_POW_63 {
+        return Some(Ordering::Greater);
+    }
+    let whole = float.trunc();
+    // In range, so the cast is exact.
+    let whole_int = whole as i64;
+    Some(int.cmp(&whole_int).then_with(|| {
+        // Same whole part: the float's fraction decides.
+        if float > whole {
+            Ordering::Less
+        } else if float < whole {
+            Ordering::Greater
+        } else {
+            Ordering::Equal
+        }
+    }))
 }
 
 #[cfg(test)]

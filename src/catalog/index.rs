@@ -486,7 +486,7 @@ impl<'a> StatsReader<'a> {
 
 /// Compares two numbers exactly, as the filter language does.
 fn numeric_cmp(left: &Value, right: &Value) -> std::cmp::Ordering {
-    crate::query::filter::numeric_cmp(left, right).unwrap_or(std::cmp::Ordering::Equal)
+    crate::value::numeric_cmp(left, right).unwrap_or(std::cmp::Ordering::Equal)
 }
 
 /// The output index entries of a run's output values (in logged order): path to stats.

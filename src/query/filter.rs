@@ -140,7 +140,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::value::Value;
+use crate::value::{numeric_cmp, Value};
 
 /// Longest query text, in bytes, that the parsers accept.
 ///
@@ -912,46 +912,6 @@ fn compare_value(left: &Value, op: CompareOp, right: &Value) -> Truth {
             _ => Truth::Unknown,
         },
     }
-}
-
-/// Compares two numbers exactly (integers with integers and with floats); `None` if either is
-/// NaN or not a number.
-pub(crate) fn numeric_cmp(left: &Value, right: &Value) -> Option<Ordering> {
-    match (left, right) {
-        (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
-        (Value::Int(a), Value::Float(b)) => int_float_cmp(*a, *b),
-        (Value::Float(a), Value::Int(b)) => int_float_cmp(*b, *a).map(Ordering::reverse),
-        (Value::Float(a), Value::Float(b)) => a.partial_cmp(b),
-        _ => None,
-    }
-}
-
-/// Compares an integer with a float without rounding the integer.
-fn int_float_cmp(int: i64, float: f64) -> Option<Ordering> {
-    // 2^63, exactly representable; every finite float in [-2^63, 2^63) truncates to an i64.
-    const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
-    if float.is_nan() {
-        return None;
-    }
-    if float >= TWO_POW_63 {
-        return Some(Ordering::Less);
-    }
-    if float < -TWO_POW_63 {
-        return Some(Ordering::Greater);
-    }
-    let whole = float.trunc();
-    // In range, so the cast is exact.
-    let whole_int = whole as i64;
-    Some(int.cmp(&whole_int).then_with(|| {
-        // Same whole part: the float's fraction decides.
-        if float > whole {
-            Ordering::Less
-        } else if float < whole {
-            Ordering::Greater
-        } else {
-            Ordering::Equal
-        }
-    }))
 }
 
 /// Reduces the values of `key` across `outputs`.

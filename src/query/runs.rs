@@ -15,7 +15,8 @@ use crate::catalog::index::{self, OutputStats, Slot};
 use crate::catalog::seal::{self, Sealed};
 use crate::catalog::{self, records::RunRecord, Reader};
 use crate::error::{Error, Result};
-use crate::run::{run_url, Run, RunStatus};
+use crate::run::{run_url, Run};
+use crate::status::RunStatus;
 use crate::store::Store;
 use crate::value::Value;
 

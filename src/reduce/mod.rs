@@ -35,7 +35,8 @@ use redb::WriteTransaction;
 use crate::catalog::records::{self, ChunkRecord, TableRecord};
 use crate::catalog::{self, Reader};
 use crate::error::{Error, Result};
-use crate::run::{Run, RunStatus};
+use crate::run::Run;
+use crate::status::RunStatus;
 use crate::store::Store;
 use crate::table::{self, layout, ColumnRole, ScanOptions};
 
