@@ -65,19 +65,36 @@ impl RunStatus {
 
     /// Parses a name (any case, `-` or `_`) or a numeric code.
     pub fn parse(text: &str) -> Result<RunStatus> {
-        let normalized = text.trim().to_ascii_uppercase().replace('-', "_");
-        if let Some(status) = RunStatus::ALL.into_iter().find(|s| s.name() == normalized) {
-            return Ok(status);
-        }
-        match normalized.parse::<f64>() {
-            Ok(code) => RunStatus::from_code(code),
-            Err(_) => Err(Error::InvalidInput {
+        match RunStatus::lookup(text, &['-']) {
+            Ok(status) => Ok(status),
+            Err(Some(code)) => RunStatus::from_code(code),
+            Err(None) => Err(Error::InvalidInput {
                 reason: format!(
-                    "unknown status {text:?}; expected one of COMPLETED, EMPTY, RUNNING, \
-                     COLLECTING, POST_PROCESSING, PAUSED, CANCELLED or a code 1-7"
+                    "unknown status {text:?}; expected one of {} or a code 1-7",
+                    RunStatus::names().join(", ")
                 ),
             }),
         }
+    }
+
+    /// Reads `text` as a status name or code: trimmed, upper-cased, each of `separators` read
+    /// as `_`, then matched against the names. `Err(Some(code))` when it is instead a number
+    /// (which may or may not be a code), `Err(None)` when it is neither. The one place status
+    /// text is read: [`RunStatus::parse`] accepts `-` for `_`, the run filter a space too.
+    pub(crate) fn lookup(
+        text: &str,
+        separators: &[char],
+    ) -> std::result::Result<RunStatus, Option<f64>> {
+        let normalized = text.trim().to_ascii_uppercase().replace(separators, "_");
+        if let Some(status) = RunStatus::ALL.into_iter().find(|s| s.name() == normalized) {
+            return Ok(status);
+        }
+        Err(normalized.parse::<f64>().ok())
+    }
+
+    /// The names of [`RunStatus::ALL`], in code order.
+    pub(crate) fn names() -> [&'static str; 7] {
+        RunStatus::ALL.map(RunStatus::name)
     }
 }
 
