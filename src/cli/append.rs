@@ -10,11 +10,67 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use runstore::ingest::{self, Format, Source};
 use runstore::{AppendReport, Store};
+
+use super::open::open_for_writing;
+
+/// Append rows to a metrics table of a run, all in one commit (nothing on error).
+///
+/// The table is `<run url>/<TABLE>`: created and attached to the run on first use (its
+/// schema inferred from the input), appended to afterwards (the input is read with the
+/// table's schema; a row that does not fit is an error naming its line). Input: JSON lines
+/// on stdin (one object per line; a list of numbers of one fixed length, not all integers,
+/// becomes FixedSizeList<Float32>), or --from a .jsonl, .parquet, .arrow (IPC file or
+/// stream) or .csv file. Prints the rows appended on stderr.
+///
+/// Example: runstore append exp.runs mnist/runs/baseline --table val_metrics < rows.jsonl
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The store file.
+    path: PathBuf,
+    /// `<project>/runs/<run>`.
+    run_url: String,
+    /// The table's name under the run (or its whole url).
+    #[arg(long)]
+    table: String,
+    /// Read rows from this file instead of stdin.
+    #[arg(long, value_name = "FILE")]
+    from: Option<PathBuf>,
+    /// The input format (default: from the file's extension; JSON lines on stdin).
+    #[arg(long, value_enum)]
+    format: Option<InputFormat>,
+    /// Write alongside other processes that opened the store shared (a sweep's trials:
+    /// `--shared` here, `Store::open_shared` in Rust) instead of as its one writer.
+    #[arg(long)]
+    shared: bool,
+}
+
+/// Runs `append`.
+pub fn run(args: Args, wait: Duration) -> Result<ExitCode> {
+    let Args {
+        path,
+        run_url,
+        table,
+        from,
+        format,
+        shared,
+    } = args;
+    let store = open_for_writing(&path, shared, wait)?;
+    let report = append(&store, &run_url, &table, from.as_deref(), format)?;
+    eprintln!(
+        "appended {} rows to {}{}",
+        report.rows_appended,
+        report.table.url,
+        if report.created { " (created)" } else { "" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
 
 /// Input formats of `append`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -14,8 +14,9 @@
 //! file meanwhile). A symbolic link stays and the file it points to is replaced.
 
 use std::io::Write;
-use std::path::Path;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
@@ -33,15 +34,35 @@ const SWEEP: [(&str, f64, i32, &str, i32); 4] = [
     ("resnet18-lr0.3", 0.3, 256, "CANCELLED", 4),
     ("resnet34-lr0.05", 0.05, 128, "RUNNING", 6),
 ];
+/// Write a realistic demo store (default demo.runs) and print what is in it.
+///
+/// Example: runstore demo /tmp/demo.runs
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where to write it; an existing file there is replaced only when it is a store
+    /// holding nothing but an earlier demo (its project cifar10-sweep), and no other
+    /// process has it open for writing.
+    path: Option<PathBuf>,
+}
+
+/// Runs `demo`.
+pub fn run(args: Args, wait: Duration, out: &mut impl Write) -> Result<ExitCode> {
+    let Args { path } = args;
+    let path = path.unwrap_or_else(|| PathBuf::from("demo.runs"));
+    demo(&path, wait, out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The project-level table the demo writes (`<PROJECT>/tables/<INPUT_TABLE>`).
 const INPUT_TABLE: &str = "test";
 /// Names listed in a refusal before `...`.
 const LISTED_NAMES_MAX: usize = 5;
 
-/// Writes the demo store to `path` and prints a summary to `out`.
-pub fn run(path: &Path, out: &mut impl Write) -> Result<()> {
+/// Writes the demo store to `path` and prints a summary to `out`; an open of an earlier demo
+/// waits up to `wait` for its writer to close.
+fn demo(path: &Path, wait: Duration, out: &mut impl Write) -> Result<()> {
     let started = Instant::now();
-    let shown = super::printable(&path.display().to_string()).into_owned();
+    let shown = super::text::printable(&path.display().to_string()).into_owned();
     match std::fs::symlink_metadata(path) {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             // Nothing there: create it (a hard link into place, so a file that appears
@@ -53,7 +74,7 @@ pub fn run(path: &Path, out: &mut impl Write) -> Result<()> {
         Ok(_) => {
             // The open follows a symbolic link and refuses anything that is not a regular
             // file, saying what it is (a FIFO, a directory, ...).
-            let store = match super::retry_open(|| Store::open(path)) {
+            let store = match Store::open_waiting(path, wait) {
                 Ok(store) => store,
                 Err(error) => bail!("refusing to replace {shown}: {error}"),
             };
@@ -82,14 +103,14 @@ pub fn run(path: &Path, out: &mut impl Write) -> Result<()> {
         info.outputs,
         info.tables,
         info.blobs,
-        super::human_bytes(info.file_bytes),
+        super::text::human_bytes(info.file_bytes),
     )?;
     writeln!(out)?;
     let runs = store.runs(Some(PROJECT))?;
-    super::print_runs_table(out, &runs)?;
+    super::print::print_runs_table(out, &runs)?;
     writeln!(out)?;
     let best = &runs[0];
-    super::print_run(out, best)?;
+    super::print::print_run(out, best)?;
     writeln!(out)?;
     writeln!(out, "try: runstore runs {} --json", path.display())?;
     writeln!(out, "     runstore show {} {}", path.display(), best.url())?;
@@ -228,7 +249,7 @@ fn not_only_the_demo(store: &Store) -> Result<Option<String>> {
         let mut listed: Vec<String> = names
             .iter()
             .take(LISTED_NAMES_MAX)
-            .map(|name| super::printable(name).into_owned())
+            .map(|name| super::text::printable(name).into_owned())
             .collect();
         if names.len() > LISTED_NAMES_MAX {
             listed.push("...".into());

@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -32,6 +33,56 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use runstore::{Store, Value};
+
+use super::open::open_read;
+use super::text::human_bytes;
+
+/// Export every table and a runs table as Parquet files, laid out Hive-style.
+///
+/// Layout: DIR/runs.parquet (one row per run: url, project, name, status, status_code,
+/// created, last_modified, description, params and outputs as JSON text, output_count,
+/// input_tables, and a params.<key> column per scalar parameter, nested keys joined with
+/// dots); DIR/project=<p>/run=<r>/<table>.parquet (metrics tables);
+/// DIR/project=<p>/tables/<table>.parquet (input tables). Names are escaped: bytes other
+/// than ASCII letters, digits, '-', '_' and inner '.' become %XX, so no name can write
+/// outside DIR. Each file appears complete (temporary name, then rename). Read one table
+/// of every run with e.g. DuckDB: SELECT * FROM
+/// read_parquet('DIR/project=*/run=*/metrics_0000.parquet', hive_partitioning=true).
+///
+/// Example: runstore export demo.runs out/ --format parquet --project cifar10-sweep
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The store file.
+    path: PathBuf,
+    /// The directory to write into (created if missing).
+    dir: PathBuf,
+    /// The file format.
+    #[arg(long, value_enum, default_value = "parquet")]
+    format: ExportFormat,
+    /// Only this project's runs and tables.
+    #[arg(long)]
+    project: Option<String>,
+}
+
+/// Runs `export`.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let Args {
+        path,
+        dir,
+        format: ExportFormat::Parquet,
+        project,
+    } = args;
+    let store = open_read(&path)?;
+    let report = export(&store, &dir, project.as_deref())?;
+    eprintln!(
+        "exported {} runs and {} tables ({}) to {}",
+        report.runs,
+        report.tables,
+        human_bytes(report.bytes),
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
 
 /// Output formats of `export`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -163,7 +214,7 @@ pub fn export(store: &Store, dir: &Path, project: Option<&str>) -> Result<Export
         std::slice::from_ref(&runs_batch),
     )?;
     progress.inc(1);
-    progress.set_message(super::human_bytes(report.bytes));
+    progress.set_message(super::text::human_bytes(report.bytes));
     for info in &tables {
         let path = table_path(&info.url)?;
         let table = store.table(&info.url)?;
@@ -173,7 +224,7 @@ pub fn export(store: &Store, dir: &Path, project: Option<&str>) -> Result<Export
         report.tables += 1;
         report.bytes += written;
         progress.inc(1);
-        progress.set_message(super::human_bytes(report.bytes));
+        progress.set_message(super::text::human_bytes(report.bytes));
     }
     progress.finish_and_clear();
     Ok(report)

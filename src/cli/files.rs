@@ -45,8 +45,8 @@ pub fn refuse_store(store: &Path, output: &Path, what: &str) -> Result<()> {
         bail!(
             "refusing to write {what} {}: it is the store {} itself (the same file); choose \
              another path",
-            super::printable(&output.display().to_string()),
-            super::printable(&store.display().to_string()),
+            super::text::printable(&output.display().to_string()),
+            super::text::printable(&store.display().to_string()),
         );
     }
     Ok(())
@@ -75,12 +75,12 @@ pub fn create_dirs_inside(root: &Path, relative: &Path) -> Result<PathBuf> {
                 Ok(metadata) if metadata.file_type().is_symlink() => bail!(
                     "refusing to write into {}: it is a symbolic link (an export never follows \
                      links inside its directory)",
-                    super::printable(&dir.display().to_string())
+                    super::text::printable(&dir.display().to_string())
                 ),
                 Ok(metadata) if metadata.is_dir() => break,
                 Ok(_) => bail!(
                     "refusing to write into {}: it is not a directory",
-                    super::printable(&dir.display().to_string())
+                    super::text::printable(&dir.display().to_string())
                 ),
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {
                     match std::fs::create_dir(&dir) {

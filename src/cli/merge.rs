@@ -7,13 +7,48 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use runstore::{MergeIfExists, MergeOptions, MergeProgress, MergeReport, Store};
 
-use super::{human_bytes, retry_open};
+use super::open::retry_while_open;
+use super::text::human_bytes;
+
+/// Merge whole stores into one: every project, run, input table, metrics table and blob of
+/// each source, one commit of DEST per source (DEST is created if missing).
+///
+/// Each source is checked first (as `runstore check`) and its column bytes are checked
+/// again as they are copied; a source that fails, or whose run urls clash under `raise`,
+/// is reported on stderr and changes nothing, and the others are still merged (exit 1).
+/// Input tables equal in content are stored once; references are rewritten. Merging again
+/// with `--if-exists skip` completes an interrupted merge and adds nothing twice.
+///
+/// Example: runstore merge all.runs job-*.runs --if-exists skip
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The store to merge into.
+    dest: PathBuf,
+    /// The stores to merge, in order.
+    #[arg(required = true)]
+    sources: Vec<PathBuf>,
+    /// What to do when a source run's url is taken in DEST (`raise` leaves that source
+    /// out; an input table of another content at the same url is then refused too, and
+    /// placed under `<name>_NNNN` by the other modes).
+    #[arg(long, value_enum, default_value = "raise")]
+    if_exists: IfExists,
+}
+
+/// Runs `merge`.
+pub fn run(args: Args, wait: Duration, out: &mut impl Write) -> Result<ExitCode> {
+    let Args {
+        dest,
+        sources,
+        if_exists,
+    } = args;
+    merge(&dest, &sources, if_exists, wait, out)
+}
 
 /// What `merge` does when a source run's url is taken in the destination.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -45,9 +80,10 @@ pub fn merge(
     dest: &Path,
     sources: &[PathBuf],
     if_exists: IfExists,
+    wait: Duration,
     out: &mut impl Write,
 ) -> Result<ExitCode> {
-    let mut store = retry_open(|| Store::open_or_create(dest))
+    let mut store = retry_while_open(wait, || Store::open_or_create(dest))
         .with_context(|| format!("opening {}", dest.display()))?;
     let mut total = MergeReport::default();
     let mut refused = 0usize;
@@ -62,13 +98,13 @@ pub fn merge(
                 refused += 1;
                 eprintln!(
                     "refused {}: {}",
-                    super::printable(&source.display().to_string()),
-                    super::error_text(&error)
+                    super::text::printable(&source.display().to_string()),
+                    super::text::error_text(&error)
                 );
                 // A damaged source can leave this handle refusing writes (as after any
                 // corruption a write meets); the file itself is unchanged, so open it again.
                 drop(store);
-                store = retry_open(|| Store::open(dest))
+                store = Store::open_waiting(dest, wait)
                     .with_context(|| format!("opening {}", dest.display()))?;
             }
         }

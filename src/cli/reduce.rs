@@ -4,7 +4,9 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -22,7 +24,7 @@ use runstore::{Method, Progress, ReduceOptions, Store};
 ///
 /// Example: runstore reduce demo.runs cifar10-sweep/runs/resnet18-lr0.01 --method pca --components 2
 #[derive(Debug, clap::Args)]
-pub struct ReduceArgs {
+pub struct Args {
     /// The store file.
     path: PathBuf,
     /// `<project>/runs/<run>`.
@@ -66,8 +68,8 @@ pub enum MethodArg {
 }
 
 /// Runs `reduce`, printing `source -> new` lines to `out`.
-pub fn reduce(args: ReduceArgs, out: &mut dyn Write) -> Result<()> {
-    let store = super::retry_open(|| Store::open(&args.path))
+pub fn run(args: Args, wait: Duration, out: &mut impl Write) -> Result<ExitCode> {
+    let store = Store::open_waiting(&args.path, wait)
         .with_context(|| format!("opening {}", args.path.display()))?;
     let run = store.run(&args.run_url)?;
     let bar = if std::io::stderr().is_terminal() {
@@ -134,5 +136,5 @@ pub fn reduce(args: ReduceArgs, out: &mut dyn Write) -> Result<()> {
     for url in &report.deleted {
         eprintln!("deleted {url}");
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,4 @@
-//! `runstore scan` and `runstore tables`: print a table's rows, aggregates or a downsampled
+//! `runstore scan`: print a table's rows, aggregates or a downsampled
 //! column as an aligned table, CSV, JSON lines, an Arrow IPC file or Parquet. Nested values
 //! (an embedding) print as one cell holding its numbers in the text formats.
 //!
@@ -9,6 +9,7 @@
 use std::io::{BufWriter, IsTerminal, Write};
 use std::ops::Range;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::{Arc, LazyLock};
 
 use anyhow::{bail, Context, Result};
@@ -18,6 +19,109 @@ use arrow_array::{Array, RecordBatch};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::{ArrowError, DataType, FieldRef, SchemaRef};
 use runstore::{Agg, Store};
+
+use super::open::open_read;
+
+/// Print a table's rows, aggregates or a downsampled column.
+///
+/// Examples:
+///   runstore scan demo.runs cifar10-sweep/runs/resnet18-lr0.01/metrics_0000 \
+///     --columns example_id,loss --where "loss > 2 AND predicted != 3" --limit 5 --format csv
+///
+///   runstore scan demo.runs cifar10-sweep/runs/resnet18-lr0.01/steps_0000 \
+///     --group-by epoch --agg mean:loss,min:loss,count
+///
+///   runstore scan demo.runs cifar10-sweep/runs/resnet18-lr0.01/steps_0000 \
+///     --downsample 100 --column loss --x step --format parquet --output loss.parquet
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The store file.
+    path: PathBuf,
+    /// The table's url.
+    table_url: String,
+    /// Only these columns, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    columns: Option<Vec<String>>,
+    /// Only rows this filter selects: the run filter language over column names, e.g.
+    /// "loss < 0.5 AND split = 'val'"; a bare name on the right is a column.
+    #[arg(long = "where", value_name = "EXPR")]
+    where_: Option<String>,
+    /// At most this many rows (after --where and --offset).
+    #[arg(long)]
+    limit: Option<u64>,
+    /// Skip this many rows that pass --where first.
+    #[arg(long, default_value_t = 0)]
+    offset: u64,
+    /// Only table rows at positions A..B (before --where).
+    #[arg(long, value_name = "A..B", value_parser = parse_rows)]
+    rows: Option<std::ops::Range<u64>>,
+    /// Group aggregates by this column (one output row per value).
+    #[arg(long, requires = "agg")]
+    group_by: Option<String>,
+    /// Aggregates, comma-separated: count, count:COL, sum:COL, mean:COL, min:COL, max:COL.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["downsample", "columns"])]
+    agg: Option<Vec<String>>,
+    /// Downsample --column into this many buckets (rows, count, min, max, last per bucket).
+    #[arg(
+        long,
+        value_name = "BUCKETS",
+        requires = "column",
+        conflicts_with = "columns"
+    )]
+    downsample: Option<usize>,
+    /// The numeric column to downsample.
+    #[arg(long, requires = "downsample")]
+    column: Option<String>,
+    /// An x column (e.g. step) whose first and last value per bucket to add.
+    #[arg(long, requires = "downsample")]
+    x: Option<String>,
+    /// Output format: table (aligned, for people), csv, json (lines; NaN and infinities as
+    /// the strings "NaN", "Infinity", "-Infinity", a null as null or absent), arrow (Arrow
+    /// IPC file), parquet.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Write to this file (complete or not at all) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// Runs `scan`.
+pub fn run(args: Args, out: &mut impl Write) -> Result<ExitCode> {
+    let Args {
+        path,
+        table_url,
+        columns,
+        where_,
+        limit,
+        offset,
+        rows,
+        group_by,
+        agg,
+        downsample,
+        column,
+        x,
+        format,
+        output,
+    } = args;
+    let store = open_read(&path)?;
+    let request = ScanRequest {
+        table_url,
+        columns,
+        filter: where_,
+        limit,
+        offset,
+        rows,
+        group_by,
+        aggs: agg,
+        downsample: downsample.zip(column),
+        x,
+        format,
+        output,
+    };
+    scan(&store, &request, out)?;
+    Ok(ExitCode::SUCCESS)
+}
 
 /// Output formats of `scan`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -110,7 +214,7 @@ pub fn scan(store: &Store, request: &ScanRequest, out: &mut impl Write) -> Resul
     if let Some(filter) = &request.filter {
         query = query
             .filter(filter)
-            .with_context(|| format!("--where {}", super::echo(filter)))?;
+            .with_context(|| format!("--where {}", super::text::echo(filter)))?;
     }
     if let Some(limit) = request.limit {
         query = query.limit(limit);
@@ -120,7 +224,7 @@ pub fn scan(store: &Store, request: &ScanRequest, out: &mut impl Write) -> Resul
             .iter()
             .map(|text| {
                 text.parse::<Agg>()
-                    .with_context(|| format!("--agg {}", super::echo(text)))
+                    .with_context(|| format!("--agg {}", super::text::echo(text)))
             })
             .collect::<Result<Vec<_>>>()?;
         let batch = query.aggregate(request.group_by.as_deref(), &aggs)?;
@@ -189,13 +293,13 @@ fn write_batches(
             let header: Vec<String> = schema
                 .fields()
                 .iter()
-                .map(|f| super::printable(f.name()).into_owned())
+                .map(|f| super::text::printable(f.name()).into_owned())
                 .collect();
             let mut rows = vec![header];
             for batch in batches {
                 rows.extend(rows_as_text(batch)?.into_iter().map(|row| {
                     row.iter()
-                        .map(|cell| super::printable(cell).into_owned())
+                        .map(|cell| super::text::printable(cell).into_owned())
                         .collect()
                 }));
             }
@@ -319,7 +423,7 @@ fn csv_cell(text: &str) -> String {
 }
 
 /// Prints rows of cells in aligned columns (cells cut at 60 characters).
-pub fn print_aligned(out: &mut (impl Write + ?Sized), rows: &[Vec<String>]) -> Result<()> {
+pub(super) fn print_aligned(out: &mut (impl Write + ?Sized), rows: &[Vec<String>]) -> Result<()> {
     const CELL_CHARS_MAX: usize = 60;
     let cut = |cell: &str| -> String {
         if cell.chars().count() > CELL_CHARS_MAX {
@@ -354,68 +458,5 @@ pub fn print_aligned(out: &mut (impl Write + ?Sized), rows: &[Vec<String>]) -> R
         }
         writeln!(out, "{line}")?;
     }
-    Ok(())
-}
-
-/// Lists tables: a run's metrics tables (`scope` is a run url), a project's tables, or all.
-pub fn tables(store: &Store, scope: Option<&str>, json: bool, out: &mut impl Write) -> Result<()> {
-    let infos = match scope {
-        Some(scope) if scope.contains("/runs/") => {
-            let run = store.run(scope)?;
-            let mut infos = Vec::new();
-            for table in run.metrics_table_handles()? {
-                infos.push(table.info()?);
-            }
-            infos
-        }
-        Some(project) if project.contains('/') => {
-            bail!("expected a project or a run url, got {project}")
-        }
-        Some(project) => store.tables(Some(project))?,
-        None => store.tables(None)?,
-    };
-    if json {
-        for info in infos {
-            let line = serde_json::json!({
-                "url": info.url,
-                "stream_name": info.stream_name,
-                "row_count": info.row_count,
-                "file_size": info.file_size,
-                "foreign_table_url": info.foreign_table_url,
-                "columns": info.schema.fields().iter().map(|f| serde_json::json!({
-                    "name": f.name(),
-                    "type": f.data_type().to_string(),
-                    "nullable": f.is_nullable(),
-                    "role": f.metadata().get(runstore::table::ROLE_KEY),
-                })).collect::<Vec<_>>(),
-            });
-            writeln!(out, "{line}")?;
-        }
-        return Ok(());
-    }
-    let mut rows = vec![vec![
-        "TABLE".to_string(),
-        "ROWS".into(),
-        "SIZE".into(),
-        "STREAM".into(),
-        "COLUMNS".into(),
-    ]];
-    for info in &infos {
-        let columns: Vec<String> = info
-            .schema
-            .fields()
-            .iter()
-            .map(|f| format!("{}:{}", f.name(), f.data_type()))
-            .collect();
-        rows.push(vec![
-            super::printable(&info.url).into_owned(),
-            info.row_count.to_string(),
-            super::human_bytes(info.file_size),
-            super::printable(&info.stream_name).into_owned(),
-            super::printable(&columns.join(" ")).into_owned(),
-        ]);
-    }
-    print_aligned(out, &rows)?;
-    writeln!(out, "({} tables)", infos.len())?;
     Ok(())
 }
