@@ -18,7 +18,7 @@ use arrow_array::types::{Float16Type, Float32Type, Float64Type};
 use arrow_array::{Array, RecordBatch};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::{ArrowError, DataType, FieldRef, SchemaRef};
-use runstore::{Agg, Store};
+use runstore::{Agg, AggFunc, Store};
 
 use super::open::open_read;
 
@@ -59,8 +59,12 @@ pub struct Args {
     /// Group aggregates by this column (one output row per value).
     #[arg(long, requires = "agg")]
     group_by: Option<String>,
-    /// Aggregates, comma-separated: count, count:COL, sum:COL, mean:COL, min:COL, max:COL.
-    #[arg(long, value_delimiter = ',', conflicts_with_all = ["downsample", "columns"])]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        conflicts_with_all = ["downsample", "columns"],
+        help = format!("Aggregates, comma-separated: {}", AggFunc::forms_listed("COL"))
+    )]
     agg: Option<Vec<String>>,
     /// Downsample --column into this many buckets (rows, count, min, max, last per bucket).
     #[arg(
@@ -252,14 +256,11 @@ pub fn scan(store: &Store, request: &ScanRequest, out: &mut impl Write) -> Resul
     }
 }
 
-fn format_name(format: Format) -> &'static str {
-    match format {
-        Format::Table => "table",
-        Format::Csv => "csv",
-        Format::Json => "json",
-        Format::Arrow => "arrow",
-        Format::Parquet => "parquet",
-    }
+/// The format's name as `--format` takes it.
+fn format_name(format: Format) -> String {
+    clap::ValueEnum::to_possible_value(&format)
+        .map(|value| value.get_name().to_string())
+        .unwrap_or_default()
 }
 
 /// Writes `batches` in `format`.

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
+use runstore::RunStatus;
 
 use super::open::open_for_writing;
 
@@ -17,7 +18,10 @@ pub struct Args {
     path: PathBuf,
     /// `<project>/runs/<run>`.
     run_url: String,
-    /// COMPLETED, EMPTY, RUNNING, COLLECTING, POST_PROCESSING, PAUSED, CANCELLED, or 1-7.
+    #[arg(help = format!(
+        "{}, or 1-7",
+        RunStatus::ALL.map(RunStatus::name).join(", ")
+    ))]
     status: String,
     /// Write alongside other processes that opened the store shared (a sweep's trials:
     /// `--shared` here, `Store::open_shared` in Rust) instead of as its one writer.
@@ -33,7 +37,7 @@ pub fn run(args: Args, wait: Duration) -> Result<ExitCode> {
         status,
         shared,
     } = args;
-    let status = runstore::RunStatus::parse(&status)?;
+    let status = RunStatus::parse(&status)?;
     let store = open_for_writing(&path, shared, wait)?;
     store.run(&run_url)?.set_status(status)?;
     Ok(ExitCode::SUCCESS)

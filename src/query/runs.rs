@@ -10,7 +10,9 @@ use std::collections::HashMap;
 
 use redb::{ReadTransaction, ReadableTable, TableHandle};
 
-use super::filter::{self, Aggregate, Attribute, Expr, Operand, OrderKey, Query, Subject};
+use super::filter::{
+    self, Attribute, Expr, Operand, OrderKey, OutputReduction as Aggregate, Query, Subject,
+};
 use crate::catalog::index::{self, OutputStats, Slot};
 use crate::catalog::seal::{self, Sealed};
 use crate::catalog::{self, records::RunRecord, Reader};

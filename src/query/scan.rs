@@ -89,8 +89,13 @@ pub struct TableQuery {
     offset: u64,
 }
 
-/// What an aggregate computes.
+/// What a table aggregate computes over the rows of a table (or of a group). Not a run
+/// filter's output reduction (`outputs.loss.min`, [`filter::OutputReduction`]).
+///
+/// [`AggFunc::ALL`] is the one list of functions: the parser of `--agg` text ([`Agg`]'s
+/// `FromStr`), its error text and the CLI's help are built from it and [`AggFunc::name`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AggFunc {
     /// Rows (without a column), or non-null values of a column.
     Count,
@@ -109,7 +114,16 @@ pub enum AggFunc {
 }
 
 impl AggFunc {
-    /// The function's name: `count`, `sum`, `mean`, `min`, `max`.
+    /// Every function, in the order help and errors list them.
+    pub const ALL: [AggFunc; 5] = [
+        AggFunc::Count,
+        AggFunc::Sum,
+        AggFunc::Mean,
+        AggFunc::Min,
+        AggFunc::Max,
+    ];
+
+    /// The function's name, as `--agg` and [`Agg::output_name`] write it.
     pub fn name(self) -> &'static str {
         match self {
             AggFunc::Count => "count",
@@ -118,6 +132,38 @@ impl AggFunc {
             AggFunc::Min => "min",
             AggFunc::Max => "max",
         }
+    }
+
+    /// Whether the function only counts values (and so reads a column of any type, and
+    /// without a column counts rows) rather than reading numbers.
+    pub fn only_counts(self) -> bool {
+        matches!(self, AggFunc::Count)
+    }
+
+    /// The names in [`AggFunc::ALL`] as a list for people, joined by commas and a final `or`.
+    pub fn names_listed() -> String {
+        let names: Vec<&str> = AggFunc::ALL.into_iter().map(AggFunc::name).collect();
+        match names.split_last() {
+            Some((last, [])) => (*last).to_string(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    }
+
+    /// The forms of aggregate text [`Agg`] parses, comma-separated, with `column` standing for
+    /// the column: first the names that need no column, then `<name>:<column>` for each.
+    pub fn forms_listed(column: &str) -> String {
+        let without_column = AggFunc::ALL
+            .into_iter()
+            .filter(|func| func.only_counts())
+            .map(|func| func.name().to_string());
+        let with_column = AggFunc::ALL
+            .into_iter()
+            .map(|func| format!("{}:{column}", func.name()));
+        without_column
+            .chain(with_column)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -183,26 +229,23 @@ impl Agg {
 impl FromStr for Agg {
     type Err = Error;
 
-    /// Reads `count`, `count:col`, `sum:col`, `mean:col`, `min:col` or `max:col`.
+    /// Reads one of [`AggFunc::forms_listed`] (names in any case): `count` or `<name>:<col>`.
     fn from_str(text: &str) -> Result<Agg> {
         let (name, column) = match text.split_once(':') {
             Some((name, column)) => (name.trim(), Some(column.trim())),
             None => (text.trim(), None),
         };
-        let func = [
-            AggFunc::Count,
-            AggFunc::Sum,
-            AggFunc::Mean,
-            AggFunc::Min,
-            AggFunc::Max,
-        ]
-        .into_iter()
-        .find(|func| func.name().eq_ignore_ascii_case(name))
-        .ok_or_else(|| Error::InvalidInput {
-            reason: format!("unknown aggregate {name:?}; expected count, sum, mean, min or max"),
-        })?;
+        let func = AggFunc::ALL
+            .into_iter()
+            .find(|func| func.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| Error::InvalidInput {
+                reason: format!(
+                    "unknown aggregate {name:?}; expected {}",
+                    AggFunc::names_listed()
+                ),
+            })?;
         match (func, column) {
-            (AggFunc::Count, None) => Ok(Agg::count()),
+            (func, None) if func.only_counts() => Ok(Agg { func, column: None }),
             (_, Some(column)) if !column.is_empty() => Ok(Agg::of(func, column)),
             _ => Err(Error::InvalidInput {
                 reason: format!(
@@ -322,7 +365,7 @@ impl TableQuery {
                 continue;
             };
             let field = schema.field(column_index(&schema, column, self.table.url())?);
-            if agg.func != AggFunc::Count && kind(field.data_type()) != Kind::Number {
+            if !agg.func.only_counts() && kind(field.data_type()) != Kind::Number {
                 return Err(Error::InvalidInput {
                     reason: format!(
                         "{} needs a numeric column; {column} is {}",
@@ -381,7 +424,7 @@ impl TableQuery {
         }
         for (i, agg) in aggs.iter().enumerate() {
             let partials = groups.values().map(|partials| &partials[i]);
-            if agg.func == AggFunc::Count {
+            if agg.func.only_counts() {
                 let counts: UInt64Array = partials
                     .map(|p| {
                         Some(if agg.column.is_some() {
@@ -1248,7 +1291,7 @@ fn update_partials(
             continue;
         }
         let column = batch.column(at).slice(rows.start, length);
-        if agg.func == AggFunc::Count {
+        if agg.func.only_counts() {
             partial.rows += length as u64;
             partial.values += (column.len() - column.null_count()) as u64;
             continue;

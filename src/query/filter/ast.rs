@@ -25,6 +25,7 @@ pub(super) const ATTRIBUTE_NAMES: [(&str, Attribute); 11] = [
 
 /// A run attribute: one of the fixed fields every run has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Attribute {
     /// The run's name (aliases `run_name`, `run name`).
     Name,
@@ -81,9 +82,12 @@ impl Attribute {
     }
 }
 
-/// How the values of one output key across a run's output values become one value.
+/// How the values of one output key across a run's output values become one value: the
+/// suffix of `outputs.loss.min`. (Not a table aggregate: those are [`crate::AggFunc`], over the
+/// rows of a table.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Aggregate {
+#[non_exhaustive]
+pub enum OutputReduction {
     /// The latest (last logged) value; what an output identifier without a suffix means.
     Last,
     /// The first logged value.
@@ -98,32 +102,32 @@ pub enum Aggregate {
     Count,
 }
 
-impl Aggregate {
-    /// All aggregates.
-    pub const ALL: [Aggregate; 6] = [
-        Aggregate::Last,
-        Aggregate::First,
-        Aggregate::Min,
-        Aggregate::Max,
-        Aggregate::Mean,
-        Aggregate::Count,
+impl OutputReduction {
+    /// All reductions.
+    pub const ALL: [OutputReduction; 6] = [
+        OutputReduction::Last,
+        OutputReduction::First,
+        OutputReduction::Min,
+        OutputReduction::Max,
+        OutputReduction::Mean,
+        OutputReduction::Count,
     ];
 
-    /// The suffix naming the aggregate: `last`, `first`, `min`, `max`, `mean`, `count`.
+    /// The suffix naming the reduction, as written after an output key.
     pub fn name(self) -> &'static str {
         match self {
-            Aggregate::Last => "last",
-            Aggregate::First => "first",
-            Aggregate::Min => "min",
-            Aggregate::Max => "max",
-            Aggregate::Mean => "mean",
-            Aggregate::Count => "count",
+            OutputReduction::Last => "last",
+            OutputReduction::First => "first",
+            OutputReduction::Min => "min",
+            OutputReduction::Max => "max",
+            OutputReduction::Mean => "mean",
+            OutputReduction::Count => "count",
         }
     }
 
-    /// The aggregate a suffix (any case) names.
-    pub fn from_name(name: &str) -> Option<Aggregate> {
-        Aggregate::ALL
+    /// The reduction a suffix (any case) names.
+    pub fn from_name(name: &str) -> Option<OutputReduction> {
+        OutputReduction::ALL
             .into_iter()
             .find(|aggregate| aggregate.name().eq_ignore_ascii_case(name))
     }
@@ -131,6 +135,7 @@ impl Aggregate {
 
 /// What a comparison looks at: the left-hand side, and an `ORDER BY` key.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Operand {
     /// A run attribute.
     Attribute(Attribute),
@@ -141,9 +146,10 @@ pub enum Operand {
         /// The key path inside each output value.
         key: Vec<String>,
         /// How the values across output values are reduced.
-        aggregate: Aggregate,
+        aggregate: OutputReduction,
     },
-    /// A table column, in a column filter ([`parse_column_filter`]) only.
+    /// A table column, in a column filter ([`parse_column_filter`](super::parse_column_filter))
+    /// only.
     Column(ColumnName),
 }
 
@@ -385,13 +391,13 @@ impl Query {
     }
 
     /// Whether every output the filter and the sort keys read is a latest value
-    /// ([`Aggregate::Last`]), and no such key path is a prefix of another: then the latest
+    /// ([`OutputReduction::Last`]), and no such key path is a prefix of another: then the latest
     /// output holding each path is all a run needs to provide.
     pub fn reads_only_latest_outputs(&self) -> bool {
         let mut paths: Vec<&[String]> = Vec::new();
         for operand in self.operands() {
             if let Operand::Output { key, aggregate } = operand {
-                if *aggregate != Aggregate::Last {
+                if *aggregate != OutputReduction::Last {
                     return false;
                 }
                 paths.push(key);

@@ -5,7 +5,7 @@ use std::fmt;
 
 use crate::value::Value;
 
-use super::ast::{Aggregate, Comparison, Expr, Operand, OrderKey, Predicate, Query};
+use super::ast::{Comparison, Expr, Operand, OrderKey, OutputReduction, Predicate, Query};
 use super::lexer::{is_word_char, Keyword};
 
 /// Writes one identifier part: bare when it is a plain word, else in backticks.
@@ -37,11 +37,11 @@ impl fmt::Display for Operand {
                 f.write_str("outputs")?;
                 match aggregate {
                     // Without a suffix, a last part that names an aggregate would read as one.
-                    Aggregate::Last => {
+                    OutputReduction::Last => {
                         let quote_last = key.len() > 1
                             && key
                                 .last()
-                                .is_some_and(|last| Aggregate::from_name(last).is_some());
+                                .is_some_and(|last| OutputReduction::from_name(last).is_some());
                         write_parts(f, key, quote_last)
                     }
                     aggregate => {

@@ -8,7 +8,9 @@ use std::cmp::Ordering;
 
 use crate::value::{numeric_cmp, Value};
 
-use super::ast::{Aggregate, Attribute, CompareOp, Comparison, Expr, Operand, OrderKey, Predicate};
+use super::ast::{
+    Attribute, CompareOp, Comparison, Expr, Operand, OrderKey, OutputReduction, Predicate,
+};
 
 impl Operand {
     /// The operand's value for one run: [`Value::Null`] when absent.
@@ -51,10 +53,10 @@ pub trait Subject {
     /// Every output value of the run (normally maps), in the order logged.
     fn outputs(&self) -> &[Value];
 
-    /// The aggregate of output key path `key` over the run's output values ([`Value::Null`]
+    /// The reduction of output key path `key` over the run's output values ([`Value::Null`]
     /// when no value holds it, except `count`, which is 0). By default computed from
-    /// [`Subject::outputs`]; a subject that keeps the aggregates precomputed returns them.
-    fn output(&self, key: &[String], aggregate: Aggregate) -> Cow<'_, Value> {
+    /// [`Subject::outputs`]; a subject that keeps the reductions precomputed returns them.
+    fn output(&self, key: &[String], aggregate: OutputReduction) -> Cow<'_, Value> {
         aggregate_outputs(self.outputs(), key, aggregate)
     }
 }
@@ -255,7 +257,7 @@ fn compare_value(left: &Value, op: CompareOp, right: &Value) -> Truth {
 fn aggregate_outputs<'a>(
     outputs: &'a [Value],
     key: &[String],
-    aggregate: Aggregate,
+    aggregate: OutputReduction,
 ) -> Cow<'a, Value> {
     let held = |output: &'a Value| -> Option<&'a Value> {
         key.iter()
@@ -269,15 +271,19 @@ fn aggregate_outputs<'a>(
             .filter(|value| value.as_f64().is_some_and(|f| !f.is_nan()))
     };
     let found = match aggregate {
-        Aggregate::Last => outputs.iter().rev().find_map(held),
-        Aggregate::First => outputs.iter().find_map(held),
-        Aggregate::Count => {
+        OutputReduction::Last => outputs.iter().rev().find_map(held),
+        OutputReduction::First => outputs.iter().find_map(held),
+        OutputReduction::Count => {
             let count = outputs.iter().filter_map(held).count();
             return Cow::Owned(Value::Int(i64::try_from(count).unwrap_or(i64::MAX)));
         }
-        Aggregate::Min => numbers().min_by(|a, b| numeric_cmp(a, b).unwrap_or(Ordering::Equal)),
-        Aggregate::Max => numbers().max_by(|a, b| numeric_cmp(a, b).unwrap_or(Ordering::Equal)),
-        Aggregate::Mean => {
+        OutputReduction::Min => {
+            numbers().min_by(|a, b| numeric_cmp(a, b).unwrap_or(Ordering::Equal))
+        }
+        OutputReduction::Max => {
+            numbers().max_by(|a, b| numeric_cmp(a, b).unwrap_or(Ordering::Equal))
+        }
+        OutputReduction::Mean => {
             let (sum, count) = numbers()
                 .filter_map(Value::as_f64)
                 .fold((0.0, 0u64), |(sum, count), f| (sum + f, count + 1));

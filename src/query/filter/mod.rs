@@ -152,9 +152,12 @@ mod tests;
 
 use std::str::FromStr;
 
+/// The former name of [`OutputReduction`], kept so that code written against it compiles.
+#[doc(hidden)]
+pub use ast::OutputReduction as Aggregate;
 pub use ast::{
-    Aggregate, Attribute, ColumnName, CompareOp, Comparison, Expr, Operand, OrderKey, Predicate,
-    Query,
+    Attribute, ColumnName, CompareOp, Comparison, Expr, Operand, OrderKey, OutputReduction,
+    Predicate, Query,
 };
 pub use eval::{compare, Subject};
 pub(crate) use hint::suggest;

@@ -8,8 +8,8 @@ use crate::status::RunStatus;
 use crate::value::Value;
 
 use super::ast::{
-    Aggregate, Attribute, ColumnName, CompareOp, Comparison, Expr, Operand, OrderKey, Predicate,
-    ATTRIBUTE_NAMES,
+    Attribute, ColumnName, CompareOp, Comparison, Expr, Operand, OrderKey, OutputReduction,
+    Predicate, ATTRIBUTE_NAMES,
 };
 use super::hint::{did_you_mean, snippet, suggest};
 use super::lexer::{Keyword, Lexer, Part, Token, TokenKind};
@@ -571,7 +571,7 @@ impl Parser {
         if is(&OUTPUT_PREFIXES) {
             if let [key @ .., last] = rest {
                 if !key.is_empty() && !last.quoted {
-                    if let Some(aggregate) = Aggregate::from_name(&last.text) {
+                    if let Some(aggregate) = OutputReduction::from_name(&last.text) {
                         return Ok(Operand::Output {
                             key: keys(key),
                             aggregate,
@@ -581,7 +581,7 @@ impl Parser {
             }
             return Ok(Operand::Output {
                 key: keys(rest),
-                aggregate: Aggregate::Last,
+                aggregate: OutputReduction::Last,
             });
         }
         if prefix == "tags" || prefix == "tag" {

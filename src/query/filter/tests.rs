@@ -828,7 +828,7 @@ fn parse_filter_and_order_by_entry_points() {
             OrderKey {
                 operand: Operand::Output {
                     key: vec!["acc".to_owned()],
-                    aggregate: Aggregate::Max,
+                    aggregate: OutputReduction::Max,
                 },
                 descending: true,
             },
@@ -1041,7 +1041,7 @@ enum GenOperand {
     Status,
     Created,
     Param(Vec<String>),
-    Output(Vec<String>, Option<Aggregate>),
+    Output(Vec<String>, Option<OutputReduction>),
 }
 
 #[derive(Debug, Clone)]
@@ -1121,8 +1121,10 @@ fn gen_comparison() -> impl Strategy<Value = GenExpr> {
     ]);
     let output_key = prop::sample::select(vec![vec!["m"], vec!["n"], vec!["min"], vec!["n", "x"]]);
     // An aggregate two times in three.
-    let aggregate =
-        prop::option::weighted(2.0 / 3.0, prop::sample::select(Aggregate::ALL.to_vec()));
+    let aggregate = prop::option::weighted(
+        2.0 / 3.0,
+        prop::sample::select(OutputReduction::ALL.to_vec()),
+    );
     let to_strings = |key: Vec<&str>| key.into_iter().map(str::to_owned).collect::<Vec<_>>();
     let filtered_like = |test: &GenTest| !matches!(test, GenTest::Like { .. });
     // Weighted towards parameters and outputs, where the value types vary.
@@ -1274,12 +1276,12 @@ fn naive_value(operand: &GenOperand, run: &TestRun) -> Value {
                 .collect();
             let or_null = |value: Option<f64>| value.map_or(Value::Null, Value::Float);
             match aggregate {
-                None | Some(Aggregate::Last) => held.last().cloned().unwrap_or(Value::Null),
-                Some(Aggregate::First) => held.first().cloned().unwrap_or(Value::Null),
-                Some(Aggregate::Count) => Value::Int(held.len() as i64),
-                Some(Aggregate::Min) => or_null(numbers.iter().copied().reduce(f64::min)),
-                Some(Aggregate::Max) => or_null(numbers.iter().copied().reduce(f64::max)),
-                Some(Aggregate::Mean) => or_null(
+                None | Some(OutputReduction::Last) => held.last().cloned().unwrap_or(Value::Null),
+                Some(OutputReduction::First) => held.first().cloned().unwrap_or(Value::Null),
+                Some(OutputReduction::Count) => Value::Int(held.len() as i64),
+                Some(OutputReduction::Min) => or_null(numbers.iter().copied().reduce(f64::min)),
+                Some(OutputReduction::Max) => or_null(numbers.iter().copied().reduce(f64::max)),
+                Some(OutputReduction::Mean) => or_null(
                     (!numbers.is_empty())
                         .then(|| numbers.iter().sum::<f64>() / numbers.len() as f64),
                 ),
@@ -1503,7 +1505,7 @@ impl Renderer {
                     let force = aggregate.is_none()
                         && is_last
                         && key.len() > 1
-                        && Aggregate::from_name(part).is_some();
+                        && OutputReduction::from_name(part).is_some();
                     self.part(part, force);
                 }
                 if let Some(aggregate) = aggregate {
