@@ -1,4 +1,8 @@
 //! Unit tests of the run filter language: parse, meaning, order, display and its round trip.
+//!
+//! One file over 1,500 lines because its parts share one fixture: the `TestRun` subject, the
+//! proptest strategies that generate queries over the whole grammar, and the naive evaluator
+//! the random tests compare against.
 
 use super::*;
 use crate::status::RunStatus;
