@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the shared benchmark data set (Arrow IPC files + expected.json) from a numpy seed.
 
-The Rust runner (`cargo run --release --example bench`) writes the canonical files with the
+The Rust runner (`cargo run --release -p bench-compare`) writes the canonical files with the
 same names and schemas; this script exists so bench-compare/ works on its own.
 
     python make_data.py DATA_DIR [--force]

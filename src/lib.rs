@@ -37,9 +37,6 @@ pub mod ingest;
 pub mod liveness;
 mod merge;
 pub mod names;
-#[cfg(feature = "python")]
-#[allow(unsafe_code)] // PyO3's generated glue, and the Arrow C stream import (src/python/arrow.rs)
-mod python;
 pub mod query;
 pub mod reduce;
 mod run;

@@ -5,7 +5,6 @@ mod api;
 mod backup;
 mod bad_input;
 mod batch;
-mod bench;
 mod cli;
 mod cli_scan;
 mod cli_shell;

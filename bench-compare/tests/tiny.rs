@@ -1,29 +1,18 @@
-//! The benchmark runner (`examples/bench`, issue 7) at `--tiny` sizes: it runs every workload
+//! The benchmark runner (`bench-compare`, issue 7) at `--tiny` sizes: it runs every workload
 //! for runstore, SQLite and the physical references, every answer it checks is right, and
 //! every job that has a runstore figure has a reference to take its ratio from.
-//!
-//! `cargo test` builds the examples next to the test binary; a filtered build
-//! (`cargo test --test it`) may not have, and then this test says so and passes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
 
-fn bench_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let profile_dir = exe.parent()?.parent()?;
-    let path = profile_dir
-        .join("examples")
-        .join(format!("bench{}", std::env::consts::EXE_SUFFIX));
-    path.is_file().then_some(path)
+fn bench_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_bench-compare"))
 }
 
 #[test]
 fn bench_runner_at_tiny_sizes_answers_every_check_correctly() {
-    let Some(bench) = bench_binary() else {
-        eprintln!("examples/bench is not built (filtered cargo test); skipping");
-        return;
-    };
+    let bench = bench_binary();
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(&bench)
         .args(["--tiny", "--reps", "1", "--dir"])

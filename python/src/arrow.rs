@@ -106,7 +106,7 @@ impl ArrowStream {
 fn arrow_error(py: Python<'_>, error: ArrowError) -> PyErr {
     super::convert::py_err(
         py,
-        crate::Error::InvalidInput {
+        runstore::Error::InvalidInput {
             reason: format!("reading Arrow data: {error}"),
         },
     )

@@ -1,7 +1,7 @@
-//! The Python extension module `runstore._native` (feature `python`, built with maturin from
-//! the root `pyproject.toml`). It binds the Rust API one to one; the pure-Python package in
-//! `python/runstore/` wraps it with 3LC's names, converts numpy, pandas and dicts to Arrow,
-//! and documents every call (`__init__.pyi`).
+//! The Python extension module `runstore._native` (the crate `runstore-python`, built with
+//! maturin from the root `pyproject.toml`). It binds runstore's public Rust API one to one;
+//! the pure-Python package in `python/runstore/` wraps it with 3LC's names, converts numpy,
+//! pandas and dicts to Arrow, and documents every call (`__init__.pyi`).
 //!
 //! Rules kept here: every call that reads or writes the store runs with the GIL released
 //! (`Python::detach`); Arrow data crosses the boundary only through the C stream interface
@@ -26,7 +26,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use self::arrow::{import_stream, ArrowStream};
 use self::convert::{from_value, to_value, IntoPyResult};
-use crate::{
+use runstore::{
     CopyIfExists, CopyOptions, Error, InitIfExists, InitOptions, Method, MetricTableInfo,
     MetricsOptions, MetricsWriter, ReduceOptions, Run, RunStatus, ScanOptions, Store, Table, Value,
     WriteDurability, WriterOptions,
@@ -39,8 +39,8 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyRun>()?;
     module.add_class::<PyTable>()?;
     module.add_class::<ArrowStream>()?;
-    module.add("ROLE_KEY", crate::table::ROLE_KEY)?;
-    module.add("STREAM_DEFAULT", crate::table::STREAM_DEFAULT)?;
+    module.add("ROLE_KEY", runstore::table::ROLE_KEY)?;
+    module.add("STREAM_DEFAULT", runstore::table::STREAM_DEFAULT)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
@@ -418,7 +418,7 @@ fn query(
     order_by: Option<String>,
     limit: Option<u64>,
     offset: Option<u64>,
-) -> crate::Result<crate::RunQuery> {
+) -> runstore::Result<runstore::RunQuery> {
     let mut query = store.query_runs();
     if let Some(project) = project {
         query = query.project(&project);
@@ -438,7 +438,10 @@ fn query(
     Ok(query)
 }
 
-fn table_info_dict<'py>(py: Python<'py>, info: &crate::TableInfo) -> PyResult<Bound<'py, PyDict>> {
+fn table_info_dict<'py>(
+    py: Python<'py>,
+    info: &runstore::TableInfo,
+) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     dict.set_item("url", &info.url)?;
     dict.set_item("stream_name", &info.stream_name)?;
@@ -504,7 +507,10 @@ impl PyRun {
     }
 }
 
-fn report_dict<'py>(py: Python<'py>, report: &crate::ReduceReport) -> PyResult<Bound<'py, PyDict>> {
+fn report_dict<'py>(
+    py: Python<'py>,
+    report: &runstore::ReduceReport,
+) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     for (source, reduced) in &report.tables {
         dict.set_item(source, reduced)?;
@@ -819,7 +825,7 @@ impl PyRun {
                 .extract()?;
             let stream_name = match get("stream_name")? {
                 Some(s) if !s.is_none() => s.extract::<String>()?,
-                _ => crate::table::STREAM_DEFAULT.to_string(),
+                _ => runstore::table::STREAM_DEFAULT.to_string(),
             };
             let row_count = match get("row_count")? {
                 Some(v) if !v.is_none() => v.extract()?,
@@ -832,7 +838,7 @@ impl PyRun {
             parsed.push(MetricTableInfo {
                 url,
                 stream_name: if stream_name.is_empty() {
-                    crate::table::STREAM_DEFAULT.to_string()
+                    runstore::table::STREAM_DEFAULT.to_string()
                 } else {
                     stream_name
                 },
@@ -987,8 +993,12 @@ impl PyRun {
             };
             let writer = py
                 .detach(|| {
-                    self.run
-                        .metrics_writer(schema, "steps", crate::table::STREAM_DEFAULT, &options)
+                    self.run.metrics_writer(
+                        schema,
+                        "steps",
+                        runstore::table::STREAM_DEFAULT,
+                        &options,
+                    )
                 })
                 .py(py)?;
             let index = keys
@@ -1083,7 +1093,7 @@ impl PyRun {
     }
 }
 
-fn concat(schema: &SchemaRef, batches: &[RecordBatch]) -> crate::Result<RecordBatch> {
+fn concat(schema: &SchemaRef, batches: &[RecordBatch]) -> runstore::Result<RecordBatch> {
     match batches {
         [one] => Ok(one.clone()),
         _ => {

@@ -4,12 +4,12 @@
 //! median and is printed next to its ratio to the job's reference.
 //!
 //! ```sh
-//! cargo run --release --example bench                   # everything, the issue's sizes
-//! cargo run --release --example bench -- --quick        # small sizes, about a minute
-//! cargo run --release --example bench -- --tiny         # a smoke test (tests/it/bench.rs)
-//! cargo run --release --example bench -- --only W3,W4 --reps 5 --dir /mnt/fast/bench
-//! cargo run --release --example bench -- --export-data DIR   # data for bench-compare/
-//! cargo run --release --example bench -- --from-jsonl target/bench/bench.jsonl --markdown \
+//! cargo run --release -p bench-compare                   # everything, the issue's sizes
+//! cargo run --release -p bench-compare -- --quick        # small sizes, about a minute
+//! cargo run --release -p bench-compare -- --tiny         # a smoke test (bench-compare/tests/tiny.rs)
+//! cargo run --release -p bench-compare -- --only W3,W4 --reps 5 --dir /mnt/fast/bench
+//! cargo run --release -p bench-compare -- --export-data DIR   # data for bench-compare/
+//! cargo run --release -p bench-compare -- --from-jsonl target/bench/bench.jsonl --markdown \
 //!     --compare DIR/compare.jsonl                        # the README's table again
 //! ```
 //!

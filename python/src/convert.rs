@@ -10,7 +10,7 @@ use pyo3::types::{
     PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PySequence, PyString, PyTuple,
 };
 
-use crate::{Error, Value};
+use runstore::{Error, Value};
 
 /// The deepest nesting accepted from Python (a cycle would otherwise recurse forever).
 const DEPTH_MAX: usize = 64;
@@ -143,7 +143,8 @@ pub(crate) fn from_value<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<
 
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
-/// The name of the Python exception class (in `runstore._errors`) for `error`.
+/// The name of the Python exception class (in `runstore._errors`) for `error`: the base class
+/// `Error` for a kind this module does not know yet (`runstore::Error` is non-exhaustive).
 fn class_name(error: &Error) -> &'static str {
     match error {
         Error::NotAStore { .. } => "NotAStore",
@@ -168,6 +169,7 @@ fn class_name(error: &Error) -> &'static str {
         Error::SchemaMismatch { .. } => "SchemaMismatch",
         Error::InvalidQuery { .. } => "InvalidQuery",
         Error::InvalidValue { .. } => "InvalidValue",
+        _ => "Error",
     }
 }
 
@@ -201,7 +203,7 @@ pub(crate) trait IntoPyResult<T> {
     fn py(self, py: Python<'_>) -> PyResult<T>;
 }
 
-impl<T> IntoPyResult<T> for crate::Result<T> {
+impl<T> IntoPyResult<T> for runstore::Result<T> {
     fn py(self, py: Python<'_>) -> PyResult<T> {
         self.map_err(|error| py_err(py, error))
     }
