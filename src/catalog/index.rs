@@ -490,6 +490,7 @@ fn numeric_cmp(left: &Value, right: &Value) -> std::cmp::Ordering {
 }
 
 /// The output index entries of a run's output values (in logged order): path to stats.
+#[cfg(test)]
 pub fn output_entries<'a>(
     outputs: impl IntoIterator<Item = &'a Value>,
 ) -> BTreeMap<Vec<u8>, OutputStats> {

@@ -459,9 +459,9 @@ enum Command {
 /// Runs the parsed command.
 pub fn run(args: Args) -> Result<ExitCode> {
     // A run this command sets RUNNING belongs to the script that called it, which goes on
-    // working after this process exits (see runstore::liveness).
+    // working after this process exits (see `runstore::act_for_process`).
     #[cfg(unix)]
-    runstore::liveness::act_for_process(std::os::unix::process::parent_id());
+    runstore::act_for_process(std::os::unix::process::parent_id());
     if let Some(seconds) = args.wait {
         if !(0.0..=86_400.0).contains(&seconds) {
             anyhow::bail!("--wait {seconds}: give a number of seconds from 0 to 86400");

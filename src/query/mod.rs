@@ -6,7 +6,7 @@
 //! that implements [`filter::Subject`], so the store decides what to load (see
 //! [`filter::Expr::referenced_params`] and [`filter::Expr::referenced_outputs`]).
 
-pub mod filter;
+pub(crate) mod filter;
 mod runs;
 mod scan;
 mod values;
