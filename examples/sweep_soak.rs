@@ -22,170 +22,48 @@
 //! Prints processes, commits, commits/s, SIGKILLs, losses, reads and the file size; exits with
 //! status 1 on any loss or problem (the store is kept), 2 on bad arguments.
 //!
-//! The logic is a copy of `tests/it/sweep.rs` (an example cannot use test code); keep the two in
-//! step.
+//! The writer, how it is heard and the reader's prefix check are the harness in
+//! `tests/harness/sweep.rs`, which the `sweep` tests use too.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::{mpsc, Arc};
+use std::process::{Command, ExitCode};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
-use runstore::{batch_from_columns, Error, Store, Value};
+use runstore::{Error, Store, Value};
 
-const PROJECT: &str = "sweep";
-const TABLE: &str = "metrics";
+// `seed_from_env` and `clock_seed` are the tests' and the crash soak's ways to a seed.
+#[allow(dead_code)]
+#[path = "../tests/harness/rng.rs"]
+mod rng;
+#[path = "../tests/harness/sweep.rs"]
+mod sweep;
 
-/// What a step commits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Op {
-    Output,
-    Metric,
-    Blob,
-}
+use rng::Rng;
+use sweep::{
+    blob_content, metric_value, op, read_outputs, spawn_writer, writer_main, ChildGuard, Event, Op,
+    Writer, TABLE,
+};
 
-fn op(step: u64) -> Op {
-    if step % 10 == 9 {
-        Op::Blob
-    } else if step % 2 == 1 {
-        Op::Metric
-    } else {
-        Op::Output
-    }
-}
-
-/// splitmix64, as the tests use.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next_u64() % bound.max(1)
-    }
-}
-
-fn blob_content(worker: u64, step: u64) -> Vec<u8> {
-    let mut rng = Rng((worker << 32) ^ step);
-    let len = 16 * 1024 + rng.below(32 * 1024) as usize;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        out.extend_from_slice(&rng.next_u64().to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-fn metric_value(worker: u64, step: u64) -> f64 {
-    step as f64 * 0.5 + worker as f64
-}
-
-fn metric_row(worker: u64, step: u64) -> runstore::Result<RecordBatch> {
-    batch_from_columns(vec![
-        (
-            "step".to_string(),
-            Arc::new(Int64Array::from(vec![step as i64])) as ArrayRef,
-        ),
-        (
-            "value".to_string(),
-            Arc::new(Float64Array::from(vec![metric_value(worker, step)])) as ArrayRef,
-        ),
-    ])
-}
-
-/// The writer role. Every failure exits non-zero with the error on stderr.
-fn child_main(path: &Path, worker: u64, commits: u64) -> runstore::Result<()> {
-    let store = Store::open_or_create_shared(path)?;
-    let run = store.init(PROJECT, None)?;
-    let mut out = std::io::stdout().lock();
-    let mut say = |line: String| {
-        // A parent that went away is the end of this writer.
-        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-            std::process::exit(3);
-        }
-    };
-    say(format!("sweep-run {}", run.url()));
-    for step in 0..commits {
-        match op(step) {
-            Op::Output => run.add_output_value(&Value::map([
-                ("worker", Value::from(worker as i64)),
-                ("step", Value::from(step as i64)),
-            ]))?,
-            Op::Metric => {
-                let batch = metric_row(worker, step)?;
-                run.append_metrics(TABLE, &mut std::iter::once(Ok(batch)))?;
-            }
-            Op::Blob => {
-                run.put_bulk(&format!("blob_{step}"), &blob_content(worker, step))?;
-            }
-        }
-        say(format!("sweep-ack {step}"));
-    }
-    Ok(())
-}
-
-#[derive(Debug, Default)]
-struct Writer {
-    url: Option<String>,
-    commits: u64,
-    acked: u64,
-    killed: bool,
-    exited: Option<bool>,
-}
-
-enum Event {
-    Line(u64, String),
-    Closed(u64),
-}
-
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_writer(
+/// Starts a writer `worker` of `commits` commits on `path`: this program with the hidden
+/// `--child`.
+fn start_writer(
     path: &Path,
     worker: u64,
     commits: u64,
     events: &mpsc::Sender<Event>,
 ) -> Result<ChildGuard, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current exe: {e}"))?;
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .arg("--child")
         .arg(path)
         .arg(worker.to_string())
-        .arg(commits.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("spawn writer: {e}"))?;
-    let stdout = child.stdout.take().ok_or("no child stdout")?;
-    let events = events.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if events.send(Event::Line(worker, line)).is_err() {
-                return;
-            }
-        }
-        let _ = events.send(Event::Closed(worker));
-    });
-    Ok(ChildGuard(child))
+        .arg(commits.to_string());
+    spawn_writer(command, worker, events)
 }
 
 struct Args {
@@ -243,7 +121,7 @@ fn main() -> ExitCode {
             eprintln!("sweep_soak: bad --child arguments");
             return ExitCode::from(2);
         };
-        return match child_main(&path, worker, commits) {
+        return match writer_main(&path, worker, commits) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("sweep_soak writer {worker}: {error}");
@@ -279,12 +157,12 @@ fn soak(args: &Args) -> Result<bool, String> {
     }
     drop(Store::create(&path).map_err(|e| format!("create: {e}"))?);
     let reader = Store::open_read_only(&path).map_err(|e| format!("open read-only: {e}"))?;
-    let mut rng = Rng(args.seed);
+    let mut rng = Rng::new(args.seed);
     let (events, received) = mpsc::channel();
     let mut children: BTreeMap<u64, ChildGuard> = BTreeMap::new();
     let mut writers: BTreeMap<u64, Writer> = BTreeMap::new();
     for worker in 0..args.procs {
-        children.insert(worker, spawn_writer(&path, worker, args.commits, &events)?);
+        children.insert(worker, start_writer(&path, worker, args.commits, &events)?);
         writers.insert(
             worker,
             Writer {
@@ -301,7 +179,7 @@ fn soak(args: &Args) -> Result<bool, String> {
     let (mut reads, mut reads_that_grew) = (0u64, 0u64);
     let started = Instant::now();
     let mut last_read = Instant::now();
-    while writers.values().any(|w| w.exited.is_none()) {
+    while writers.values().any(|w| w.exited_ok.is_none()) {
         match received.recv_timeout(Duration::from_millis(5)) {
             Ok(Event::Line(worker, line)) => {
                 let Some(writer) = writers.get_mut(&worker) else {
@@ -323,7 +201,7 @@ fn soak(args: &Args) -> Result<bool, String> {
                     (children.remove(&worker), writers.get_mut(&worker))
                 {
                     let status = child.0.wait().map_err(|e| format!("wait: {e}"))?;
-                    writer.exited = Some(status.success());
+                    writer.exited_ok = Some(status.success());
                     if !writer.killed && !status.success() {
                         problems.push(format!("writer {worker} failed: {status}"));
                     }
@@ -359,7 +237,7 @@ fn soak(args: &Args) -> Result<bool, String> {
                 // ends however often writers are killed.
                 children.insert(
                     next_worker,
-                    spawn_writer(&path, next_worker, left, &events)?,
+                    start_writer(&path, next_worker, left, &events)?,
                 );
                 writers.insert(
                     next_worker,
@@ -422,26 +300,6 @@ fn soak(args: &Args) -> Result<bool, String> {
         std::mem::forget(dir);
     }
     Ok(ok)
-}
-
-/// The number of outputs of the run at `url` in one read snapshot, given that an earlier read
-/// saw `before`: reads from the last output seen (which must still be there) and checks that
-/// what follows continues the prefix `step = 0, 2, 4, ...`.
-fn read_outputs(reader: &Store, url: &str, before: u64) -> Result<u64, String> {
-    let run = reader.run(url).map_err(|e| format!("{url}: reader: {e}"))?;
-    let from = before.saturating_sub(1);
-    let values = run
-        .output_values_range(from, u64::MAX)
-        .map_err(|e| format!("{url}: reader: {e}"))?;
-    if before > 0 && values.is_empty() {
-        return Err(format!("{url}: output {from} seen before is gone"));
-    }
-    for (index, value) in values.iter().enumerate() {
-        if value.get("step").and_then(Value::as_i64) != Some(2 * (from + index as u64) as i64) {
-            return Err(format!("{url}: a read saw torn outputs"));
-        }
-    }
-    Ok(from + values.len() as u64)
 }
 
 /// Compares the steps of `kind` found with those acknowledged: returns acknowledged steps

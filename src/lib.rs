@@ -28,13 +28,16 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(unsafe_code)]
 
-pub mod catalog;
+mod catalog;
 mod check;
 mod error;
+#[cfg(feature = "fault")]
 pub mod fault;
-pub mod file;
+mod file;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod ingest;
-pub mod liveness;
+mod liveness;
 mod merge;
 pub mod names;
 pub mod query;
@@ -50,6 +53,7 @@ pub mod value;
 
 pub use check::{check, check_with, CheckOptions, CheckReport};
 pub use error::{Error, Result};
+pub use liveness::{act_for_process, Liveness, WriterRecord};
 pub use merge::{MergeIfExists, MergeOptions, MergeProgress, MergeProgressFn, MergeReport};
 pub use query::{Agg, AggFunc, RunQuery, TableQuery, DOWNSAMPLE_BUCKETS_MAX};
 pub use reduce::{

@@ -587,7 +587,7 @@ impl Run {
     }
 
     /// Whether the run is stale: in an active status (RUNNING, COLLECTING, POST_PROCESSING)
-    /// while the process that put it there is gone. See [`crate::liveness`].
+    /// while the process that put it there is gone. See [`crate::Liveness`].
     pub fn liveness(&self) -> Result<crate::liveness::Liveness> {
         self.store.read(|txn| {
             let record = self.record_in(txn)?;

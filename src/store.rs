@@ -681,7 +681,7 @@ impl Store {
     }
 
     /// Runs (of `project`, or all) that are stale: in an active status while the process that
-    /// put them there is gone ([`crate::liveness`]). Close them with `set_status`.
+    /// put them there is gone ([`crate::Liveness`]). Close them with `set_status`.
     pub fn stale_runs(&self, project: Option<&str>) -> Result<Vec<Run>> {
         let mut stale = Vec::new();
         for run in self.runs(project)? {
@@ -908,7 +908,7 @@ impl Store {
 
     /// Runs redb's integrity check (verifies every page checksum of the committed trees) on
     /// the newest commit of the store at `path`, without writing to the file: redb's recovery
-    /// and check run in memory ([`SnapshotBackend`]), so the file may be read-only and a writer
+    /// and check run in memory (`SnapshotBackend`), so the file may be read-only and a writer
     /// may have it open meanwhile (the commit checked is the newest when this opened it).
     /// Returns whether redb had to recover or repair anything: a store whose writer stopped
     /// without closing it, or still has it open, always needs recovery.

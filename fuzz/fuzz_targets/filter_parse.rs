@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use runstore::query::filter::{parse_filter, parse_order_by, parse_query, Attribute, Subject};
+use runstore::fuzz::filter::{parse_filter, parse_order_by, parse_query, Attribute, Subject};
 use runstore::Value;
 
 struct FuzzRun {

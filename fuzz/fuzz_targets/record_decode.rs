@@ -3,9 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use runstore::catalog::index::{decode_param, decode_path, OutputStats};
-use runstore::catalog::records::{decode, BlobRecord, RunRecord};
-use runstore::catalog::seal::{seal, SealedBytes};
+use runstore::fuzz::{
+    decode, decode_param, decode_path, seal, BlobRecord, OutputStats, RunRecord, SealedBytes,
+};
 
 fuzz_target!(|data: &[u8]| {
     let _ = decode::<RunRecord>(data, "run record");

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use runstore::file::Superblock;
+use runstore::fuzz::Superblock;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(superblock) = Superblock::decode(data) {

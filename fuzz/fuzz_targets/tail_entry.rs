@@ -7,8 +7,7 @@
 use arrow_buffer::Buffer;
 use arrow_schema::{DataType, Field};
 use libfuzzer_sys::fuzz_target;
-use runstore::catalog::records::{decode, TailRecord};
-use runstore::table::layout::rebuild;
+use runstore::fuzz::{decode, rebuild, TailRecord};
 use std::sync::Arc;
 
 fuzz_target!(|data: &[u8]| {

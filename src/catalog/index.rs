@@ -76,7 +76,7 @@ pub fn encode_path<S: AsRef<str>>(path: &[S]) -> Vec<u8> {
     out
 }
 
-/// Decodes a path written by [`encode_path`], or `None` if the bytes are not one.
+/// Decodes a path written by `encode_path`, or `None` if the bytes are not one.
 pub fn decode_path(mut bytes: &[u8]) -> Option<Vec<String>> {
     let mut path = Vec::new();
     while !bytes.is_empty() {
@@ -239,8 +239,8 @@ pub struct OutputStats {
     pub min: Option<Value>,
     /// The largest number.
     pub max: Option<Value>,
-    /// The [`SortKey`] of the latest value (kept even when `last` is deferred), which names
-    /// the run's entry in [`OUTPUT_ORDER`].
+    /// The `SortKey` of the latest value (kept even when `last` is deferred), which names
+    /// the run's entry in `OUTPUT_ORDER`.
     pub last_sort: Option<SortKey>,
 }
 
@@ -490,6 +490,7 @@ fn numeric_cmp(left: &Value, right: &Value) -> std::cmp::Ordering {
 }
 
 /// The output index entries of a run's output values (in logged order): path to stats.
+#[cfg(test)]
 pub fn output_entries<'a>(
     outputs: impl IntoIterator<Item = &'a Value>,
 ) -> BTreeMap<Vec<u8>, OutputStats> {

@@ -91,9 +91,9 @@ enum Command {
 /// Runs the parsed command.
 pub fn run(args: Args) -> Result<ExitCode> {
     // A run this command sets RUNNING belongs to the script that called it, which goes on
-    // working after this process exits (see runstore::liveness).
+    // working after this process exits (see `runstore::act_for_process`).
     #[cfg(unix)]
-    runstore::liveness::act_for_process(std::os::unix::process::parent_id());
+    runstore::act_for_process(std::os::unix::process::parent_id());
     let wait = open::wait_from_arg(args.wait)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

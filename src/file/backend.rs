@@ -187,6 +187,7 @@ impl PhysicalFile {
     }
 
     /// How often the directory was re-read because another process changed it.
+    #[cfg(test)]
     pub fn refresh_count(&self) -> u64 {
         self.refreshes.load(Ordering::Relaxed)
     }

@@ -184,13 +184,6 @@ where
     Ok(unsafe { Buffer::from_custom_allocation(ptr, slice.len(), keep_alive) })
 }
 
-/// Whether `ptr` points into `map` (used by tests that assert zero-copy).
-pub fn contains(map: &Mmap, ptr: *const u8) -> bool {
-    let start = map.as_ptr() as usize;
-    let address = ptr as usize;
-    address >= start && address < start + map.len()
-}
-
 #[cfg(test)]
 mod tests {
     //! The buffer construction over heap bytes, so that Miri (which cannot map files) checks

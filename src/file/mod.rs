@@ -17,7 +17,7 @@ use std::path::Path;
 
 pub use backend::{PhysicalFile, RedbBackend, SEGMENT_ALIGN};
 pub use snapshot::SnapshotBackend;
-pub use superblock::{Extent, ExtentKind, Superblock, FORMAT_VERSION};
+pub use superblock::{Superblock, FORMAT_VERSION};
 
 use crate::error::{Error, Result};
 

@@ -1,4 +1,4 @@
-//! Queries over a store: which runs (the filter language, [`filter`]) and what is in a table
+//! Queries over a store: which runs (the filter language, `filter`) and what is in a table
 //! (`Table::query`: projection, row range, column filters, aggregates, downsampling).
 //!
 //! This module owns the text a person types to ask a question of the store and the meaning of
@@ -6,7 +6,7 @@
 //! that implements [`filter::Subject`], so the store decides what to load (see
 //! [`filter::Expr::referenced_params`] and [`filter::Expr::referenced_outputs`]).
 
-pub mod filter;
+pub(crate) mod filter;
 mod runs;
 mod scan;
 mod values;

@@ -86,7 +86,7 @@ impl RunQuery {
     /// run, in query order, with the columns `project`, `name` and `url` (Utf8, never null),
     /// then one column per key in `columns`, named as written (trimmed).
     ///
-    /// A key is one identifier of the filter language (see [`filter`]): `params.lr`,
+    /// A key is one identifier of the filter language (see `filter`): `params.lr`,
     /// `params.opt.name`, `outputs.acc`, `outputs.loss.min`, `status`, `attributes.created`.
     /// A run without a value has a null. A column's Arrow type comes from its non-null values:
     /// all booleans give Boolean, all integers Int64, integers and floats Float64 (integers

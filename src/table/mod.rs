@@ -17,9 +17,9 @@
 //! - Every segment a committed chunk names lies in a column extent below `col_hwm` and is
 //!   never rewritten; its CRC is checked before its bytes are used (once per process).
 
-pub mod convert;
-pub mod layout;
-pub mod metrics;
+pub(crate) mod convert;
+pub(crate) mod layout;
+pub(crate) mod metrics;
 mod writer;
 
 use std::collections::HashMap;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch};
 use runstore::{MetricsOptions, Store, Value};
 
-use crate::util::temp_store;
+use crate::util::{child_test, temp_store};
 
 const WRITER_ENV: &str = "RUNSTORE_BACKUP_WRITER";
 
@@ -54,13 +54,7 @@ fn backup_writer_child() {
 }
 
 fn start_writer(path: &Path) -> Child {
-    Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "backup::backup_writer_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    child_test("backup::backup_writer_child")
         .env(WRITER_ENV, path)
         .stdout(Stdio::null())
         .spawn()

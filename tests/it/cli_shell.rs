@@ -4,9 +4,7 @@
 //! must not escape the export directory.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -17,40 +15,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use runstore::Store;
 
-use crate::util::temp_store;
-
-fn runstore_with_stdin(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runstore"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the runstore binary");
-    let mut input = child.stdin.take().expect("stdin is piped");
-    input.write_all(stdin.as_bytes()).expect("write stdin");
-    drop(input);
-    child.wait_with_output().expect("wait for runstore")
-}
-
-fn runstore(args: &[&str]) -> Output {
-    runstore_with_stdin(args, "")
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "runstore failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 output")
-}
-
-fn failure(output: Output) -> String {
-    assert_eq!(output.status.code(), Some(1), "expected exit code 1");
-    assert!(output.stdout.is_empty(), "nothing on stdout on failure");
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use crate::util::{failure, runstore, runstore_with_stdin, stdout, temp_store};
 
 fn read_parquet(path: &Path) -> RecordBatch {
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
@@ -106,7 +71,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 fn cli_shell_init_log_append_scan_export_and_read_back() {
     let (dir, path) = temp_store();
     let store_path = path.to_str().unwrap();
-    let url = ok(runstore(&[
+    let url = stdout(&runstore(&[
         "init",
         store_path,
         "--project",
@@ -121,7 +86,7 @@ fn cli_shell_init_log_append_scan_export_and_read_back() {
         "model={\"depth\":18}",
     ]));
     assert_eq!(url.trim(), "mnist/runs/base");
-    ok(runstore(&[
+    stdout(&runstore(&[
         "log",
         store_path,
         "mnist/runs/base",
@@ -138,22 +103,22 @@ fn cli_shell_init_log_append_scan_export_and_read_back() {
         lines,
     );
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(ok(output), "", "stdout stays clean");
+    assert_eq!(stdout(&output), "", "stdout stays clean");
     assert!(
         stderr.contains("appended 2 rows to mnist/runs/base/steps (created)"),
         "{stderr}"
     );
-    ok(runstore_with_stdin(
+    stdout(&runstore_with_stdin(
         &["append", store_path, "mnist/runs/base", "--table", "steps"],
         "{\"step\":2,\"loss\":0.5,\"emb\":[2.5,3,4]}\n",
     ));
     // A row that does not fit names its line, and nothing of the input is appended.
-    let stderr = failure(runstore_with_stdin(
+    let stderr = failure(&runstore_with_stdin(
         &["append", store_path, "mnist/runs/base", "--table", "steps"],
         "{\"step\":3,\"loss\":0.25,\"emb\":[1,2,3]}\n{\"step\":\"four\"}\n",
     ));
     assert!(stderr.contains("line 2"), "{stderr}");
-    let stderr = failure(runstore_with_stdin(
+    let stderr = failure(&runstore_with_stdin(
         &["append", store_path, "mnist/runs/base", "--table", "steps"],
         "{\"step\":3,\"emb\":[1,2]}\n",
     ));
@@ -176,7 +141,7 @@ fn cli_shell_init_log_append_scan_export_and_read_back() {
         ArrowWriter::try_new(File::create(&parquet_path).unwrap(), eval.schema(), None).unwrap();
     writer.write(&eval).unwrap();
     writer.close().unwrap();
-    ok(runstore(&[
+    stdout(&runstore(&[
         "append",
         store_path,
         "mnist/runs/base",
@@ -187,7 +152,7 @@ fn cli_shell_init_log_append_scan_export_and_read_back() {
     ]));
     let csv_path = dir.path().join("more.csv");
     std::fs::write(&csv_path, "acc,step\n0.875,40\n1,50\n").unwrap();
-    ok(runstore(&[
+    stdout(&runstore(&[
         "append",
         store_path,
         "mnist/runs/base",
@@ -215,7 +180,7 @@ fn cli_shell_init_log_append_scan_export_and_read_back() {
     writer.write(&ipc).unwrap();
     writer.finish().unwrap();
     for file in [&ipc_file, &ipc_stream] {
-        ok(runstore(&[
+        stdout(&runstore(&[
             "append",
             store_path,
             "mnist/runs/base",
@@ -225,7 +190,7 @@ fn cli_shell_init_log_append_scan_export_and_read_back() {
             file.to_str().unwrap(),
         ]));
     }
-    ok(runstore(&[
+    stdout(&runstore(&[
         "append",
         store_path,
         "mnist/runs/base",
@@ -236,7 +201,7 @@ fn cli_shell_init_log_append_scan_export_and_read_back() {
     ]));
 
     // runs --filter and scan --format json see it all.
-    let runs = ok(runstore(&[
+    let runs = stdout(&runstore(&[
         "runs",
         store_path,
         "--filter",
@@ -262,7 +227,7 @@ fn cli_shell_init_log_append_scan_export_and_read_back() {
             "mnist/runs/base/csv_only"
         ]
     );
-    let scanned = ok(runstore(&[
+    let scanned = stdout(&runstore(&[
         "scan",
         store_path,
         "mnist/runs/base/steps",
@@ -281,7 +246,7 @@ fn cli_shell_init_log_append_scan_export_and_read_back() {
             serde_json::json!({"step":2,"loss":0.5,"emb":[2.5,3.0,4.0]}),
         ]
     );
-    let eval_rows = ok(runstore(&[
+    let eval_rows = stdout(&runstore(&[
         "scan",
         store_path,
         "mnist/runs/base/eval",
@@ -303,7 +268,7 @@ fn cli_shell_init_log_append_scan_export_and_read_back() {
         "parquet",
     ]);
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(ok(output), "");
+    assert_eq!(stdout(&output), "");
     assert!(stderr.contains("exported 1 runs and 3 tables"), "{stderr}");
     let files: Vec<String> = files_under(&out)
         .iter()
@@ -433,7 +398,7 @@ fn cli_copy_across_stores_and_within_one() {
     let src = path.to_str().unwrap();
     let dest_path = dir.path().join("dest.runs");
     let dest = dest_path.to_str().unwrap();
-    ok(runstore(&[
+    stdout(&runstore(&[
         "init",
         src,
         "--project",
@@ -443,34 +408,37 @@ fn cli_copy_across_stores_and_within_one() {
         "--param",
         "lr=0.1",
     ]));
-    ok(runstore(&[
+    stdout(&runstore(&[
         "log",
         src,
         "p/runs/r",
         "--output",
         r#"{"acc":0.5}"#,
     ]));
-    ok(runstore_with_stdin(
+    stdout(&runstore_with_stdin(
         &["append", src, "p/runs/r", "--table", "m"],
         "{\"x\":1}\n{\"x\":2}\n",
     ));
-    ok(runstore(&["set-status", src, "p/runs/r", "running"]));
+    stdout(&runstore(&["set-status", src, "p/runs/r", "running"]));
 
-    assert_eq!(ok(runstore(&["copy", src, "p/runs/r", dest])), "p/runs/r\n");
+    assert_eq!(
+        stdout(&runstore(&["copy", src, "p/runs/r", dest])),
+        "p/runs/r\n"
+    );
     let show = |store: &str, url: &str| -> serde_json::Value {
-        serde_json::from_str(&ok(runstore(&["show", store, url, "--json"]))).unwrap()
+        serde_json::from_str(&stdout(&runstore(&["show", store, url, "--json"]))).unwrap()
     };
     assert_eq!(show(src, "p/runs/r"), show(dest, "p/runs/r"));
     assert_eq!(
-        ok(runstore(&["scan", dest, "p/runs/r/m", "--format", "csv"])),
+        stdout(&runstore(&["scan", dest, "p/runs/r/m", "--format", "csv"])),
         "x\n1\n2\n"
     );
 
     // A second copy under the same name is refused (the default), renamed, or named.
-    let stderr = failure(runstore(&["copy", src, "p/runs/r", dest]));
+    let stderr = failure(&runstore(&["copy", src, "p/runs/r", dest]));
     assert!(stderr.contains("already exists"), "{stderr}");
     assert_eq!(
-        ok(runstore(&[
+        stdout(&runstore(&[
             "copy",
             src,
             "p/runs/r",
@@ -481,7 +449,7 @@ fn cli_copy_across_stores_and_within_one() {
         "p/runs/r_0000\n"
     );
     assert_eq!(
-        ok(runstore(&["copy", src, "p/runs/r", dest, "--as", "named"])),
+        stdout(&runstore(&["copy", src, "p/runs/r", dest, "--as", "named"])),
         "p/runs/named\n"
     );
     let mut renamed = show(dest, "p/runs/named");
@@ -492,7 +460,7 @@ fn cli_copy_across_stores_and_within_one() {
     renamed["name"] = original["name"].clone();
     renamed["metrics"][0]["url"] = original["metrics"][0]["url"].clone();
     assert_eq!(renamed, original, "equal but for the url");
-    ok(runstore(&[
+    stdout(&runstore(&[
         "copy",
         src,
         "p/runs/r",
@@ -501,17 +469,17 @@ fn cli_copy_across_stores_and_within_one() {
         "overwrite",
     ]));
     assert_eq!(
-        ok(runstore(&["runs", dest, "--json"])).lines().count(),
+        stdout(&runstore(&["runs", dest, "--json"])).lines().count(),
         3,
         "r, r_0000, named"
     );
 
     // The same file on both sides copies within the store.
     assert_eq!(
-        ok(runstore(&["copy", src, "p/runs/r", src])),
+        stdout(&runstore(&["copy", src, "p/runs/r", src])),
         "p/runs/r_0000\n"
     );
-    let check = ok(runstore(&["check", dest]));
+    let check = stdout(&runstore(&["check", dest]));
     assert!(check.contains("0 problems"), "{check}");
 }
 
@@ -530,7 +498,7 @@ fn cli_export_escapes_hostile_names_inside_the_directory() {
         (".hidden", "x:y"),
         ("CON", "é"),
     ] {
-        ok(runstore(&[
+        stdout(&runstore(&[
             "init",
             store,
             "--project",
@@ -539,14 +507,14 @@ fn cli_export_escapes_hostile_names_inside_the_directory() {
             name,
         ]));
         let url = format!("{project}/runs/{name}");
-        ok(runstore_with_stdin(
+        stdout(&runstore_with_stdin(
             &["append", store, &url, "--table", "..."],
             "{\"v\":1}\n",
         ));
     }
     let out = dir.path().join("sub").join("export");
     let before: Vec<PathBuf> = files_under(dir.path());
-    ok(runstore(&["export", store, out.to_str().unwrap()]));
+    stdout(&runstore(&["export", store, out.to_str().unwrap()]));
     let after = files_under(dir.path());
     let new: Vec<&PathBuf> = after.iter().filter(|p| !before.contains(p)).collect();
     assert_eq!(new.len(), 5, "{new:?}");
@@ -580,7 +548,7 @@ fn cli_export_escapes_hostile_names_inside_the_directory() {
 
     // --project limits the export to one project.
     let one = dir.path().join("one");
-    ok(runstore(&[
+    stdout(&runstore(&[
         "export",
         store,
         one.to_str().unwrap(),
@@ -618,7 +586,7 @@ fn cli_export_writes_input_tables_and_joined_metrics_tables() {
         .unwrap();
     }
     let out = dir.path().join("out");
-    ok(runstore(&[
+    stdout(&runstore(&[
         "export",
         path.to_str().unwrap(),
         out.to_str().unwrap(),

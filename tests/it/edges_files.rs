@@ -15,22 +15,10 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use runstore::{MetricsOptions, Store, Value};
 
-use crate::util::{runstore, stdout, temp_store};
+use crate::util::{failure, runstore, stdout, temp_store};
 
 fn text(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
-}
-
-/// The stderr of a run that must have failed with exit code 1.
-fn failure(output: &Output) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "expected exit code 1; stdout: {}; stderr: {}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// Runs `script` with `sh -c`, `$RUNSTORE` naming the binary.

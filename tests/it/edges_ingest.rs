@@ -11,9 +11,8 @@
 //!   `i64::MAX` stay exact; Parquet timestamps with a named zone can be scanned.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -25,50 +24,13 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Fields, Schema, UnionFields};
 use runstore::{Error, MetricsOptions, Store, Value, WriterOptions};
 
-use crate::util::temp_store;
-
-fn runstore_with_stdin(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runstore"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the runstore binary");
-    let mut input = child.stdin.take().expect("stdin is piped");
-    input.write_all(stdin.as_bytes()).expect("write stdin");
-    drop(input);
-    child.wait_with_output().expect("wait for runstore")
-}
-
-fn runstore(args: &[&str]) -> Output {
-    runstore_with_stdin(args, "")
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "runstore failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 output")
-}
-
-fn failure(output: Output) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "expected exit code 1; stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use crate::util::{failure, runstore, runstore_with_stdin, stdout, temp_store};
 
 /// A store with run `p/runs/r`; returns the directory guard and the store path.
 fn store_with_run() -> (tempfile::TempDir, String) {
     let (dir, path) = temp_store();
     let path = path.to_str().unwrap().to_string();
-    ok(runstore(&["init", &path, "--project", "p", "--name", "r"]));
+    stdout(&runstore(&["init", &path, "--project", "p", "--name", "r"]));
     (dir, path)
 }
 
@@ -103,7 +65,7 @@ fn rows(store: &str, table: &str) -> usize {
 
 /// `runstore check` reports no problem.
 fn assert_checks(store: &str) {
-    let output = ok(runstore(&["check", store]));
+    let output = stdout(&runstore(&["check", store]));
     assert!(output.contains("; 0 problems"), "{output}");
 }
 
@@ -132,8 +94,8 @@ fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
 #[test]
 fn append_json_fraction_into_an_int64_column_is_an_error_naming_line_and_column() {
     let (_dir, store) = store_with_run();
-    ok(append_stdin(&store, "m", "{\"step\":1,\"a\":1}\n"));
-    let stderr = failure(append_stdin(
+    stdout(&append_stdin(&store, "m", "{\"step\":1,\"a\":1}\n"));
+    let stderr = failure(&append_stdin(
         &store,
         "m",
         "{\"step\":2,\"a\":3}\n{\"step\":3,\"a\":2.7}\n",
@@ -158,7 +120,7 @@ fn append_json_new_table_widens_an_int_column_when_a_later_row_has_a_fraction() 
         lines.push_str(&format!("{{\"step\":{step},\"loss\":2}}\n"));
     }
     lines.push_str("{\"step\":10000,\"loss\":1.5}\n");
-    ok(append_stdin(&store, "m", &lines));
+    stdout(&append_stdin(&store, "m", &lines));
     let batch = scan_table(&store, "m");
     assert_eq!(batch.num_rows(), 10_001);
     let loss = batch.column_by_name("loss").unwrap();
@@ -181,7 +143,7 @@ fn append_parquet_float_into_an_int32_column_is_an_error_naming_row_and_column()
             Arc::new(Int32Array::from(vec![1, 2])) as ArrayRef,
         )]),
     );
-    ok(append_file(&store, "m", &first));
+    stdout(&append_file(&store, "m", &first));
     let second = dir.path().join("second.parquet");
     write_parquet(
         &second,
@@ -190,7 +152,7 @@ fn append_parquet_float_into_an_int32_column_is_an_error_naming_row_and_column()
             Arc::new(Float64Array::from(vec![3.0, 1.9])) as ArrayRef,
         )]),
     );
-    let stderr = failure(append_file(&store, "m", &second));
+    let stderr = failure(&append_file(&store, "m", &second));
     assert!(
         stderr.contains("row 2") && stderr.contains("column n") && stderr.contains("1.9"),
         "{stderr}"
@@ -205,7 +167,7 @@ fn append_parquet_float_into_an_int32_column_is_an_error_naming_row_and_column()
             Arc::new(Float64Array::from(vec![3.0])) as ArrayRef,
         )]),
     );
-    ok(append_file(&store, "m", &third));
+    stdout(&append_file(&store, "m", &third));
     let n = scan_table(&store, "m");
     assert_eq!(
         n.column(0).as_primitive::<Int32Type>().values().as_ref(),
@@ -224,13 +186,13 @@ fn append_out_of_range_numbers_into_float32_and_integer_columns_are_errors() {
             ("i", Arc::new(Int32Array::from(vec![1])) as _),
         ]),
     );
-    ok(append_file(&store, "m", &first));
+    stdout(&append_file(&store, "m", &first));
     for (line, column) in [
         ("{\"x\":1e300,\"i\":1}", "column x"),
         ("{\"x\":0.5,\"i\":3000000000}", "column i"),
         ("{\"x\":0.5,\"i\":-1e10}", "column i"),
     ] {
-        let stderr = failure(append_stdin(
+        let stderr = failure(&append_stdin(
             &store,
             "m",
             &format!("{{\"x\":0.5,\"i\":1}}\n{line}\n"),
@@ -251,13 +213,13 @@ fn append_out_of_range_numbers_into_float32_and_integer_columns_are_errors() {
             ("i", Arc::new(Int64Array::from(vec![1, 2])) as _),
         ]),
     );
-    let stderr = failure(append_file(&store, "m", &wide));
+    let stderr = failure(&append_file(&store, "m", &wide));
     assert!(
         stderr.contains("row 2") && stderr.contains("column x"),
         "{stderr}"
     );
     // 0.1 rounds to the nearest f32 (the rule for fractions), and NaN stays NaN.
-    ok(append_stdin(
+    stdout(&append_stdin(
         &store,
         "m",
         "{\"x\":0.1,\"i\":7}\n{\"x\":\"NaN\",\"i\":8}\n",
@@ -273,7 +235,7 @@ fn append_out_of_range_numbers_into_float32_and_integer_columns_are_errors() {
 fn append_json_embedding_beyond_f32_keeps_its_values_or_names_the_line() {
     let (_dir, store) = store_with_run();
     // A new table: the embedding widens to f64 rather than store inf.
-    ok(append_stdin(
+    stdout(&append_stdin(
         &store,
         "new",
         "{\"emb\":[0.5,0.25]}\n{\"emb\":[1e39,0.2]}\n",
@@ -283,8 +245,8 @@ fn append_json_embedding_beyond_f32_keeps_its_values_or_names_the_line() {
     let values = emb.values().as_primitive::<Float64Type>();
     assert_eq!(values.values().as_ref(), [0.5, 0.25, 1e39, 0.2]);
     // An existing f32 embedding refuses it.
-    ok(append_stdin(&store, "old", "{\"emb\":[0.5,0.25]}\n"));
-    let stderr = failure(append_stdin(&store, "old", "{\"emb\":[1e39,0.2]}\n"));
+    stdout(&append_stdin(&store, "old", "{\"emb\":[0.5,0.25]}\n"));
+    let stderr = failure(&append_stdin(&store, "old", "{\"emb\":[1e39,0.2]}\n"));
     assert!(
         stderr.contains("line 1") && stderr.contains("column emb"),
         "{stderr}"
@@ -295,7 +257,7 @@ fn append_json_embedding_beyond_f32_keeps_its_values_or_names_the_line() {
 #[test]
 fn append_json_u64_above_i64_max_stays_exact() {
     let (_dir, store) = store_with_run();
-    ok(append_stdin(
+    stdout(&append_stdin(
         &store,
         "ids",
         "{\"id\":1}\n{\"id\":18446744073709551615}\n{\"id\":9223372036854775808}\n",
@@ -308,8 +270,8 @@ fn append_json_u64_above_i64_max_stays_exact() {
         [1, u64::MAX, 1 << 63]
     );
     // Into an existing Int64 column it is an error, not a float.
-    ok(append_stdin(&store, "small", "{\"id\":1}\n"));
-    let stderr = failure(append_stdin(
+    stdout(&append_stdin(&store, "small", "{\"id\":1}\n"));
+    let stderr = failure(&append_stdin(
         &store,
         "small",
         "{\"id\":18446744073709551615}\n",
@@ -319,7 +281,7 @@ fn append_json_u64_above_i64_max_stays_exact() {
         "{stderr}"
     );
     // Negative and huge in one new column fits no integer type: an error, not a float.
-    let stderr = failure(append_stdin(
+    let stderr = failure(&append_stdin(
         &store,
         "mixed",
         "{\"id\":-1}\n{\"id\":18446744073709551615}\n",
@@ -333,13 +295,13 @@ fn append_json_u64_above_i64_max_stays_exact() {
 #[test]
 fn append_json_integers_beyond_2_pow_53_into_a_float_column_are_errors() {
     let (_dir, store) = store_with_run();
-    ok(append_stdin(&store, "m", "{\"x\":0.5}\n"));
-    let stderr = failure(append_stdin(&store, "m", "{\"x\":9007199254740993}\n"));
+    stdout(&append_stdin(&store, "m", "{\"x\":0.5}\n"));
+    let stderr = failure(&append_stdin(&store, "m", "{\"x\":9007199254740993}\n"));
     assert!(
         stderr.contains("line 1") && stderr.contains("column x"),
         "{stderr}"
     );
-    ok(append_stdin(&store, "m", "{\"x\":9007199254740992}\n"));
+    stdout(&append_stdin(&store, "m", "{\"x\":9007199254740992}\n"));
 }
 
 #[test]
@@ -420,7 +382,7 @@ fn append_csv_column_empty_in_the_first_rows_keeps_its_later_values() {
     }
     text.push_str("3000,diverged\n");
     std::fs::write(&csv, text).unwrap();
-    ok(append_file(&store, "m", &csv));
+    stdout(&append_file(&store, "m", &csv));
     let m = scan_table(&store, "m");
     let note = m.column_by_name("note").unwrap().as_string::<i32>();
     assert_eq!(note.value(3000), "diverged");
@@ -429,10 +391,10 @@ fn append_csv_column_empty_in_the_first_rows_keeps_its_later_values() {
     // Across two appends: a column empty in the whole first file still takes later values.
     let empty = dir.path().join("empty.csv");
     std::fs::write(&empty, "step,late\n1,\n2,\n").unwrap();
-    ok(append_file(&store, "two", &empty));
+    stdout(&append_file(&store, "two", &empty));
     let later = dir.path().join("later.csv");
     std::fs::write(&later, "step,late\n3,0.5\n").unwrap();
-    ok(append_file(&store, "two", &later));
+    stdout(&append_file(&store, "two", &later));
     let two = scan_table(&store, "two");
     let late = two.column_by_name("late").unwrap();
     assert_eq!(late.null_count(), 2, "{late:?}");
@@ -450,15 +412,15 @@ fn append_into_an_existing_null_typed_column_is_an_error_not_a_dropped_value() {
             ("late", Arc::new(NullArray::new(1)) as _),
         ]),
     );
-    ok(append_file(&store, "m", &first));
+    stdout(&append_file(&store, "m", &first));
     let csv = dir.path().join("values.csv");
     std::fs::write(&csv, "step,late\n2,\n3,0.5\n").unwrap();
-    let stderr = failure(append_file(&store, "m", &csv));
+    let stderr = failure(&append_file(&store, "m", &csv));
     assert!(
         stderr.contains("line 3") && stderr.contains("column late"),
         "{stderr}"
     );
-    let stderr = failure(append_stdin(&store, "m", "{\"step\":2,\"late\":0.5}\n"));
+    let stderr = failure(&append_stdin(&store, "m", "{\"step\":2,\"late\":0.5}\n"));
     assert!(
         stderr.contains("line 1") && stderr.contains("column late"),
         "{stderr}"
@@ -471,11 +433,11 @@ fn append_csv_errors_name_file_lines_counting_the_header_and_quoted_newlines() {
     let (dir, store) = store_with_run();
     let good = dir.path().join("good.csv");
     std::fs::write(&good, "step,note\n1,a\n").unwrap();
-    ok(append_file(&store, "m", &good));
+    stdout(&append_file(&store, "m", &good));
     let csv = dir.path().join("bad.csv");
     // Line 1 header, lines 2-3 one quoted field, line 4 fine, line 5 bad.
     std::fs::write(&csv, "step,note\n2,\"two\nlines\"\n3,c\nfour,d\n").unwrap();
-    let stderr = failure(append_file(&store, "m", &csv));
+    let stderr = failure(&append_file(&store, "m", &csv));
     assert!(
         stderr.contains("line 5") && stderr.contains("column step"),
         "{stderr}"
@@ -590,7 +552,7 @@ fn appends_of_schemas_the_reader_refuses_are_invalid_input_and_leave_the_store_c
     // And through the CLI: an Arrow file with a union column.
     let file = dir.path().join("union.arrow");
     write_arrow(&file, &batch(vec![("u", union_column())]));
-    let stderr = failure(runstore(&[
+    let stderr = failure(&runstore(&[
         "append",
         &store_path,
         "p/runs/r",
@@ -648,11 +610,11 @@ fn column_names_with_control_characters_are_refused_from_every_source() {
     let (dir, store) = store_with_run();
     let csv = dir.path().join("nul.csv");
     std::fs::write(&csv, "step,\"a\nb\"\n1,2\n").unwrap();
-    let stderr = failure(append_file(&store, "m", &csv));
+    let stderr = failure(&append_file(&store, "m", &csv));
     assert!(stderr.contains("control character"), "{stderr}");
     let csv = dir.path().join("nul2.csv");
     std::fs::write(&csv, "step,a\0b\n1,2\n").unwrap();
-    let stderr = failure(append_file(&store, "m", &csv));
+    let stderr = failure(&append_file(&store, "m", &csv));
     assert!(stderr.contains("control character"), "{stderr}");
     let parquet = dir.path().join("names.parquet");
     write_parquet(
@@ -662,9 +624,9 @@ fn column_names_with_control_characters_are_refused_from_every_source() {
             Arc::new(Int32Array::from(vec![1])) as ArrayRef,
         )]),
     );
-    let stderr = failure(append_file(&store, "m", &parquet));
+    let stderr = failure(&append_file(&store, "m", &parquet));
     assert!(stderr.contains("control character"), "{stderr}");
-    let stderr = failure(append_stdin(&store, "m", "{\"a\\nb\":1}\n"));
+    let stderr = failure(&append_stdin(&store, "m", "{\"a\\nb\":1}\n"));
     assert!(stderr.contains("control character"), "{stderr}");
     // The library too, for nested struct fields as well.
     let path = dir.path().join("lib.runs");
@@ -718,10 +680,10 @@ fn parquet_timestamps_with_a_named_zone_append_and_scan_in_every_format() {
                 ("x", Arc::new(Int64Array::from(vec![1, 2])) as _),
             ]),
         );
-        ok(append_file(&store, &table, &file));
+        stdout(&append_file(&store, &table, &file));
         let url = format!("p/runs/r/{table}");
         for format in ["table", "csv", "json"] {
-            let out = ok(runstore(&["scan", &store, &url, "--format", format]));
+            let out = stdout(&runstore(&["scan", &store, &url, "--format", format]));
             assert!(out.contains(":13:20"), "{zone} {format}: {out}");
         }
     }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use runstore::{Error, RunStatus, Store, Value};
 
-use crate::util::{runstore, stdout, temp_store};
+use crate::util::{child_test, runstore, stdout, temp_store};
 
 const CHILD_ENV: &str = "RUNSTORE_EDGES_CHILD";
 /// `idle`: commit the runs then wait; `busy`: go on committing until killed.
@@ -72,15 +72,8 @@ impl Drop for ChildGuard {
 /// Starts a writer child on `path` and returns it once it printed `until` (`idle`, or an
 /// `ack` line), with the number of the last acknowledged run.
 fn start_writer(path: &Path, busy: bool, until: &str) -> (ChildGuard, Option<u64>) {
-    let exe = std::env::current_exe().expect("current exe");
     let mut child = ChildGuard(
-        Command::new(exe)
-            .args([
-                "edges_recovery::edges_recovery_child",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+        child_test("edges_recovery::edges_recovery_child")
             .env(CHILD_ENV, path)
             .env(CHILD_MODE_ENV, if busy { "busy" } else { "idle" })
             .stdin(Stdio::null())

@@ -12,19 +12,7 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema};
 use runstore::{Agg, Error, ReduceOptions, RunStatus, Store, Value};
 
-use crate::util::{runstore, stdout, temp_store};
-
-/// The stderr of a run that must have failed with exit code 1.
-fn failure(output: &std::process::Output) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "expected exit 1; stdout {}; stderr {}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use crate::util::{failure, runstore, stdout, temp_store};
 
 fn json_lines(text: &str) -> Vec<serde_json::Value> {
     text.lines()

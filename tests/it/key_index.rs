@@ -6,7 +6,7 @@
 use runstore::{CopyOptions, Store, Value};
 
 use crate::query_model::{naive, FullRun};
-use crate::util::{runstore, temp_store};
+use crate::util::{assert_checks, runstore, temp_store};
 
 fn urls(store: &Store, query: &str) -> Vec<String> {
     store
@@ -18,11 +18,6 @@ fn urls(store: &Store, query: &str) -> Vec<String> {
         .iter()
         .map(|run| run.url())
         .collect()
-}
-
-fn assert_checks(path: &std::path::Path) {
-    let report = runstore::check(path).unwrap();
-    assert!(report.is_ok(), "{:?}", report.problems);
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! The one integration test binary (`autotests = false`): every file under `tests/it/` is a
 //! module of it, so the crate links once.
 
+#[path = "../harness/mod.rs"]
+mod harness;
+
 mod api;
 mod backup;
 mod bad_input;

@@ -16,7 +16,7 @@ use runstore::{
     Error, MergeIfExists, MergeOptions, MergeProgress, MergeReport, Store, StoreInfo, Value,
 };
 
-use crate::util::{runstore, stdout};
+use crate::util::{assert_checks, child_test, runstore, stdout};
 
 const JOB_ENV: &str = "RUNSTORE_MERGE_JOB";
 const JOB_ID_ENV: &str = "RUNSTORE_MERGE_JOB_ID";
@@ -120,13 +120,7 @@ fn job_stores(dir: &Path, count: usize) -> Vec<PathBuf> {
         .iter()
         .enumerate()
         .map(|(job, path)| {
-            Command::new(std::env::current_exe().expect("test binary"))
-                .args([
-                    "--exact",
-                    "merge::merge_job_child",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
+            child_test("merge::merge_job_child")
                 .env(JOB_ENV, path)
                 .env(JOB_ID_ENV, job.to_string())
                 .stdout(Stdio::null())
@@ -207,11 +201,6 @@ fn contents(path: &Path) -> (StoreInfo, Vec<(String, u64)>) {
     info.extent_count = 0;
     info.superblock_generation = 0;
     (info, tables)
-}
-
-fn assert_checks(path: &Path) {
-    let report = runstore::check(path).expect("check");
-    assert!(report.is_ok(), "{}: {:?}", path.display(), report.problems);
 }
 
 fn merge(dest: &Path, source: &Path, if_exists: MergeIfExists) -> runstore::Result<MergeReport> {

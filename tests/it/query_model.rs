@@ -4,7 +4,7 @@
 //! module over fully decoded runs; both must select the same runs in the same order.
 
 use proptest::prelude::*;
-use runstore::query::filter::{self, Attribute, Subject};
+use runstore::fuzz::filter::{self, Attribute, Subject};
 use runstore::{Store, Value};
 
 use crate::util::temp_store;

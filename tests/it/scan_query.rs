@@ -579,7 +579,7 @@ fn check_downsample(table: &Table, rows: &[Row], filter: &str, buckets: usize) {
         .unwrap()
         .downsample_with_x("loss", Some("step"), buckets)
         .unwrap();
-    let query = runstore::query::filter::parse_column_filter(filter).unwrap();
+    let query = runstore::fuzz::filter::parse_column_filter(filter).unwrap();
     let selected: Vec<&Row> = match query {
         None => rows.iter().collect(),
         Some(_) => {
@@ -725,8 +725,8 @@ fn random_row() -> impl Strategy<Value = Row> {
 }
 
 /// SQL's truth of a comparison over one row: `None` is unknown.
-fn naive_truth(expr: &runstore::query::filter::Expr, row: &Row) -> Option<bool> {
-    use runstore::query::filter::{CompareOp, Expr, Operand, Predicate};
+fn naive_truth(expr: &runstore::fuzz::filter::Expr, row: &Row) -> Option<bool> {
+    use runstore::fuzz::filter::{CompareOp, Expr, Operand, Predicate};
     use runstore::Value;
     #[derive(Clone, PartialEq, PartialOrd)]
     enum Cell {
@@ -840,7 +840,7 @@ fn scan_query_random_filters_agree_with_a_naive_evaluator() {
         let n = count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let table = store.create_table("p", &format!("t{n}"), &[batch(&rows)]).unwrap();
         for filter in &filters {
-            let expr = runstore::query::filter::parse_column_filter(filter).unwrap().unwrap();
+            let expr = runstore::fuzz::filter::parse_column_filter(filter).unwrap().unwrap();
             let expected: Vec<i64> = rows
                 .iter()
                 .filter(|r| naive_truth(&expr, r) == Some(true))

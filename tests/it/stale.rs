@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use runstore::liveness::Liveness;
+use runstore::Liveness;
 use runstore::{RunStatus, Store};
 
 use crate::util::temp_store;

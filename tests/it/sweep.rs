@@ -4,12 +4,8 @@
 //!
 //! Each writer is this test binary run again (`std::env::current_exe()`) with only
 //! [`sweep_child`] selected and `RUNSTORE_SWEEP_CHILD=<store path>` in its environment; without
-//! that variable `sweep_child` returns at once. A writer creates one run with a generated name
-//! (so concurrent name generation is exercised), prints `sweep-run <url>`, then makes one commit
-//! per step and prints `sweep-ack <step>` after each returned `Ok`. Step `s` is, by [`op`]:
-//! every tenth step (`s % 10 == 9`) a blob of 16 to 48 KiB (a column segment, so column space
-//! is allocated under the writer lock and column extents grow), other odd steps a metrics row
-//! appended to the run's table `metrics`, even steps an output value `{worker, step}`.
+//! that variable `sweep_child` returns at once. What a writer commits and prints is the
+//! harness in `tests/harness/sweep.rs`, shared with `examples/sweep_soak.rs`.
 //!
 //! The parent reads the store read-only while the writers commit: every read of a run's outputs
 //! sees a prefix of its steps (never a torn one) that never shrinks, and it must see runs grow. With
@@ -23,52 +19,23 @@
 //! with kills and numbers.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
-use runstore::{batch_from_columns, Error, Store, Value};
+use runstore::{Error, Store, Value};
 
-use crate::util::{runstore, seed_from_env, stdout, temp_store, Rng};
+use crate::harness::sweep::{
+    blob_content, metric_value, op, read_outputs, spawn_writer, writer_main, ChildGuard, Event, Op,
+    Writer, PROJECT, TABLE,
+};
+use crate::util::{child_test, runstore, seed_from_env, stdout, temp_store, Rng};
 
 const CHILD_ENV: &str = "RUNSTORE_SWEEP_CHILD";
 const WORKER_ENV: &str = "RUNSTORE_SWEEP_WORKER";
 const COMMITS_ENV: &str = "RUNSTORE_SWEEP_COMMITS";
-const PROJECT: &str = "sweep";
-const TABLE: &str = "metrics";
-
-/// What a step commits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Op {
-    Output,
-    Metric,
-    Blob,
-}
-
-fn op(step: u64) -> Op {
-    if step % 10 == 9 {
-        Op::Blob
-    } else if step % 2 == 1 {
-        Op::Metric
-    } else {
-        Op::Output
-    }
-}
-
-fn blob_content(worker: u64, step: u64) -> Vec<u8> {
-    let mut rng = Rng::new((worker << 32) ^ step);
-    let len = 16 * 1024 + rng.below(32 * 1024) as usize;
-    rng.bytes(len)
-}
-
-fn metric_value(worker: u64, step: u64) -> f64 {
-    step as f64 * 0.5 + worker as f64
-}
 
 /// The child role: see the module docs. Skipped in a normal test run.
 #[test]
@@ -84,113 +51,23 @@ fn sweep_child() {
     };
     let worker = number(WORKER_ENV);
     let commits = number(COMMITS_ENV);
-    let store = Store::open_or_create_shared(&path).expect("sweep child: open shared");
-    assert!(store.is_shared());
-    let run = store.init(PROJECT, None).expect("sweep child: init run");
-    let mut out = std::io::stdout().lock();
-    let mut say = |line: String| {
-        writeln!(out, "{line}").expect("sweep child: write stdout");
-        out.flush().expect("sweep child: flush stdout");
-    };
-    say(format!("sweep-run {}", run.url()));
-    for step in 0..commits {
-        match op(step) {
-            Op::Output => run
-                .add_output_value(&Value::map([
-                    ("worker", Value::from(worker as i64)),
-                    ("step", Value::from(step as i64)),
-                ]))
-                .expect("sweep child: add output"),
-            Op::Metric => {
-                let batch = metric_row(worker, step);
-                run.append_metrics(TABLE, &mut std::iter::once(Ok(batch)))
-                    .map(|_| ())
-                    .expect("sweep child: append metrics")
-            }
-            Op::Blob => run
-                .put_bulk(&format!("blob_{step}"), &blob_content(worker, step))
-                .map(|_| ())
-                .expect("sweep child: put blob"),
-        }
-        say(format!("sweep-ack {step}"));
-    }
+    writer_main(Path::new(&path), worker, commits).expect("sweep child");
 }
 
-fn metric_row(worker: u64, step: u64) -> RecordBatch {
-    batch_from_columns(vec![
-        (
-            "step".to_string(),
-            std::sync::Arc::new(Int64Array::from(vec![step as i64])) as ArrayRef,
-        ),
-        (
-            "value".to_string(),
-            std::sync::Arc::new(Float64Array::from(vec![metric_value(worker, step)])) as ArrayRef,
-        ),
-    ])
-    .expect("metric row")
-}
-
-/// One writer as the parent sees it.
-#[derive(Debug, Default)]
-struct Writer {
-    url: Option<String>,
-    /// Commits it was asked to make.
-    commits: u64,
-    /// Steps acknowledged: `0..acked`.
-    acked: u64,
-    killed: bool,
-    exited_ok: Option<bool>,
-}
-
-enum Event {
-    Line(u64, String),
-    Closed(u64),
-}
-
-/// Kills a child that is still running when the parent fails, so no writer outlives the test.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_writer(
+/// Starts a writer `worker` of `commits` commits on `path`: this test binary with only
+/// [`sweep_child`] selected.
+fn start_writer(
     path: &Path,
     worker: u64,
     commits: u64,
     events: &mpsc::Sender<Event>,
 ) -> ChildGuard {
-    let exe = std::env::current_exe().expect("current exe");
-    let mut child = Command::new(exe)
-        .args([
-            "sweep::sweep_child",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let mut command = child_test("sweep::sweep_child");
+    command
         .env(CHILD_ENV, path)
         .env(WORKER_ENV, worker.to_string())
-        .env(COMMITS_ENV, commits.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn sweep writer");
-    let stdout = child.stdout.take().expect("child stdout");
-    let events = events.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if events.send(Event::Line(worker, line)).is_err() {
-                return;
-            }
-        }
-        let _ = events.send(Event::Closed(worker));
-    });
-    ChildGuard(child)
+        .env(COMMITS_ENV, commits.to_string());
+    spawn_writer(command, worker, events).expect("spawn sweep writer")
 }
 
 /// What one sweep did.
@@ -215,7 +92,7 @@ fn sweep(path: &Path, procs: u64, commits: u64, kills: u64, seed: u64) -> Outcom
     let mut children: BTreeMap<u64, ChildGuard> = BTreeMap::new();
     let mut writers: BTreeMap<u64, Writer> = BTreeMap::new();
     for worker in 0..procs {
-        children.insert(worker, spawn_writer(path, worker, commits, &events));
+        children.insert(worker, start_writer(path, worker, commits, &events));
         writers.insert(
             worker,
             Writer {
@@ -288,7 +165,7 @@ fn sweep(path: &Path, procs: u64, commits: u64, kills: u64, seed: u64) -> Outcom
                 // A fresh writer (a new run) makes the commits the victim did not, so the sweep
                 // ends however often writers are killed.
                 let left = writer.commits.saturating_sub(writer.acked).max(1);
-                children.insert(next_worker, spawn_writer(path, next_worker, left, &events));
+                children.insert(next_worker, start_writer(path, next_worker, left, &events));
                 writers.insert(
                     next_worker,
                     Writer {
@@ -304,7 +181,7 @@ fn sweep(path: &Path, procs: u64, commits: u64, kills: u64, seed: u64) -> Outcom
             last_read = Instant::now();
             for url in writers.values().filter_map(|w| w.url.clone()) {
                 let before = seen.get(&url).copied().unwrap_or(0);
-                let steps = read_outputs(&reader, &url, before);
+                let steps = read_outputs(&reader, &url, before).unwrap_or_else(|e| panic!("{e}"));
                 seen.insert(url, steps);
                 reads += 1;
                 reads_that_grew += u64::from(steps > before);
@@ -321,36 +198,6 @@ fn sweep(path: &Path, procs: u64, commits: u64, kills: u64, seed: u64) -> Outcom
         reads,
         reads_that_grew,
     }
-}
-
-/// The number of outputs of the run at `url` in one read snapshot, given that an earlier read
-/// saw `before`: the read starts at the last output seen, which must still be there, and what
-/// follows must continue the prefix `step = 0, 2, 4, ...` of what its writer commits (reading
-/// only the new outputs keeps the reader from competing with the writers for the CPU).
-fn read_outputs(reader: &Store, url: &str, before: u64) -> u64 {
-    // The writer printed its url after the commit that created the run, so it is there.
-    let run = reader
-        .run(url)
-        .expect("the reader finds an acknowledged run");
-    let from = before.saturating_sub(1);
-    let values = run
-        .output_values_range(from, u64::MAX)
-        .expect("read outputs");
-    if before > 0 {
-        assert!(
-            !values.is_empty(),
-            "{url}: output {from} seen before is gone"
-        );
-    }
-    for (index, value) in values.iter().enumerate() {
-        let step = value.get("step").and_then(Value::as_i64);
-        assert_eq!(
-            step,
-            Some(2 * (from + index as u64) as i64),
-            "{url}: outputs torn: {values:?}"
-        );
-    }
-    from + values.len() as u64
 }
 
 /// The steps of `op` a writer that acknowledged `0..acked` must have in the store: those below

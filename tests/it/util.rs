@@ -1,6 +1,14 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: temporary stores, files, the `runstore` binary,
+//! and this test binary run again as a child process.
 
-use std::path::PathBuf;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use runstore::Store;
+
+pub use crate::harness::rng::{seed_from_env, Rng};
 
 /// A fresh directory and a store path inside it that does not exist yet.
 pub fn temp_store() -> (tempfile::TempDir, PathBuf) {
@@ -9,76 +17,107 @@ pub fn temp_store() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-/// A small deterministic pseudo-random generator (splitmix64) for tests that pick operations,
-/// sizes and delays from a seed, so a failing run can be repeated with the same seed.
-#[derive(Clone, Debug)]
-pub struct Rng {
-    state: u64,
+/// A fresh store in a fresh directory.
+pub fn new_store() -> (tempfile::TempDir, PathBuf, Store) {
+    let (dir, path) = temp_store();
+    let store = Store::create(&path).expect("create store");
+    (dir, path, store)
 }
 
-impl Rng {
-    /// A generator whose sequence depends only on `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng { state: seed }
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..bound` (`bound` > 0); the modulo bias is irrelevant for tests.
-    pub fn below(&mut self, bound: u64) -> u64 {
-        assert!(bound > 0, "Rng::below(0)");
-        self.next_u64() % bound
-    }
-
-    /// A number in `low..=high`.
-    pub fn range(&mut self, low: u64, high: u64) -> u64 {
-        assert!(low <= high, "Rng::range({low}, {high})");
-        low + self.below(high - low + 1)
-    }
-
-    /// `len` random bytes.
-    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len + 8);
-        while out.len() < len {
-            out.extend_from_slice(&self.next_u64().to_le_bytes());
-        }
-        out.truncate(len);
-        out
-    }
+/// The length of the file at `path`.
+pub fn file_len(path: &Path) -> u64 {
+    fs::metadata(path).expect("stat").len()
 }
 
-/// A seed from the environment variable `name` if set (to repeat a run), else from the clock.
-pub fn seed_from_env(name: &str) -> u64 {
-    if let Some(seed) = std::env::var(name).ok().and_then(|s| s.parse().ok()) {
-        return seed;
-    }
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_nanos() as u64)
-        ^ u64::from(std::process::id())
+/// The names in `dir`, sorted.
+pub fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .expect("read dir")
+        .map(|entry| {
+            entry
+                .expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
 }
 
-/// Runs the `runstore` binary with `args` and returns what it did.
-pub fn runstore(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_runstore"))
+/// `runstore::check` of the store at `path` finds no problem.
+pub fn assert_checks(path: &Path) {
+    let report = runstore::check(path).expect("check");
+    assert!(report.is_ok(), "{}: {:?}", path.display(), report.problems);
+}
+
+/// Runs the `runstore` binary with `args` and an empty stdin and returns what it did.
+pub fn runstore(args: &[&str]) -> Output {
+    runstore_with_stdin(args, "")
+}
+
+/// Runs the `runstore` binary with `args`, `stdin` written to its standard input.
+pub fn runstore_with_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_runstore"))
         .args(args)
-        .output()
-        .expect("run the runstore binary")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the runstore binary");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    input.write_all(stdin.as_bytes()).expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("wait for runstore")
 }
 
 /// The stdout of a run that must have succeeded (its stderr in the failure message).
-pub fn stdout(output: &std::process::Output) -> String {
+pub fn stdout(output: &Output) -> String {
     assert!(
         output.status.success(),
         "runstore failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout.clone()).expect("utf-8 output")
+}
+
+/// Runs the binary and returns its stdout, failing the test (with the arguments, the exit
+/// status and stderr) on a non-zero exit.
+pub fn runstore_ok(args: &[&str]) -> String {
+    let output = runstore(args);
+    assert!(
+        output.status.success(),
+        "runstore {args:?}: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+/// The stderr of a run that must have failed with exit code 1 and printed nothing on stdout.
+pub fn failure(output: &Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "expected exit code 1; stdout: {}; stderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "nothing on stdout on failure; stdout: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// This test binary run again with only the test `name` (`module::test`) selected and its
+/// output not captured: how a test starts a child process that plays a role (a writer to kill,
+/// a job to merge). The child test reads an environment variable the caller sets and returns at
+/// once without it, so a normal test run skips it.
+pub fn child_test(name: &str) -> Command {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut command = Command::new(exe);
+    command.args([name, "--exact", "--nocapture", "--test-threads=1"]);
+    command
 }

@@ -152,16 +152,14 @@ mod tests;
 
 use std::str::FromStr;
 
-/// The former name of [`OutputReduction`], kept so that code written against it compiles.
-#[doc(hidden)]
-pub use ast::OutputReduction as Aggregate;
 pub use ast::{
     Attribute, ColumnName, CompareOp, Comparison, Expr, Operand, OrderKey, OutputReduction,
     Predicate, Query,
 };
 pub use eval::{compare, Subject};
 pub(crate) use hint::suggest;
-pub use like::LikePattern;
+#[cfg(test)]
+use like::LikePattern;
 
 use lexer::{Keyword, TokenKind};
 use parser::Parser;

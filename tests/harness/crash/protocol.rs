@@ -1,14 +1,26 @@
-// The crash protocol shared by the kill test (`tests/it/crash.rs`) and the soak command
-// (`examples/crash_soak.rs`): the commits a child announces and acknowledges, the journal of
-// acknowledged state, and the checks of a store against it. Both files `include!` it, so it
-// uses their imports and constants; it is not a module of the test binary.
+//! The crash protocol: the commits a child announces and acknowledges (`CrashOp`, the words of
+//! its `begin` and `ack` lines), the acknowledged state they build (`State`, `apply`), and the
+//! content of every crash-test metrics row (`row_content`) that the parent checks a scan against.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow_array::builder::{FixedSizeListBuilder, Float32Builder, StringBuilder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Float64Type, Int64Type};
+use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use runstore::{ColumnRole, RunStatus, Value};
+
+use super::{Rng, EMB_WIDTH, TAGS};
 
 // ---------------------------------------------------------------------------------------------
 // The protocol: one commit, as the child announces and acknowledges it
 
 /// One commit of the child, in the words of its `begin` and `ack` lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum CrashOp {
+pub enum CrashOp {
     /// A new run (EMPTY, no parameters, outputs or blobs).
     Init { url: String },
     /// The output `{"step": outputs - 1, ...}` was appended; the run now has `outputs`.
@@ -64,7 +76,7 @@ enum CrashOp {
 
 /// How rows were appended to a table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AppendKind {
+pub enum AppendKind {
     /// `Store::append_to_table`, one commit.
     Store,
     /// `MetricsWriter::append_row` with `WriteDurability::Immediate`.
@@ -86,7 +98,7 @@ impl AppendKind {
         AppendKind::GroupBatch,
     ];
 
-    fn word(self) -> &'static str {
+    pub fn word(self) -> &'static str {
         match self {
             AppendKind::Store => "append",
             AppendKind::Row => "wrow",
@@ -96,17 +108,17 @@ impl AppendKind {
         }
     }
 
-    fn parse(word: &str) -> Option<AppendKind> {
+    pub fn parse(word: &str) -> Option<AppendKind> {
         AppendKind::ALL.into_iter().find(|kind| kind.word() == word)
     }
 
     /// Whether a group writer appended (so the rows are not durable yet).
-    fn group(self) -> bool {
+    pub fn group(self) -> bool {
         matches!(self, AppendKind::GroupRow | AppendKind::GroupBatch)
     }
 
     /// Whether one row was appended with `append_row`.
-    fn single_row(self) -> bool {
+    pub fn single_row(self) -> bool {
         matches!(self, AppendKind::Row | AppendKind::GroupRow)
     }
 }
@@ -146,7 +158,7 @@ impl fmt::Display for CrashOp {
 
 impl CrashOp {
     /// The first word of the op as `Display` writes it.
-    fn word(&self) -> &'static str {
+    pub fn word(&self) -> &'static str {
         match self {
             CrashOp::Init { .. } => "init",
             CrashOp::Output { .. } => "output",
@@ -165,7 +177,7 @@ impl CrashOp {
     }
 
     /// Parses what `Display` wrote.
-    fn parse(words: &[&str]) -> Option<CrashOp> {
+    pub fn parse(words: &[&str]) -> Option<CrashOp> {
         fn field<'a>(word: &'a str, name: &str) -> Option<&'a str> {
             word.strip_prefix(name)?.strip_prefix('=')
         }
@@ -236,18 +248,18 @@ impl CrashOp {
 
 /// What the parent knows about one run.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct RunState {
-    outputs: u64,
-    parameters: BTreeMap<String, i64>,
-    status: RunStatus,
+pub struct RunState {
+    pub outputs: u64,
+    pub parameters: BTreeMap<String, i64>,
+    pub status: RunStatus,
     /// Blob name to length and CRC32.
-    blobs: BTreeMap<String, (u64, u32)>,
+    pub blobs: BTreeMap<String, (u64, u32)>,
     /// Metrics table name (the last part of its url) to its row count.
-    tables: BTreeMap<String, Rows>,
+    pub tables: BTreeMap<String, Rows>,
 }
 
 impl RunState {
-    fn new() -> RunState {
+    pub fn new() -> RunState {
         RunState {
             outputs: 0,
             parameters: BTreeMap::new(),
@@ -259,7 +271,7 @@ impl RunState {
 
     /// Whether `found`, read from the store, is what this acknowledged state allows: the same
     /// everything, and each table's row count inside its acknowledged range.
-    fn admits(&self, found: &RunState) -> bool {
+    pub fn admits(&self, found: &RunState) -> bool {
         self.outputs == found.outputs
             && self.parameters == found.parameters
             && self.status == found.status
@@ -278,13 +290,13 @@ impl RunState {
 /// store), or, while a group writer has rows that are acknowledged but not durable, anything
 /// from the rows made durable (`min`) to the rows appended (`max`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Rows {
-    min: u64,
-    max: u64,
+pub struct Rows {
+    pub min: u64,
+    pub max: u64,
 }
 
 impl Rows {
-    fn exact(rows: u64) -> Rows {
+    pub fn exact(rows: u64) -> Rows {
         Rows {
             min: rows,
             max: rows,
@@ -293,7 +305,7 @@ impl Rows {
 }
 
 /// Whether the store's state `found` is what the acknowledged state `expected` allows.
-fn admits(expected: &State, found: &State) -> bool {
+pub fn admits(expected: &State, found: &State) -> bool {
     expected.len() == found.len()
         && expected
             .iter()
@@ -301,17 +313,17 @@ fn admits(expected: &State, found: &State) -> bool {
 }
 
 /// A table url's run url and table name.
-fn split_table_url(url: &str) -> Option<(&str, &str)> {
+pub fn split_table_url(url: &str) -> Option<(&str, &str)> {
     url.rsplit_once('/')
 }
 
 /// Run url to state: the whole project, as acknowledged.
-type State = BTreeMap<String, RunState>;
+pub type State = BTreeMap<String, RunState>;
 
 /// Applies an acknowledged commit. An `Err` means the child's view of the store disagreed with
 /// the parent's (for example it appended output 5 to a run the parent thinks has 3), which is
 /// itself a lost or invented commit.
-fn apply(state: &mut State, op: &CrashOp) -> Result<(), String> {
+pub fn apply(state: &mut State, op: &CrashOp) -> Result<(), String> {
     fn run<'a>(state: &'a mut State, url: &str, op: &CrashOp) -> Result<&'a mut RunState, String> {
         state
             .get_mut(url)
@@ -408,7 +420,7 @@ fn apply(state: &mut State, op: &CrashOp) -> Result<(), String> {
 }
 
 /// The acknowledged row count of the table at `url`.
-fn table<'a>(state: &'a mut State, url: &str, op: &CrashOp) -> Result<&'a mut Rows, String> {
+pub fn table<'a>(state: &'a mut State, url: &str, op: &CrashOp) -> Result<&'a mut Rows, String> {
     let (run_url, name) =
         split_table_url(url).ok_or_else(|| format!("{op}: {url} is not a table url"))?;
     state
@@ -418,7 +430,7 @@ fn table<'a>(state: &'a mut State, url: &str, op: &CrashOp) -> Result<&'a mut Ro
 }
 
 /// The output value number `step` of every crash-test run, so its contents can be checked.
-fn output_value(step: u64) -> Value {
+pub fn output_value(step: u64) -> Value {
     Value::map([
         ("step", Value::from(step as i64)),
         ("loss", Value::from(1.0 / (step as f64 + 1.0))),
@@ -429,7 +441,7 @@ fn output_value(step: u64) -> Value {
 // Tables: one schema, a content fixed by the table's name and the row index
 
 /// The schema of every crash-test metrics table.
-fn table_schema() -> SchemaRef {
+pub fn table_schema() -> SchemaRef {
     let emb = Field::new(
         "emb",
         DataType::FixedSizeList(
@@ -448,7 +460,7 @@ fn table_schema() -> SchemaRef {
 
 /// The seed of a table's content: a hash (FNV-1a) of its name inside its run, which a copy of
 /// the run keeps, so a copied table has the content of the original.
-fn table_seed(name: &str) -> u64 {
+pub fn table_seed(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
@@ -456,15 +468,15 @@ fn table_seed(name: &str) -> u64 {
 
 /// What row `row` of a table with seed `seed` holds (its `row` column holds `row`).
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct RowContent {
-    value: Option<f64>,
-    tag: Option<&'static str>,
-    emb: [f32; EMB_WIDTH],
+pub struct RowContent {
+    pub value: Option<f64>,
+    pub tag: Option<&'static str>,
+    pub emb: [f32; EMB_WIDTH],
 }
 
 /// The content of row `row` of a table with seed `seed`. Every number is exact in its type,
 /// so the comparison is by bits.
-fn row_content(seed: u64, row: u64) -> RowContent {
+pub fn row_content(seed: u64, row: u64) -> RowContent {
     let mut h = seed ^ row.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -483,7 +495,7 @@ fn row_content(seed: u64, row: u64) -> RowContent {
 }
 
 /// Rows `start..start + rows` of a table with seed `seed`, as one batch.
-fn table_batch(seed: u64, start: u64, rows: u64) -> RecordBatch {
+pub fn table_batch(seed: u64, start: u64, rows: u64) -> RecordBatch {
     let schema = table_schema();
     let capacity = rows as usize;
     let mut values = Vec::with_capacity(capacity);
@@ -513,7 +525,7 @@ fn table_batch(seed: u64, start: u64, rows: u64) -> RecordBatch {
 }
 
 /// Row `row` of a table with seed `seed`, as `MetricsWriter::append_row` takes it.
-fn row_values(seed: u64, row: u64) -> Vec<Value> {
+pub fn row_values(seed: u64, row: u64) -> Vec<Value> {
     let content = row_content(seed, row);
     vec![
         Value::from(row as i64),
@@ -525,7 +537,7 @@ fn row_values(seed: u64, row: u64) -> Vec<Value> {
 
 /// Checks a full scan of the table named `name` (inside its run) row by row against
 /// [`row_content`]; returns the number of rows, or the first difference.
-fn check_table_rows(name: &str, batches: &[RecordBatch]) -> Result<u64, String> {
+pub fn check_table_rows(name: &str, batches: &[RecordBatch]) -> Result<u64, String> {
     let seed = table_seed(name);
     let expected = table_schema();
     let mut row = 0u64;
@@ -587,7 +599,7 @@ fn check_table_rows(name: &str, batches: &[RecordBatch]) -> Result<u64, String> 
 }
 
 /// A row count from 1 to `max`, spread evenly over the powers of two (so most are small).
-fn spread_rows(rng: &mut Rng, max: u64) -> u64 {
+pub fn spread_rows(rng: &mut Rng, max: u64) -> u64 {
     let bits = u64::from(64 - max.leading_zeros());
     let low = 1u64 << rng.below(bits);
     rng.range(low.min(max), (2 * low - 1).min(max))
