@@ -837,7 +837,7 @@ mod tests {
 
     #[test]
     fn sort_keys_never_reverse_the_query_order() {
-        use crate::query::filter::{Aggregate, Operand, OrderKey};
+        use crate::query::filter::{Operand, OrderKey, OutputReduction as Aggregate};
         let values = [
             Value::Int(i64::MIN),
             Value::Float(f64::NEG_INFINITY),
