@@ -253,18 +253,8 @@ fn merge_snapshot(
     };
 
     // Input tables next: every one, whether a run refers to it or not.
-    let input_urls = {
-        let urls = from.table(catalog::TABLE_URLS)?;
-        let mut found = Vec::new();
-        for entry in urls.iter().map_err(|e| Error::db(op, e))? {
-            let (url, _) = entry.map_err(|e| Error::db(op, e))?;
-            let url = url.value();
-            if is_input_table_url(url) {
-                found.push(url.to_string());
-            }
-        }
-        found
-    };
+    let mut input_urls = catalog::tables::url_keys(from, op)?;
+    input_urls.retain(|url| is_input_table_url(url));
     for url in &input_urls {
         transfer.place_input_table(from, to, url)?;
         notify(transfer, &mut progress);

@@ -126,10 +126,7 @@ pub struct BulkInfo {
     pub created_us: i64,
 }
 
-/// The url of run `name` in `project`.
-pub fn run_url(project: &str, name: &str) -> String {
-    format!("{project}/runs/{name}")
-}
+pub use crate::names::run_url;
 
 /// Splits a run url `<project>/runs/<run>` into project and run name.
 pub fn parse_run_url(url: &str) -> Result<(String, String)> {
@@ -861,10 +858,10 @@ impl Run {
             record.name = name.clone();
             let old_prefix = format!("{}/", self.url());
             let new_prefix = format!("{}/", run_url(&project, &name));
-            for (table_id, table) in crate::table::run_tables(txn, self.id)? {
+            for (table_id, table) in catalog::tables::run_tables(txn, self.id)? {
                 let suffix = table.url.strip_prefix(&old_prefix).unwrap_or(&table.url);
                 let new_url = format!("{new_prefix}{suffix}");
-                crate::table::copy_table(txn, table_id, &table, &new_url, id)?;
+                catalog::tables::copy_table(txn, table_id, &table, &new_url, id)?;
                 for metric in &mut record.metrics {
                     if metric.url == table.url {
                         metric.url = new_url.clone();

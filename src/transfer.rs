@@ -186,7 +186,7 @@ impl<'a> Transfer<'a> {
         let old_prefix = format!("{}/", run_url(&source.project, &source.name));
         let new_prefix = format!("{}/", run_url(project, &name));
         let mut moved_tables = HashMap::new();
-        for (table_id, table_record) in table::run_tables(from, source_id)? {
+        for (table_id, table_record) in catalog::tables::run_tables(from, source_id)? {
             let suffix =
                 table_record
                     .url
@@ -326,23 +326,11 @@ impl<'a> Transfer<'a> {
                 }
             }
         }
-        let new_id = catalog::meta_get(to, catalog::META_NEXT_TABLE_ID)?;
-        catalog::meta_set(to, catalog::META_NEXT_TABLE_ID, new_id + 1)?;
+        let new_id = catalog::tables::next_table_id(to)?;
         table::put_table_record(to, new_id, &copy)?;
-        let mut urls = to
-            .open_table(catalog::TABLE_URLS)
-            .map_err(|e| Error::db(op, e))?;
-        seal::put(&mut urls, new_url, &new_id.to_le_bytes())?;
-        drop(urls);
-        let tail = from.table(catalog::TAIL)?;
-        let mut target = to.open_table(catalog::TAIL).map_err(|e| Error::db(op, e))?;
+        catalog::tables::put_url(to, new_url, new_id, op)?;
         let mut tail_rows = 0u64;
-        for entry in tail
-            .range((id, 0)..=(id, u64::MAX))
-            .map_err(|e| Error::db(op, e))?
-        {
-            let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
-            let payload = seal::open_entry(catalog::TAIL.name(), &key, &bytes)?;
+        catalog::tables::copy_tail_across(from, to, id, new_id, |payload| {
             let decoded: TailRecord = records::decode(payload, "tail entry")?;
             if let Err(error) = check_tail_entry(&decoded, &record.url) {
                 self.source_damaged = true;
@@ -350,8 +338,8 @@ impl<'a> Transfer<'a> {
             }
             tail_rows += decoded.rows;
             self.counts.tail_bytes += payload.len() as u64;
-            seal::put(&mut target, (new_id, key.value().1), payload)?;
-        }
+            Ok(())
+        })?;
         if tail_rows != record.tail_rows {
             return Err(Error::Corrupted {
                 offset: 0,

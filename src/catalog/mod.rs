@@ -17,6 +17,8 @@ pub mod index;
 mod legacy;
 pub mod records;
 pub mod seal;
+pub(crate) mod tables;
+pub(crate) mod writers;
 
 use redb::{
     ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
@@ -53,7 +55,7 @@ pub const TABLE_URLS: TableDefinition<&str, Sealed> = TableDefinition::new("tabl
 /// `(table id, sequence)` to an archived `TailRecord`: rows appended since the last seal.
 pub const TAIL: TableDefinition<(u64, u64), Sealed> = TableDefinition::new("tail");
 /// Run id → the process that last moved the run into an active status
-/// (`liveness::WriterRecord`), for telling stale runs. Absent in stores written before it.
+/// (`writers::WriterRecord`), for telling stale runs. Absent in stores written before it.
 pub const RUN_WRITERS: TableDefinition<u64, Sealed> = TableDefinition::new("run_writers");
 
 /// Key in [`META`]: the id the next table gets.
@@ -307,8 +309,8 @@ pub fn blob_record(txn: &impl Reader, id: u64, name: &str) -> Result<Option<Blob
 pub fn delete_run_rows(txn: &WriteTransaction, id: u64, record: &RunRecord) -> Result<()> {
     let op = "delete run";
     // Tables first: they are found through the run's url, which needs its record.
-    for (table_id, table) in crate::table::run_tables(txn, id)? {
-        crate::table::delete_table(txn, table_id, &table)?;
+    for (table_id, table) in tables::run_tables(txn, id)? {
+        tables::delete_table(txn, table_id, &table)?;
     }
     // The index first: the run's parameters and outputs say which entries it has.
     index::remove_run(txn, id)?;
@@ -324,7 +326,7 @@ pub fn delete_run_rows(txn: &WriteTransaction, id: u64, record: &RunRecord) -> R
         .map_err(|e| Error::db(op, e))?
         .remove(id)
         .map_err(|e| Error::db(op, e))?;
-    crate::liveness::forget_writer(txn, id)?;
+    writers::remove(txn, id)?;
     txn.open_table(INPUTS)
         .map_err(|e| Error::db(op, e))?
         .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)
