@@ -213,41 +213,7 @@ fn check_catalog(
 /// Every value of every catalog table matches its seal (`catalog::seal`). The walks above
 /// check the values they read; this one covers every entry, of every table, once.
 fn check_seals(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<()> {
-    fn table<K: redb::Key + 'static>(
-        txn: &redb::ReadTransaction,
-        definition: redb::TableDefinition<K, seal::Sealed>,
-        report: &mut CheckReport,
-    ) -> Result<()> {
-        let op = "check seals";
-        let table = match txn.open_table(definition) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-            Err(e) => return Err(Error::db(op, e)),
-        };
-        for entry in table.iter().map_err(|e| Error::db(op, e))? {
-            let (key, value) = entry.map_err(|e| Error::db(op, e))?;
-            if let Err(error) = seal::open_entry(definition.name(), &key, &value) {
-                report.problems.push(error.to_string());
-            }
-        }
-        Ok(())
-    }
-    table(txn, catalog::META, report)?;
-    table(txn, catalog::PROJECTS, report)?;
-    table(txn, catalog::RUN_NAMES, report)?;
-    table(txn, catalog::RUNS, report)?;
-    table(txn, catalog::PARAMS, report)?;
-    table(txn, catalog::INPUTS, report)?;
-    table(txn, catalog::OUTPUTS, report)?;
-    table(txn, catalog::BLOBS, report)?;
-    table(txn, catalog::TABLES, report)?;
-    table(txn, catalog::TABLE_URLS, report)?;
-    table(txn, catalog::TAIL, report)?;
-    table(txn, catalog::RUN_WRITERS, report)?;
-    table(txn, catalog::index::PARAM_INDEX, report)?;
-    table(txn, catalog::index::OUTPUT_INDEX, report)?;
-    table(txn, catalog::index::OUTPUT_ORDER, report)?;
-    Ok(())
+    catalog::defs::check_all_seals(txn, &mut report.problems)
 }
 
 /// The key index holds exactly the entries each run's parameters and outputs call for
@@ -532,7 +498,7 @@ fn check_blobs(
 ) -> Result<()> {
     let mut verified: HashMap<u64, u32> = HashMap::new();
     let mut buf = Vec::new();
-    for (name, bytes) in catalog::run_blobs(txn, id)? {
+    for (name, bytes) in catalog::blobs::run_blobs(txn, id)? {
         report.blobs += 1;
         let record: records::BlobRecord = match records::decode(&bytes, "blob record") {
             Ok(record) => record,

@@ -12,9 +12,9 @@
 
 use std::io::{self, Read};
 
-use redb::{ReadableTable, TableHandle, WriteTransaction};
+use redb::WriteTransaction;
 
-use crate::catalog::{self, records, seal, Reader};
+use crate::catalog::{self, records, Reader};
 use crate::error::{Error, Result};
 use crate::status::RunStatus;
 use crate::store::{first_free_name, Store, BLOB_CHUNK_BYTES};
@@ -364,17 +364,14 @@ impl Run {
     }
 
     fn input_values_in(&self, txn: &impl Reader) -> Result<Vec<Value>> {
-        let inputs = txn.table(catalog::INPUTS)?;
-        let range = inputs
-            .range((self.id, 0)..=(self.id, u64::MAX))
-            .map_err(|e| Error::db("read inputs", e))?;
         let mut out = Vec::new();
-        for (expected, entry) in (0..).zip(range) {
-            let (key, bytes) = entry.map_err(|e| Error::db("read inputs", e))?;
-            check_sequence(key.value().1, expected, "input value", &self.url())?;
-            let payload = seal::open_entry(catalog::INPUTS.name(), &key, &bytes)?;
+        let mut expected = 0;
+        catalog::runs::for_each_input(txn, self.id, |seq, payload| {
+            check_sequence(seq, expected, "input value", &self.url())?;
+            expected += 1;
             out.push(decode_value(payload, "input value")?);
-        }
+            Ok(())
+        })?;
         let count = self.record_in(txn)?.input_count;
         check_count(out.len() as u64, count, "input values", &self.url())?;
         Ok(out)
@@ -389,21 +386,18 @@ impl Run {
     pub fn output_values_range(&self, start: u64, end: u64) -> Result<Vec<Value>> {
         self.store.read(|txn| {
             let record = self.record_in(txn)?;
-            let outputs = txn.table(catalog::OUTPUTS)?;
             let mut out = Vec::new();
             let end = end.min(record.output_count);
             if start >= end {
                 return Ok(out);
             }
-            let range = outputs
-                .range((self.id, start)..(self.id, end))
-                .map_err(|e| Error::db("read outputs", e))?;
-            for (expected, entry) in (start..).zip(range) {
-                let (key, bytes) = entry.map_err(|e| Error::db("read outputs", e))?;
-                check_sequence(key.value().1, expected, "output value", &self.url())?;
-                let payload = seal::open_entry(catalog::OUTPUTS.name(), &key, &bytes)?;
+            let mut expected = start;
+            catalog::runs::for_each_output(txn, self.id, start, end, |seq, payload| {
+                check_sequence(seq, expected, "output value", &self.url())?;
+                expected += 1;
                 out.push(decode_value(payload, "output value")?);
-            }
+                Ok(())
+            })?;
             // Every numbered value must be there: a missing one is damage, not absence.
             check_count(start + out.len() as u64, end, "output values", &self.url())?;
             Ok(out)
@@ -519,25 +513,7 @@ impl Run {
         require_map(value, "an input value")?;
         let encoded = value.encode();
         self.update("add input value", |txn, record| {
-            let mut inputs = txn
-                .open_table(catalog::INPUTS)
-                .map_err(|e| Error::db("add input value", e))?;
-            for entry in inputs
-                .range((self.id, 0)..=(self.id, u64::MAX))
-                .map_err(|e| Error::db("add input value", e))?
-            {
-                let (key, bytes) = entry.map_err(|e| Error::db("add input value", e))?;
-                if seal::open_entry(catalog::INPUTS.name(), &key, &bytes)? == encoded.as_slice() {
-                    return Ok(());
-                }
-            }
-            seal::put(
-                &mut inputs,
-                (self.id, record.input_count),
-                encoded.as_slice(),
-            )?;
-            record.input_count += 1;
-            Ok(())
+            catalog::runs::add_input(txn, self.id, record, encoded.as_slice()).map(|_| ())
         })
     }
 
@@ -680,15 +656,7 @@ impl Run {
                 chunks,
                 created_us: time::now_us(),
             };
-            let mut blobs = txn
-                .open_table(catalog::BLOBS)
-                .map_err(|e| Error::db("put bulk data", e))?;
-            seal::put(
-                &mut blobs,
-                (self.id, name),
-                records::encode(&record).as_slice(),
-            )?;
-            Ok(())
+            catalog::blobs::put_blob(txn, self.id, name, &record)
         })?;
         Ok(total)
     }
@@ -749,7 +717,7 @@ impl Run {
         self.store.read(|txn| {
             self.record_in(txn)?;
             let mut out = Vec::new();
-            for (name, bytes) in catalog::run_blobs(txn, self.id)? {
+            for (name, bytes) in catalog::blobs::run_blobs(txn, self.id)? {
                 let record: records::BlobRecord = records::decode(&bytes, "blob record")?;
                 out.push(BulkInfo {
                     name,
@@ -764,13 +732,7 @@ impl Run {
     /// Removes the blob `name`.
     pub fn delete_bulk(&self, name: &str) -> Result<()> {
         self.update("delete bulk data", |txn, _| {
-            let removed = txn
-                .open_table(catalog::BLOBS)
-                .map_err(|e| Error::db("delete bulk data", e))?
-                .remove((self.id, name))
-                .map_err(|e| Error::db("delete bulk data", e))?
-                .is_some();
-            if removed {
+            if catalog::blobs::remove_blob(txn, self.id, name)? {
                 Ok(())
             } else {
                 Err(Error::not_found(format!(
@@ -869,16 +831,8 @@ impl Run {
                 }
             }
             catalog::put_run_record(txn, id, &record)?;
-            let mut names = txn
-                .open_table(catalog::RUN_NAMES)
-                .map_err(|e| Error::db("copy run", e))?;
-            seal::put(
-                &mut names,
-                (project.as_str(), name.as_str()),
-                &id.to_le_bytes(),
-            )?;
-            drop(names);
-            copy_rows(txn, self.id, id)?;
+            catalog::runs::put_run_name(txn, &project, &name, id, "copy run")?;
+            catalog::runs::copy_rows(txn, self.id, id)?;
             catalog::index::add_run(txn, id)?;
             Ok((id, name))
         })?;
@@ -906,41 +860,6 @@ fn check_count(found: u64, expected: u64, what: &str, url: &str) -> Result<()> {
         offset: 0,
         reason: format!("{url}: {what} end at {found}, the run record says {expected}"),
     })
-}
-
-/// Copies the parameter, input, output and blob rows of run `from` to run `to` (same store).
-fn copy_rows(txn: &WriteTransaction, from: u64, to: u64) -> Result<()> {
-    let op = "copy run";
-    let mut params = txn
-        .open_table(catalog::PARAMS)
-        .map_err(|e| Error::db(op, e))?;
-    if let Some(value) = seal::get(&params, from)? {
-        seal::put(&mut params, to, value.as_slice())?;
-    }
-    drop(params);
-    for table in [catalog::INPUTS, catalog::OUTPUTS] {
-        let mut rows = txn.open_table(table).map_err(|e| Error::db(op, e))?;
-        let mut entries: Vec<(u64, Vec<u8>)> = Vec::new();
-        for entry in rows
-            .range((from, 0)..=(from, u64::MAX))
-            .map_err(|e| Error::db(op, e))?
-        {
-            let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
-            let payload = seal::open_entry(rows.name(), &key, &bytes)?;
-            entries.push((key.value().1, payload.to_vec()));
-        }
-        for (seq, bytes) in entries {
-            seal::put(&mut rows, (to, seq), bytes.as_slice())?;
-        }
-    }
-    let entries = catalog::run_blobs(txn, from)?;
-    let mut blobs = txn
-        .open_table(catalog::BLOBS)
-        .map_err(|e| Error::db(op, e))?;
-    for (name, bytes) in entries {
-        seal::put(&mut blobs, (to, name.as_str()), bytes.as_slice())?;
-    }
-    Ok(())
 }
 
 fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {

@@ -24,12 +24,11 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
 use redb::{
-    ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase, ReadTransaction, ReadableTable,
-    TableHandle, WriteTransaction,
+    ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase, ReadTransaction, WriteTransaction,
 };
 
 use crate::catalog::records::SegmentRef;
-use crate::catalog::{self, records, seal, Reader};
+use crate::catalog::{self, records, Reader};
 use crate::error::{Error, Result};
 use crate::file::mmap::Mapping;
 use crate::file::{PhysicalFile, RedbBackend, SnapshotBackend, FORMAT_VERSION, SEGMENT_ALIGN};
@@ -625,24 +624,10 @@ impl Store {
     /// Every project with its run count, by name.
     pub fn projects(&self) -> Result<Vec<ProjectInfo>> {
         self.read(|txn| {
-            let projects = txn.table(catalog::PROJECTS)?;
-            let names = txn.table(catalog::RUN_NAMES)?;
             let mut out = Vec::new();
-            for entry in projects.iter().map_err(|e| Error::db("list projects", e))? {
-                let (name_guard, created) = entry.map_err(|e| Error::db("list projects", e))?;
-                let created_us = seal::open_entry(catalog::PROJECTS.name(), &name_guard, &created)
-                    .and_then(|bytes| seal::u64_payload(bytes, "project"))?
-                    as i64;
-                let name = name_guard.value().to_string();
-                let run_count = names
-                    .range((name.as_str(), "")..)
-                    .map_err(|e| Error::db("count runs", e))?
-                    .take_while(|entry| {
-                        entry
-                            .as_ref()
-                            .map_or(true, |(key, _)| key.value().0 == name.as_str())
-                    })
-                    .count() as u64;
+            for (name, created) in catalog::runs::projects(txn, "list projects", "project")? {
+                let created_us = created as i64;
+                let run_count = catalog::runs::project_run_count(txn, &name)?;
                 out.push(ProjectInfo {
                     name,
                     created_us,
@@ -655,25 +640,7 @@ impl Store {
 
     /// The runs of `project` (or of every project), ordered by project then name.
     pub fn runs(&self, project: Option<&str>) -> Result<Vec<Run>> {
-        let ids: Vec<(String, String, u64)> = self.read(|txn| {
-            let names = txn.table(catalog::RUN_NAMES)?;
-            let iter = match project {
-                Some(project) => names.range((project, "")..),
-                None => names.iter(),
-            }
-            .map_err(|e| Error::db("list runs", e))?;
-            let mut out = Vec::new();
-            for entry in iter {
-                let (key, id) = entry.map_err(|e| Error::db("list runs", e))?;
-                let (run_project, run_name) = key.value();
-                if project.is_some_and(|p| p != run_project) {
-                    break;
-                }
-                let id = seal::open_u64_entry(catalog::RUN_NAMES.name(), &key, &id)?;
-                out.push((run_project.to_string(), run_name.to_string(), id));
-            }
-            Ok(out)
-        })?;
+        let ids = self.read(|txn| catalog::runs::run_names(txn, project))?;
         Ok(ids
             .into_iter()
             .map(|(project, name, id)| Run::new(self.clone(), id, project, name))
@@ -993,11 +960,7 @@ pub(crate) fn init_in(
         metrics: Vec::new(),
     };
     catalog::put_run_record(txn, id, &record)?;
-    let mut names = txn
-        .open_table(catalog::RUN_NAMES)
-        .map_err(|e| Error::db("init run", e))?;
-    seal::put(&mut names, (project, name.as_str()), &id.to_le_bytes())?;
-    drop(names);
+    catalog::runs::put_run_name(txn, project, &name, id, "init run")?;
     let parameters = options
         .parameters
         .clone()

@@ -19,10 +19,10 @@
 
 use std::collections::HashMap;
 
-use redb::{ReadTransaction, TableHandle, WriteTransaction};
+use redb::{ReadTransaction, WriteTransaction};
 
+use crate::catalog;
 use crate::catalog::records::{self, RunRecord, SegmentRef, TableRecord, TailRecord};
-use crate::catalog::{self, seal, Reader};
 use crate::error::{Error, Result};
 use crate::run::{parse_run_url, run_url, CopyIfExists, CopyOptions, Run};
 use crate::store::{first_free_name, Store};
@@ -168,11 +168,10 @@ impl<'a> Transfer<'a> {
         };
         let id = catalog::meta_get(to, catalog::META_NEXT_RUN_ID)?;
         catalog::meta_set(to, catalog::META_NEXT_RUN_ID, id + 1)?;
-        let project_created =
-            match seal::get(&from.table(catalog::PROJECTS)?, source.project.as_str())? {
-                Some(created) => seal::u64_payload(&created, "project")? as i64,
-                None => time::now_us(),
-            };
+        let project_created = match catalog::runs::project_created(from, &source.project)? {
+            Some(created) => created as i64,
+            None => time::now_us(),
+        };
         catalog::ensure_project(to, project, project_created)?;
 
         let mut record: RunRecord = source.clone();
@@ -218,45 +217,11 @@ impl<'a> Transfer<'a> {
             // Anything else (an external reference, another run's table) is kept as given.
         }
         catalog::put_run_record(to, id, &record)?;
-        let mut names = to
-            .open_table(catalog::RUN_NAMES)
-            .map_err(|e| Error::db(op, e))?;
-        seal::put(&mut names, (project, name.as_str()), &id.to_le_bytes())?;
-        drop(names);
-        self.copy_rows(from, to, source_id, id)?;
+        catalog::runs::put_run_name(to, project, &name, id, op)?;
+        catalog::runs::copy_rows_across(from, to, source_id, id, op)?;
         catalog::index::add_run(to, id)?;
         self.copy_blobs(from, to, source_id, id, &run_url(project, &name))?;
         Ok((id, name))
-    }
-
-    /// Parameters, input values and output values of run `from_id`, as bytes.
-    fn copy_rows(
-        &self,
-        from: &ReadTransaction,
-        to: &WriteTransaction,
-        from_id: u64,
-        to_id: u64,
-    ) -> Result<()> {
-        let op = "copy run to store";
-        if let Some(params) = seal::get(&from.table(catalog::PARAMS)?, from_id)? {
-            let mut target = to
-                .open_table(catalog::PARAMS)
-                .map_err(|e| Error::db(op, e))?;
-            seal::put(&mut target, to_id, params.as_slice())?;
-        }
-        for definition in [catalog::INPUTS, catalog::OUTPUTS] {
-            let rows = from.table(definition)?;
-            let mut target = to.open_table(definition).map_err(|e| Error::db(op, e))?;
-            for entry in rows
-                .range((from_id, 0)..=(from_id, u64::MAX))
-                .map_err(|e| Error::db(op, e))?
-            {
-                let (key, value) = entry.map_err(|e| Error::db(op, e))?;
-                let payload = seal::open_entry(rows.name(), &key, &value)?;
-                seal::put(&mut target, (to_id, key.value().1), payload)?;
-            }
-        }
-        Ok(())
     }
 
     /// The run's blobs: records rewritten to the moved chunks.
@@ -269,21 +234,15 @@ impl<'a> Transfer<'a> {
         url: &str,
     ) -> Result<()> {
         let op = "copy run to store";
-        let blobs = catalog::run_blobs(from, from_id)?;
-        let mut target = to
-            .open_table(catalog::BLOBS)
-            .map_err(|e| Error::db(op, e))?;
+        let blobs = catalog::blobs::run_blobs(from, from_id)?;
         for (name, bytes) in blobs {
             let mut record: records::BlobRecord = records::decode(&bytes, "blob record")?;
             let what = format!("blob {url}/bulk_data/{name}");
             for chunk in &mut record.chunks {
                 self.relocate(chunk, &what)?;
             }
-            seal::put(
-                &mut target,
-                (to_id, name.as_str()),
-                records::encode(&record).as_slice(),
-            )?;
+            let bytes = records::encode(&record);
+            catalog::blobs::put_raw(to, to_id, &name, bytes.as_slice(), op)?;
             self.counts.blobs += 1;
         }
         Ok(())

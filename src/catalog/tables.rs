@@ -229,3 +229,26 @@ pub(crate) fn copy_table(
     }
     Ok(new_id)
 }
+
+/// Copies every table record of `from` into `to` (another store, in vacuum), each passed
+/// through `rewrite` first.
+pub(crate) fn copy_all_with(
+    from: &impl Reader,
+    to: &WriteTransaction,
+    mut rewrite: impl FnMut(&mut TableRecord) -> Result<()>,
+) -> Result<()> {
+    let tables = from.table(TABLES)?;
+    let mut target_tables = to.open_table(TABLES).map_err(|e| Error::db("vacuum", e))?;
+    for entry in tables.iter().map_err(|e| Error::db("vacuum", e))? {
+        let (id, bytes) = entry.map_err(|e| Error::db("vacuum", e))?;
+        let payload = seal::open_entry(TABLES.name(), &id, &bytes)?;
+        let mut record: TableRecord = records::decode(payload, "table record")?;
+        rewrite(&mut record)?;
+        seal::put(
+            &mut target_tables,
+            id.value(),
+            records::encode(&record).as_slice(),
+        )?;
+    }
+    Ok(())
+}
