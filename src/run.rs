@@ -17,7 +17,7 @@ use redb::WriteTransaction;
 use crate::catalog::{self, records, Reader};
 use crate::error::{Error, Result};
 use crate::status::RunStatus;
-use crate::store::{first_free_name, Store, BLOB_CHUNK_BYTES};
+use crate::store::{Store, BLOB_CHUNK_BYTES};
 use crate::value::Value;
 use crate::{names, time};
 
@@ -158,8 +158,8 @@ fn live_metric_info(
     txn: &impl Reader,
     entry: records::MetricTableRecord,
 ) -> Result<MetricTableInfo> {
-    let live = match crate::table::table_id(txn, &entry.url)? {
-        Some(id) => Some(crate::table::table_record(txn, id, &entry.url)?),
+    let live = match catalog::tables::table_id(txn, &entry.url)? {
+        Some(id) => Some(catalog::tables::table_record(txn, id, &entry.url)?),
         None => None,
     };
     Ok(MetricTableInfo {
@@ -168,7 +168,7 @@ fn live_metric_info(
             .map_or(entry.row_count, |t| t.sealed_rows + t.tail_rows),
         file_size: live
             .as_ref()
-            .map_or(entry.file_size, crate::table::table_bytes),
+            .map_or(entry.file_size, catalog::tables::table_bytes),
         url: entry.url,
         stream_name: entry.stream_name,
     })
@@ -860,6 +860,236 @@ fn check_count(found: u64, expected: u64, what: &str, url: &str) -> Result<()> {
         offset: 0,
         reason: format!("{url}: {what} end at {found}, the run record says {expected}"),
     })
+}
+
+impl Store {
+    /// Creates a run in `project` (created on first use) and makes it this handle's active
+    /// run. With no `run_name`, a unique `adjective-noun` name is generated. A taken name is
+    /// renamed to the first free `<name>_NNNN` (3LC's default `if_exists="rename"`).
+    pub fn init(&self, project: &str, run_name: Option<&str>) -> Result<Run> {
+        self.init_with(project, run_name, &InitOptions::default())
+    }
+
+    /// [`Store::init`] with a description, initial parameters and an `if_exists` policy.
+    pub fn init_with(
+        &self,
+        project: &str,
+        run_name: Option<&str>,
+        options: &InitOptions,
+    ) -> Result<Run> {
+        validate_init(project, run_name, options)?;
+        let now = time::now_us();
+        let (id, name) = self.write("init run", |txn| {
+            init_in(txn, project, run_name, options, now)
+        })?;
+        let run = Run::new(self.clone(), id, project.to_string(), name);
+        *self.lock_active() = Some(id);
+        Ok(run)
+    }
+
+    /// This handle's active run: the last one created by [`Store::init`] or set with
+    /// [`Store::set_active_run`].
+    pub fn active_run(&self) -> Result<Run> {
+        let id = (*self.lock_active()).ok_or(Error::NoActiveRun)?;
+        match self.run_by_id(id) {
+            Err(Error::NotFound { .. }) => {
+                *self.lock_active() = None;
+                Err(Error::NoActiveRun)
+            }
+            other => other,
+        }
+    }
+
+    /// Makes `run` this handle's active run.
+    pub fn set_active_run(&self, run: &Run) -> Result<()> {
+        if !self.same_store(run.store()) && run.store().path() != self.path() {
+            return Err(Error::InvalidInput {
+                reason: "the run belongs to another store".into(),
+            });
+        }
+        let current = self.run_by_id(run.id())?;
+        *self.lock_active() = Some(current.id());
+        Ok(())
+    }
+
+    /// Makes the run at `url` this handle's active run.
+    pub fn set_active_run_url(&self, url: &str) -> Result<()> {
+        let run = self.run(url)?;
+        *self.lock_active() = Some(run.id());
+        Ok(())
+    }
+
+    /// The run at `url` (`<project>/runs/<run>`).
+    pub fn run(&self, url: &str) -> Result<Run> {
+        let (project, name) = crate::run::parse_run_url(url)?;
+        self.run_by_names(&name, &project)
+    }
+
+    /// The run named `run_name` in `project_name` (3LC's `Run.from_names`).
+    pub fn run_by_names(&self, run_name: &str, project_name: &str) -> Result<Run> {
+        let id = self
+            .read(|txn| catalog::run_id(txn, project_name, run_name))?
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "run {}",
+                    crate::run::run_url(project_name, run_name)
+                ))
+            })?;
+        Ok(Run::new(
+            self.clone(),
+            id,
+            project_name.to_string(),
+            run_name.to_string(),
+        ))
+    }
+
+    pub(crate) fn run_by_id(&self, id: u64) -> Result<Run> {
+        let record = self.read(|txn| catalog::run_record(txn, id))?;
+        Ok(Run::new(self.clone(), id, record.project, record.name))
+    }
+
+    /// The runs of `project` (or of every project), ordered by project then name.
+    pub fn runs(&self, project: Option<&str>) -> Result<Vec<Run>> {
+        let ids = self.read(|txn| catalog::runs::run_names(txn, project))?;
+        Ok(ids
+            .into_iter()
+            .map(|(project, name, id)| Run::new(self.clone(), id, project, name))
+            .collect())
+    }
+
+    /// Runs (of `project`, or all) that are stale: in an active status while the process that
+    /// put them there is gone ([`crate::liveness`]). Close them with `set_status`.
+    pub fn stale_runs(&self, project: Option<&str>) -> Result<Vec<Run>> {
+        let mut stale = Vec::new();
+        for run in self.runs(project)? {
+            if run.liveness()?.is_stale() {
+                stale.push(run);
+            }
+        }
+        Ok(stale)
+    }
+
+    /// Deletes the run at `url` with its parameters, inputs, outputs and blobs, in one commit.
+    /// Its column bytes stay in the file until [`Store::vacuum`].
+    pub fn delete_run(&self, url: &str) -> Result<()> {
+        self.run(url)?.delete()
+    }
+}
+
+/// The checks [`Store::init_with`] makes before it opens a transaction.
+pub(crate) fn validate_init(
+    project: &str,
+    run_name: Option<&str>,
+    options: &InitOptions,
+) -> Result<()> {
+    validate_name(project)?;
+    if let Some(name) = run_name {
+        validate_name(name)?;
+    }
+    if let Some(parameters) = &options.parameters {
+        crate::run::require_map(parameters, "parameters")?;
+    }
+    Ok(())
+}
+
+/// Creates a run inside `txn` (the body of [`Store::init_with`], shared with [`Batch`]);
+/// returns its id and name. The arguments were checked by [`validate_init`].
+pub(crate) fn init_in(
+    txn: &WriteTransaction,
+    project: &str,
+    run_name: Option<&str>,
+    options: &InitOptions,
+    now: i64,
+) -> Result<(u64, String)> {
+    let name = match run_name {
+        Some(name) => match catalog::run_id(txn, project, name)? {
+            None => name.to_string(),
+            Some(existing) => match options.if_exists {
+                InitIfExists::Raise => {
+                    return Err(Error::AlreadyExists {
+                        what: format!("run {}", crate::run::run_url(project, name)),
+                    })
+                }
+                InitIfExists::Rename => first_free_name(txn, project, name)?,
+                InitIfExists::Overwrite => {
+                    let record = catalog::run_record(txn, existing)?;
+                    catalog::delete_run_rows(txn, existing, &record)?;
+                    name.to_string()
+                }
+                InitIfExists::Reuse => {
+                    let mut record = catalog::run_record(txn, existing)?;
+                    record.status = crate::status::RunStatus::Running.code();
+                    record.last_modified_us = now;
+                    catalog::put_run_record(txn, existing, &record)?;
+                    crate::liveness::record_writer(txn, existing)?;
+                    return Ok((existing, name.to_string()));
+                }
+            },
+        },
+        None => generated_name(txn, project)?,
+    };
+    let id = catalog::meta_get(txn, catalog::META_NEXT_RUN_ID)?;
+    catalog::meta_set(txn, catalog::META_NEXT_RUN_ID, id + 1)?;
+    catalog::ensure_project(txn, project, now)?;
+    let record = records::RunRecord {
+        project: project.to_string(),
+        name: name.clone(),
+        description: options.description.clone().unwrap_or_default(),
+        created_us: now,
+        last_modified_us: now,
+        status: crate::status::RunStatus::Empty.code(),
+        input_tables: Vec::new(),
+        input_count: 0,
+        output_count: 0,
+        metrics: Vec::new(),
+    };
+    catalog::put_run_record(txn, id, &record)?;
+    catalog::runs::put_run_name(txn, project, &name, id, "init run")?;
+    let parameters = options
+        .parameters
+        .clone()
+        .unwrap_or_else(|| Value::Map(Default::default()));
+    catalog::put_params(txn, id, &parameters)?;
+    Ok((id, name))
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    names::validate_name(name).map_err(|reason| Error::InvalidName {
+        name: name.to_string(),
+        reason,
+    })
+}
+
+pub(crate) fn first_free_name(txn: &impl Reader, project: &str, base: &str) -> Result<String> {
+    for n in 0..10_000 {
+        let candidate = names::rename_candidate(base, n);
+        if candidate.len() > names::NAME_BYTES_MAX {
+            return Err(Error::InvalidName {
+                name: candidate,
+                reason: "renaming it would exceed 256 bytes",
+            });
+        }
+        if catalog::run_id(txn, project, &candidate)?.is_none() {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::AlreadyExists {
+        what: format!("every rename of run {base} up to _9999"),
+    })
+}
+
+fn generated_name(txn: &impl Reader, project: &str) -> Result<String> {
+    // 64 x 64 adjective-noun pairs; after a few collisions fall back to the _NNNN rule, which
+    // always finds a free name.
+    let mut seed = names::random_seed();
+    for _ in 0..16 {
+        let name = names::generate_run_name(seed);
+        if catalog::run_id(txn, project, &name)?.is_none() {
+            return Ok(name);
+        }
+        seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    }
+    first_free_name(txn, project, &names::generate_run_name(seed))
 }
 
 fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {

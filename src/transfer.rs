@@ -24,8 +24,9 @@ use redb::{ReadTransaction, WriteTransaction};
 use crate::catalog;
 use crate::catalog::records::{self, RunRecord, SegmentRef, TableRecord, TailRecord};
 use crate::error::{Error, Result};
+use crate::run::first_free_name;
 use crate::run::{parse_run_url, run_url, CopyIfExists, CopyOptions, Run};
-use crate::store::{first_free_name, Store};
+use crate::store::Store;
 use crate::table;
 use crate::vacuum::SegmentMover;
 use crate::{names, time};
@@ -73,7 +74,7 @@ impl<'a> Transfer<'a> {
     ) -> Result<Transfer<'a>> {
         let col_hwm = catalog::meta_get(to, catalog::META_COL_HWM)?;
         Ok(Transfer {
-            mover: SegmentMover::new(source, target, col_hwm),
+            mover: SegmentMover::new(source.file(), target.file(), col_hwm),
             source,
             target,
             input_tables: HashMap::new(),

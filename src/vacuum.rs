@@ -3,19 +3,21 @@
 //! Catalog rows are copied verbatim (`catalog::defs` says which tables); segments (blob chunks
 //! and table column buffers) are re-appended to the new file, each CRC checked on the way, and
 //! a segment shared by several runs or tables (after `copy`) is copied once. The caller
-//! (`Store::vacuum`) owns the temporary file and the rename.
+//! (`Store::vacuum`, backup) owns the transactions, the temporary file and the rename.
 
 use std::collections::HashMap;
+
+use redb::{ReadTransaction, WriteTransaction};
 
 use crate::catalog;
 use crate::catalog::records::SegmentRef;
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::file::PhysicalFile;
 
 /// Re-appends segments from one store to another, once each (also used by `transfer`).
 pub(crate) struct SegmentMover<'a> {
-    source: &'a Store,
-    target: &'a Store,
+    source: &'a PhysicalFile,
+    target: &'a PhysicalFile,
     col_hwm: u64,
     /// (source offset, length) to new offset. Keyed by both: an empty segment shares its
     /// offset with the segment after it.
@@ -25,7 +27,11 @@ pub(crate) struct SegmentMover<'a> {
 
 impl<'a> SegmentMover<'a> {
     /// A mover that appends to `target` from its committed high-water mark `col_hwm`.
-    pub(crate) fn new(source: &'a Store, target: &'a Store, col_hwm: u64) -> SegmentMover<'a> {
+    pub(crate) fn new(
+        source: &'a PhysicalFile,
+        target: &'a PhysicalFile,
+        col_hwm: u64,
+    ) -> SegmentMover<'a> {
         SegmentMover {
             source,
             target,
@@ -57,9 +63,7 @@ impl<'a> SegmentMover<'a> {
             reason: format!("{what}: segment length overflows"),
         })?;
         self.buf.resize(len, 0);
-        self.source
-            .file()
-            .read_column(segment.offset, &mut self.buf)?;
+        self.source.read_column(segment.offset, &mut self.buf)?;
         let crc = crc32fast::hash(&self.buf);
         if crc != segment.crc32 {
             return Err(Error::Corrupted {
@@ -67,7 +71,7 @@ impl<'a> SegmentMover<'a> {
                 reason: format!("{what}: segment fails its checksum"),
             });
         }
-        let new_offset = self.target.file().append_column(self.col_hwm, &self.buf)?;
+        let new_offset = self.target.append_column(self.col_hwm, &self.buf)?;
         self.col_hwm = new_offset + segment.len;
         self.moved.insert((segment.offset, segment.len), new_offset);
         segment.offset = new_offset;
@@ -75,37 +79,39 @@ impl<'a> SegmentMover<'a> {
     }
 }
 
-/// Copies everything live from `source` into the empty store `target` in one commit; returns
-/// the number of runs copied.
-pub fn copy_all(source: &Store, target: &Store) -> Result<u64> {
-    source.read(|from| {
-        target.write("vacuum", |to| {
-            catalog::defs::copy_verbatim_tables(from, to)?;
-            let mut mover = SegmentMover::new(
-                source,
-                target,
-                catalog::meta_get(to, catalog::META_COL_HWM)?,
-            );
-            catalog::blobs::copy_all_with(from, to, |run, name, record| {
-                let what = format!("blob {name} of run #{run}");
-                for chunk in &mut record.chunks {
-                    mover.relocate(chunk, &what)?;
+/// Copies everything live from the snapshot `from` of the store in `source` into the empty
+/// store of `to`, whose file is `target`, in that one transaction; returns the number of runs
+/// copied.
+pub fn copy_all(
+    from: &ReadTransaction,
+    to: &WriteTransaction,
+    source: &PhysicalFile,
+    target: &PhysicalFile,
+) -> Result<u64> {
+    catalog::defs::copy_verbatim_tables(from, to)?;
+    let mut mover = SegmentMover::new(
+        source,
+        target,
+        catalog::meta_get(to, catalog::META_COL_HWM)?,
+    );
+    catalog::blobs::copy_all_with(from, to, |run, name, record| {
+        let what = format!("blob {name} of run #{run}");
+        for chunk in &mut record.chunks {
+            mover.relocate(chunk, &what)?;
+        }
+        Ok(())
+    })?;
+    catalog::tables::copy_all_with(from, to, |record| {
+        let what = format!("table {}", record.url);
+        for chunk in &mut record.chunks {
+            for node in &mut chunk.nodes {
+                for segment in node.validity.iter_mut().chain(&mut node.buffers) {
+                    mover.relocate(segment, &what)?;
                 }
-                Ok(())
-            })?;
-            catalog::tables::copy_all_with(from, to, |record| {
-                let what = format!("table {}", record.url);
-                for chunk in &mut record.chunks {
-                    for node in &mut chunk.nodes {
-                        for segment in node.validity.iter_mut().chain(&mut node.buffers) {
-                            mover.relocate(segment, &what)?;
-                        }
-                    }
-                }
-                Ok(())
-            })?;
-            catalog::meta_set(to, catalog::META_COL_HWM, mover.col_hwm)?;
-            catalog::count_rows(from, catalog::RUNS)
-        })
-    })
+            }
+        }
+        Ok(())
+    })?;
+    catalog::meta_set(to, catalog::META_COL_HWM, mover.col_hwm)?;
+    catalog::count_rows(from, catalog::RUNS)
 }

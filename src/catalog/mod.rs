@@ -1,11 +1,14 @@
 //! The catalog: the redb tables that hold projects, runs, parameters, inputs, outputs and
 //! blobs, and the functions that read and change them inside a transaction.
 //!
-//! This module owns the table definitions and key layout; it leaves transactions (begin,
-//! commit, abort) to `Store`, and column bytes to `file`. Every function here takes an open
-//! transaction, so a caller can compose several into one atomic commit.
+//! This module owns the table definitions and key layout and every read and write of a
+//! catalog table (`runs`, `blobs`, `tables`, `writers`, `index`; `defs` lists the tables); it
+//! leaves transactions (begin, commit, abort) to `Store`, and column bytes to `file`. Every
+//! function here takes an open transaction, so a caller can compose several into one atomic
+//! commit. Nothing here imports a module above it (`store`, `run`, `table`).
 //!
-//! Invariants (checked by `Store::check`):
+//! Invariants (asserted in debug builds where they are written, verified at rest by
+//! `check` through `check.rs`):
 //! - `run_names[(project, name)] = id` exactly when `runs[id]` has that project and name.
 //! - A project exists in `projects` for every run's project.
 //! - `outputs` holds keys `(id, 0..output_count)` and `inputs` keys `(id, 0..input_count)`.
@@ -14,6 +17,7 @@
 //!   entries `index::run_entries` computes from each run's `params` and `outputs` rows.
 
 pub(crate) mod blobs;
+pub(crate) mod check;
 pub(crate) mod defs;
 pub mod index;
 mod legacy;

@@ -36,6 +36,20 @@ pub fn run_record(txn: &impl Reader, id: u64) -> Result<RunRecord> {
 
 /// Writes a run record.
 pub fn put_run_record(txn: &WriteTransaction, id: u64, record: &RunRecord) -> Result<()> {
+    if cfg!(debug_assertions) {
+        // The catalog invariants this write keeps (`check` verifies them at rest): the run's
+        // project exists, and its name is free or already this run's.
+        debug_assert!(
+            project_exists(txn, &record.project)?,
+            "run #{id}: project {} is not listed",
+            record.project
+        );
+        let named = run_id(txn, &record.project, &record.name)?;
+        debug_assert!(
+            named.is_none_or(|named| named == id),
+            "run #{id}: its name belongs to run #{named:?}"
+        );
+    }
     let mut runs = txn
         .open_table(RUNS)
         .map_err(|e| Error::db("write run", e))?;
@@ -75,11 +89,17 @@ pub fn append_outputs(
     let op = "add output value";
     let mut outputs = txn.open_table(OUTPUTS).map_err(|e| Error::db(op, e))?;
     for value in values {
-        seal::put(
+        let old = seal::put(
             &mut outputs,
             (id, record.output_count),
             value.encode().as_slice(),
         )?;
+        // Outputs are numbered 0..output_count: the next number was free.
+        debug_assert!(
+            old.is_none(),
+            "run #{id}: output {} existed",
+            record.output_count
+        );
         record.output_count += 1;
     }
     drop(outputs);
@@ -109,6 +129,15 @@ pub(crate) fn put_run_name(
     id: u64,
     op: &'static str,
 ) -> Result<()> {
+    if cfg!(debug_assertions) {
+        // The name index points at a run with exactly this project and name (written first).
+        let record = run_record(txn, id)?;
+        debug_assert_eq!(
+            (record.project.as_str(), record.name.as_str()),
+            (project, name),
+            "run #{id}: the name index and the run record disagree"
+        );
+    }
     let mut names = txn.open_table(RUN_NAMES).map_err(|e| Error::db(op, e))?;
     seal::put(&mut names, (project, name), &id.to_le_bytes())?;
     Ok(())
@@ -255,7 +284,13 @@ pub(crate) fn add_input(
             return Ok(false);
         }
     }
-    seal::put(&mut inputs, (id, record.input_count), encoded)?;
+    let old = seal::put(&mut inputs, (id, record.input_count), encoded)?;
+    // Inputs are numbered 0..input_count: the next number was free.
+    debug_assert!(
+        old.is_none(),
+        "run #{id}: input {} existed",
+        record.input_count
+    );
     record.input_count += 1;
     Ok(true)
 }

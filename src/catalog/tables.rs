@@ -36,11 +36,30 @@ pub(crate) fn put_table_record(
     id: u64,
     record: &TableRecord,
 ) -> Result<()> {
+    // `sealed_rows` is the sum of the chunks' rows (`table`'s invariant; `check` verifies it).
+    debug_assert_eq!(
+        record.chunks.iter().map(|chunk| chunk.rows).sum::<u64>(),
+        record.sealed_rows,
+        "table {}: chunks and sealed_rows disagree",
+        record.url
+    );
     let mut tables = txn
         .open_table(TABLES)
         .map_err(|e| Error::db("write table", e))?;
     seal::put(&mut tables, id, records::encode(record).as_slice())?;
     Ok(())
+}
+
+/// Bytes a table occupies: its segments plus its tail entries.
+pub(crate) fn table_bytes(record: &TableRecord) -> u64 {
+    let segments: u64 = record
+        .chunks
+        .iter()
+        .flat_map(|chunk| &chunk.nodes)
+        .flat_map(|node| node.validity.iter().chain(&node.buffers))
+        .map(|segment| segment.len)
+        .sum();
+    segments + record.tail_bytes
 }
 
 /// Takes the next table id from the `meta` counter.
@@ -52,6 +71,14 @@ pub(crate) fn next_table_id(txn: &WriteTransaction) -> Result<u64> {
 
 /// Points `url` at table `id` in the url index; `op` names the call in errors.
 pub(crate) fn put_url(txn: &WriteTransaction, url: &str, id: u64, op: &'static str) -> Result<()> {
+    if cfg!(debug_assertions) {
+        // The url index points at a table record of this url (written first).
+        let record = table_record(txn, id, url)?;
+        debug_assert_eq!(
+            record.url, url,
+            "table #{id}: the url index and the record disagree"
+        );
+    }
     let mut urls = txn.open_table(TABLE_URLS).map_err(|e| Error::db(op, e))?;
     seal::put(&mut urls, url, &id.to_le_bytes())?;
     Ok(())
@@ -67,7 +94,9 @@ pub(crate) fn put_tail_entry(
     let mut tail = txn
         .open_table(TAIL)
         .map_err(|e| Error::db("append to tail", e))?;
-    seal::put(&mut tail, (id, seq), entry)?;
+    let old = seal::put(&mut tail, (id, seq), entry)?;
+    // Tail entries are numbered by `tail_next`: the next number was free.
+    debug_assert!(old.is_none(), "table #{id}: tail entry {seq} existed");
     Ok(())
 }
 

@@ -271,19 +271,9 @@ fn table_info(record: &TableRecord) -> Result<TableInfo> {
     })
 }
 
-/// Bytes a table occupies: its segments plus its tail entries.
-pub(crate) fn table_bytes(record: &TableRecord) -> u64 {
-    let segments: u64 = record
-        .chunks
-        .iter()
-        .flat_map(|chunk| &chunk.nodes)
-        .flat_map(|node| node.validity.iter().chain(&node.buffers))
-        .map(|segment| segment.len)
-        .sum();
-    segments + record.tail_bytes
-}
-
-pub(crate) use crate::catalog::tables::{delete_table, put_table_record, table_id, table_record};
+pub(crate) use crate::catalog::tables::{
+    delete_table, put_table_record, table_bytes, table_id, table_record,
+};
 
 /// Creates an empty table record under `url`; fails if the url is taken.
 pub(crate) fn create_table(
