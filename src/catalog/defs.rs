@@ -60,6 +60,9 @@ pub(crate) enum Copy {
     Index,
 }
 
+/// Removes run `id` (whose record is given) from one table.
+type DeleteRun = fn(&WriteTransaction, u64, &RunRecord) -> Result<()>;
+
 /// One catalog table: its name, how its rows belong to a run, and the operations the list
 /// drives.
 pub(crate) struct TableDef {
@@ -77,7 +80,7 @@ pub(crate) struct TableDef {
     check_seals: fn(&ReadTransaction, &mut Vec<String>) -> Result<()>,
     /// Removes run `id`'s rows; `None` when they go with another table's (a metrics table's
     /// url and tail go with its record, the index's three tables with `index::remove_run`).
-    delete_run: Option<fn(&WriteTransaction, u64, &RunRecord) -> Result<()>>,
+    delete_run: Option<DeleteRun>,
     /// Rewrites the version-1 table sealed (`legacy`); `None` for tables added since.
     upgrade_v1: Option<fn(&WriteTransaction) -> Result<()>>,
 }
