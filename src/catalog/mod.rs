@@ -57,7 +57,7 @@ pub const INPUTS: TableDefinition<(u64, u64), Sealed> = TableDefinition::new("in
 /// `(run id, sequence)` to an encoded output value. Appending is one insert: its cost does
 /// not depend on how many outputs the run already has.
 pub const OUTPUTS: TableDefinition<(u64, u64), Sealed> = TableDefinition::new("outputs");
-/// `(run id, blob name)` to an archived [`BlobRecord`].
+/// `(run id, blob name)` to an archived [`records::BlobRecord`].
 pub const BLOBS: TableDefinition<(u64, &str), Sealed> = TableDefinition::new("blobs");
 
 /// Table id to its archived `TableRecord`.
