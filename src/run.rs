@@ -9,6 +9,9 @@
 //! `dict.update`, `add_input_value` skips an identical value, `add_output_value` appends, the
 //! seven statuses keep 3LC's codes, `copy` takes `if_exists` raise/rename/overwrite with the
 //! first free `<name>_NNNN` for rename.
+//!
+//! The `Store` calls that create and find runs (`init`, `run`, `runs`, `active_run`,
+//! `stale_runs`, `delete_run`) live here too, above `store`, which knows nothing of `Run`.
 
 use std::io::{self, Read};
 

@@ -1,5 +1,6 @@
-//! `Store`: creating, opening and closing a store file, transactions, the active run, listing,
-//! vacuum and backup.
+//! `Store`: creating, opening and closing a store file, transactions, the active run's slot,
+//! projects, info, vacuum and backup. The calls that return a `Run` are `run.rs`'s and
+//! `Store::batch` is `batch.rs`'s: this module sits below them and imports neither.
 //!
 //! A `Store` is a cheap handle (an `Arc`): clones share the open file, the redb database and
 //! the active run. The file layer (`file`) owns the bytes; the catalog (`catalog`) owns the
