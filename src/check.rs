@@ -5,41 +5,15 @@
 //! committed trees), then every catalog record, the invariants listed in `catalog`, and every
 //! column segment's bounds and CRC.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
-use redb::{ReadableTable, ReadableTableMetadata, TableHandle};
-
-use crate::catalog::{self, records, seal, Reader};
+use crate::catalog;
+use crate::catalog::records::{self, TableRecord};
 use crate::error::{Error, Result};
-use crate::status::RunStatus;
 use crate::store::Store;
-use crate::value::Value;
 
-/// What `check` found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CheckReport {
-    /// Each problem, with where it is.
-    pub problems: Vec<String>,
-    /// Whether redb had to recover the file (its writer stopped without closing it, or still
-    /// has it open) or repair its allocator state. Done in memory only: `check` never writes.
-    pub redb_repaired: bool,
-    /// Runs checked.
-    pub runs: u64,
-    /// Blobs checked.
-    pub blobs: u64,
-    /// Tables checked.
-    pub tables: u64,
-    /// Bytes of column segments whose checksum was verified.
-    pub segment_bytes: u64,
-}
-
-impl CheckReport {
-    /// Whether no problem was found.
-    pub fn is_ok(&self) -> bool {
-        self.problems.is_empty()
-    }
-}
+pub use crate::catalog::check::CheckReport;
 
 /// What [`check_with`] verifies beyond the catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,434 +63,70 @@ pub fn check_with(path: impl AsRef<Path>, options: &CheckOptions) -> Result<Chec
             return Ok(report);
         }
     };
-    store.read(|txn| check_catalog(&store, txn, options, &mut report))?;
+    store.read(|txn| {
+        catalog::check::check_catalog(
+            txn,
+            &mut report,
+            |id, at, col_hwm, report| check_blobs(&store, txn, id, at, col_hwm, options, report),
+            |id, record, at, col_hwm, report| {
+                check_table_columns(&store, txn, options, id, record, at, col_hwm, report)
+            },
+        )
+    })?;
     Ok(report)
 }
 
-fn check_catalog(
+/// The column side of one table (`catalog::check` checked its record): every segment within
+/// the column extents, and either its structure or a full scan (every CRC).
+#[allow(clippy::too_many_arguments)]
+fn check_table_columns(
     store: &Store,
     txn: &redb::ReadTransaction,
     options: &CheckOptions,
+    id: u64,
+    record: &TableRecord,
+    at: &str,
+    col_hwm: u64,
     report: &mut CheckReport,
 ) -> Result<()> {
-    let op = "check";
-    let next_run_id = catalog::meta_get(txn, catalog::META_NEXT_RUN_ID)?;
-    let col_hwm = catalog::meta_get(txn, catalog::META_COL_HWM)?;
-    let projects = txn.table(catalog::PROJECTS)?;
-    let names = txn.table(catalog::RUN_NAMES)?;
-    let runs = txn.table(catalog::RUNS)?;
-    let params = txn.table(catalog::PARAMS)?;
-    let inputs = txn.table(catalog::INPUTS)?;
-    let outputs = txn.table(catalog::OUTPUTS)?;
-
-    let mut seen_names = 0u64;
-    for entry in runs.iter().map_err(|e| Error::db(op, e))? {
-        let (id_guard, bytes) = entry.map_err(|e| Error::db(op, e))?;
-        let id = id_guard.value();
-        report.runs += 1;
-        let at = format!("run #{id}");
-        if id >= next_run_id {
-            report
-                .problems
-                .push(format!("{at}: id is not below next_run_id {next_run_id}"));
+    let mut bad_segment = false;
+    for segment in crate::table::segments(record) {
+        if segment
+            .offset
+            .checked_add(segment.len)
+            .is_none_or(|end| end > col_hwm)
+        {
+            report.problems.push(format!(
+                "{at}: segment at byte {} ends past the column high-water mark {col_hwm}",
+                segment.offset
+            ));
+            bad_segment = true;
         }
-        let decoded = seal::open_entry(catalog::RUNS.name(), &id_guard, &bytes)
-            .and_then(|payload| records::decode(payload, "run record"));
-        let record: records::RunRecord = match decoded {
-            Ok(record) => record,
-            Err(error) => {
-                report.problems.push(format!("{at}: {error}"));
-                continue;
-            }
-        };
-        let at = format!("run {}/runs/{} (#{id})", record.project, record.name);
-        if RunStatus::from_code(f64::from(record.status)).is_err() {
-            report
-                .problems
-                .push(format!("{at}: status code {}", record.status));
-        }
-        let indexed =
-            seal::get(&names, (record.project.as_str(), record.name.as_str())).and_then(|id| {
-                id.map(|id| seal::u64_payload(&id, "run name index"))
-                    .transpose()
-            });
-        match indexed {
-            Ok(Some(indexed)) if indexed == id => seen_names += 1,
-            Ok(_) => report
-                .problems
-                .push(format!("{at}: missing from the name index")),
-            Err(e) => report.problems.push(format!("{at}: name index: {e}")),
-        }
-        match projects.get(record.project.as_str()) {
-            Ok(Some(_)) => {}
-            _ => report
-                .problems
-                .push(format!("{at}: project {} is not listed", record.project)),
-        }
-        match seal::get(&params, id) {
-            Ok(Some(bytes)) => {
-                if let Err(error) = Value::decode(&bytes) {
-                    report.problems.push(format!("{at}: parameters: {error}"));
-                }
-            }
-            Ok(None) => report.problems.push(format!("{at}: no parameters row")),
-            Err(e) => report.problems.push(format!("{at}: parameters: {e}")),
-        }
-        for (table, expected, what) in [
-            (&inputs, record.input_count, "input"),
-            (&outputs, record.output_count, "output"),
-        ] {
-            let mut count = 0u64;
-            for entry in table
-                .range((id, 0)..=(id, u64::MAX))
-                .map_err(|e| Error::db(op, e))?
-            {
-                let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
-                let seq = key.value().1;
-                if seq != count {
-                    report
-                        .problems
-                        .push(format!("{at}: {what} {count} is missing (found {seq})"));
-                }
-                let decoded = seal::open_entry(table.name(), &key, &bytes).and_then(|payload| {
-                    Value::decode(payload).map_err(|error| Error::Corrupted {
-                        offset: 0,
-                        reason: error.to_string(),
-                    })
-                });
-                if let Err(error) = decoded {
-                    report.problems.push(format!("{at}: {what} {seq}: {error}"));
-                }
-                count += 1;
-            }
-            if count != expected {
-                report.problems.push(format!(
-                    "{at}: {count} {what} values stored, record says {expected}"
-                ));
-            }
-        }
-        check_blobs(store, txn, id, &at, col_hwm, options, report)?;
     }
-    check_tables(store, txn, col_hwm, options, report)?;
-    check_writers(txn, report)?;
-    check_index(txn, report)?;
-    check_seals(txn, report)?;
-    let indexed = names.len().map_err(|e| Error::db(op, e))?;
-    if indexed != seen_names {
-        report.problems.push(format!(
-            "name index has {indexed} entries but {seen_names} runs point at it"
-        ));
-    }
-    Ok(())
-}
-
-/// Every value of every catalog table matches its seal (`catalog::seal`). The walks above
-/// check the values they read; this one covers every entry, of every table, once.
-fn check_seals(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<()> {
-    fn table<K: redb::Key + 'static>(
-        txn: &redb::ReadTransaction,
-        definition: redb::TableDefinition<K, seal::Sealed>,
-        report: &mut CheckReport,
-    ) -> Result<()> {
-        let op = "check seals";
-        let table = match txn.open_table(definition) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-            Err(e) => return Err(Error::db(op, e)),
-        };
-        for entry in table.iter().map_err(|e| Error::db(op, e))? {
-            let (key, value) = entry.map_err(|e| Error::db(op, e))?;
-            if let Err(error) = seal::open_entry(definition.name(), &key, &value) {
-                report.problems.push(error.to_string());
-            }
-        }
-        Ok(())
-    }
-    table(txn, catalog::META, report)?;
-    table(txn, catalog::PROJECTS, report)?;
-    table(txn, catalog::RUN_NAMES, report)?;
-    table(txn, catalog::RUNS, report)?;
-    table(txn, catalog::PARAMS, report)?;
-    table(txn, catalog::INPUTS, report)?;
-    table(txn, catalog::OUTPUTS, report)?;
-    table(txn, catalog::BLOBS, report)?;
-    table(txn, catalog::TABLES, report)?;
-    table(txn, catalog::TABLE_URLS, report)?;
-    table(txn, catalog::TAIL, report)?;
-    table(txn, catalog::RUN_WRITERS, report)?;
-    table(txn, catalog::index::PARAM_INDEX, report)?;
-    table(txn, catalog::index::OUTPUT_INDEX, report)?;
-    table(txn, catalog::index::OUTPUT_ORDER, report)?;
-    Ok(())
-}
-
-/// The key index holds exactly the entries each run's parameters and outputs call for
-/// (`catalog::index`): each run's expected entries are looked up, then the totals compared;
-/// only when they differ is the index walked to name the extra entries.
-fn check_index(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<()> {
-    use catalog::index::{self, OutputStats};
-    let op = "check key index";
-    if !catalog::has_index(txn)? {
+    if bad_segment {
         return Ok(());
     }
-    let runs = txn.table(catalog::RUNS)?;
-    let param_index = txn.table(index::PARAM_INDEX)?;
-    let output_index = txn.table(index::OUTPUT_INDEX)?;
-    let output_order = txn.table(index::OUTPUT_ORDER)?;
-    let mut order_expected: HashSet<(Vec<u8>, u8, u64, u64)> = HashSet::new();
-    let mut order_missing = 0u64;
-    let shown = |path: &[u8]| {
-        index::decode_path(path).map_or_else(|| format!("{path:?}"), |keys| keys.join("."))
-    };
-    let mut param_paths: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
-    let mut output_paths: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
-    let (mut params_expected, mut outputs_expected) = (0u64, 0u64);
-    let (mut params_missing, mut outputs_missing) = (0u64, 0u64);
-    for entry in runs.iter().map_err(|e| Error::db(op, e))? {
-        let (id, _) = entry.map_err(|e| Error::db(op, e))?;
-        let id = id.value();
-        let (params, outputs) = match index::run_entries(txn, id) {
-            Ok(entries) => entries,
-            // The damaged row itself is reported by the run checks above.
-            Err(_) => continue,
-        };
-        for (path, value) in &params {
-            match seal::get(&param_index, (path.as_slice(), id)) {
-                Ok(Some(found)) if found == *value => {}
-                Ok(Some(_)) => report.problems.push(format!(
-                    "key index: parameter {} of run #{id} is stale",
-                    shown(path)
-                )),
-                Ok(None) => {
-                    params_missing += 1;
-                    report.problems.push(format!(
-                        "key index: parameter {} of run #{id} is missing",
-                        shown(path)
-                    ));
-                }
-                Err(e) => report.problems.push(format!("key index: {e}")),
-            }
+    if !options.column_data {
+        // Everything a reader needs but the segments' bytes: the schema, each chunk's
+        // layout against it, every tail entry (a merge checks segment CRCs as it copies).
+        if let Err(error) = crate::table::check_structure(txn, id, record) {
+            report.problems.push(format!("{at}: {error}"));
         }
-        for (path, stats) in &outputs {
-            match seal::get(&output_index, (path.as_slice(), id)) {
-                Ok(Some(found)) => match OutputStats::decode(&found) {
-                    Ok(found) if found.encode() == stats.encode() => {}
-                    Ok(_) => report.problems.push(format!(
-                        "key index: output {} of run #{id} is stale",
-                        shown(path)
-                    )),
-                    Err(error) => report.problems.push(format!(
-                        "key index: output {} of run #{id}: {error}",
-                        shown(path)
-                    )),
-                },
-                Ok(None) => {
-                    outputs_missing += 1;
-                    report.problems.push(format!(
-                        "key index: output {} of run #{id} is missing",
-                        shown(path)
-                    ));
-                }
-                Err(e) => report.problems.push(format!("key index: {e}")),
-            }
-        }
-        for (path, stats) in &outputs {
-            let Some(key) = stats.last_sort else { continue };
-            let entry = (path.as_slice(), key.rank, key.bits, id);
-            match seal::get(&output_order, entry) {
-                Ok(Some(payload)) if payload.is_empty() => {}
-                Ok(Some(_)) => report.problems.push(format!(
-                    "key index: order entry of output {} of run #{id} has a payload",
-                    shown(path)
-                )),
-                Ok(None) => {
-                    order_missing += 1;
-                    report.problems.push(format!(
-                        "key index: order entry of output {} of run #{id} is missing",
-                        shown(path)
-                    ));
-                }
-                Err(e) => report.problems.push(format!("key index: {e}")),
-            }
-            order_expected.insert((path.clone(), key.rank, key.bits, id));
-        }
-        params_expected += params.len() as u64;
-        outputs_expected += outputs.len() as u64;
-        param_paths.insert(id, params.into_keys().collect());
-        output_paths.insert(id, outputs.into_keys().collect());
+        return Ok(());
     }
-    for (table, expected, what, paths) in [
-        (
-            &param_index,
-            params_expected - params_missing,
-            "parameter",
-            &param_paths,
-        ),
-        (
-            &output_index,
-            outputs_expected - outputs_missing,
-            "output",
-            &output_paths,
-        ),
-    ] {
-        // Every expected entry that is present was counted: any more are extra.
-        let found = table.len().map_err(|e| Error::db(op, e))?;
-        if found == expected {
-            continue;
-        }
-        for entry in table.iter().map_err(|e| Error::db(op, e))? {
-            let (key, _) = entry.map_err(|e| Error::db(op, e))?;
-            let (path, id) = key.value();
-            let known = paths
-                .get(&id)
-                .is_some_and(|paths| paths.iter().any(|p| p.as_slice() == path));
-            if !known {
+    // A full scan rebuilds every array: bounds, alignment, CRC and Arrow validation.
+    match crate::table::scan_record(store, txn, id, record, &Default::default()) {
+        Ok(batches) => {
+            let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+            if rows != record.sealed_rows + record.tail_rows {
                 report.problems.push(format!(
-                    "key index: {what} {} of run #{id} does not exist",
-                    shown(path)
+                    "{at}: scan returned {rows} rows, record says {}",
+                    record.sealed_rows + record.tail_rows
                 ));
             }
+            report.segment_bytes += crate::table::table_bytes(record);
         }
-    }
-    // Every expected order entry that is present was counted: any more are extra (a run
-    // without that output, or an entry left behind when the latest value changed).
-    let found = output_order.len().map_err(|e| Error::db(op, e))?;
-    if found != order_expected.len() as u64 - order_missing {
-        for entry in output_order.iter().map_err(|e| Error::db(op, e))? {
-            let (key, _) = entry.map_err(|e| Error::db(op, e))?;
-            let (path, rank, bits, id) = key.value();
-            if !order_expected.contains(&(path.to_vec(), rank, bits, id)) {
-                report.problems.push(format!(
-                    "key index: order entry of output {} of run #{id} does not match its latest value",
-                    shown(path)
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Every recorded run writer decodes and belongs to a run. The table is absent in stores
-/// written before writers were recorded.
-fn check_writers(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<()> {
-    let op = "check run writers";
-    let writers = match txn.table(catalog::RUN_WRITERS) {
-        Ok(table) => table,
-        Err(Error::Database {
-            source: redb::Error::TableDoesNotExist(_),
-            ..
-        }) => return Ok(()),
-        Err(error) => return Err(error),
-    };
-    let runs = txn.table(catalog::RUNS)?;
-    for entry in writers.iter().map_err(|e| Error::db(op, e))? {
-        let (id_guard, bytes) = entry.map_err(|e| Error::db(op, e))?;
-        let id = id_guard.value();
-        if let Err(error) = seal::open_entry(catalog::RUN_WRITERS.name(), &id_guard, &bytes)
-            .and_then(|payload| {
-                records::decode::<crate::liveness::WriterRecord>(payload, "run writer record")
-            })
-        {
-            report
-                .problems
-                .push(format!("writer of run #{id}: {error}"));
-        }
-        if !matches!(runs.get(id), Ok(Some(_))) {
-            report
-                .problems
-                .push(format!("writer of run #{id}: no such run"));
-        }
-    }
-    Ok(())
-}
-
-fn check_tables(
-    store: &Store,
-    txn: &redb::ReadTransaction,
-    col_hwm: u64,
-    options: &CheckOptions,
-    report: &mut CheckReport,
-) -> Result<()> {
-    let op = "check tables";
-    let tables = txn.table(catalog::TABLES)?;
-    let urls = txn.table(catalog::TABLE_URLS)?;
-    let runs = txn.table(catalog::RUNS)?;
-    for entry in tables.iter().map_err(|e| Error::db(op, e))? {
-        let (id_guard, bytes) = entry.map_err(|e| Error::db(op, e))?;
-        let id = id_guard.value();
-        report.tables += 1;
-        let decoded = seal::open_entry(catalog::TABLES.name(), &id_guard, &bytes)
-            .and_then(|payload| records::decode(payload, "table record"));
-        let record: records::TableRecord = match decoded {
-            Ok(record) => record,
-            Err(error) => {
-                report.problems.push(format!("table #{id}: {error}"));
-                continue;
-            }
-        };
-        let at = format!("table {} (#{id})", record.url);
-        let indexed = seal::get(&urls, record.url.as_str()).and_then(|id| {
-            id.map(|id| seal::u64_payload(&id, "table url index"))
-                .transpose()
-        });
-        match indexed {
-            Ok(Some(indexed)) if indexed == id => {}
-            _ => report
-                .problems
-                .push(format!("{at}: missing from the url index")),
-        }
-        if record.run_id != 0 && !matches!(runs.get(record.run_id), Ok(Some(_))) {
-            report.problems.push(format!(
-                "{at}: owned by run #{} which does not exist",
-                record.run_id
-            ));
-        }
-        let chunk_rows: u64 = record.chunks.iter().map(|c| c.rows).sum();
-        if chunk_rows != record.sealed_rows {
-            report.problems.push(format!(
-                "{at}: chunks hold {chunk_rows} rows, record says {}",
-                record.sealed_rows
-            ));
-        }
-        let mut bad_segment = false;
-        for segment in crate::table::segments(&record) {
-            if segment
-                .offset
-                .checked_add(segment.len)
-                .is_none_or(|end| end > col_hwm)
-            {
-                report.problems.push(format!(
-                    "{at}: segment at byte {} ends past the column high-water mark {col_hwm}",
-                    segment.offset
-                ));
-                bad_segment = true;
-            }
-        }
-        if bad_segment {
-            continue;
-        }
-        if !options.column_data {
-            // Everything a reader needs but the segments' bytes: the schema, each chunk's
-            // layout against it, every tail entry (a merge checks segment CRCs as it copies).
-            if let Err(error) = crate::table::check_structure(txn, id, &record) {
-                report.problems.push(format!("{at}: {error}"));
-            }
-            continue;
-        }
-        // A full scan rebuilds every array: bounds, alignment, CRC and Arrow validation.
-        match crate::table::scan_record(store, txn, id, &record, &Default::default()) {
-            Ok(batches) => {
-                let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-                if rows != record.sealed_rows + record.tail_rows {
-                    report.problems.push(format!(
-                        "{at}: scan returned {rows} rows, record says {}",
-                        record.sealed_rows + record.tail_rows
-                    ));
-                }
-                report.segment_bytes += crate::table::table_bytes(&record);
-            }
-            Err(error) => report.problems.push(format!("{at}: {error}")),
-        }
+        Err(error) => report.problems.push(format!("{at}: {error}")),
     }
     Ok(())
 }
@@ -532,7 +142,7 @@ fn check_blobs(
 ) -> Result<()> {
     let mut verified: HashMap<u64, u32> = HashMap::new();
     let mut buf = Vec::new();
-    for (name, bytes) in catalog::run_blobs(txn, id)? {
+    for (name, bytes) in catalog::blobs::run_blobs(txn, id)? {
         report.blobs += 1;
         let record: records::BlobRecord = match records::decode(&bytes, "blob record") {
             Ok(record) => record,

@@ -28,6 +28,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(unsafe_code)]
 
+mod batch;
 mod catalog;
 mod check;
 mod error;
@@ -51,6 +52,7 @@ mod transfer;
 mod vacuum;
 pub mod value;
 
+pub use batch::Batch;
 pub use check::{check, check_with, CheckOptions, CheckReport};
 pub use error::{Error, Result};
 pub use liveness::{act_for_process, Liveness, WriterRecord};
@@ -64,9 +66,7 @@ pub use run::{
     InitOptions, MetricTableInfo, Run, RunInfo,
 };
 pub use status::RunStatus;
-pub use store::{
-    Batch, ProjectInfo, Store, StoreInfo, VacuumReport, BLOB_CHUNK_BYTES, CACHE_BYTES,
-};
+pub use store::{ProjectInfo, Store, StoreInfo, VacuumReport, BLOB_CHUNK_BYTES, CACHE_BYTES};
 pub use table::metrics::{batch_from_columns, AppendReport, MetricsOptions};
 pub use table::{
     with_role, ColumnRole, MetricsWriter, ScanOptions, Table, TableInfo, WriteDurability,

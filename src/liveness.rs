@@ -1,14 +1,14 @@
 //! Stale runs: a run left RUNNING (or COLLECTING, POST_PROCESSING) by a process that died.
 //!
-//! When a run enters one of those active statuses, the writing process records itself in
-//! the `run_writers` table, in the same transaction: its host name, the kernel's boot id, its
-//! pid and the pid's start time (clock ticks since boot, from `/proc`). A pid alone is not
-//! enough, since pids are reused; pid plus start time plus boot id names one process for the
-//! life of the machine. Later, anyone can ask whether that process still lives: on the same
-//! host and boot, `/proc/<pid>/stat` must exist with the same start time; a different boot id
-//! on the same host means the machine restarted, so the writer is gone. A writer on another
-//! host cannot be checked from here, and neither can one recorded where `/proc` is absent:
-//! those runs are [`Liveness::Unknown`], never called stale.
+//! When a run enters one of those active statuses, the writing process records itself in the
+//! `run_writers` table (`catalog::writers`), in the same transaction: its host name, the
+//! kernel's boot id, its pid and the pid's start time (clock ticks since boot, from `/proc`). A
+//! pid alone is not enough, since pids are reused; pid plus start time plus boot id names one
+//! process for the life of the machine. Later, anyone can ask whether that process still lives:
+//! on the same host and boot, `/proc/<pid>/stat` must exist with the same start time; a
+//! different boot id on the same host means the machine restarted, so the writer is gone. A
+//! writer on another host cannot be checked from here, and neither can one recorded where
+//! `/proc` is absent: those runs are [`Liveness::Unknown`], never called stale.
 //!
 //! No heartbeat is written: a crashed writer is detected at once, and a live one costs
 //! nothing per output value.
@@ -16,25 +16,12 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use redb::WriteTransaction;
-use rkyv::{Archive, Deserialize, Serialize};
 
-use crate::catalog::{self, records, seal, Reader};
-use crate::error::{Error, Result};
+use crate::catalog::{writers, Reader};
+use crate::error::Result;
 use crate::status::RunStatus;
 
-/// The process that last moved a run into an active status.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct WriterRecord {
-    /// Host name, as the kernel reports it.
-    pub host: String,
-    /// `/proc/sys/kernel/random/boot_id`, empty where unknown.
-    pub boot_id: String,
-    /// Process id.
-    pub pid: u32,
-    /// The process's start time in clock ticks since boot (`/proc/<pid>/stat`, field 22);
-    /// 0 where unknown.
-    pub start_ticks: u64,
-}
+pub use crate::catalog::writers::WriterRecord;
 
 /// Whether a run's writer is still there.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,37 +119,13 @@ pub fn writer_liveness(writer: &WriterRecord) -> Liveness {
 /// Records this process as the writer of run `id` (called when the run enters an active
 /// status, inside that write transaction).
 pub(crate) fn record_writer(txn: &WriteTransaction, id: u64) -> Result<()> {
-    let mut table = txn
-        .open_table(catalog::RUN_WRITERS)
-        .map_err(|e| Error::db("record run writer", e))?;
-    seal::put(&mut table, id, records::encode(&this_process()).as_slice())?;
-    Ok(())
+    writers::put(txn, id, &this_process())
 }
 
-/// Forgets run `id`'s writer (the run was deleted).
-pub(crate) fn forget_writer(txn: &WriteTransaction, id: u64) -> Result<()> {
-    txn.open_table(catalog::RUN_WRITERS)
-        .map_err(|e| Error::db("forget run writer", e))?
-        .remove(id)
-        .map_err(|e| Error::db("forget run writer", e))?;
-    Ok(())
-}
-
-/// The recorded writer of run `id`, if any. Stores written before writers were recorded have
-/// no such table; that reads as no writer.
+/// The recorded writer of run `id`, if any (none in stores written before writers were
+/// recorded).
 pub(crate) fn writer_of(txn: &impl Reader, id: u64) -> Result<Option<WriterRecord>> {
-    let table = match txn.table(catalog::RUN_WRITERS) {
-        Ok(table) => table,
-        Err(Error::Database {
-            source: redb::Error::TableDoesNotExist(_),
-            ..
-        }) => return Ok(None),
-        Err(error) => return Err(error),
-    };
-    let Some(bytes) = seal::get(&table, id)? else {
-        return Ok(None);
-    };
-    Ok(Some(records::decode(&bytes, "run writer record")?))
+    writers::get(txn, id)
 }
 
 /// The liveness of a run with `status` whose writer record is `writer`.

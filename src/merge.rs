@@ -17,9 +17,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use redb::{ReadTransaction, ReadableTable, TableHandle, WriteTransaction};
+use redb::{ReadTransaction, WriteTransaction};
 
-use crate::catalog::{self, seal, Reader};
+use crate::catalog;
 use crate::error::{Error, Result};
 use crate::run::CopyIfExists;
 use crate::store::Store;
@@ -214,32 +214,16 @@ fn merge_snapshot(
     }
 
     // Projects first, with their creation times, so that a project without runs arrives too.
-    let mut projects = Vec::new();
-    let project_table = from.table(catalog::PROJECTS)?;
-    for entry in project_table.iter().map_err(|e| Error::db(op, e))? {
-        let (name, created) = entry.map_err(|e| Error::db(op, e))?;
-        let created = seal::open_u64_entry(project_table.name(), &name, &created)?;
-        projects.push((name.value().to_string(), created));
-    }
-    drop(project_table);
+    let projects = catalog::runs::projects(from, op, "projects")?;
     for (name, created) in &projects {
-        let exists = seal::get(&to.table(catalog::PROJECTS)?, name.as_str())?.is_some();
-        if !exists {
+        if !catalog::runs::project_exists(to, name)? {
             // Stored as the bits of the i64 microsecond time (as `Transfer::copy_run` reads it).
             catalog::ensure_project(to, name, *created as i64)?;
             report.projects_created += 1;
         }
     }
 
-    let run_ids = {
-        let runs = from.table(catalog::RUNS)?;
-        let mut ids = Vec::new();
-        for entry in runs.iter().map_err(|e| Error::db(op, e))? {
-            let (id, _) = entry.map_err(|e| Error::db(op, e))?;
-            ids.push(id.value());
-        }
-        ids
-    };
+    let run_ids = catalog::runs::run_ids(from, op)?;
     let mut progress = MergeProgress {
         runs_total: run_ids.len() as u64,
         ..MergeProgress::default()
@@ -253,18 +237,8 @@ fn merge_snapshot(
     };
 
     // Input tables next: every one, whether a run refers to it or not.
-    let input_urls = {
-        let urls = from.table(catalog::TABLE_URLS)?;
-        let mut found = Vec::new();
-        for entry in urls.iter().map_err(|e| Error::db(op, e))? {
-            let (url, _) = entry.map_err(|e| Error::db(op, e))?;
-            let url = url.value();
-            if is_input_table_url(url) {
-                found.push(url.to_string());
-            }
-        }
-        found
-    };
+    let mut input_urls = catalog::tables::url_keys(from, op)?;
+    input_urls.retain(|url| is_input_table_url(url));
     for url in &input_urls {
         transfer.place_input_table(from, to, url)?;
         notify(transfer, &mut progress);

@@ -147,6 +147,11 @@ fn index(bits: u64, len: usize) -> usize {
     (bits % len as u64) as usize
 }
 
+/// The url of run `name` in `project`.
+pub fn run_url(project: &str, name: &str) -> String {
+    format!("{project}/runs/{name}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

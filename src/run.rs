@@ -9,15 +9,18 @@
 //! `dict.update`, `add_input_value` skips an identical value, `add_output_value` appends, the
 //! seven statuses keep 3LC's codes, `copy` takes `if_exists` raise/rename/overwrite with the
 //! first free `<name>_NNNN` for rename.
+//!
+//! The `Store` calls that create and find runs (`init`, `run`, `runs`, `active_run`,
+//! `stale_runs`, `delete_run`) live here too, above `store`, which knows nothing of `Run`.
 
 use std::io::{self, Read};
 
-use redb::{ReadableTable, TableHandle, WriteTransaction};
+use redb::WriteTransaction;
 
-use crate::catalog::{self, records, seal, Reader};
+use crate::catalog::{self, records, Reader};
 use crate::error::{Error, Result};
 use crate::status::RunStatus;
-use crate::store::{first_free_name, Store, BLOB_CHUNK_BYTES};
+use crate::store::{Store, BLOB_CHUNK_BYTES};
 use crate::value::Value;
 use crate::{names, time};
 
@@ -126,10 +129,7 @@ pub struct BulkInfo {
     pub created_us: i64,
 }
 
-/// The url of run `name` in `project`.
-pub fn run_url(project: &str, name: &str) -> String {
-    format!("{project}/runs/{name}")
-}
+pub use crate::names::run_url;
 
 /// Splits a run url `<project>/runs/<run>` into project and run name.
 pub fn parse_run_url(url: &str) -> Result<(String, String)> {
@@ -161,8 +161,8 @@ fn live_metric_info(
     txn: &impl Reader,
     entry: records::MetricTableRecord,
 ) -> Result<MetricTableInfo> {
-    let live = match crate::table::table_id(txn, &entry.url)? {
-        Some(id) => Some(crate::table::table_record(txn, id, &entry.url)?),
+    let live = match catalog::tables::table_id(txn, &entry.url)? {
+        Some(id) => Some(catalog::tables::table_record(txn, id, &entry.url)?),
         None => None,
     };
     Ok(MetricTableInfo {
@@ -171,7 +171,7 @@ fn live_metric_info(
             .map_or(entry.row_count, |t| t.sealed_rows + t.tail_rows),
         file_size: live
             .as_ref()
-            .map_or(entry.file_size, crate::table::table_bytes),
+            .map_or(entry.file_size, catalog::tables::table_bytes),
         url: entry.url,
         stream_name: entry.stream_name,
     })
@@ -367,17 +367,14 @@ impl Run {
     }
 
     fn input_values_in(&self, txn: &impl Reader) -> Result<Vec<Value>> {
-        let inputs = txn.table(catalog::INPUTS)?;
-        let range = inputs
-            .range((self.id, 0)..=(self.id, u64::MAX))
-            .map_err(|e| Error::db("read inputs", e))?;
         let mut out = Vec::new();
-        for (expected, entry) in (0..).zip(range) {
-            let (key, bytes) = entry.map_err(|e| Error::db("read inputs", e))?;
-            check_sequence(key.value().1, expected, "input value", &self.url())?;
-            let payload = seal::open_entry(catalog::INPUTS.name(), &key, &bytes)?;
+        let mut expected = 0;
+        catalog::runs::for_each_input(txn, self.id, |seq, payload| {
+            check_sequence(seq, expected, "input value", &self.url())?;
+            expected += 1;
             out.push(decode_value(payload, "input value")?);
-        }
+            Ok(())
+        })?;
         let count = self.record_in(txn)?.input_count;
         check_count(out.len() as u64, count, "input values", &self.url())?;
         Ok(out)
@@ -392,21 +389,18 @@ impl Run {
     pub fn output_values_range(&self, start: u64, end: u64) -> Result<Vec<Value>> {
         self.store.read(|txn| {
             let record = self.record_in(txn)?;
-            let outputs = txn.table(catalog::OUTPUTS)?;
             let mut out = Vec::new();
             let end = end.min(record.output_count);
             if start >= end {
                 return Ok(out);
             }
-            let range = outputs
-                .range((self.id, start)..(self.id, end))
-                .map_err(|e| Error::db("read outputs", e))?;
-            for (expected, entry) in (start..).zip(range) {
-                let (key, bytes) = entry.map_err(|e| Error::db("read outputs", e))?;
-                check_sequence(key.value().1, expected, "output value", &self.url())?;
-                let payload = seal::open_entry(catalog::OUTPUTS.name(), &key, &bytes)?;
+            let mut expected = start;
+            catalog::runs::for_each_output(txn, self.id, start, end, |seq, payload| {
+                check_sequence(seq, expected, "output value", &self.url())?;
+                expected += 1;
                 out.push(decode_value(payload, "output value")?);
-            }
+                Ok(())
+            })?;
             // Every numbered value must be there: a missing one is damage, not absence.
             check_count(start + out.len() as u64, end, "output values", &self.url())?;
             Ok(out)
@@ -522,25 +516,7 @@ impl Run {
         require_map(value, "an input value")?;
         let encoded = value.encode();
         self.update("add input value", |txn, record| {
-            let mut inputs = txn
-                .open_table(catalog::INPUTS)
-                .map_err(|e| Error::db("add input value", e))?;
-            for entry in inputs
-                .range((self.id, 0)..=(self.id, u64::MAX))
-                .map_err(|e| Error::db("add input value", e))?
-            {
-                let (key, bytes) = entry.map_err(|e| Error::db("add input value", e))?;
-                if seal::open_entry(catalog::INPUTS.name(), &key, &bytes)? == encoded.as_slice() {
-                    return Ok(());
-                }
-            }
-            seal::put(
-                &mut inputs,
-                (self.id, record.input_count),
-                encoded.as_slice(),
-            )?;
-            record.input_count += 1;
-            Ok(())
+            catalog::runs::add_input(txn, self.id, record, encoded.as_slice()).map(|_| ())
         })
     }
 
@@ -683,15 +659,7 @@ impl Run {
                 chunks,
                 created_us: time::now_us(),
             };
-            let mut blobs = txn
-                .open_table(catalog::BLOBS)
-                .map_err(|e| Error::db("put bulk data", e))?;
-            seal::put(
-                &mut blobs,
-                (self.id, name),
-                records::encode(&record).as_slice(),
-            )?;
-            Ok(())
+            catalog::blobs::put_blob(txn, self.id, name, &record)
         })?;
         Ok(total)
     }
@@ -752,7 +720,7 @@ impl Run {
         self.store.read(|txn| {
             self.record_in(txn)?;
             let mut out = Vec::new();
-            for (name, bytes) in catalog::run_blobs(txn, self.id)? {
+            for (name, bytes) in catalog::blobs::run_blobs(txn, self.id)? {
                 let record: records::BlobRecord = records::decode(&bytes, "blob record")?;
                 out.push(BulkInfo {
                     name,
@@ -767,13 +735,7 @@ impl Run {
     /// Removes the blob `name`.
     pub fn delete_bulk(&self, name: &str) -> Result<()> {
         self.update("delete bulk data", |txn, _| {
-            let removed = txn
-                .open_table(catalog::BLOBS)
-                .map_err(|e| Error::db("delete bulk data", e))?
-                .remove((self.id, name))
-                .map_err(|e| Error::db("delete bulk data", e))?
-                .is_some();
-            if removed {
+            if catalog::blobs::remove_blob(txn, self.id, name)? {
                 Ok(())
             } else {
                 Err(Error::not_found(format!(
@@ -861,10 +823,10 @@ impl Run {
             record.name = name.clone();
             let old_prefix = format!("{}/", self.url());
             let new_prefix = format!("{}/", run_url(&project, &name));
-            for (table_id, table) in crate::table::run_tables(txn, self.id)? {
+            for (table_id, table) in catalog::tables::run_tables(txn, self.id)? {
                 let suffix = table.url.strip_prefix(&old_prefix).unwrap_or(&table.url);
                 let new_url = format!("{new_prefix}{suffix}");
-                crate::table::copy_table(txn, table_id, &table, &new_url, id)?;
+                catalog::tables::copy_table(txn, table_id, &table, &new_url, id)?;
                 for metric in &mut record.metrics {
                     if metric.url == table.url {
                         metric.url = new_url.clone();
@@ -872,16 +834,8 @@ impl Run {
                 }
             }
             catalog::put_run_record(txn, id, &record)?;
-            let mut names = txn
-                .open_table(catalog::RUN_NAMES)
-                .map_err(|e| Error::db("copy run", e))?;
-            seal::put(
-                &mut names,
-                (project.as_str(), name.as_str()),
-                &id.to_le_bytes(),
-            )?;
-            drop(names);
-            copy_rows(txn, self.id, id)?;
+            catalog::runs::put_run_name(txn, &project, &name, id, "copy run")?;
+            catalog::runs::copy_rows(txn, self.id, id)?;
             catalog::index::add_run(txn, id)?;
             Ok((id, name))
         })?;
@@ -911,39 +865,234 @@ fn check_count(found: u64, expected: u64, what: &str, url: &str) -> Result<()> {
     })
 }
 
-/// Copies the parameter, input, output and blob rows of run `from` to run `to` (same store).
-fn copy_rows(txn: &WriteTransaction, from: u64, to: u64) -> Result<()> {
-    let op = "copy run";
-    let mut params = txn
-        .open_table(catalog::PARAMS)
-        .map_err(|e| Error::db(op, e))?;
-    if let Some(value) = seal::get(&params, from)? {
-        seal::put(&mut params, to, value.as_slice())?;
+impl Store {
+    /// Creates a run in `project` (created on first use) and makes it this handle's active
+    /// run. With no `run_name`, a unique `adjective-noun` name is generated. A taken name is
+    /// renamed to the first free `<name>_NNNN` (3LC's default `if_exists="rename"`).
+    pub fn init(&self, project: &str, run_name: Option<&str>) -> Result<Run> {
+        self.init_with(project, run_name, &InitOptions::default())
     }
-    drop(params);
-    for table in [catalog::INPUTS, catalog::OUTPUTS] {
-        let mut rows = txn.open_table(table).map_err(|e| Error::db(op, e))?;
-        let mut entries: Vec<(u64, Vec<u8>)> = Vec::new();
-        for entry in rows
-            .range((from, 0)..=(from, u64::MAX))
-            .map_err(|e| Error::db(op, e))?
-        {
-            let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
-            let payload = seal::open_entry(rows.name(), &key, &bytes)?;
-            entries.push((key.value().1, payload.to_vec()));
-        }
-        for (seq, bytes) in entries {
-            seal::put(&mut rows, (to, seq), bytes.as_slice())?;
+
+    /// [`Store::init`] with a description, initial parameters and an `if_exists` policy.
+    pub fn init_with(
+        &self,
+        project: &str,
+        run_name: Option<&str>,
+        options: &InitOptions,
+    ) -> Result<Run> {
+        validate_init(project, run_name, options)?;
+        let now = time::now_us();
+        let (id, name) = self.write("init run", |txn| {
+            init_in(txn, project, run_name, options, now)
+        })?;
+        let run = Run::new(self.clone(), id, project.to_string(), name);
+        *self.lock_active() = Some(id);
+        Ok(run)
+    }
+
+    /// This handle's active run: the last one created by [`Store::init`] or set with
+    /// [`Store::set_active_run`].
+    pub fn active_run(&self) -> Result<Run> {
+        let id = (*self.lock_active()).ok_or(Error::NoActiveRun)?;
+        match self.run_by_id(id) {
+            Err(Error::NotFound { .. }) => {
+                *self.lock_active() = None;
+                Err(Error::NoActiveRun)
+            }
+            other => other,
         }
     }
-    let entries = catalog::run_blobs(txn, from)?;
-    let mut blobs = txn
-        .open_table(catalog::BLOBS)
-        .map_err(|e| Error::db(op, e))?;
-    for (name, bytes) in entries {
-        seal::put(&mut blobs, (to, name.as_str()), bytes.as_slice())?;
+
+    /// Makes `run` this handle's active run.
+    pub fn set_active_run(&self, run: &Run) -> Result<()> {
+        if !self.same_store(run.store()) && run.store().path() != self.path() {
+            return Err(Error::InvalidInput {
+                reason: "the run belongs to another store".into(),
+            });
+        }
+        let current = self.run_by_id(run.id())?;
+        *self.lock_active() = Some(current.id());
+        Ok(())
+    }
+
+    /// Makes the run at `url` this handle's active run.
+    pub fn set_active_run_url(&self, url: &str) -> Result<()> {
+        let run = self.run(url)?;
+        *self.lock_active() = Some(run.id());
+        Ok(())
+    }
+
+    /// The run at `url` (`<project>/runs/<run>`).
+    pub fn run(&self, url: &str) -> Result<Run> {
+        let (project, name) = crate::run::parse_run_url(url)?;
+        self.run_by_names(&name, &project)
+    }
+
+    /// The run named `run_name` in `project_name` (3LC's `Run.from_names`).
+    pub fn run_by_names(&self, run_name: &str, project_name: &str) -> Result<Run> {
+        let id = self
+            .read(|txn| catalog::run_id(txn, project_name, run_name))?
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "run {}",
+                    crate::run::run_url(project_name, run_name)
+                ))
+            })?;
+        Ok(Run::new(
+            self.clone(),
+            id,
+            project_name.to_string(),
+            run_name.to_string(),
+        ))
+    }
+
+    pub(crate) fn run_by_id(&self, id: u64) -> Result<Run> {
+        let record = self.read(|txn| catalog::run_record(txn, id))?;
+        Ok(Run::new(self.clone(), id, record.project, record.name))
+    }
+
+    /// The runs of `project` (or of every project), ordered by project then name.
+    pub fn runs(&self, project: Option<&str>) -> Result<Vec<Run>> {
+        let ids = self.read(|txn| catalog::runs::run_names(txn, project))?;
+        Ok(ids
+            .into_iter()
+            .map(|(project, name, id)| Run::new(self.clone(), id, project, name))
+            .collect())
+    }
+
+    /// Runs (of `project`, or all) that are stale: in an active status while the process that
+    /// put them there is gone ([`crate::liveness`]). Close them with `set_status`.
+    pub fn stale_runs(&self, project: Option<&str>) -> Result<Vec<Run>> {
+        let mut stale = Vec::new();
+        for run in self.runs(project)? {
+            if run.liveness()?.is_stale() {
+                stale.push(run);
+            }
+        }
+        Ok(stale)
+    }
+
+    /// Deletes the run at `url` with its parameters, inputs, outputs and blobs, in one commit.
+    /// Its column bytes stay in the file until [`Store::vacuum`].
+    pub fn delete_run(&self, url: &str) -> Result<()> {
+        self.run(url)?.delete()
+    }
+}
+
+/// The checks [`Store::init_with`] makes before it opens a transaction.
+pub(crate) fn validate_init(
+    project: &str,
+    run_name: Option<&str>,
+    options: &InitOptions,
+) -> Result<()> {
+    validate_name(project)?;
+    if let Some(name) = run_name {
+        validate_name(name)?;
+    }
+    if let Some(parameters) = &options.parameters {
+        crate::run::require_map(parameters, "parameters")?;
     }
     Ok(())
+}
+
+/// Creates a run inside `txn` (the body of [`Store::init_with`], shared with [`Batch`]);
+/// returns its id and name. The arguments were checked by [`validate_init`].
+pub(crate) fn init_in(
+    txn: &WriteTransaction,
+    project: &str,
+    run_name: Option<&str>,
+    options: &InitOptions,
+    now: i64,
+) -> Result<(u64, String)> {
+    let name = match run_name {
+        Some(name) => match catalog::run_id(txn, project, name)? {
+            None => name.to_string(),
+            Some(existing) => match options.if_exists {
+                InitIfExists::Raise => {
+                    return Err(Error::AlreadyExists {
+                        what: format!("run {}", crate::run::run_url(project, name)),
+                    })
+                }
+                InitIfExists::Rename => first_free_name(txn, project, name)?,
+                InitIfExists::Overwrite => {
+                    let record = catalog::run_record(txn, existing)?;
+                    catalog::delete_run_rows(txn, existing, &record)?;
+                    name.to_string()
+                }
+                InitIfExists::Reuse => {
+                    let mut record = catalog::run_record(txn, existing)?;
+                    record.status = crate::status::RunStatus::Running.code();
+                    record.last_modified_us = now;
+                    catalog::put_run_record(txn, existing, &record)?;
+                    crate::liveness::record_writer(txn, existing)?;
+                    return Ok((existing, name.to_string()));
+                }
+            },
+        },
+        None => generated_name(txn, project)?,
+    };
+    let id = catalog::meta_get(txn, catalog::META_NEXT_RUN_ID)?;
+    catalog::meta_set(txn, catalog::META_NEXT_RUN_ID, id + 1)?;
+    catalog::ensure_project(txn, project, now)?;
+    let record = records::RunRecord {
+        project: project.to_string(),
+        name: name.clone(),
+        description: options.description.clone().unwrap_or_default(),
+        created_us: now,
+        last_modified_us: now,
+        status: crate::status::RunStatus::Empty.code(),
+        input_tables: Vec::new(),
+        input_count: 0,
+        output_count: 0,
+        metrics: Vec::new(),
+    };
+    catalog::put_run_record(txn, id, &record)?;
+    catalog::runs::put_run_name(txn, project, &name, id, "init run")?;
+    let parameters = options
+        .parameters
+        .clone()
+        .unwrap_or_else(|| Value::Map(Default::default()));
+    catalog::put_params(txn, id, &parameters)?;
+    Ok((id, name))
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    names::validate_name(name).map_err(|reason| Error::InvalidName {
+        name: name.to_string(),
+        reason,
+    })
+}
+
+pub(crate) fn first_free_name(txn: &impl Reader, project: &str, base: &str) -> Result<String> {
+    for n in 0..10_000 {
+        let candidate = names::rename_candidate(base, n);
+        if candidate.len() > names::NAME_BYTES_MAX {
+            return Err(Error::InvalidName {
+                name: candidate,
+                reason: "renaming it would exceed 256 bytes",
+            });
+        }
+        if catalog::run_id(txn, project, &candidate)?.is_none() {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::AlreadyExists {
+        what: format!("every rename of run {base} up to _9999"),
+    })
+}
+
+fn generated_name(txn: &impl Reader, project: &str) -> Result<String> {
+    // 64 x 64 adjective-noun pairs; after a few collisions fall back to the _NNNN rule, which
+    // always finds a free name.
+    let mut seed = names::random_seed();
+    for _ in 0..16 {
+        let name = names::generate_run_name(seed);
+        if catalog::run_id(txn, project, &name)?.is_none() {
+            return Ok(name);
+        }
+        seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    }
+    first_free_name(txn, project, &names::generate_run_name(seed))
 }
 
 fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {

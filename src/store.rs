@@ -1,5 +1,6 @@
-//! `Store`: creating, opening and closing a store file, transactions, the active run, listing,
-//! vacuum and backup.
+//! `Store`: creating, opening and closing a store file, transactions, the active run's slot,
+//! projects, info, vacuum and backup. The calls that return a `Run` are `run.rs`'s and
+//! `Store::batch` is `batch.rs`'s: this module sits below them and imports neither.
 //!
 //! A `Store` is a cheap handle (an `Arc`): clones share the open file, the redb database and
 //! the active run. The file layer (`file`) owns the bytes; the catalog (`catalog`) owns the
@@ -24,18 +25,15 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
 use redb::{
-    ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase, ReadTransaction, ReadableTable,
-    TableHandle, WriteTransaction,
+    ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase, ReadTransaction, WriteTransaction,
 };
 
+use crate::catalog;
 use crate::catalog::records::SegmentRef;
-use crate::catalog::{self, records, seal, Reader};
 use crate::error::{Error, Result};
 use crate::file::mmap::Mapping;
 use crate::file::{PhysicalFile, RedbBackend, SnapshotBackend, FORMAT_VERSION, SEGMENT_ALIGN};
-use crate::run::{InitIfExists, InitOptions, Run};
-use crate::value::Value;
-use crate::{names, time};
+use crate::names;
 
 /// redb's page cache per open store. Catalog pages are small and hot; column bytes bypass the
 /// cache entirely, so a modest cache serves even large stores.
@@ -460,89 +458,6 @@ impl Store {
         .map_err(|error| error.at_path(&self.inner.path))
     }
 
-    /// Creates a run in `project` (created on first use) and makes it this handle's active
-    /// run. With no `run_name`, a unique `adjective-noun` name is generated. A taken name is
-    /// renamed to the first free `<name>_NNNN` (3LC's default `if_exists="rename"`).
-    pub fn init(&self, project: &str, run_name: Option<&str>) -> Result<Run> {
-        self.init_with(project, run_name, &InitOptions::default())
-    }
-
-    /// [`Store::init`] with a description, initial parameters and an `if_exists` policy.
-    pub fn init_with(
-        &self,
-        project: &str,
-        run_name: Option<&str>,
-        options: &InitOptions,
-    ) -> Result<Run> {
-        validate_init(project, run_name, options)?;
-        let now = time::now_us();
-        let (id, name) = self.write("init run", |txn| {
-            init_in(txn, project, run_name, options, now)
-        })?;
-        let run = Run::new(self.clone(), id, project.to_string(), name);
-        *self.lock_active() = Some(id);
-        Ok(run)
-    }
-
-    /// Runs `f` with a [`Batch`]: every run it creates and every change it makes land in one
-    /// commit, or none of them do. The calls check and do what the [`Store`] and [`Run`]
-    /// calls of the same names do; only the commit is shared, so writing a thousand runs
-    /// costs one fsync instead of thousands.
-    ///
-    /// Inside `f`, change the store only through the batch: a [`Run`] or [`Store`] call that
-    /// writes fails with [`Error::InvalidInput`] (it would wait for the batch's own commit).
-    ///
-    /// ```no_run
-    /// # fn main() -> runstore::Result<()> {
-    /// use runstore::{InitOptions, Store, Value};
-    /// let store = Store::open_or_create("experiments.runs")?;
-    /// store.batch(|batch| {
-    ///     for lr in [0.1, 0.01, 0.001] {
-    ///         let run = batch.init_with("sweep", None, &InitOptions::default())?;
-    ///         batch.set_parameters(&run, &Value::map([("lr", Value::from(lr))]))?;
-    ///         batch.add_output_values(&run, &[Value::map([("acc", Value::from(0.5))])])?;
-    ///     }
-    ///     Ok(())
-    /// })?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn batch<T>(&self, f: impl FnOnce(&mut Batch<'_>) -> Result<T>) -> Result<T> {
-        let mut last_init = None;
-        // A panic in the caller's closure is the caller's: it aborts the batch and goes on
-        // unwinding (the write guard would otherwise report it as a damaged file). The batch's
-        // own calls contain redb's panics themselves.
-        let mut caller_panic = None;
-        let value = self.write("batch", |txn| {
-            let _guard = BatchGuard::enter(self);
-            let mut batch = Batch {
-                store: self,
-                txn,
-                last_init: None,
-            };
-            let value =
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut batch))) {
-                    Ok(result) => result?,
-                    Err(payload) => {
-                        caller_panic = Some(payload);
-                        return Err(Error::InvalidInput {
-                            reason: "the batch closure panicked".into(),
-                        });
-                    }
-                };
-            last_init = batch.last_init;
-            Ok(value)
-        });
-        if let Some(payload) = caller_panic {
-            std::panic::resume_unwind(payload);
-        }
-        let value = value?;
-        if let Some(id) = last_init {
-            *self.lock_active() = Some(id);
-        }
-        Ok(value)
-    }
-
     fn lock_batch_thread(&self) -> std::sync::MutexGuard<'_, Option<std::thread::ThreadId>> {
         self.inner
             .batch_thread
@@ -554,95 +469,21 @@ impl Store {
         *self.lock_batch_thread() == Some(std::thread::current().id())
     }
 
-    fn lock_active(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
+    /// The handle's active run id, locked.
+    pub(crate) fn lock_active(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
         self.inner
             .active_run
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// This handle's active run: the last one created by [`Store::init`] or set with
-    /// [`Store::set_active_run`].
-    pub fn active_run(&self) -> Result<Run> {
-        let id = (*self.lock_active()).ok_or(Error::NoActiveRun)?;
-        match self.run_by_id(id) {
-            Err(Error::NotFound { .. }) => {
-                *self.lock_active() = None;
-                Err(Error::NoActiveRun)
-            }
-            other => other,
-        }
-    }
-
-    /// Makes `run` this handle's active run.
-    pub fn set_active_run(&self, run: &Run) -> Result<()> {
-        if !self.same_store(run.store()) && run.store().path() != self.path() {
-            return Err(Error::InvalidInput {
-                reason: "the run belongs to another store".into(),
-            });
-        }
-        let current = self.run_by_id(run.id())?;
-        *self.lock_active() = Some(current.id());
-        Ok(())
-    }
-
-    /// Makes the run at `url` this handle's active run.
-    pub fn set_active_run_url(&self, url: &str) -> Result<()> {
-        let run = self.run(url)?;
-        *self.lock_active() = Some(run.id());
-        Ok(())
-    }
-
-    /// The run at `url` (`<project>/runs/<run>`).
-    pub fn run(&self, url: &str) -> Result<Run> {
-        let (project, name) = crate::run::parse_run_url(url)?;
-        self.run_by_names(&name, &project)
-    }
-
-    /// The run named `run_name` in `project_name` (3LC's `Run.from_names`).
-    pub fn run_by_names(&self, run_name: &str, project_name: &str) -> Result<Run> {
-        let id = self
-            .read(|txn| catalog::run_id(txn, project_name, run_name))?
-            .ok_or_else(|| {
-                Error::not_found(format!(
-                    "run {}",
-                    crate::run::run_url(project_name, run_name)
-                ))
-            })?;
-        Ok(Run::new(
-            self.clone(),
-            id,
-            project_name.to_string(),
-            run_name.to_string(),
-        ))
-    }
-
-    pub(crate) fn run_by_id(&self, id: u64) -> Result<Run> {
-        let record = self.read(|txn| catalog::run_record(txn, id))?;
-        Ok(Run::new(self.clone(), id, record.project, record.name))
-    }
-
     /// Every project with its run count, by name.
     pub fn projects(&self) -> Result<Vec<ProjectInfo>> {
         self.read(|txn| {
-            let projects = txn.table(catalog::PROJECTS)?;
-            let names = txn.table(catalog::RUN_NAMES)?;
             let mut out = Vec::new();
-            for entry in projects.iter().map_err(|e| Error::db("list projects", e))? {
-                let (name_guard, created) = entry.map_err(|e| Error::db("list projects", e))?;
-                let created_us = seal::open_entry(catalog::PROJECTS.name(), &name_guard, &created)
-                    .and_then(|bytes| seal::u64_payload(bytes, "project"))?
-                    as i64;
-                let name = name_guard.value().to_string();
-                let run_count = names
-                    .range((name.as_str(), "")..)
-                    .map_err(|e| Error::db("count runs", e))?
-                    .take_while(|entry| {
-                        entry
-                            .as_ref()
-                            .map_or(true, |(key, _)| key.value().0 == name.as_str())
-                    })
-                    .count() as u64;
+            for (name, created) in catalog::runs::projects(txn, "list projects", "project")? {
+                let created_us = created as i64;
+                let run_count = catalog::runs::project_run_count(txn, &name)?;
                 out.push(ProjectInfo {
                     name,
                     created_us,
@@ -653,54 +494,9 @@ impl Store {
         })
     }
 
-    /// The runs of `project` (or of every project), ordered by project then name.
-    pub fn runs(&self, project: Option<&str>) -> Result<Vec<Run>> {
-        let ids: Vec<(String, String, u64)> = self.read(|txn| {
-            let names = txn.table(catalog::RUN_NAMES)?;
-            let iter = match project {
-                Some(project) => names.range((project, "")..),
-                None => names.iter(),
-            }
-            .map_err(|e| Error::db("list runs", e))?;
-            let mut out = Vec::new();
-            for entry in iter {
-                let (key, id) = entry.map_err(|e| Error::db("list runs", e))?;
-                let (run_project, run_name) = key.value();
-                if project.is_some_and(|p| p != run_project) {
-                    break;
-                }
-                let id = seal::open_u64_entry(catalog::RUN_NAMES.name(), &key, &id)?;
-                out.push((run_project.to_string(), run_name.to_string(), id));
-            }
-            Ok(out)
-        })?;
-        Ok(ids
-            .into_iter()
-            .map(|(project, name, id)| Run::new(self.clone(), id, project, name))
-            .collect())
-    }
-
-    /// Runs (of `project`, or all) that are stale: in an active status while the process that
-    /// put them there is gone ([`crate::Liveness`]). Close them with `set_status`.
-    pub fn stale_runs(&self, project: Option<&str>) -> Result<Vec<Run>> {
-        let mut stale = Vec::new();
-        for run in self.runs(project)? {
-            if run.liveness()?.is_stale() {
-                stale.push(run);
-            }
-        }
-        Ok(stale)
-    }
-
     /// Number of runs in the store.
     pub fn run_count(&self) -> Result<u64> {
         self.read(|txn| catalog::count_rows(txn, catalog::RUNS))
-    }
-
-    /// Deletes the run at `url` with its parameters, inputs, outputs and blobs, in one commit.
-    /// Its column bytes stay in the file until [`Store::vacuum`].
-    pub fn delete_run(&self, url: &str) -> Result<()> {
-        self.run(url)?.delete()
     }
 
     /// Counts and sizes, as `runstore info` prints them.
@@ -794,10 +590,20 @@ impl Store {
 
     /// The logical backup of [`Store::backup_to`] from one read snapshot; `like` is the
     /// store file's metadata (mode and owner to keep).
+    /// Copies everything live into the empty store `target` in one commit (`vacuum`);
+    /// returns the number of runs copied.
+    fn copy_all_to(&self, target: &Store) -> Result<u64> {
+        self.read(|from| {
+            target.write("vacuum", |to| {
+                crate::vacuum::copy_all(from, to, self.file(), target.file())
+            })
+        })
+    }
+
     fn backup_snapshot(&self, dest: &Path, like: &std::fs::Metadata) -> Result<u64> {
         let temp = temp_path(dest, "backup");
         let built = open_temp_store(&temp).and_then(|target| {
-            crate::vacuum::copy_all(self, &target)?;
+            self.copy_all_to(&target)?;
             target.file().sync()?;
             target.file().physical_len()
         });
@@ -826,7 +632,7 @@ impl Store {
         let bytes_before = source.file().physical_len()?;
         let temp = temp_path(path, "vacuum");
         let copied = open_temp_store(&temp).and_then(|target| {
-            let runs = crate::vacuum::copy_all(&source, &target)?;
+            let runs = source.copy_all_to(&target)?;
             target.file().sync()?;
             Ok(runs)
         });
@@ -925,94 +731,14 @@ impl Store {
     }
 }
 
-/// The checks [`Store::init_with`] makes before it opens a transaction.
-pub(crate) fn validate_init(
-    project: &str,
-    run_name: Option<&str>,
-    options: &InitOptions,
-) -> Result<()> {
-    validate_name(project)?;
-    if let Some(name) = run_name {
-        validate_name(name)?;
-    }
-    if let Some(parameters) = &options.parameters {
-        crate::run::require_map(parameters, "parameters")?;
-    }
-    Ok(())
-}
-
-/// Creates a run inside `txn` (the body of [`Store::init_with`], shared with [`Batch`]);
-/// returns its id and name. The arguments were checked by [`validate_init`].
-pub(crate) fn init_in(
-    txn: &WriteTransaction,
-    project: &str,
-    run_name: Option<&str>,
-    options: &InitOptions,
-    now: i64,
-) -> Result<(u64, String)> {
-    let name = match run_name {
-        Some(name) => match catalog::run_id(txn, project, name)? {
-            None => name.to_string(),
-            Some(existing) => match options.if_exists {
-                InitIfExists::Raise => {
-                    return Err(Error::AlreadyExists {
-                        what: format!("run {}", crate::run::run_url(project, name)),
-                    })
-                }
-                InitIfExists::Rename => first_free_name(txn, project, name)?,
-                InitIfExists::Overwrite => {
-                    let record = catalog::run_record(txn, existing)?;
-                    catalog::delete_run_rows(txn, existing, &record)?;
-                    name.to_string()
-                }
-                InitIfExists::Reuse => {
-                    let mut record = catalog::run_record(txn, existing)?;
-                    record.status = crate::status::RunStatus::Running.code();
-                    record.last_modified_us = now;
-                    catalog::put_run_record(txn, existing, &record)?;
-                    crate::liveness::record_writer(txn, existing)?;
-                    return Ok((existing, name.to_string()));
-                }
-            },
-        },
-        None => generated_name(txn, project)?,
-    };
-    let id = catalog::meta_get(txn, catalog::META_NEXT_RUN_ID)?;
-    catalog::meta_set(txn, catalog::META_NEXT_RUN_ID, id + 1)?;
-    catalog::ensure_project(txn, project, now)?;
-    let record = records::RunRecord {
-        project: project.to_string(),
-        name: name.clone(),
-        description: options.description.clone().unwrap_or_default(),
-        created_us: now,
-        last_modified_us: now,
-        status: crate::status::RunStatus::Empty.code(),
-        input_tables: Vec::new(),
-        input_count: 0,
-        output_count: 0,
-        metrics: Vec::new(),
-    };
-    catalog::put_run_record(txn, id, &record)?;
-    let mut names = txn
-        .open_table(catalog::RUN_NAMES)
-        .map_err(|e| Error::db("init run", e))?;
-    seal::put(&mut names, (project, name.as_str()), &id.to_le_bytes())?;
-    drop(names);
-    let parameters = options
-        .parameters
-        .clone()
-        .unwrap_or_else(|| Value::Map(Default::default()));
-    catalog::put_params(txn, id, &parameters)?;
-    Ok((id, name))
-}
-
-/// Marks the current thread as inside [`Store::batch`] for as long as it lives.
-struct BatchGuard<'a> {
+/// Marks the current thread as inside `Store::batch` for as long as it lives.
+pub(crate) struct BatchGuard<'a> {
     store: &'a Store,
 }
 
 impl<'a> BatchGuard<'a> {
-    fn enter(store: &'a Store) -> BatchGuard<'a> {
+    /// Marks the current thread until the guard drops.
+    pub(crate) fn enter(store: &'a Store) -> BatchGuard<'a> {
         *store.lock_batch_thread() = Some(std::thread::current().id());
         BatchGuard { store }
     }
@@ -1022,122 +748,6 @@ impl Drop for BatchGuard<'_> {
     fn drop(&mut self) {
         *self.store.lock_batch_thread() = None;
     }
-}
-
-/// Many changes in one commit: see [`Store::batch`]. Each call checks and does what the
-/// [`Store`] or [`Run`] call of the same name does.
-pub struct Batch<'a> {
-    store: &'a Store,
-    txn: &'a WriteTransaction,
-    last_init: Option<u64>,
-}
-
-impl std::fmt::Debug for Batch<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Batch")
-            .field("path", &self.store.path())
-            .finish()
-    }
-}
-
-impl Batch<'_> {
-    /// [`Store::init`] inside the batch; the last run it creates becomes the active run when
-    /// the batch commits.
-    pub fn init(&mut self, project: &str, run_name: Option<&str>) -> Result<Run> {
-        self.init_with(project, run_name, &InitOptions::default())
-    }
-
-    /// [`Store::init_with`] inside the batch.
-    pub fn init_with(
-        &mut self,
-        project: &str,
-        run_name: Option<&str>,
-        options: &InitOptions,
-    ) -> Result<Run> {
-        validate_init(project, run_name, options)?;
-        let (id, name) = contain_panic("batch init", || {
-            init_in(self.txn, project, run_name, options, time::now_us())
-        })?;
-        self.last_init = Some(id);
-        Ok(Run::new(self.store.clone(), id, project.to_string(), name))
-    }
-
-    fn check_run(&self, run: &Run) -> Result<u64> {
-        if !self.store.same_store(run.store()) {
-            return Err(Error::InvalidInput {
-                reason: format!("run {} belongs to another store handle", run.url()),
-            });
-        }
-        Ok(run.id())
-    }
-
-    /// [`Run::set_parameters`] inside the batch.
-    pub fn set_parameters(&mut self, run: &Run, parameters: &Value) -> Result<()> {
-        self.check_run(run)?;
-        contain_panic("batch", || run.set_parameters_in(self.txn, parameters))
-    }
-
-    /// [`Run::add_output_value`] inside the batch.
-    pub fn add_output_value(&mut self, run: &Run, value: &Value) -> Result<()> {
-        self.add_output_values(run, std::slice::from_ref(value))
-    }
-
-    /// [`Run::add_output_values`] inside the batch.
-    pub fn add_output_values(&mut self, run: &Run, values: &[Value]) -> Result<()> {
-        self.check_run(run)?;
-        contain_panic("batch", || run.add_output_values_in(self.txn, values))
-    }
-
-    /// [`Run::set_status`] inside the batch.
-    pub fn set_status(&mut self, run: &Run, status: crate::status::RunStatus) -> Result<()> {
-        self.check_run(run)?;
-        contain_panic("batch", || run.set_status_in(self.txn, status))
-    }
-
-    /// [`Run::set_description`] inside the batch.
-    pub fn set_description(&mut self, run: &Run, description: &str) -> Result<()> {
-        self.check_run(run)?;
-        contain_panic("batch", || run.set_description_in(self.txn, description))
-    }
-}
-
-fn validate_name(name: &str) -> Result<()> {
-    names::validate_name(name).map_err(|reason| Error::InvalidName {
-        name: name.to_string(),
-        reason,
-    })
-}
-
-pub(crate) fn first_free_name(txn: &impl Reader, project: &str, base: &str) -> Result<String> {
-    for n in 0..10_000 {
-        let candidate = names::rename_candidate(base, n);
-        if candidate.len() > names::NAME_BYTES_MAX {
-            return Err(Error::InvalidName {
-                name: candidate,
-                reason: "renaming it would exceed 256 bytes",
-            });
-        }
-        if catalog::run_id(txn, project, &candidate)?.is_none() {
-            return Ok(candidate);
-        }
-    }
-    Err(Error::AlreadyExists {
-        what: format!("every rename of run {base} up to _9999"),
-    })
-}
-
-fn generated_name(txn: &impl Reader, project: &str) -> Result<String> {
-    // 64 x 64 adjective-noun pairs; after a few collisions fall back to the _NNNN rule, which
-    // always finds a free name.
-    let mut seed = names::random_seed();
-    for _ in 0..16 {
-        let name = names::generate_run_name(seed);
-        if catalog::run_id(txn, project, &name)?.is_none() {
-            return Ok(name);
-        }
-        seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    }
-    first_free_name(txn, project, &names::generate_run_name(seed))
 }
 
 /// redb's settings for a handle of `access`. A read-only handle uses `SingleWriter`: redb's

@@ -19,13 +19,14 @@
 
 use std::collections::HashMap;
 
-use redb::{ReadTransaction, TableHandle, WriteTransaction};
+use redb::{ReadTransaction, WriteTransaction};
 
+use crate::catalog;
 use crate::catalog::records::{self, RunRecord, SegmentRef, TableRecord, TailRecord};
-use crate::catalog::{self, seal, Reader};
 use crate::error::{Error, Result};
+use crate::run::first_free_name;
 use crate::run::{parse_run_url, run_url, CopyIfExists, CopyOptions, Run};
-use crate::store::{first_free_name, Store};
+use crate::store::Store;
 use crate::table;
 use crate::vacuum::SegmentMover;
 use crate::{names, time};
@@ -73,7 +74,7 @@ impl<'a> Transfer<'a> {
     ) -> Result<Transfer<'a>> {
         let col_hwm = catalog::meta_get(to, catalog::META_COL_HWM)?;
         Ok(Transfer {
-            mover: SegmentMover::new(source, target, col_hwm),
+            mover: SegmentMover::new(source.file(), target.file(), col_hwm),
             source,
             target,
             input_tables: HashMap::new(),
@@ -168,11 +169,10 @@ impl<'a> Transfer<'a> {
         };
         let id = catalog::meta_get(to, catalog::META_NEXT_RUN_ID)?;
         catalog::meta_set(to, catalog::META_NEXT_RUN_ID, id + 1)?;
-        let project_created =
-            match seal::get(&from.table(catalog::PROJECTS)?, source.project.as_str())? {
-                Some(created) => seal::u64_payload(&created, "project")? as i64,
-                None => time::now_us(),
-            };
+        let project_created = match catalog::runs::project_created(from, &source.project)? {
+            Some(created) => created as i64,
+            None => time::now_us(),
+        };
         catalog::ensure_project(to, project, project_created)?;
 
         let mut record: RunRecord = source.clone();
@@ -186,7 +186,7 @@ impl<'a> Transfer<'a> {
         let old_prefix = format!("{}/", run_url(&source.project, &source.name));
         let new_prefix = format!("{}/", run_url(project, &name));
         let mut moved_tables = HashMap::new();
-        for (table_id, table_record) in table::run_tables(from, source_id)? {
+        for (table_id, table_record) in catalog::tables::run_tables(from, source_id)? {
             let suffix =
                 table_record
                     .url
@@ -218,45 +218,11 @@ impl<'a> Transfer<'a> {
             // Anything else (an external reference, another run's table) is kept as given.
         }
         catalog::put_run_record(to, id, &record)?;
-        let mut names = to
-            .open_table(catalog::RUN_NAMES)
-            .map_err(|e| Error::db(op, e))?;
-        seal::put(&mut names, (project, name.as_str()), &id.to_le_bytes())?;
-        drop(names);
-        self.copy_rows(from, to, source_id, id)?;
+        catalog::runs::put_run_name(to, project, &name, id, op)?;
+        catalog::runs::copy_rows_across(from, to, source_id, id, op)?;
         catalog::index::add_run(to, id)?;
         self.copy_blobs(from, to, source_id, id, &run_url(project, &name))?;
         Ok((id, name))
-    }
-
-    /// Parameters, input values and output values of run `from_id`, as bytes.
-    fn copy_rows(
-        &self,
-        from: &ReadTransaction,
-        to: &WriteTransaction,
-        from_id: u64,
-        to_id: u64,
-    ) -> Result<()> {
-        let op = "copy run to store";
-        if let Some(params) = seal::get(&from.table(catalog::PARAMS)?, from_id)? {
-            let mut target = to
-                .open_table(catalog::PARAMS)
-                .map_err(|e| Error::db(op, e))?;
-            seal::put(&mut target, to_id, params.as_slice())?;
-        }
-        for definition in [catalog::INPUTS, catalog::OUTPUTS] {
-            let rows = from.table(definition)?;
-            let mut target = to.open_table(definition).map_err(|e| Error::db(op, e))?;
-            for entry in rows
-                .range((from_id, 0)..=(from_id, u64::MAX))
-                .map_err(|e| Error::db(op, e))?
-            {
-                let (key, value) = entry.map_err(|e| Error::db(op, e))?;
-                let payload = seal::open_entry(rows.name(), &key, &value)?;
-                seal::put(&mut target, (to_id, key.value().1), payload)?;
-            }
-        }
-        Ok(())
     }
 
     /// The run's blobs: records rewritten to the moved chunks.
@@ -269,21 +235,15 @@ impl<'a> Transfer<'a> {
         url: &str,
     ) -> Result<()> {
         let op = "copy run to store";
-        let blobs = catalog::run_blobs(from, from_id)?;
-        let mut target = to
-            .open_table(catalog::BLOBS)
-            .map_err(|e| Error::db(op, e))?;
+        let blobs = catalog::blobs::run_blobs(from, from_id)?;
         for (name, bytes) in blobs {
             let mut record: records::BlobRecord = records::decode(&bytes, "blob record")?;
             let what = format!("blob {url}/bulk_data/{name}");
             for chunk in &mut record.chunks {
                 self.relocate(chunk, &what)?;
             }
-            seal::put(
-                &mut target,
-                (to_id, name.as_str()),
-                records::encode(&record).as_slice(),
-            )?;
+            let bytes = records::encode(&record);
+            catalog::blobs::put_raw(to, to_id, &name, bytes.as_slice(), op)?;
             self.counts.blobs += 1;
         }
         Ok(())
@@ -326,23 +286,11 @@ impl<'a> Transfer<'a> {
                 }
             }
         }
-        let new_id = catalog::meta_get(to, catalog::META_NEXT_TABLE_ID)?;
-        catalog::meta_set(to, catalog::META_NEXT_TABLE_ID, new_id + 1)?;
+        let new_id = catalog::tables::next_table_id(to)?;
         table::put_table_record(to, new_id, &copy)?;
-        let mut urls = to
-            .open_table(catalog::TABLE_URLS)
-            .map_err(|e| Error::db(op, e))?;
-        seal::put(&mut urls, new_url, &new_id.to_le_bytes())?;
-        drop(urls);
-        let tail = from.table(catalog::TAIL)?;
-        let mut target = to.open_table(catalog::TAIL).map_err(|e| Error::db(op, e))?;
+        catalog::tables::put_url(to, new_url, new_id, op)?;
         let mut tail_rows = 0u64;
-        for entry in tail
-            .range((id, 0)..=(id, u64::MAX))
-            .map_err(|e| Error::db(op, e))?
-        {
-            let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
-            let payload = seal::open_entry(catalog::TAIL.name(), &key, &bytes)?;
+        catalog::tables::copy_tail_across(from, to, id, new_id, |payload| {
             let decoded: TailRecord = records::decode(payload, "tail entry")?;
             if let Err(error) = check_tail_entry(&decoded, &record.url) {
                 self.source_damaged = true;
@@ -350,8 +298,8 @@ impl<'a> Transfer<'a> {
             }
             tail_rows += decoded.rows;
             self.counts.tail_bytes += payload.len() as u64;
-            seal::put(&mut target, (new_id, key.value().1), payload)?;
-        }
+            Ok(())
+        })?;
         if tail_rows != record.tail_rows {
             return Err(Error::Corrupted {
                 offset: 0,

@@ -1,24 +1,23 @@
 //! Vacuum: copying the live contents of one store into a fresh one.
 //!
-//! Catalog rows are copied verbatim; segments (blob chunks and table column buffers) are
-//! re-appended to the new file, each CRC checked on the way, and a segment shared by several
-//! runs or tables (after `copy`) is copied once. The caller (`Store::vacuum`) owns the
-//! temporary file and the rename.
+//! Catalog rows are copied verbatim (`catalog::defs` says which tables); segments (blob chunks
+//! and table column buffers) are re-appended to the new file, each CRC checked on the way, and
+//! a segment shared by several runs or tables (after `copy`) is copied once. The caller
+//! (`Store::vacuum`, backup) owns the transactions, the temporary file and the rename.
 
 use std::collections::HashMap;
 
-use redb::{ReadableTable, TableDefinition, TableHandle};
+use redb::{ReadTransaction, WriteTransaction};
 
-use crate::catalog::records::{self, SegmentRef};
-use crate::catalog::seal::{self, Sealed};
-use crate::catalog::{self, Reader};
+use crate::catalog;
+use crate::catalog::records::SegmentRef;
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::file::PhysicalFile;
 
 /// Re-appends segments from one store to another, once each (also used by `transfer`).
 pub(crate) struct SegmentMover<'a> {
-    source: &'a Store,
-    target: &'a Store,
+    source: &'a PhysicalFile,
+    target: &'a PhysicalFile,
     col_hwm: u64,
     /// (source offset, length) to new offset. Keyed by both: an empty segment shares its
     /// offset with the segment after it.
@@ -28,7 +27,11 @@ pub(crate) struct SegmentMover<'a> {
 
 impl<'a> SegmentMover<'a> {
     /// A mover that appends to `target` from its committed high-water mark `col_hwm`.
-    pub(crate) fn new(source: &'a Store, target: &'a Store, col_hwm: u64) -> SegmentMover<'a> {
+    pub(crate) fn new(
+        source: &'a PhysicalFile,
+        target: &'a PhysicalFile,
+        col_hwm: u64,
+    ) -> SegmentMover<'a> {
         SegmentMover {
             source,
             target,
@@ -60,9 +63,7 @@ impl<'a> SegmentMover<'a> {
             reason: format!("{what}: segment length overflows"),
         })?;
         self.buf.resize(len, 0);
-        self.source
-            .file()
-            .read_column(segment.offset, &mut self.buf)?;
+        self.source.read_column(segment.offset, &mut self.buf)?;
         let crc = crc32fast::hash(&self.buf);
         if crc != segment.crc32 {
             return Err(Error::Corrupted {
@@ -70,7 +71,7 @@ impl<'a> SegmentMover<'a> {
                 reason: format!("{what}: segment fails its checksum"),
             });
         }
-        let new_offset = self.target.file().append_column(self.col_hwm, &self.buf)?;
+        let new_offset = self.target.append_column(self.col_hwm, &self.buf)?;
         self.col_hwm = new_offset + segment.len;
         self.moved.insert((segment.offset, segment.len), new_offset);
         segment.offset = new_offset;
@@ -78,114 +79,39 @@ impl<'a> SegmentMover<'a> {
     }
 }
 
-/// Copies everything live from `source` into the empty store `target` in one commit; returns
-/// the number of runs copied.
-pub fn copy_all(source: &Store, target: &Store) -> Result<u64> {
-    source.read(|from| {
-        target.write("vacuum", |to| {
-            copy_table(from, to, catalog::PROJECTS)?;
-            copy_table(from, to, catalog::RUN_NAMES)?;
-            copy_table(from, to, catalog::RUNS)?;
-            copy_table(from, to, catalog::PARAMS)?;
-            copy_table(from, to, catalog::INPUTS)?;
-            copy_table(from, to, catalog::OUTPUTS)?;
-            copy_table(from, to, catalog::TABLE_URLS)?;
-            copy_table(from, to, catalog::TAIL)?;
-            // Absent in stores written before writers were recorded.
-            if from
-                .list_tables()
-                .map_err(|e| Error::db("vacuum", e))?
-                .any(|t| t.name() == catalog::RUN_WRITERS.name())
-            {
-                copy_table(from, to, catalog::RUN_WRITERS)?;
-            }
-            // The key index: copied as it is, or built for a store written before it existed.
-            if catalog::has_index(from)? {
-                copy_table(from, to, catalog::index::PARAM_INDEX)?;
-                copy_table(from, to, catalog::index::OUTPUT_INDEX)?;
-                copy_table(from, to, catalog::index::OUTPUT_ORDER)?;
-            } else {
-                catalog::index::rebuild(to)?;
-            }
-            for key in [catalog::META_NEXT_RUN_ID, catalog::META_NEXT_TABLE_ID] {
-                catalog::meta_set(to, key, catalog::meta_get(from, key)?)?;
-            }
-            let mut mover = SegmentMover::new(
-                source,
-                target,
-                catalog::meta_get(to, catalog::META_COL_HWM)?,
-            );
-
-            let blobs = from.table(catalog::BLOBS)?;
-            let mut target_blobs = to
-                .open_table(catalog::BLOBS)
-                .map_err(|e| Error::db("vacuum", e))?;
-            for entry in blobs.iter().map_err(|e| Error::db("vacuum", e))? {
-                let (key, bytes) = entry.map_err(|e| Error::db("vacuum", e))?;
-                let payload = seal::open_entry(catalog::BLOBS.name(), &key, &bytes)?;
-                let (run, name) = key.value();
-                let mut record: records::BlobRecord = records::decode(payload, "blob record")?;
-                let what = format!("blob {name} of run #{run}");
-                for chunk in &mut record.chunks {
-                    mover.relocate(chunk, &what)?;
+/// Copies everything live from the snapshot `from` of the store in `source` into the empty
+/// store of `to`, whose file is `target`, in that one transaction; returns the number of runs
+/// copied.
+pub fn copy_all(
+    from: &ReadTransaction,
+    to: &WriteTransaction,
+    source: &PhysicalFile,
+    target: &PhysicalFile,
+) -> Result<u64> {
+    catalog::defs::copy_verbatim_tables(from, to)?;
+    let mut mover = SegmentMover::new(
+        source,
+        target,
+        catalog::meta_get(to, catalog::META_COL_HWM)?,
+    );
+    catalog::blobs::copy_all_with(from, to, |run, name, record| {
+        let what = format!("blob {name} of run #{run}");
+        for chunk in &mut record.chunks {
+            mover.relocate(chunk, &what)?;
+        }
+        Ok(())
+    })?;
+    catalog::tables::copy_all_with(from, to, |record| {
+        let what = format!("table {}", record.url);
+        for chunk in &mut record.chunks {
+            for node in &mut chunk.nodes {
+                for segment in node.validity.iter_mut().chain(&mut node.buffers) {
+                    mover.relocate(segment, &what)?;
                 }
-                seal::put(
-                    &mut target_blobs,
-                    (run, name),
-                    records::encode(&record).as_slice(),
-                )?;
             }
-            drop(target_blobs);
-
-            let tables = from.table(catalog::TABLES)?;
-            let mut target_tables = to
-                .open_table(catalog::TABLES)
-                .map_err(|e| Error::db("vacuum", e))?;
-            for entry in tables.iter().map_err(|e| Error::db("vacuum", e))? {
-                let (id, bytes) = entry.map_err(|e| Error::db("vacuum", e))?;
-                let payload = seal::open_entry(catalog::TABLES.name(), &id, &bytes)?;
-                let mut record: records::TableRecord = records::decode(payload, "table record")?;
-                let what = format!("table {}", record.url);
-                for chunk in &mut record.chunks {
-                    for node in &mut chunk.nodes {
-                        for segment in node.validity.iter_mut().chain(&mut node.buffers) {
-                            mover.relocate(segment, &what)?;
-                        }
-                    }
-                }
-                seal::put(
-                    &mut target_tables,
-                    id.value(),
-                    records::encode(&record).as_slice(),
-                )?;
-            }
-            drop(target_tables);
-            catalog::meta_set(to, catalog::META_COL_HWM, mover.col_hwm)?;
-            catalog::count_rows(from, catalog::RUNS)
-        })
-    })
-}
-
-fn copy_table<K>(
-    from: &redb::ReadTransaction,
-    to: &redb::WriteTransaction,
-    definition: TableDefinition<K, Sealed>,
-) -> Result<()>
-where
-    K: redb::Key + 'static,
-    for<'a> K::SelfType<'a>: std::borrow::Borrow<K::SelfType<'a>>,
-{
-    let source = from.table(definition)?;
-    let mut target = to
-        .open_table(definition)
-        .map_err(|e| Error::db("vacuum", e))?;
-    for entry in source.iter().map_err(|e| Error::db("vacuum", e))? {
-        let (key, value) = entry.map_err(|e| Error::db("vacuum", e))?;
-        // Same table, same key: the sealed bytes are copied as they are, once checked.
-        seal::open_entry(definition.name(), &key, &value)?;
-        target
-            .insert(key.value(), value.value())
-            .map_err(|e| Error::db("vacuum", e))?;
-    }
-    Ok(())
+        }
+        Ok(())
+    })?;
+    catalog::meta_set(to, catalog::META_COL_HWM, mover.col_hwm)?;
+    catalog::count_rows(from, catalog::RUNS)
 }

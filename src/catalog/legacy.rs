@@ -39,25 +39,34 @@ pub fn version(txn: &impl Reader) -> Result<Option<u64>> {
     }
 }
 
-/// Rewrites every version-1 table sealed, under the current definitions.
-pub fn seal_all(txn: &WriteTransaction) -> Result<()> {
-    let number = |v: u64| v.to_le_bytes().to_vec();
-    migrate(txn, META, super::META, number)?;
+/// Rewrites one version-1 table sealed, under its current definition (the `upgrade_v1` of
+/// its entry in `defs::TABLES`).
+pub(super) type Upgrade = fn(&WriteTransaction) -> Result<()>;
+
+pub(super) const META_V1: Upgrade = |txn| migrate(txn, META, super::META, number);
+pub(super) const PROJECTS_V1: Upgrade = |txn| {
     migrate(txn, PROJECTS, super::PROJECTS, |v: i64| {
         v.to_le_bytes().to_vec()
-    })?;
-    migrate(txn, RUN_NAMES, super::RUN_NAMES, number)?;
-    let bytes = |v: &[u8]| v.to_vec();
-    migrate(txn, RUNS, super::RUNS, bytes)?;
-    migrate(txn, PARAMS, super::PARAMS, bytes)?;
-    migrate(txn, INPUTS, super::INPUTS, bytes)?;
-    migrate(txn, OUTPUTS, super::OUTPUTS, bytes)?;
-    migrate(txn, BLOBS, super::BLOBS, bytes)?;
-    migrate(txn, TABLES, super::TABLES, bytes)?;
-    migrate(txn, TABLE_URLS, super::TABLE_URLS, number)?;
-    migrate(txn, TAIL, super::TAIL, bytes)?;
-    migrate(txn, RUN_WRITERS, super::RUN_WRITERS, bytes)?;
-    Ok(())
+    })
+};
+pub(super) const RUN_NAMES_V1: Upgrade = |txn| migrate(txn, RUN_NAMES, super::RUN_NAMES, number);
+pub(super) const RUNS_V1: Upgrade = |txn| migrate(txn, RUNS, super::RUNS, bytes);
+pub(super) const PARAMS_V1: Upgrade = |txn| migrate(txn, PARAMS, super::PARAMS, bytes);
+pub(super) const INPUTS_V1: Upgrade = |txn| migrate(txn, INPUTS, super::INPUTS, bytes);
+pub(super) const OUTPUTS_V1: Upgrade = |txn| migrate(txn, OUTPUTS, super::OUTPUTS, bytes);
+pub(super) const BLOBS_V1: Upgrade = |txn| migrate(txn, BLOBS, super::BLOBS, bytes);
+pub(super) const TABLES_V1: Upgrade = |txn| migrate(txn, TABLES, super::TABLES, bytes);
+pub(super) const TABLE_URLS_V1: Upgrade = |txn| migrate(txn, TABLE_URLS, super::TABLE_URLS, number);
+pub(super) const TAIL_V1: Upgrade = |txn| migrate(txn, TAIL, super::TAIL, bytes);
+pub(super) const RUN_WRITERS_V1: Upgrade =
+    |txn| migrate(txn, RUN_WRITERS, super::RUN_WRITERS, bytes);
+
+fn number(v: u64) -> Vec<u8> {
+    v.to_le_bytes().to_vec()
+}
+
+fn bytes(v: &[u8]) -> Vec<u8> {
+    v.to_vec()
 }
 
 fn migrate<K: Key + 'static, V: redb::Value + 'static>(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int32Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use redb::{ReadableTable, TableHandle, WriteTransaction};
+use redb::WriteTransaction;
 
 use super::{
     append_batch, create_table, put_table_record, table_id, table_info, table_record, with_role,
@@ -17,7 +17,7 @@ use super::{
     STREAM_DEFAULT,
 };
 use crate::catalog::records::{MetricTableRecord, RunRecord, TableRecord};
-use crate::catalog::{self, seal, Reader};
+use crate::catalog::{self, Reader};
 use crate::error::{Error, Result};
 use crate::names;
 use crate::run::{MetricTableInfo, Run};
@@ -426,12 +426,9 @@ impl Store {
     /// Every table of the store (of `project`, if given), by url.
     pub fn tables(&self, project: Option<&str>) -> Result<Vec<TableInfo>> {
         self.read(|txn| {
-            let urls = txn.table(catalog::TABLE_URLS)?;
             let mut out = Vec::new();
-            for entry in urls.iter().map_err(|e| Error::db("list tables", e))? {
-                let (url_guard, id) = entry.map_err(|e| Error::db("list tables", e))?;
-                let id = seal::open_u64_entry(catalog::TABLE_URLS.name(), &url_guard, &id)?;
-                let url = url_guard.value();
+            for (url, id) in catalog::tables::urls(txn)? {
+                let url = url.as_str();
                 if project.is_some_and(|p| url.split('/').next() != Some(p)) {
                     continue;
                 }

@@ -30,10 +30,10 @@ use arrow_array::types::Int32Type;
 use arrow_array::{Array, ArrayRef, DictionaryArray, RecordBatch, StringArray};
 use arrow_buffer::Buffer;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use redb::{ReadableTable, TableHandle, WriteTransaction};
+use redb::WriteTransaction;
 
 use crate::catalog::records::{self, ChunkRecord, SegmentRef, TableRecord, TailRecord};
-use crate::catalog::{self, seal, Reader};
+use crate::catalog::{self, tables, Reader};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -271,46 +271,9 @@ fn table_info(record: &TableRecord) -> Result<TableInfo> {
     })
 }
 
-/// Bytes a table occupies: its segments plus its tail entries.
-pub(crate) fn table_bytes(record: &TableRecord) -> u64 {
-    let segments: u64 = record
-        .chunks
-        .iter()
-        .flat_map(|chunk| &chunk.nodes)
-        .flat_map(|node| node.validity.iter().chain(&node.buffers))
-        .map(|segment| segment.len)
-        .sum();
-    segments + record.tail_bytes
-}
-
-/// Looks up a table id by url.
-pub(crate) fn table_id(txn: &impl Reader, url: &str) -> Result<Option<u64>> {
-    let urls = txn.table(catalog::TABLE_URLS)?;
-    seal::get(&urls, url)?
-        .map(|id| seal::u64_payload(&id, "table url index"))
-        .transpose()
-}
-
-/// Reads a table record.
-pub(crate) fn table_record(txn: &impl Reader, id: u64, url: &str) -> Result<TableRecord> {
-    let tables = txn.table(catalog::TABLES)?;
-    match seal::get(&tables, id)? {
-        Some(bytes) => records::decode(&bytes, "table record"),
-        None => Err(Error::not_found(format!("table {url}"))),
-    }
-}
-
-pub(crate) fn put_table_record(
-    txn: &WriteTransaction,
-    id: u64,
-    record: &TableRecord,
-) -> Result<()> {
-    let mut tables = txn
-        .open_table(catalog::TABLES)
-        .map_err(|e| Error::db("write table", e))?;
-    seal::put(&mut tables, id, records::encode(record).as_slice())?;
-    Ok(())
-}
+pub(crate) use crate::catalog::tables::{
+    delete_table, put_table_record, table_bytes, table_id, table_record,
+};
 
 /// Creates an empty table record under `url`; fails if the url is taken.
 pub(crate) fn create_table(
@@ -327,8 +290,7 @@ pub(crate) fn create_table(
         });
     }
     check_schema(schema)?;
-    let id = catalog::meta_get(txn, catalog::META_NEXT_TABLE_ID)?;
-    catalog::meta_set(txn, catalog::META_NEXT_TABLE_ID, id + 1)?;
+    let id = tables::next_table_id(txn)?;
     let record = TableRecord {
         url: url.to_string(),
         run_id,
@@ -343,10 +305,7 @@ pub(crate) fn create_table(
         created_us: crate::time::now_us(),
     };
     put_table_record(txn, id, &record)?;
-    let mut urls = txn
-        .open_table(catalog::TABLE_URLS)
-        .map_err(|e| Error::db("create table", e))?;
-    seal::put(&mut urls, url, &id.to_le_bytes())?;
+    tables::put_url(txn, url, id, "create table")?;
     Ok((id, record))
 }
 
@@ -523,10 +482,7 @@ pub(crate) fn append_tail(
     }
     let rows = batch.num_rows() as u64;
     let entry = records::encode(&TailRecord { rows, nodes, data });
-    let mut tail = txn
-        .open_table(catalog::TAIL)
-        .map_err(|e| Error::db("append to tail", e))?;
-    seal::put(&mut tail, (id, record.tail_next), entry.as_slice())?;
+    tables::put_tail_entry(txn, id, record.tail_next, entry.as_slice())?;
     record.tail_next += 1;
     record.tail_rows += rows;
     record.tail_bytes += entry.len() as u64;
@@ -577,10 +533,7 @@ pub(crate) fn seal(
             reason: format!("table {}: tail entries do not concatenate: {e}", record.url),
         })?;
     write_chunk(store, txn, record, &batch)?;
-    txn.open_table(catalog::TAIL)
-        .map_err(|e| Error::db("seal", e))?
-        .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)
-        .map_err(|e| Error::db("seal", e))?;
+    tables::clear_tail(txn, id)?;
     record.tail_rows = 0;
     record.tail_bytes = 0;
     Ok(())
@@ -593,15 +546,9 @@ fn tail_batches(
     record: &TableRecord,
     schema: &SchemaRef,
 ) -> Result<Vec<RecordBatch>> {
-    let tail = txn.table(catalog::TAIL)?;
     let mut batches = Vec::new();
     let mut rows = 0u64;
-    for entry in tail
-        .range((id, 0)..=(id, u64::MAX))
-        .map_err(|e| Error::db("read tail", e))?
-    {
-        let (key, bytes) = entry.map_err(|e| Error::db("read tail", e))?;
-        let payload = seal::open_entry(catalog::TAIL.name(), &key, &bytes)?;
+    tables::for_each_tail_entry(txn, id, "read tail", |_, payload| {
         let entry: TailRecord = records::decode(payload, "tail entry")?;
         let batch = rebuild_batch(
             schema,
@@ -612,7 +559,8 @@ fn tail_batches(
         )?;
         rows += entry.rows;
         batches.push(batch);
-    }
+        Ok(())
+    })?;
     if rows != record.tail_rows {
         return Err(Error::Corrupted {
             offset: 0,
@@ -857,92 +805,6 @@ fn foreign_column(url: &str, rows: u64) -> ArrayRef {
         DictionaryArray::<Int32Type>::try_new(keys, values)
             .expect("keys are all 0 and the dictionary has one value"),
     )
-}
-
-/// Removes table `id` with its tail.
-pub(crate) fn delete_table(txn: &WriteTransaction, id: u64, record: &TableRecord) -> Result<()> {
-    let op = "delete table";
-    txn.open_table(catalog::TABLES)
-        .map_err(|e| Error::db(op, e))?
-        .remove(id)
-        .map_err(|e| Error::db(op, e))?;
-    txn.open_table(catalog::TABLE_URLS)
-        .map_err(|e| Error::db(op, e))?
-        .remove(record.url.as_str())
-        .map_err(|e| Error::db(op, e))?;
-    txn.open_table(catalog::TAIL)
-        .map_err(|e| Error::db(op, e))?
-        .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)
-        .map_err(|e| Error::db(op, e))?;
-    Ok(())
-}
-
-/// The tables owned by run `run_id` (its metrics tables), by url. A run's tables are named
-/// under its url, so this is a range of the url index, not a scan of every table.
-pub(crate) fn run_tables(txn: &impl Reader, run_id: u64) -> Result<Vec<(u64, TableRecord)>> {
-    let op = "list run tables";
-    let run = catalog::run_record(txn, run_id)?;
-    let prefix = format!("{}/", crate::run::run_url(&run.project, &run.name));
-    let urls = txn.table(catalog::TABLE_URLS)?;
-    let mut out = Vec::new();
-    for entry in urls
-        .range(prefix.as_str()..)
-        .map_err(|e| Error::db(op, e))?
-    {
-        let (url, id) = entry.map_err(|e| Error::db(op, e))?;
-        if !url.value().starts_with(&prefix) {
-            break;
-        }
-        let id = seal::open_u64_entry(catalog::TABLE_URLS.name(), &url, &id)?;
-        let record = table_record(txn, id, url.value())?;
-        if record.run_id == run_id {
-            out.push((id, record));
-        }
-    }
-    Ok(out)
-}
-
-/// Copies table `id` of a run to `new_url` owned by `new_run_id`, sharing its segments and
-/// copying its tail entries.
-pub(crate) fn copy_table(
-    txn: &WriteTransaction,
-    id: u64,
-    record: &TableRecord,
-    new_url: &str,
-    new_run_id: u64,
-) -> Result<u64> {
-    if table_id(txn, new_url)?.is_some() {
-        return Err(Error::AlreadyExists {
-            what: format!("table {new_url}"),
-        });
-    }
-    let new_id = catalog::meta_get(txn, catalog::META_NEXT_TABLE_ID)?;
-    catalog::meta_set(txn, catalog::META_NEXT_TABLE_ID, new_id + 1)?;
-    let mut copy = record.clone();
-    copy.url = new_url.to_string();
-    copy.run_id = new_run_id;
-    put_table_record(txn, new_id, &copy)?;
-    let mut urls = txn
-        .open_table(catalog::TABLE_URLS)
-        .map_err(|e| Error::db("copy table", e))?;
-    seal::put(&mut urls, new_url, &new_id.to_le_bytes())?;
-    drop(urls);
-    let mut tail = txn
-        .open_table(catalog::TAIL)
-        .map_err(|e| Error::db("copy table", e))?;
-    let mut entries: Vec<(u64, Vec<u8>)> = Vec::new();
-    for entry in tail
-        .range((id, 0)..=(id, u64::MAX))
-        .map_err(|e| Error::db("copy table", e))?
-    {
-        let (key, bytes) = entry.map_err(|e| Error::db("copy table", e))?;
-        let payload = seal::open_entry(catalog::TAIL.name(), &key, &bytes)?;
-        entries.push((key.value().1, payload.to_vec()));
-    }
-    for (seq, bytes) in entries {
-        seal::put(&mut tail, (new_id, seq), bytes.as_slice())?;
-    }
-    Ok(new_id)
 }
 
 /// Appends `bytes` as a column segment past `col_hwm`, which it advances; returns the
