@@ -2,9 +2,10 @@
 //! the redb backend, and the column segment writer and reader.
 //!
 //! Nothing outside this module reads or writes the file except through redb (which runs on
-//! [`RedbBackend`] or, for a reader that must not write, [`SnapshotBackend`]) and the column
-//! calls of [`PhysicalFile`]. Every open of a store's path goes through `open_store_file`,
-//! which refuses anything but a regular file before it can block on it.
+//! [`RedbBackend`] or, for a reader that must not write, [`SnapshotBackend`]), the column
+//! calls of [`PhysicalFile`] and `copy_prefix` (a backup's byte copy of the whole file).
+//! Every open of a store's path goes through `open_store_file`, which refuses anything but a
+//! regular file before it can block on it.
 
 pub mod backend;
 pub mod mmap;
@@ -46,6 +47,36 @@ pub(crate) fn open_store_file(path: &Path, writable: bool) -> Result<File> {
     })?;
     require_regular(path, metadata.file_type())?;
     Ok(file)
+}
+
+/// Copies the first `len` bytes of the file at `source` into a new file at `dest` (which must
+/// not exist) and syncs it; returns the bytes copied. A `source` shorter than `len` fails:
+/// the file shrank while copying. A backup's byte-for-byte copy of a store file, made while
+/// its writer holds the write lock.
+pub(crate) fn copy_prefix(source: &Path, dest: &Path, len: u64) -> Result<u64> {
+    use std::io::{Read, Write};
+    let io_err = |op: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { op, path, source }
+    };
+    let mut input = File::open(source).map_err(io_err("open", source))?;
+    let mut output = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)
+        .map_err(io_err("create", dest))?;
+    let copied =
+        io::copy(&mut (&mut input).take(len), &mut output).map_err(io_err("copy", dest))?;
+    output.flush().map_err(io_err("flush", dest))?;
+    output.sync_all().map_err(io_err("sync", dest))?;
+    if copied != len {
+        return Err(Error::Io {
+            op: "copy",
+            path: source.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while copying"),
+        });
+    }
+    Ok(copied)
 }
 
 fn require_regular(path: &Path, file_type: FileType) -> Result<()> {
