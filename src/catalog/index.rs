@@ -22,8 +22,8 @@
 //! it; a writable open of a store written before the index existed (catalog version 1) builds
 //! it once.
 //!
-//! Invariant (checked by `Store::check`): the entries of run `id` in the three tables are
-//! exactly those [`run_entries`] computes from its `params` and `outputs` rows, the order
+//! Invariant (checked by `runstore::check`, in `catalog/check.rs`): the entries of run `id` in
+//! the three tables are exactly those [`run_entries`] computes from its `params` and `outputs` rows, the order
 //! entries being the [`OutputStats::last_sort`] of its output entries.
 
 use std::collections::BTreeMap;

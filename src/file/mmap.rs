@@ -1,9 +1,10 @@
 //! The read-only memory mapping of the store file, and zero-copy Arrow buffers over it.
 //!
-//! This is one of the two files with `unsafe` (the other is none yet: this one holds both the
-//! mapping and the buffer construction). Everything here is bounds-checked before a pointer is
-//! formed, and segment checksums are verified by the caller (`table`) before a buffer over the
-//! bytes is handed out.
+//! This is the library's one file with `unsafe` (it holds both the mapping and the buffer
+//! construction; the crate denies `unsafe_code` everywhere else); the Python crate's `unsafe`
+//! is in `python/src/`. Everything here is bounds-checked before a pointer is formed, and
+//! segment checksums are verified by the caller (`table`) before a buffer over the bytes is
+//! handed out.
 //!
 //! # The mapping contract
 //!
