@@ -961,7 +961,7 @@ impl Store {
     }
 
     /// Runs (of `project`, or all) that are stale: in an active status while the process that
-    /// put them there is gone ([`crate::liveness`]). Close them with `set_status`.
+    /// put them there is gone ([`crate::Liveness`]). Close them with `set_status`.
     pub fn stale_runs(&self, project: Option<&str>) -> Result<Vec<Run>> {
         let mut stale = Vec::new();
         for run in self.runs(project)? {

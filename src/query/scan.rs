@@ -90,7 +90,7 @@ pub struct TableQuery {
 }
 
 /// What a table aggregate computes over the rows of a table (or of a group). Not a run
-/// filter's output reduction (`outputs.loss.min`, [`filter::OutputReduction`]).
+/// filter's output reduction (`outputs.loss.min`, `OutputReduction`).
 ///
 /// [`AggFunc::ALL`] is the one list of functions: the parser of `--agg` text ([`Agg`]'s
 /// `FromStr`), its error text and the CLI's help are built from it and [`AggFunc::name`].

@@ -206,9 +206,9 @@ impl FromStr for Expr {
 ///
 /// # Errors
 ///
-/// A [`FilterError`] naming the column of the first token that does not fit the grammar, an
-/// unknown attribute or status, an unparseable date, input over [`FILTER_BYTES_MAX`] bytes or
-/// nesting over [`FILTER_DEPTH_MAX`] levels.
+/// A `FilterError` naming the column of the first token that does not fit the grammar, an
+/// unknown attribute or status, an unparseable date, input over `FILTER_BYTES_MAX` bytes or
+/// nesting over `FILTER_DEPTH_MAX` levels.
 pub fn parse_filter(text: &str) -> Result<Option<Expr>, FilterError> {
     let mut parser = Parser::new(text)?;
     if parser.at_end() {
