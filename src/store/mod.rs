@@ -38,6 +38,7 @@ use crate::file::mmap::Mapping;
 use crate::file::{PhysicalFile, FORMAT_VERSION, SEGMENT_ALIGN};
 
 pub use maintenance::VacuumReport;
+#[cfg(feature = "fault")]
 pub(crate) use open::open_store_with;
 pub(crate) use txn::{contain_panic, BatchGuard};
 

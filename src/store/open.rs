@@ -288,6 +288,7 @@ pub(super) fn open_store(path: &Path, access: Access) -> Result<Store> {
 
 /// Opens the store at `path` for writing (`writable`) or reading, with its file backend
 /// wrapped by `wrap` (the fault injector of `crate::fault`).
+#[cfg(feature = "fault")]
 pub(crate) fn open_store_with(
     path: &Path,
     writable: bool,
