@@ -119,21 +119,24 @@ impl Rereadable {
     fn open(&self) -> Result<Box<dyn std::io::BufRead>> {
         match self {
             Rereadable::Bytes(bytes) => Ok(Box::new(Cursor::new(bytes.clone()))),
-            Rereadable::File(file, name) => {
-                let mut file = file.try_clone().map_err(|source| Error::Io {
-                    op: "reopen input",
-                    path: name.into(),
-                    source,
-                })?;
-                file.rewind().map_err(|source| Error::Io {
-                    op: "rewind input",
-                    path: name.into(),
-                    source,
-                })?;
-                Ok(Box::new(BufReader::new(file)))
-            }
+            Rereadable::File(file, name) => Ok(Box::new(BufReader::new(rewound(file, name)?))),
         }
     }
+}
+
+/// A second handle on `file`, positioned at its start.
+fn rewound(file: &File, name: &str) -> Result<File> {
+    let mut file = file.try_clone().map_err(|source| Error::Io {
+        op: "reopen input",
+        path: name.into(),
+        source,
+    })?;
+    file.rewind().map_err(|source| Error::Io {
+        op: "rewind input",
+        path: name.into(),
+        source,
+    })?;
+    Ok(file)
 }
 
 fn rereadable(source: Source, name: &str) -> Result<Rereadable> {
@@ -296,19 +299,7 @@ impl Rereadable {
     fn open_seek(&self) -> Result<Box<dyn ReadSeekInput>> {
         match self {
             Rereadable::Bytes(bytes) => Ok(Box::new(Cursor::new(bytes.clone()))),
-            Rereadable::File(file, name) => {
-                let mut file = file.try_clone().map_err(|source| Error::Io {
-                    op: "reopen input",
-                    path: name.into(),
-                    source,
-                })?;
-                file.rewind().map_err(|source| Error::Io {
-                    op: "rewind input",
-                    path: name.into(),
-                    source,
-                })?;
-                Ok(Box::new(BufReader::new(file)))
-            }
+            Rereadable::File(file, name) => Ok(Box::new(BufReader::new(rewound(file, name)?))),
         }
     }
 }
