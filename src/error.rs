@@ -182,6 +182,8 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error for a failed redb call made while doing `op`: redb's corruption and I/O errors
+    /// become [`Error::Corrupted`] and [`Error::Io`], anything else [`Error::Database`].
     pub(crate) fn db(op: &'static str, source: impl Into<redb::Error>) -> Error {
         let source = source.into();
         match source {
@@ -219,5 +221,18 @@ impl Error {
 
     pub(crate) fn not_found(what: impl Into<String>) -> Error {
         Error::NotFound { what: what.into() }
+    }
+}
+
+/// Turns a redb result into this crate's, naming what the store was doing: the one way a
+/// redb error becomes an [`Error`] at a call site (`txn.open_table(RUNS).db("open runs")?`).
+pub(crate) trait DbResultExt<T> {
+    /// Maps the error with [`Error::db`], `op` naming the operation.
+    fn db(self, op: &'static str) -> Result<T>;
+}
+
+impl<T, E: Into<redb::Error>> DbResultExt<T> for std::result::Result<T, E> {
+    fn db(self, op: &'static str) -> Result<T> {
+        self.map_err(|e| Error::db(op, e))
     }
 }

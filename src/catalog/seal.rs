@@ -15,7 +15,7 @@ use std::borrow::Borrow;
 
 use redb::{Key, ReadableTable, TableHandle, TypeName};
 
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Error, Result};
 
 /// The redb value type of catalog tables: a payload sealed with a CRC bound to its table and
 /// key (see the module documentation).
@@ -145,9 +145,7 @@ pub fn put<'k, K: Key + 'static>(
     let key_bytes = key_bytes::<K>(key.borrow());
     let name = table.name().to_string();
     let sealed = seal(&name, &key_bytes, payload);
-    let old = table
-        .insert(key, SealedBytes(&sealed))
-        .map_err(|e| Error::db(op, e))?;
+    let old = table.insert(key, SealedBytes(&sealed)).db(op)?;
     match old {
         Some(old) => Ok(Some(old.value().open(&name, &key_bytes)?.to_vec())),
         None => Ok(None),
@@ -164,7 +162,7 @@ pub fn get<'k, K: Key + 'static, T: ReadableTable<K, Sealed> + TableHandle>(
     key: impl Borrow<K::SelfType<'k>>,
 ) -> Result<Option<Vec<u8>>> {
     let key_bytes = key_bytes::<K>(key.borrow());
-    let guard = table.get(key).map_err(|e| Error::db("read catalog", e))?;
+    let guard = table.get(key).db("read catalog")?;
     match guard {
         Some(guard) => Ok(Some(guard.value().open(table.name(), &key_bytes)?.to_vec())),
         None => Ok(None),

@@ -34,7 +34,7 @@ use redb::WriteTransaction;
 
 use crate::catalog::records::{self, ChunkRecord, TableRecord};
 use crate::catalog::{self, Reader};
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Error, Result};
 use crate::run::Run;
 use crate::status::RunStatus;
 use crate::store::Store;
@@ -1222,9 +1222,7 @@ fn put_blob(
         chunks,
         created_us: crate::time::now_us(),
     };
-    let mut blobs = txn
-        .open_table(catalog::BLOBS)
-        .map_err(|e| Error::db("store reducer", e))?;
+    let mut blobs = txn.open_table(catalog::BLOBS).db("store reducer")?;
     catalog::seal::put(
         &mut blobs,
         (run_id, name),

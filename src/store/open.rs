@@ -17,7 +17,7 @@ use redb::{ConcurrencyMode, Database, DatabaseError};
 
 use super::{contain_panic, Access, Db, Store, CACHE_BYTES};
 use crate::catalog;
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Error, Result};
 use crate::file::mmap::Mapping;
 use crate::file::{PhysicalFile, RedbBackend, SnapshotBackend};
 use crate::names;
@@ -199,9 +199,7 @@ impl Store {
                 Db::Write(db) => db,
                 Db::Read(_) | Db::Snapshot(_) => return Err(Error::ReadOnly),
             };
-            let guard = db
-                .begin_write()
-                .map_err(|e| Error::db("replace store", e))?;
+            let guard = db.begin_write().db("replace store")?;
             let renamed = std::fs::rename(temp, path).map_err(|source| Error::Io {
                 op,
                 path: path.to_path_buf(),

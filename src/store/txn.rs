@@ -10,7 +10,7 @@ use redb::{ReadTransaction, WriteTransaction};
 
 use super::{Db, Store};
 use crate::catalog;
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Error, Result};
 
 impl Store {
     /// Runs `f` in one write transaction and commits it; if `f` fails, nothing is changed.
@@ -40,10 +40,10 @@ impl Store {
             });
         }
         let result = contain_panic(op, || {
-            let txn = db.begin_write().map_err(|e| Error::db(op, e))?;
+            let txn = db.begin_write().db(op)?;
             match f(&txn) {
                 Ok(value) => {
-                    txn.commit().map_err(|e| Error::db(op, e))?;
+                    txn.commit().db(op)?;
                     Ok(value)
                 }
                 Err(error) => {
