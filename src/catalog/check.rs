@@ -13,7 +13,7 @@ use redb::{ReadableTable, ReadableTableMetadata, TableHandle};
 
 use super::records::{self, RunRecord, TableRecord};
 use super::{seal, Reader};
-use crate::error::{DbResultExt, Error, Result};
+use crate::error::{DbResultExt, Error, Location, Result};
 use crate::status::RunStatus;
 use crate::value::Value;
 
@@ -129,7 +129,7 @@ pub(crate) fn check_catalog(
                 }
                 let decoded = seal::open_entry(table.name(), &key, &bytes).and_then(|payload| {
                     Value::decode(payload).map_err(|error| Error::Corrupted {
-                        offset: 0,
+                        at: Location::Catalog,
                         reason: error.to_string(),
                     })
                 });
@@ -317,10 +317,11 @@ fn check_writers(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Resul
     let op = "check run writers";
     let writers = match txn.table(super::RUN_WRITERS) {
         Ok(table) => table,
-        Err(Error::Database {
-            source: redb::Error::TableDoesNotExist(_),
-            ..
-        }) => return Ok(()),
+        Err(Error::Database { source, .. })
+            if matches!(source.redb(), redb::Error::TableDoesNotExist(_)) =>
+        {
+            return Ok(())
+        }
         Err(error) => return Err(error),
     };
     let runs = txn.table(super::RUNS)?;

@@ -32,7 +32,7 @@ use redb::{ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 
 use super::seal::{self, Sealed};
 use super::{Reader, OUTPUTS, PARAMS};
-use crate::error::{DbResultExt, Error, Result};
+use crate::error::{DbResultExt, Error, Location, Result};
 use crate::value::Value;
 
 /// `(encoded key path, run id)` to the parameter's value there: an encoded [`Value`], or an
@@ -214,7 +214,7 @@ pub fn decode_param(bytes: &[u8]) -> Result<Slot> {
     Value::decode(bytes)
         .map(Slot::Value)
         .map_err(|error| Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: format!("parameter index: {error}"),
         })
 }
@@ -341,7 +341,7 @@ impl OutputStats {
     /// `Error::Corrupted` if the bytes are not such an encoding.
     pub fn decode_parts(bytes: &[u8], parts: Parts) -> Result<OutputStats> {
         let corrupted = |reason: &str| Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: format!("output index: {reason}"),
         };
         let mut reader = StatsReader { bytes };

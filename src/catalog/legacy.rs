@@ -31,10 +31,11 @@ pub fn version(txn: &impl Reader) -> Result<Option<u64>> {
             .get(super::META_CATALOG_VERSION)
             .db("read meta")?
             .map(|v| v.value())),
-        Err(Error::Database {
-            source: redb::Error::TableTypeMismatch { .. },
-            ..
-        }) => Ok(None),
+        Err(Error::Database { source, .. })
+            if matches!(source.redb(), redb::Error::TableTypeMismatch { .. }) =>
+        {
+            Ok(None)
+        }
         Err(error) => Err(error),
     }
 }

@@ -34,10 +34,10 @@ pub use runs::{
 
 use redb::{
     ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    TableError, WriteTransaction,
+    TableError, TableHandle, WriteTransaction,
 };
 
-use crate::error::{DbResultExt, Error, Result};
+use crate::error::{DbResultExt, Error, Location, Result};
 use crate::value::Value;
 use records::RunRecord;
 use seal::Sealed;
@@ -181,7 +181,10 @@ pub fn meta_get(txn: &impl Reader, key: &str) -> Result<u64> {
     match seal::get(&meta, key)? {
         Some(bytes) => seal::u64_payload(&bytes, "meta"),
         None => Err(Error::Corrupted {
-            offset: 0,
+            at: Location::Record {
+                table: META.name().to_string(),
+                key: key.to_string(),
+            },
             reason: format!("meta key {key} is missing"),
         }),
     }
@@ -197,7 +200,7 @@ pub fn meta_set(txn: &WriteTransaction, key: &str, value: u64) -> Result<()> {
 /// Decodes a stored value; `what` names it in the error.
 pub fn decode_value(bytes: &[u8], what: &str) -> Result<Value> {
     Value::decode(bytes).map_err(|error| Error::Corrupted {
-        offset: 0,
+        at: Location::Catalog,
         reason: format!("{what}: {error}"),
     })
 }

@@ -15,7 +15,7 @@ use std::borrow::Borrow;
 
 use redb::{Key, ReadableTable, TableHandle, TypeName};
 
-use crate::error::{DbResultExt, Error, Result};
+use crate::error::{DbResultExt, Error, Location, Result};
 
 /// The redb value type of catalog tables: a payload sealed with a CRC bound to its table and
 /// key (see the module documentation).
@@ -100,7 +100,10 @@ impl<'a> SealedBytes<'a> {
     /// `Error::Corrupted` naming the table when the bytes are too short or the CRC differs.
     pub fn open(&self, table: &str, key: &[u8]) -> Result<&'a [u8]> {
         let corrupted = |what: &str| Error::Corrupted {
-            offset: 0,
+            at: Location::Record {
+                table: table.to_string(),
+                key: shown_key(key),
+            },
             reason: format!("catalog table {table}: {what} (key {})", shown_key(key)),
         };
         let split = self
@@ -271,7 +274,7 @@ pub fn u64_payload(bytes: &[u8], what: &str) -> Result<u64> {
     <[u8; 8]>::try_from(bytes)
         .map(u64::from_le_bytes)
         .map_err(|_| Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: format!("{what}: {} bytes where 8 were expected", bytes.len()),
         })
 }

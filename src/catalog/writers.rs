@@ -47,10 +47,11 @@ pub(crate) fn remove(txn: &WriteTransaction, id: u64) -> Result<()> {
 pub(crate) fn get(txn: &impl Reader, id: u64) -> Result<Option<WriterRecord>> {
     let table = match txn.table(RUN_WRITERS) {
         Ok(table) => table,
-        Err(Error::Database {
-            source: redb::Error::TableDoesNotExist(_),
-            ..
-        }) => return Ok(None),
+        Err(Error::Database { source, .. })
+            if matches!(source.redb(), redb::Error::TableDoesNotExist(_)) =>
+        {
+            return Ok(None)
+        }
         Err(error) => return Err(error),
     };
     let Some(bytes) = seal::get(&table, id)? else {

@@ -17,7 +17,7 @@ use redb::{ConcurrencyMode, Database, DatabaseError};
 
 use super::{contain_panic, Access, Db, Store, CACHE_BYTES};
 use crate::catalog;
-use crate::error::{DbResultExt, Error, Result};
+use crate::error::{DbResultExt, Error, Location, Result};
 use crate::file::mmap::Mapping;
 use crate::file::{PhysicalFile, RedbBackend, SnapshotBackend};
 use crate::names;
@@ -318,7 +318,7 @@ pub(crate) fn open_store_access(
     let physical = Arc::new(physical);
     if physical.superblock().redb_len == 0 {
         return Err(Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: "the store has no catalog".into(),
         });
     }
