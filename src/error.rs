@@ -228,6 +228,11 @@ impl Error {
     /// The error for a failed redb call made while doing `op`: redb's corruption and I/O errors
     /// become [`Error::Corrupted`] and [`Error::Io`], anything else [`Error::Database`].
     pub(crate) fn db(op: &'static str, source: impl Into<redb::Error>) -> Error {
+        Error::db_at(op, Path::new(""), source)
+    }
+
+    /// [`Error::db`] for a call on the store file at `path`: an I/O error names it.
+    pub(crate) fn db_at(op: &'static str, path: &Path, source: impl Into<redb::Error>) -> Error {
         let source = source.into();
         match source {
             redb::Error::Corrupted(reason) => Error::Corrupted {
@@ -236,10 +241,11 @@ impl Error {
             },
             // A failed read, write or sync underneath redb is an I/O error of the store's file
             // (ENOSPC, EIO): say so, so callers can tell a full disk from a broken database.
-            // The path is filled in by the store (`Error::at_path`).
+            // Callers that know the file pass it (`db_at`); the others run inside the store's
+            // `read`/`write`, which fill it in (`Error::at_path`).
             redb::Error::Io(source) => Error::Io {
                 op,
-                path: PathBuf::new(),
+                path: path.to_path_buf(),
                 source,
             },
             source => Error::Database {
@@ -312,11 +318,18 @@ impl std::error::Error for DatabaseError {
 pub(crate) trait DbResultExt<T> {
     /// Maps the error with [`Error::db`], `op` naming the operation.
     fn db(self, op: &'static str) -> Result<T>;
+
+    /// Maps the error with [`Error::db_at`]: an I/O error names `path`, the store file.
+    fn db_at(self, op: &'static str, path: &Path) -> Result<T>;
 }
 
 impl<T, E: Into<redb::Error>> DbResultExt<T> for std::result::Result<T, E> {
     fn db(self, op: &'static str) -> Result<T> {
         self.map_err(|e| Error::db(op, e))
+    }
+
+    fn db_at(self, op: &'static str, path: &Path) -> Result<T> {
+        self.map_err(|e| Error::db_at(op, path, e))
     }
 }
 
