@@ -45,10 +45,10 @@ pub enum Error {
         supported: u64,
     },
     /// Bytes on disk failed a check (checksum, bounds, structure).
-    #[error("store is corrupted at byte {offset}: {reason}")]
+    #[error("store is corrupted {at}: {reason}")]
     Corrupted {
-        /// Where the bad bytes are: a physical file offset, or 0 when only a record is known.
-        offset: u64,
+        /// Where the bad bytes are: a file offset, a catalog record, or the catalog as a whole.
+        at: Location,
         /// What check failed.
         reason: String,
     },
@@ -63,14 +63,14 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// redb reported an error.
+    /// The catalog database reported an error.
     #[error("database {op} failed")]
     Database {
         /// What the store was doing.
         op: &'static str,
-        /// redb's error.
+        /// The database's error.
         #[source]
-        source: redb::Error,
+        source: DatabaseError,
     },
     /// A writer crashed and left the file needing recovery, and it is still so where a clean
     /// file was required ([`crate::Store::repair`] checks its own work). Read-only opens do not
@@ -181,23 +181,77 @@ pub enum Error {
     },
 }
 
+/// Where in a store bytes failed a check: the place [`Error::Corrupted`] names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Location {
+    /// A physical byte offset in the store file: a superblock slot, a column segment, an
+    /// extent.
+    Offset(u64),
+    /// A record of the catalog: the catalog table and the record's key (as the check that
+    /// failed shows it, e.g. hex of its bytes).
+    Record {
+        /// The catalog table, e.g. `runs`.
+        table: String,
+        /// The record's key.
+        key: String,
+    },
+    /// Somewhere in the catalog, position unknown (a page of the catalog database failed its
+    /// own check, or a decoded record was not told its key).
+    Catalog,
+}
+
+impl std::fmt::Display for Location {
+    /// The words after "store is corrupted": "at byte 4096", "in catalog table runs, key 01",
+    /// "in the catalog".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Offset(offset) => write!(f, "at byte {offset}"),
+            Location::Record { table, key } => write!(f, "in catalog table {table}, key {key}"),
+            Location::Catalog => write!(f, "in the catalog"),
+        }
+    }
+}
+
 impl Error {
+    /// The file offset of a [`Error::Corrupted`] error that has one.
+    pub fn corrupted_offset(&self) -> Option<u64> {
+        match self {
+            Error::Corrupted {
+                at: Location::Offset(offset),
+                ..
+            } => Some(*offset),
+            _ => None,
+        }
+    }
+
+    /// The error for a failed redb call made while doing `op`: redb's corruption and I/O errors
+    /// become [`Error::Corrupted`] and [`Error::Io`], anything else [`Error::Database`].
     pub(crate) fn db(op: &'static str, source: impl Into<redb::Error>) -> Error {
+        Error::db_at(op, Path::new(""), source)
+    }
+
+    /// [`Error::db`] for a call on the store file at `path`: an I/O error names it.
+    pub(crate) fn db_at(op: &'static str, path: &Path, source: impl Into<redb::Error>) -> Error {
         let source = source.into();
         match source {
             redb::Error::Corrupted(reason) => Error::Corrupted {
-                offset: 0,
+                at: Location::Catalog,
                 reason: format!("{op}: {reason}"),
             },
             // A failed read, write or sync underneath redb is an I/O error of the store's file
             // (ENOSPC, EIO): say so, so callers can tell a full disk from a broken database.
-            // The path is filled in by the store (`Error::at_path`).
+            // Callers that know the file pass it (`db_at`); the others run inside the store's
+            // `read`/`write`, which fill it in (`Error::at_path`).
             redb::Error::Io(source) => Error::Io {
                 op,
-                path: PathBuf::new(),
+                path: path.to_path_buf(),
                 source,
             },
-            source => Error::Database { op, source },
+            source => Error::Database {
+                op,
+                source: DatabaseError(source),
+            },
         }
     }
 
@@ -219,5 +273,123 @@ impl Error {
 
     pub(crate) fn not_found(what: impl Into<String>) -> Error {
         Error::NotFound { what: what.into() }
+    }
+}
+
+/// An error of the embedded catalog database (redb), kept opaque so that the database can
+/// change under the public API. Its message is the database's; [`source`] is the database
+/// error's own source, if any.
+///
+/// [`source`]: std::error::Error::source
+pub struct DatabaseError(redb::Error);
+
+impl DatabaseError {
+    /// Wraps redb's error.
+    pub(crate) fn new(source: impl Into<redb::Error>) -> DatabaseError {
+        DatabaseError(source.into())
+    }
+
+    /// redb's error, for the few places that branch on it (a table that does not exist yet).
+    pub(crate) fn redb(&self) -> &redb::Error {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for DatabaseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// Turns a redb result into this crate's, naming what the store was doing: the one way a
+/// redb error becomes an [`Error`] at a call site (`txn.open_table(RUNS).db("open runs")?`).
+pub(crate) trait DbResultExt<T> {
+    /// Maps the error with [`Error::db`], `op` naming the operation.
+    fn db(self, op: &'static str) -> Result<T>;
+
+    /// Maps the error with [`Error::db_at`]: an I/O error names `path`, the store file.
+    fn db_at(self, op: &'static str, path: &Path) -> Result<T>;
+}
+
+impl<T, E: Into<redb::Error>> DbResultExt<T> for std::result::Result<T, E> {
+    fn db(self, op: &'static str) -> Result<T> {
+        self.map_err(|e| Error::db(op, e))
+    }
+
+    fn db_at(self, op: &'static str, path: &Path) -> Result<T> {
+        self.map_err(|e| Error::db_at(op, path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(at: Location, expected: &str) {
+        let error = Error::Corrupted {
+            at,
+            reason: "value does not match its checksum".into(),
+        };
+        assert_eq!(error.to_string(), expected);
+    }
+
+    #[test]
+    fn corrupted_names_where() {
+        check(
+            Location::Offset(4096),
+            "store is corrupted at byte 4096: value does not match its checksum",
+        );
+        check(
+            Location::Record {
+                table: "runs".into(),
+                key: "0100000000000000".into(),
+            },
+            "store is corrupted in catalog table runs, key 0100000000000000: value does not \
+             match its checksum",
+        );
+        check(
+            Location::Catalog,
+            "store is corrupted in the catalog: value does not match its checksum",
+        );
+    }
+
+    #[test]
+    fn corrupted_offset_only_for_offsets() {
+        let at = |at| Error::Corrupted {
+            at,
+            reason: String::new(),
+        };
+        assert_eq!(at(Location::Offset(7)).corrupted_offset(), Some(7));
+        assert_eq!(at(Location::Catalog).corrupted_offset(), None);
+        assert_eq!(Error::ReadOnly.corrupted_offset(), None);
+    }
+
+    #[test]
+    fn database_error_shows_redb_message() {
+        let error = Error::db(
+            "open runs table",
+            redb::Error::TableDoesNotExist("runs".into()),
+        );
+        let Error::Database { op, source } = &error else {
+            panic!("expected Database, got {error:?}");
+        };
+        assert_eq!(*op, "open runs table");
+        assert_eq!(
+            source.to_string(),
+            redb::Error::TableDoesNotExist("runs".into()).to_string()
+        );
+        assert!(std::error::Error::source(source).is_none());
     }
 }

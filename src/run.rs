@@ -18,7 +18,7 @@ use std::io::{self, Read};
 use redb::WriteTransaction;
 
 use crate::catalog::{self, records, Reader};
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::status::RunStatus;
 use crate::store::{Store, BLOB_CHUNK_BYTES};
 use crate::value::Value;
@@ -208,7 +208,7 @@ pub(crate) fn require_map(value: &Value, what: &'static str) -> Result<()> {
 
 fn decode_value(bytes: &[u8], what: &str) -> Result<Value> {
     Value::decode(bytes).map_err(|error| Error::Corrupted {
-        offset: 0,
+        at: Location::Catalog,
         reason: format!("{what}: {error}"),
     })
 }
@@ -310,7 +310,7 @@ impl Run {
                 last_modified_us: record.last_modified_us,
                 status: RunStatus::from_code(f64::from(record.status)).map_err(|_| {
                     Error::Corrupted {
-                        offset: 0,
+                        at: Location::Catalog,
                         reason: format!("run {} has status code {}", self.url(), record.status),
                     }
                 })?,
@@ -569,7 +569,7 @@ impl Run {
             let record = self.record_in(txn)?;
             let status =
                 RunStatus::from_code(f64::from(record.status)).map_err(|_| Error::Corrupted {
-                    offset: 0,
+                    at: Location::Catalog,
                     reason: format!("run {} has status code {}", self.url(), record.status),
                 })?;
             let writer = crate::liveness::writer_of(txn, self.id)?;
@@ -677,7 +677,7 @@ impl Run {
         let chunk_total: u64 = record.chunks.iter().map(|c| c.len).sum();
         if chunk_total != record.len {
             return Err(Error::Corrupted {
-                offset: 0,
+                at: Location::Catalog,
                 reason: format!(
                     "blob {name}: chunks hold {chunk_total} bytes but the record says {}",
                     record.len
@@ -702,7 +702,7 @@ impl Run {
                 .and_then(|inner| inner.downcast_ref::<BulkError>())
             {
                 Some(BulkError(reason)) => Error::Corrupted {
-                    offset: 0,
+                    at: Location::Catalog,
                     reason: reason.clone(),
                 },
                 None => Error::Io {
@@ -849,7 +849,7 @@ fn check_sequence(found: u64, expected: u64, what: &str, url: &str) -> Result<()
         return Ok(());
     }
     Err(Error::Corrupted {
-        offset: 0,
+        at: Location::Catalog,
         reason: format!("{url}: {what} {expected} is missing (found {found})"),
     })
 }
@@ -860,7 +860,7 @@ fn check_count(found: u64, expected: u64, what: &str, url: &str) -> Result<()> {
         return Ok(());
     }
     Err(Error::Corrupted {
-        offset: 0,
+        at: Location::Catalog,
         reason: format!("{url}: {what} end at {found}, the run record says {expected}"),
     })
 }

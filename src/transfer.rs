@@ -23,7 +23,7 @@ use redb::{ReadTransaction, WriteTransaction};
 
 use crate::catalog;
 use crate::catalog::records::{self, RunRecord, SegmentRef, TableRecord, TailRecord};
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::run::first_free_name;
 use crate::run::{parse_run_url, run_url, CopyIfExists, CopyOptions, Run};
 use crate::store::Store;
@@ -192,7 +192,7 @@ impl<'a> Transfer<'a> {
                     .url
                     .strip_prefix(&old_prefix)
                     .ok_or_else(|| Error::Corrupted {
-                        offset: 0,
+                        at: Location::Catalog,
                         reason: format!(
                             "table {} is owned by run {} but not named under it",
                             table_record.url,
@@ -302,7 +302,7 @@ impl<'a> Transfer<'a> {
         })?;
         if tail_rows != record.tail_rows {
             return Err(Error::Corrupted {
-                offset: 0,
+                at: Location::Catalog,
                 reason: format!(
                     "table {}: tail holds {tail_rows} rows, record says {}",
                     record.url, record.tail_rows
@@ -396,7 +396,7 @@ impl<'a> Transfer<'a> {
         };
         let concat = |batches: &[arrow_array::RecordBatch]| {
             arrow_select::concat::concat_batches(&schema, batches).map_err(|e| Error::Corrupted {
-                offset: 0,
+                at: Location::Catalog,
                 reason: format!("table {}: batches do not concatenate: {e}", record.url),
             })
         };
@@ -415,7 +415,7 @@ fn check_tail_entry(entry: &TailRecord, url: &str) -> Result<()> {
             let fits = bytes.is_some_and(|bytes| crc32fast::hash(bytes) == segment.crc32);
             if !fits {
                 return Err(Error::Corrupted {
-                    offset: 0,
+                    at: Location::Catalog,
                     reason: format!("table {url}: a tail buffer is out of bounds or fails its CRC"),
                 });
             }

@@ -11,7 +11,7 @@ use redb::{ReadTransaction, WriteTransaction};
 
 use crate::catalog;
 use crate::catalog::records::SegmentRef;
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::file::PhysicalFile;
 
 /// Re-appends segments from one store to another, once each (also used by `transfer`).
@@ -59,7 +59,7 @@ impl<'a> SegmentMover<'a> {
             return Ok(());
         }
         let len = usize::try_from(segment.len).map_err(|_| Error::Corrupted {
-            offset: segment.offset,
+            at: Location::Offset(segment.offset),
             reason: format!("{what}: segment length overflows"),
         })?;
         self.buf.resize(len, 0);
@@ -67,7 +67,7 @@ impl<'a> SegmentMover<'a> {
         let crc = crc32fast::hash(&self.buf);
         if crc != segment.crc32 {
             return Err(Error::Corrupted {
-                offset: segment.offset,
+                at: Location::Offset(segment.offset),
                 reason: format!("{what}: segment fails its checksum"),
             });
         }

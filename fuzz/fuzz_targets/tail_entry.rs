@@ -48,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
 
 fn bad() -> runstore::Error {
     runstore::Error::Corrupted {
-        offset: 0,
+        at: runstore::Location::Catalog,
         reason: "out of bounds".into(),
     }
 }

@@ -9,7 +9,7 @@ use redb::{ReadableTable, TableHandle, WriteTransaction};
 
 use super::records::{self, BlobRecord};
 use super::{seal, Reader, BLOBS};
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Result};
 
 /// Reads a blob record.
 pub fn blob_record(txn: &impl Reader, id: u64, name: &str) -> Result<Option<BlobRecord>> {
@@ -24,8 +24,8 @@ pub fn run_blobs(txn: &impl Reader, id: u64) -> Result<Vec<(String, Vec<u8>)>> {
     let op = "list blobs";
     let blobs = txn.table(BLOBS)?;
     let mut out = Vec::new();
-    for entry in blobs.range((id, "")..).map_err(|e| Error::db(op, e))? {
-        let (key, value) = entry.map_err(|e| Error::db(op, e))?;
+    for entry in blobs.range((id, "")..).db(op)? {
+        let (key, value) = entry.db(op)?;
         let (run, name) = key.value();
         if run != id {
             break;
@@ -63,7 +63,7 @@ pub(crate) fn put_raw(
     bytes: &[u8],
     op: &'static str,
 ) -> Result<()> {
-    let mut blobs = txn.open_table(BLOBS).map_err(|e| Error::db(op, e))?;
+    let mut blobs = txn.open_table(BLOBS).db(op)?;
     seal::put(&mut blobs, (id, name), bytes)?;
     Ok(())
 }
@@ -72,9 +72,9 @@ pub(crate) fn put_raw(
 pub(crate) fn remove_blob(txn: &WriteTransaction, id: u64, name: &str) -> Result<bool> {
     let removed = txn
         .open_table(BLOBS)
-        .map_err(|e| Error::db("delete bulk data", e))?
+        .db("delete bulk data")?
         .remove((id, name))
-        .map_err(|e| Error::db("delete bulk data", e))?
+        .db("delete bulk data")?
         .is_some();
     Ok(removed)
 }
@@ -84,11 +84,9 @@ pub(crate) fn remove_run(txn: &WriteTransaction, id: u64) -> Result<()> {
     let op = "delete run";
     // List first: the listing opens the table, and redb allows one open handle per table.
     let names = run_blobs(txn, id)?;
-    let mut blobs = txn.open_table(BLOBS).map_err(|e| Error::db(op, e))?;
+    let mut blobs = txn.open_table(BLOBS).db(op)?;
     for (name, _) in names {
-        blobs
-            .remove((id, name.as_str()))
-            .map_err(|e| Error::db(op, e))?;
+        blobs.remove((id, name.as_str())).db(op)?;
     }
     Ok(())
 }
@@ -101,9 +99,9 @@ pub(crate) fn copy_all_with(
     mut rewrite: impl FnMut(u64, &str, &mut BlobRecord) -> Result<()>,
 ) -> Result<()> {
     let blobs = from.table(BLOBS)?;
-    let mut target_blobs = to.open_table(BLOBS).map_err(|e| Error::db("vacuum", e))?;
-    for entry in blobs.iter().map_err(|e| Error::db("vacuum", e))? {
-        let (key, bytes) = entry.map_err(|e| Error::db("vacuum", e))?;
+    let mut target_blobs = to.open_table(BLOBS).db("vacuum")?;
+    for entry in blobs.iter().db("vacuum")? {
+        let (key, bytes) = entry.db("vacuum")?;
         let payload = seal::open_entry(BLOBS.name(), &key, &bytes)?;
         let (run, name) = key.value();
         let mut record: BlobRecord = records::decode(payload, "blob record")?;

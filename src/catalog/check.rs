@@ -13,7 +13,7 @@ use redb::{ReadableTable, ReadableTableMetadata, TableHandle};
 
 use super::records::{self, RunRecord, TableRecord};
 use super::{seal, Reader};
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Error, Location, Result};
 use crate::status::RunStatus;
 use crate::value::Value;
 
@@ -62,8 +62,8 @@ pub(crate) fn check_catalog(
     let outputs = txn.table(super::OUTPUTS)?;
 
     let mut seen_names = 0u64;
-    for entry in runs.iter().map_err(|e| Error::db(op, e))? {
-        let (id_guard, bytes) = entry.map_err(|e| Error::db(op, e))?;
+    for entry in runs.iter().db(op)? {
+        let (id_guard, bytes) = entry.db(op)?;
         let id = id_guard.value();
         report.runs += 1;
         let at = format!("run #{id}");
@@ -119,11 +119,8 @@ pub(crate) fn check_catalog(
             (&outputs, record.output_count, "output"),
         ] {
             let mut count = 0u64;
-            for entry in table
-                .range((id, 0)..=(id, u64::MAX))
-                .map_err(|e| Error::db(op, e))?
-            {
-                let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
+            for entry in table.range((id, 0)..=(id, u64::MAX)).db(op)? {
+                let (key, bytes) = entry.db(op)?;
                 let seq = key.value().1;
                 if seq != count {
                     report
@@ -132,7 +129,7 @@ pub(crate) fn check_catalog(
                 }
                 let decoded = seal::open_entry(table.name(), &key, &bytes).and_then(|payload| {
                     Value::decode(payload).map_err(|error| Error::Corrupted {
-                        offset: 0,
+                        at: Location::Catalog,
                         reason: error.to_string(),
                     })
                 });
@@ -153,7 +150,7 @@ pub(crate) fn check_catalog(
     check_writers(txn, report)?;
     check_index(txn, report)?;
     check_seals(txn, report)?;
-    let indexed = names.len().map_err(|e| Error::db(op, e))?;
+    let indexed = names.len().db(op)?;
     if indexed != seen_names {
         report.problems.push(format!(
             "name index has {indexed} entries but {seen_names} runs point at it"
@@ -190,8 +187,8 @@ fn check_index(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
     let mut output_paths: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
     let (mut params_expected, mut outputs_expected) = (0u64, 0u64);
     let (mut params_missing, mut outputs_missing) = (0u64, 0u64);
-    for entry in runs.iter().map_err(|e| Error::db(op, e))? {
-        let (id, _) = entry.map_err(|e| Error::db(op, e))?;
+    for entry in runs.iter().db(op)? {
+        let (id, _) = entry.db(op)?;
         let id = id.value();
         let (params, outputs) = match index::run_entries(txn, id) {
             Ok(entries) => entries,
@@ -278,12 +275,12 @@ fn check_index(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
         ),
     ] {
         // Every expected entry that is present was counted: any more are extra.
-        let found = table.len().map_err(|e| Error::db(op, e))?;
+        let found = table.len().db(op)?;
         if found == expected {
             continue;
         }
-        for entry in table.iter().map_err(|e| Error::db(op, e))? {
-            let (key, _) = entry.map_err(|e| Error::db(op, e))?;
+        for entry in table.iter().db(op)? {
+            let (key, _) = entry.db(op)?;
             let (path, id) = key.value();
             let known = paths
                 .get(&id)
@@ -298,10 +295,10 @@ fn check_index(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
     }
     // Every expected order entry that is present was counted: any more are extra (a run
     // without that output, or an entry left behind when the latest value changed).
-    let found = output_order.len().map_err(|e| Error::db(op, e))?;
+    let found = output_order.len().db(op)?;
     if found != order_expected.len() as u64 - order_missing {
-        for entry in output_order.iter().map_err(|e| Error::db(op, e))? {
-            let (key, _) = entry.map_err(|e| Error::db(op, e))?;
+        for entry in output_order.iter().db(op)? {
+            let (key, _) = entry.db(op)?;
             let (path, rank, bits, id) = key.value();
             if !order_expected.contains(&(path.to_vec(), rank, bits, id)) {
                 report.problems.push(format!(
@@ -320,15 +317,16 @@ fn check_writers(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Resul
     let op = "check run writers";
     let writers = match txn.table(super::RUN_WRITERS) {
         Ok(table) => table,
-        Err(Error::Database {
-            source: redb::Error::TableDoesNotExist(_),
-            ..
-        }) => return Ok(()),
+        Err(Error::Database { source, .. })
+            if matches!(source.redb(), redb::Error::TableDoesNotExist(_)) =>
+        {
+            return Ok(())
+        }
         Err(error) => return Err(error),
     };
     let runs = txn.table(super::RUNS)?;
-    for entry in writers.iter().map_err(|e| Error::db(op, e))? {
-        let (id_guard, bytes) = entry.map_err(|e| Error::db(op, e))?;
+    for entry in writers.iter().db(op)? {
+        let (id_guard, bytes) = entry.db(op)?;
         let id = id_guard.value();
         if let Err(error) =
             seal::open_entry(super::RUN_WRITERS.name(), &id_guard, &bytes).and_then(|payload| {
@@ -358,8 +356,8 @@ fn check_tables(
     let tables = txn.table(super::TABLES)?;
     let urls = txn.table(super::TABLE_URLS)?;
     let runs = txn.table(super::RUNS)?;
-    for entry in tables.iter().map_err(|e| Error::db(op, e))? {
-        let (id_guard, bytes) = entry.map_err(|e| Error::db(op, e))?;
+    for entry in tables.iter().db(op)? {
+        let (id_guard, bytes) = entry.db(op)?;
         let id = id_guard.value();
         report.tables += 1;
         let decoded = seal::open_entry(super::TABLES.name(), &id_guard, &bytes)

@@ -17,7 +17,7 @@ use super::seal::{self, Sealed};
 use super::{blobs, index, legacy, tables, writers, Reader};
 use super::{BLOBS, INPUTS, META, OUTPUTS, PARAMS, PROJECTS, RUNS, RUN_NAMES, RUN_WRITERS};
 use super::{TABLES as TABLE_RECORDS, TABLE_URLS, TAIL};
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Error, Result};
 
 /// How a table's rows belong to a run: what deleting a run removes from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -300,18 +300,14 @@ pub(crate) fn check_all_seals(txn: &ReadTransaction, problems: &mut Vec<String>)
 
 /// Whether the store read through `txn` has a table named `name`.
 fn exists(txn: &ReadTransaction, name: &str) -> Result<bool> {
-    Ok(txn
-        .list_tables()
-        .map_err(|e| Error::db("vacuum", e))?
-        .any(|t| t.name() == name))
+    Ok(txn.list_tables().db("vacuum")?.any(|t| t.name() == name))
 }
 
 fn create<K: Key + 'static>(
     txn: &WriteTransaction,
     definition: TableDefinition<K, Sealed>,
 ) -> Result<()> {
-    txn.open_table(definition)
-        .map_err(|e| Error::db("create tables", e))?;
+    txn.open_table(definition).db("create tables")?;
     Ok(())
 }
 
@@ -321,10 +317,7 @@ fn remove<'k, K: Key + 'static>(
     key: impl std::borrow::Borrow<K::SelfType<'k>>,
 ) -> Result<()> {
     let op = "delete run";
-    txn.open_table(definition)
-        .map_err(|e| Error::db(op, e))?
-        .remove(key)
-        .map_err(|e| Error::db(op, e))?;
+    txn.open_table(definition).db(op)?.remove(key).db(op)?;
     Ok(())
 }
 
@@ -335,9 +328,9 @@ fn remove_run_range(
 ) -> Result<()> {
     let op = "delete run";
     txn.open_table(definition)
-        .map_err(|e| Error::db(op, e))?
+        .db(op)?
         .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)
-        .map_err(|e| Error::db(op, e))?;
+        .db(op)?;
     Ok(())
 }
 
@@ -351,16 +344,12 @@ where
     for<'a> K::SelfType<'a>: std::borrow::Borrow<K::SelfType<'a>>,
 {
     let source = from.table(definition)?;
-    let mut target = to
-        .open_table(definition)
-        .map_err(|e| Error::db("vacuum", e))?;
-    for entry in source.iter().map_err(|e| Error::db("vacuum", e))? {
-        let (key, value) = entry.map_err(|e| Error::db("vacuum", e))?;
+    let mut target = to.open_table(definition).db("vacuum")?;
+    for entry in source.iter().db("vacuum")? {
+        let (key, value) = entry.db("vacuum")?;
         // Same table, same key: the sealed bytes are copied as they are, once checked.
         seal::open_entry(definition.name(), &key, &value)?;
-        target
-            .insert(key.value(), value.value())
-            .map_err(|e| Error::db("vacuum", e))?;
+        target.insert(key.value(), value.value()).db("vacuum")?;
     }
     Ok(())
 }
@@ -376,8 +365,8 @@ fn check_seals_of<K: Key + 'static>(
         Err(TableError::TableDoesNotExist(_)) => return Ok(()),
         Err(e) => return Err(Error::db(op, e)),
     };
-    for entry in table.iter().map_err(|e| Error::db(op, e))? {
-        let (key, value) = entry.map_err(|e| Error::db(op, e))?;
+    for entry in table.iter().db(op)? {
+        let (key, value) = entry.db(op)?;
         if let Err(error) = seal::open_entry(definition.name(), &key, &value) {
             problems.push(error.to_string());
         }

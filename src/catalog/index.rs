@@ -32,7 +32,7 @@ use redb::{ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 
 use super::seal::{self, Sealed};
 use super::{Reader, OUTPUTS, PARAMS};
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Error, Location, Result};
 use crate::value::Value;
 
 /// `(encoded key path, run id)` to the parameter's value there: an encoded [`Value`], or an
@@ -214,7 +214,7 @@ pub fn decode_param(bytes: &[u8]) -> Result<Slot> {
     Value::decode(bytes)
         .map(Slot::Value)
         .map_err(|error| Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: format!("parameter index: {error}"),
         })
 }
@@ -341,7 +341,7 @@ impl OutputStats {
     /// `Error::Corrupted` if the bytes are not such an encoding.
     pub fn decode_parts(bytes: &[u8], parts: Parts) -> Result<OutputStats> {
         let corrupted = |reason: &str| Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: format!("output index: {reason}"),
         };
         let mut reader = StatsReader { bytes };
@@ -521,12 +521,10 @@ pub fn update_params(
     let op = "index parameters";
     let old = old.map(param_entries).unwrap_or_default();
     let new = param_entries(new);
-    let mut index = txn.open_table(PARAM_INDEX).map_err(|e| Error::db(op, e))?;
+    let mut index = txn.open_table(PARAM_INDEX).db(op)?;
     for path in old.keys() {
         if !new.contains_key(path) {
-            index
-                .remove((path.as_slice(), id))
-                .map_err(|e| Error::db(op, e))?;
+            index.remove((path.as_slice(), id)).db(op)?;
         }
     }
     for (path, value) in &new {
@@ -540,7 +538,7 @@ pub fn update_params(
 /// Adds output values just appended to run `id` to the output index.
 pub fn add_outputs(txn: &WriteTransaction, id: u64, values: &[Value]) -> Result<()> {
     let op = "index outputs";
-    let mut index = txn.open_table(OUTPUT_INDEX).map_err(|e| Error::db(op, e))?;
+    let mut index = txn.open_table(OUTPUT_INDEX).db(op)?;
     // Gather every touched path's stats first (read once), then write each once.
     let mut touched: BTreeMap<Vec<u8>, OutputStats> = BTreeMap::new();
     let mut old_sort: BTreeMap<Vec<u8>, Option<SortKey>> = BTreeMap::new();
@@ -564,7 +562,7 @@ pub fn add_outputs(txn: &WriteTransaction, id: u64, values: &[Value]) -> Result<
         seal::put(&mut index, (path.as_slice(), id), stats.encode().as_slice())?;
     }
     drop(index);
-    let mut order = txn.open_table(OUTPUT_ORDER).map_err(|e| Error::db(op, e))?;
+    let mut order = txn.open_table(OUTPUT_ORDER).db(op)?;
     for (path, stats) in &touched {
         let old = old_sort.get(path).copied().flatten();
         if old == stats.last_sort {
@@ -573,7 +571,7 @@ pub fn add_outputs(txn: &WriteTransaction, id: u64, values: &[Value]) -> Result<
         if let Some(old) = old {
             order
                 .remove((path.as_slice(), old.rank, old.bits, id))
-                .map_err(|e| Error::db(op, e))?;
+                .db(op)?;
         }
         if let Some(new) = stats.last_sort {
             seal::put(&mut order, (path.as_slice(), new.rank, new.bits, id), &[])?;
@@ -594,11 +592,8 @@ pub fn run_entries(txn: &impl Reader, id: u64) -> Result<RunEntries> {
     };
     let outputs_table = txn.table(OUTPUTS)?;
     let mut outputs = BTreeMap::new();
-    for entry in outputs_table
-        .range((id, 0)..=(id, u64::MAX))
-        .map_err(|e| Error::db(op, e))?
-    {
-        let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
+    for entry in outputs_table.range((id, 0)..=(id, u64::MAX)).db(op)? {
+        let (key, bytes) = entry.db(op)?;
         let payload = seal::open_entry(OUTPUTS.name(), &key, &bytes)?;
         add_output(&mut outputs, &super::decode_value(payload, "output value")?);
     }
@@ -610,26 +605,22 @@ pub fn run_entries(txn: &impl Reader, id: u64) -> Result<RunEntries> {
 pub fn remove_run(txn: &WriteTransaction, id: u64) -> Result<()> {
     let op = "unindex run";
     let (params, outputs) = run_entries(txn, id)?;
-    let mut index = txn.open_table(PARAM_INDEX).map_err(|e| Error::db(op, e))?;
+    let mut index = txn.open_table(PARAM_INDEX).db(op)?;
     for path in params.keys() {
-        index
-            .remove((path.as_slice(), id))
-            .map_err(|e| Error::db(op, e))?;
+        index.remove((path.as_slice(), id)).db(op)?;
     }
     drop(index);
-    let mut index = txn.open_table(OUTPUT_INDEX).map_err(|e| Error::db(op, e))?;
+    let mut index = txn.open_table(OUTPUT_INDEX).db(op)?;
     for path in outputs.keys() {
-        index
-            .remove((path.as_slice(), id))
-            .map_err(|e| Error::db(op, e))?;
+        index.remove((path.as_slice(), id)).db(op)?;
     }
     drop(index);
-    let mut order = txn.open_table(OUTPUT_ORDER).map_err(|e| Error::db(op, e))?;
+    let mut order = txn.open_table(OUTPUT_ORDER).db(op)?;
     for (path, stats) in &outputs {
         if let Some(key) = stats.last_sort {
             order
                 .remove((path.as_slice(), key.rank, key.bits, id))
-                .map_err(|e| Error::db(op, e))?;
+                .db(op)?;
         }
     }
     Ok(())
@@ -640,17 +631,17 @@ pub fn remove_run(txn: &WriteTransaction, id: u64) -> Result<()> {
 pub fn add_run(txn: &WriteTransaction, id: u64) -> Result<()> {
     let op = "index run";
     let (params, outputs) = run_entries(txn, id)?;
-    let mut index = txn.open_table(PARAM_INDEX).map_err(|e| Error::db(op, e))?;
+    let mut index = txn.open_table(PARAM_INDEX).db(op)?;
     for (path, value) in &params {
         seal::put(&mut index, (path.as_slice(), id), value.as_slice())?;
     }
     drop(index);
-    let mut index = txn.open_table(OUTPUT_INDEX).map_err(|e| Error::db(op, e))?;
+    let mut index = txn.open_table(OUTPUT_INDEX).db(op)?;
     for (path, stats) in &outputs {
         seal::put(&mut index, (path.as_slice(), id), stats.encode().as_slice())?;
     }
     drop(index);
-    let mut order = txn.open_table(OUTPUT_ORDER).map_err(|e| Error::db(op, e))?;
+    let mut order = txn.open_table(OUTPUT_ORDER).db(op)?;
     for (path, stats) in &outputs {
         if let Some(key) = stats.last_sort {
             seal::put(&mut order, (path.as_slice(), key.rank, key.bits, id), &[])?;
@@ -664,23 +655,20 @@ pub fn add_run(txn: &WriteTransaction, id: u64) -> Result<()> {
 pub fn rebuild(txn: &WriteTransaction) -> Result<u64> {
     let op = "build key index";
     for table in [PARAM_INDEX, OUTPUT_INDEX] {
-        txn.open_table(table)
-            .map_err(|e| Error::db(op, e))?
-            .retain(|_, _| false)
-            .map_err(|e| Error::db(op, e))?;
+        txn.open_table(table).db(op)?.retain(|_, _| false).db(op)?;
     }
     txn.open_table(OUTPUT_ORDER)
-        .map_err(|e| Error::db(op, e))?
+        .db(op)?
         .retain(|_, _| false)
-        .map_err(|e| Error::db(op, e))?;
+        .db(op)?;
     let ids: Vec<u64> = txn
         .open_table(super::RUNS)
-        .map_err(|e| Error::db(op, e))?
+        .db(op)?
         .iter()
-        .map_err(|e| Error::db(op, e))?
+        .db(op)?
         .map(|entry| entry.map(|(id, _)| id.value()))
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| Error::db(op, e))?;
+        .db(op)?;
     for &id in &ids {
         add_run(txn, id)?;
     }

@@ -8,7 +8,7 @@ use redb::{Key, ReadableTable, TableDefinition, TableError, WriteTransaction};
 
 use super::seal::{self, Sealed};
 use super::Reader;
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Error, Result};
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const PROJECTS: TableDefinition<&str, i64> = TableDefinition::new("projects");
@@ -29,12 +29,13 @@ pub fn version(txn: &impl Reader) -> Result<Option<u64>> {
     match txn.table(META) {
         Ok(meta) => Ok(meta
             .get(super::META_CATALOG_VERSION)
-            .map_err(|e| Error::db("read meta", e))?
+            .db("read meta")?
             .map(|v| v.value())),
-        Err(Error::Database {
-            source: redb::Error::TableTypeMismatch { .. },
-            ..
-        }) => Ok(None),
+        Err(Error::Database { source, .. })
+            if matches!(source.redb(), redb::Error::TableTypeMismatch { .. }) =>
+        {
+            Ok(None)
+        }
         Err(error) => Err(error),
     }
 }
@@ -79,8 +80,8 @@ fn migrate<K: Key + 'static, V: redb::Value + 'static>(
     let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     match txn.open_table(old) {
         Ok(table) => {
-            for entry in table.iter().map_err(|e| Error::db(op, e))? {
-                let (key, value) = entry.map_err(|e| Error::db(op, e))?;
+            for entry in table.iter().db(op)? {
+                let (key, value) = entry.db(op)?;
                 entries.push((seal::key_bytes::<K>(&key.value()), payload(value.value())));
             }
         }
@@ -88,8 +89,8 @@ fn migrate<K: Key + 'static, V: redb::Value + 'static>(
         Err(TableError::TableDoesNotExist(_)) => {}
         Err(e) => return Err(Error::db(op, e)),
     }
-    txn.delete_table(old).map_err(|e| Error::db(op, e))?;
-    let mut table = txn.open_table(new).map_err(|e| Error::db(op, e))?;
+    txn.delete_table(old).db(op)?;
+    let mut table = txn.open_table(new).db(op)?;
     for (key, value) in &entries {
         seal::put(&mut table, K::from_bytes(key), value)?;
     }

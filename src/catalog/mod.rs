@@ -34,10 +34,10 @@ pub use runs::{
 
 use redb::{
     ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    TableError, WriteTransaction,
+    TableError, TableHandle, WriteTransaction,
 };
 
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Error, Location, Result};
 use crate::value::Value;
 use records::RunRecord;
 use seal::Sealed;
@@ -90,9 +90,7 @@ pub const CATALOG_VERSION_INDEX: u64 = 3;
 
 /// Creates every table of a new store and its counters.
 pub fn initialize(txn: &WriteTransaction) -> Result<()> {
-    let mut meta = txn
-        .open_table(META)
-        .map_err(|e| Error::db("create tables", e))?;
+    let mut meta = txn.open_table(META).db("create tables")?;
     for (key, value) in [
         (META_NEXT_RUN_ID, 1),
         (META_NEXT_TABLE_ID, 1),
@@ -162,8 +160,7 @@ impl Reader for WriteTransaction {
         &self,
         definition: TableDefinition<K, V>,
     ) -> Result<Self::Table<'_, K, V>> {
-        self.open_table(definition)
-            .map_err(|e| Error::db("open table", e))
+        self.open_table(definition).db("open table")
     }
 }
 
@@ -174,8 +171,7 @@ impl Reader for ReadTransaction {
         &self,
         definition: TableDefinition<K, V>,
     ) -> Result<Self::Table<'_, K, V>> {
-        self.open_table(definition)
-            .map_err(|e| Error::db("open table", e))
+        self.open_table(definition).db("open table")
     }
 }
 
@@ -185,7 +181,10 @@ pub fn meta_get(txn: &impl Reader, key: &str) -> Result<u64> {
     match seal::get(&meta, key)? {
         Some(bytes) => seal::u64_payload(&bytes, "meta"),
         None => Err(Error::Corrupted {
-            offset: 0,
+            at: Location::Record {
+                table: META.name().to_string(),
+                key: key.to_string(),
+            },
             reason: format!("meta key {key} is missing"),
         }),
     }
@@ -193,9 +192,7 @@ pub fn meta_get(txn: &impl Reader, key: &str) -> Result<u64> {
 
 /// Sets a counter in [`META`].
 pub fn meta_set(txn: &WriteTransaction, key: &str, value: u64) -> Result<()> {
-    let mut meta = txn
-        .open_table(META)
-        .map_err(|e| Error::db("write meta", e))?;
+    let mut meta = txn.open_table(META).db("write meta")?;
     seal::put(&mut meta, key, &value.to_le_bytes())?;
     Ok(())
 }
@@ -203,7 +200,7 @@ pub fn meta_set(txn: &WriteTransaction, key: &str, value: u64) -> Result<()> {
 /// Decodes a stored value; `what` names it in the error.
 pub fn decode_value(bytes: &[u8], what: &str) -> Result<Value> {
     Value::decode(bytes).map_err(|error| Error::Corrupted {
-        offset: 0,
+        at: Location::Catalog,
         reason: format!("{what}: {error}"),
     })
 }
@@ -220,7 +217,7 @@ pub fn count_rows<K: redb::Key + 'static, V: redb::Value + 'static>(
     table: TableDefinition<K, V>,
 ) -> Result<u64> {
     match txn.open_table(table) {
-        Ok(table) => table.len().map_err(|e| Error::db("count rows", e)),
+        Ok(table) => table.len().db("count rows"),
         Err(TableError::TableDoesNotExist(_)) => Ok(0),
         Err(e) => Err(Error::db("count rows", e)),
     }
@@ -228,5 +225,5 @@ pub fn count_rows<K: redb::Key + 'static, V: redb::Value + 'static>(
 
 /// Opens a database-level read transaction (shared by read-write and read-only handles).
 pub fn begin_read(db: &impl ReadableDatabase) -> Result<ReadTransaction> {
-    db.begin_read().map_err(|e| Error::db("begin read", e))
+    db.begin_read().db("begin read")
 }

@@ -12,7 +12,7 @@ use rkyv::ser::allocator::ArenaHandle;
 use rkyv::util::AlignedVec;
 use rkyv::{Archive, Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 
 /// A run's catalog record (everything but parameters, inputs, outputs and blobs, which have
 /// tables of their own so that appending to them never rewrites this record's neighbours).
@@ -161,7 +161,7 @@ where
     let mut aligned = AlignedVec::<16>::with_capacity(bytes.len());
     aligned.extend_from_slice(bytes);
     rkyv::from_bytes::<T, rancor::Error>(&aligned).map_err(|error| Error::Corrupted {
-        offset: 0,
+        at: Location::Catalog,
         reason: format!("{what}: record fails validation: {error}"),
     })
 }

@@ -14,7 +14,7 @@ use redb::{ReadableTable, TableHandle, WriteTransaction};
 use super::records::{self, RunRecord};
 use super::{blobs, decode_value, index, seal, Reader};
 use super::{INPUTS, OUTPUTS, PARAMS, PROJECTS, RUNS, RUN_NAMES};
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Error, Result};
 use crate::value::Value;
 
 /// Looks up a run id by project and name.
@@ -50,9 +50,7 @@ pub fn put_run_record(txn: &WriteTransaction, id: u64, record: &RunRecord) -> Re
             "run #{id}: its name belongs to run #{named:?}"
         );
     }
-    let mut runs = txn
-        .open_table(RUNS)
-        .map_err(|e| Error::db("write run", e))?;
+    let mut runs = txn.open_table(RUNS).db("write run")?;
     seal::put(&mut runs, id, records::encode(record).as_slice())?;
     Ok(())
 }
@@ -68,9 +66,7 @@ pub fn params(txn: &impl Reader, id: u64) -> Result<Value> {
 
 /// Writes a run's parameters (the whole map) and updates the key index to match.
 pub fn put_params(txn: &WriteTransaction, id: u64, parameters: &Value) -> Result<()> {
-    let mut table = txn
-        .open_table(PARAMS)
-        .map_err(|e| Error::db("write parameters", e))?;
+    let mut table = txn.open_table(PARAMS).db("write parameters")?;
     let old = seal::put(&mut table, id, parameters.encode().as_slice())?
         .map(|bytes| decode_value(&bytes, "parameters"))
         .transpose()?;
@@ -87,7 +83,7 @@ pub fn append_outputs(
     values: &[Value],
 ) -> Result<()> {
     let op = "add output value";
-    let mut outputs = txn.open_table(OUTPUTS).map_err(|e| Error::db(op, e))?;
+    let mut outputs = txn.open_table(OUTPUTS).db(op)?;
     for value in values {
         let old = seal::put(
             &mut outputs,
@@ -108,13 +104,8 @@ pub fn append_outputs(
 
 /// Creates `project` if it does not exist yet.
 pub fn ensure_project(txn: &WriteTransaction, project: &str, now_us: i64) -> Result<()> {
-    let mut projects = txn
-        .open_table(PROJECTS)
-        .map_err(|e| Error::db("create project", e))?;
-    let exists = projects
-        .get(project)
-        .map_err(|e| Error::db("create project", e))?
-        .is_some();
+    let mut projects = txn.open_table(PROJECTS).db("create project")?;
+    let exists = projects.get(project).db("create project")?.is_some();
     if !exists {
         seal::put(&mut projects, project, &now_us.to_le_bytes())?;
     }
@@ -138,7 +129,7 @@ pub(crate) fn put_run_name(
             "run #{id}: the name index and the run record disagree"
         );
     }
-    let mut names = txn.open_table(RUN_NAMES).map_err(|e| Error::db(op, e))?;
+    let mut names = txn.open_table(RUN_NAMES).db(op)?;
     seal::put(&mut names, (project, name), &id.to_le_bytes())?;
     Ok(())
 }
@@ -154,10 +145,10 @@ pub(crate) fn run_names(
         Some(project) => names.range((project, "")..),
         None => names.iter(),
     }
-    .map_err(|e| Error::db("list runs", e))?;
+    .db("list runs")?;
     let mut out = Vec::new();
     for entry in iter {
-        let (key, id) = entry.map_err(|e| Error::db("list runs", e))?;
+        let (key, id) = entry.db("list runs")?;
         let (run_project, run_name) = key.value();
         if project.is_some_and(|p| p != run_project) {
             break;
@@ -172,8 +163,8 @@ pub(crate) fn run_names(
 pub(crate) fn run_ids(txn: &impl Reader, op: &'static str) -> Result<Vec<u64>> {
     let runs = txn.table(RUNS)?;
     let mut ids = Vec::new();
-    for entry in runs.iter().map_err(|e| Error::db(op, e))? {
-        let (id, _) = entry.map_err(|e| Error::db(op, e))?;
+    for entry in runs.iter().db(op)? {
+        let (id, _) = entry.db(op)?;
         ids.push(id.value());
     }
     Ok(ids)
@@ -188,8 +179,8 @@ pub(crate) fn projects(
 ) -> Result<Vec<(String, u64)>> {
     let projects = txn.table(PROJECTS)?;
     let mut out = Vec::new();
-    for entry in projects.iter().map_err(|e| Error::db(op, e))? {
-        let (name, created) = entry.map_err(|e| Error::db(op, e))?;
+    for entry in projects.iter().db(op)? {
+        let (name, created) = entry.db(op)?;
         let created = seal::open_entry(PROJECTS.name(), &name, &created)
             .and_then(|bytes| seal::u64_payload(bytes, what))?;
         out.push((name.value().to_string(), created));
@@ -202,7 +193,7 @@ pub(crate) fn project_run_count(txn: &impl Reader, project: &str) -> Result<u64>
     let names = txn.table(RUN_NAMES)?;
     let count = names
         .range((project, "")..)
-        .map_err(|e| Error::db("count runs", e))?
+        .db("count runs")?
         .take_while(|entry| {
             entry
                 .as_ref()
@@ -232,11 +223,9 @@ pub(crate) fn for_each_input(
     mut f: impl FnMut(u64, &[u8]) -> Result<()>,
 ) -> Result<()> {
     let inputs = txn.table(INPUTS)?;
-    let range = inputs
-        .range((id, 0)..=(id, u64::MAX))
-        .map_err(|e| Error::db("read inputs", e))?;
+    let range = inputs.range((id, 0)..=(id, u64::MAX)).db("read inputs")?;
     for entry in range {
-        let (key, bytes) = entry.map_err(|e| Error::db("read inputs", e))?;
+        let (key, bytes) = entry.db("read inputs")?;
         let payload = seal::open_entry(INPUTS.name(), &key, &bytes)?;
         f(key.value().1, payload)?;
     }
@@ -253,11 +242,9 @@ pub(crate) fn for_each_output(
     mut f: impl FnMut(u64, &[u8]) -> Result<()>,
 ) -> Result<()> {
     let outputs = txn.table(OUTPUTS)?;
-    let range = outputs
-        .range((id, start)..(id, end))
-        .map_err(|e| Error::db("read outputs", e))?;
+    let range = outputs.range((id, start)..(id, end)).db("read outputs")?;
     for entry in range {
-        let (key, bytes) = entry.map_err(|e| Error::db("read outputs", e))?;
+        let (key, bytes) = entry.db("read outputs")?;
         let payload = seal::open_entry(OUTPUTS.name(), &key, &bytes)?;
         f(key.value().1, payload)?;
     }
@@ -272,14 +259,12 @@ pub(crate) fn add_input(
     record: &mut RunRecord,
     encoded: &[u8],
 ) -> Result<bool> {
-    let mut inputs = txn
-        .open_table(INPUTS)
-        .map_err(|e| Error::db("add input value", e))?;
+    let mut inputs = txn.open_table(INPUTS).db("add input value")?;
     for entry in inputs
         .range((id, 0)..=(id, u64::MAX))
-        .map_err(|e| Error::db("add input value", e))?
+        .db("add input value")?
     {
-        let (key, bytes) = entry.map_err(|e| Error::db("add input value", e))?;
+        let (key, bytes) = entry.db("add input value")?;
         if seal::open_entry(INPUTS.name(), &key, &bytes)? == encoded {
             return Ok(false);
         }
@@ -298,19 +283,16 @@ pub(crate) fn add_input(
 /// Copies the parameter, input, output and blob rows of run `from` to run `to` (same store).
 pub(crate) fn copy_rows(txn: &WriteTransaction, from: u64, to: u64) -> Result<()> {
     let op = "copy run";
-    let mut params = txn.open_table(PARAMS).map_err(|e| Error::db(op, e))?;
+    let mut params = txn.open_table(PARAMS).db(op)?;
     if let Some(value) = seal::get(&params, from)? {
         seal::put(&mut params, to, value.as_slice())?;
     }
     drop(params);
     for table in [INPUTS, OUTPUTS] {
-        let mut rows = txn.open_table(table).map_err(|e| Error::db(op, e))?;
+        let mut rows = txn.open_table(table).db(op)?;
         let mut entries: Vec<(u64, Vec<u8>)> = Vec::new();
-        for entry in rows
-            .range((from, 0)..=(from, u64::MAX))
-            .map_err(|e| Error::db(op, e))?
-        {
-            let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
+        for entry in rows.range((from, 0)..=(from, u64::MAX)).db(op)? {
+            let (key, bytes) = entry.db(op)?;
             let payload = seal::open_entry(rows.name(), &key, &bytes)?;
             entries.push((key.value().1, payload.to_vec()));
         }
@@ -335,17 +317,14 @@ pub(crate) fn copy_rows_across(
     op: &'static str,
 ) -> Result<()> {
     if let Some(params) = seal::get(&from.table(PARAMS)?, from_id)? {
-        let mut target = to.open_table(PARAMS).map_err(|e| Error::db(op, e))?;
+        let mut target = to.open_table(PARAMS).db(op)?;
         seal::put(&mut target, to_id, params.as_slice())?;
     }
     for definition in [INPUTS, OUTPUTS] {
         let rows = from.table(definition)?;
-        let mut target = to.open_table(definition).map_err(|e| Error::db(op, e))?;
-        for entry in rows
-            .range((from_id, 0)..=(from_id, u64::MAX))
-            .map_err(|e| Error::db(op, e))?
-        {
-            let (key, value) = entry.map_err(|e| Error::db(op, e))?;
+        let mut target = to.open_table(definition).db(op)?;
+        for entry in rows.range((from_id, 0)..=(from_id, u64::MAX)).db(op)? {
+            let (key, value) = entry.db(op)?;
             let payload = seal::open_entry(rows.name(), &key, &value)?;
             seal::put(&mut target, (to_id, key.value().1), payload)?;
         }

@@ -15,7 +15,7 @@ use std::borrow::Borrow;
 
 use redb::{Key, ReadableTable, TableHandle, TypeName};
 
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Error, Location, Result};
 
 /// The redb value type of catalog tables: a payload sealed with a CRC bound to its table and
 /// key (see the module documentation).
@@ -100,7 +100,10 @@ impl<'a> SealedBytes<'a> {
     /// `Error::Corrupted` naming the table when the bytes are too short or the CRC differs.
     pub fn open(&self, table: &str, key: &[u8]) -> Result<&'a [u8]> {
         let corrupted = |what: &str| Error::Corrupted {
-            offset: 0,
+            at: Location::Record {
+                table: table.to_string(),
+                key: shown_key(key),
+            },
             reason: format!("catalog table {table}: {what} (key {})", shown_key(key)),
         };
         let split = self
@@ -145,9 +148,7 @@ pub fn put<'k, K: Key + 'static>(
     let key_bytes = key_bytes::<K>(key.borrow());
     let name = table.name().to_string();
     let sealed = seal(&name, &key_bytes, payload);
-    let old = table
-        .insert(key, SealedBytes(&sealed))
-        .map_err(|e| Error::db(op, e))?;
+    let old = table.insert(key, SealedBytes(&sealed)).db(op)?;
     match old {
         Some(old) => Ok(Some(old.value().open(&name, &key_bytes)?.to_vec())),
         None => Ok(None),
@@ -164,7 +165,7 @@ pub fn get<'k, K: Key + 'static, T: ReadableTable<K, Sealed> + TableHandle>(
     key: impl Borrow<K::SelfType<'k>>,
 ) -> Result<Option<Vec<u8>>> {
     let key_bytes = key_bytes::<K>(key.borrow());
-    let guard = table.get(key).map_err(|e| Error::db("read catalog", e))?;
+    let guard = table.get(key).db("read catalog")?;
     match guard {
         Some(guard) => Ok(Some(guard.value().open(table.name(), &key_bytes)?.to_vec())),
         None => Ok(None),
@@ -273,7 +274,7 @@ pub fn u64_payload(bytes: &[u8], what: &str) -> Result<u64> {
     <[u8; 8]>::try_from(bytes)
         .map(u64::from_le_bytes)
         .map_err(|_| Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: format!("{what}: {} bytes where 8 were expected", bytes.len()),
         })
 }

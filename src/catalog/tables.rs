@@ -11,7 +11,7 @@ use redb::{ReadableTable, TableHandle, WriteTransaction};
 use super::records::{self, TableRecord};
 use super::{meta_get, meta_set, run_record, seal, Reader};
 use super::{META_NEXT_TABLE_ID, TABLES, TABLE_URLS, TAIL};
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Error, Result};
 
 /// Looks up a table id by url.
 pub(crate) fn table_id(txn: &impl Reader, url: &str) -> Result<Option<u64>> {
@@ -43,9 +43,7 @@ pub(crate) fn put_table_record(
         "table {}: chunks and sealed_rows disagree",
         record.url
     );
-    let mut tables = txn
-        .open_table(TABLES)
-        .map_err(|e| Error::db("write table", e))?;
+    let mut tables = txn.open_table(TABLES).db("write table")?;
     seal::put(&mut tables, id, records::encode(record).as_slice())?;
     Ok(())
 }
@@ -79,7 +77,7 @@ pub(crate) fn put_url(txn: &WriteTransaction, url: &str, id: u64, op: &'static s
             "table #{id}: the url index and the record disagree"
         );
     }
-    let mut urls = txn.open_table(TABLE_URLS).map_err(|e| Error::db(op, e))?;
+    let mut urls = txn.open_table(TABLE_URLS).db(op)?;
     seal::put(&mut urls, url, &id.to_le_bytes())?;
     Ok(())
 }
@@ -91,9 +89,7 @@ pub(crate) fn put_tail_entry(
     seq: u64,
     entry: &[u8],
 ) -> Result<()> {
-    let mut tail = txn
-        .open_table(TAIL)
-        .map_err(|e| Error::db("append to tail", e))?;
+    let mut tail = txn.open_table(TAIL).db("append to tail")?;
     let old = seal::put(&mut tail, (id, seq), entry)?;
     // Tail entries are numbered by `tail_next`: the next number was free.
     debug_assert!(old.is_none(), "table #{id}: tail entry {seq} existed");
@@ -103,9 +99,9 @@ pub(crate) fn put_tail_entry(
 /// Removes every tail entry of table `id` (its rows were sealed into a chunk).
 pub(crate) fn clear_tail(txn: &WriteTransaction, id: u64) -> Result<()> {
     txn.open_table(TAIL)
-        .map_err(|e| Error::db("seal", e))?
+        .db("seal")?
         .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)
-        .map_err(|e| Error::db("seal", e))?;
+        .db("seal")?;
     Ok(())
 }
 
@@ -118,11 +114,8 @@ pub(crate) fn for_each_tail_entry(
     mut f: impl FnMut(u64, &[u8]) -> Result<()>,
 ) -> Result<()> {
     let tail = txn.table(TAIL)?;
-    for entry in tail
-        .range((id, 0)..=(id, u64::MAX))
-        .map_err(|e| Error::db(op, e))?
-    {
-        let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
+    for entry in tail.range((id, 0)..=(id, u64::MAX)).db(op)? {
+        let (key, bytes) = entry.db(op)?;
         let payload = seal::open_entry(TAIL.name(), &key, &bytes)?;
         f(key.value().1, payload)?;
     }
@@ -140,12 +133,9 @@ pub(crate) fn copy_tail_across(
 ) -> Result<()> {
     let op = "copy table to store";
     let tail = from.table(TAIL)?;
-    let mut target = to.open_table(TAIL).map_err(|e| Error::db(op, e))?;
-    for entry in tail
-        .range((id, 0)..=(id, u64::MAX))
-        .map_err(|e| Error::db(op, e))?
-    {
-        let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
+    let mut target = to.open_table(TAIL).db(op)?;
+    for entry in tail.range((id, 0)..=(id, u64::MAX)).db(op)? {
+        let (key, bytes) = entry.db(op)?;
         let payload = seal::open_entry(TAIL.name(), &key, &bytes)?;
         inspect(payload)?;
         seal::put(&mut target, (new_id, key.value().1), payload)?;
@@ -156,18 +146,15 @@ pub(crate) fn copy_tail_across(
 /// Removes table `id` with its tail.
 pub(crate) fn delete_table(txn: &WriteTransaction, id: u64, record: &TableRecord) -> Result<()> {
     let op = "delete table";
-    txn.open_table(TABLES)
-        .map_err(|e| Error::db(op, e))?
-        .remove(id)
-        .map_err(|e| Error::db(op, e))?;
+    txn.open_table(TABLES).db(op)?.remove(id).db(op)?;
     txn.open_table(TABLE_URLS)
-        .map_err(|e| Error::db(op, e))?
+        .db(op)?
         .remove(record.url.as_str())
-        .map_err(|e| Error::db(op, e))?;
+        .db(op)?;
     txn.open_table(TAIL)
-        .map_err(|e| Error::db(op, e))?
+        .db(op)?
         .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)
-        .map_err(|e| Error::db(op, e))?;
+        .db(op)?;
     Ok(())
 }
 
@@ -179,11 +166,8 @@ pub(crate) fn run_tables(txn: &impl Reader, run_id: u64) -> Result<Vec<(u64, Tab
     let prefix = format!("{}/", crate::names::run_url(&run.project, &run.name));
     let urls = txn.table(TABLE_URLS)?;
     let mut out = Vec::new();
-    for entry in urls
-        .range(prefix.as_str()..)
-        .map_err(|e| Error::db(op, e))?
-    {
-        let (url, id) = entry.map_err(|e| Error::db(op, e))?;
+    for entry in urls.range(prefix.as_str()..).db(op)? {
+        let (url, id) = entry.db(op)?;
         if !url.value().starts_with(&prefix) {
             break;
         }
@@ -201,8 +185,8 @@ pub(crate) fn urls(txn: &impl Reader) -> Result<Vec<(String, u64)>> {
     let op = "list tables";
     let urls = txn.table(TABLE_URLS)?;
     let mut out = Vec::new();
-    for entry in urls.iter().map_err(|e| Error::db(op, e))? {
-        let (url, id) = entry.map_err(|e| Error::db(op, e))?;
+    for entry in urls.iter().db(op)? {
+        let (url, id) = entry.db(op)?;
         let id = seal::open_u64_entry(TABLE_URLS.name(), &url, &id)?;
         out.push((url.value().to_string(), id));
     }
@@ -214,8 +198,8 @@ pub(crate) fn urls(txn: &impl Reader) -> Result<Vec<(String, u64)>> {
 pub(crate) fn url_keys(txn: &impl Reader, op: &'static str) -> Result<Vec<String>> {
     let urls = txn.table(TABLE_URLS)?;
     let mut out = Vec::new();
-    for entry in urls.iter().map_err(|e| Error::db(op, e))? {
-        let (url, _) = entry.map_err(|e| Error::db(op, e))?;
+    for entry in urls.iter().db(op)? {
+        let (url, _) = entry.db(op)?;
         out.push(url.value().to_string());
     }
     Ok(out)
@@ -241,15 +225,10 @@ pub(crate) fn copy_table(
     copy.run_id = new_run_id;
     put_table_record(txn, new_id, &copy)?;
     put_url(txn, new_url, new_id, "copy table")?;
-    let mut tail = txn
-        .open_table(TAIL)
-        .map_err(|e| Error::db("copy table", e))?;
+    let mut tail = txn.open_table(TAIL).db("copy table")?;
     let mut entries: Vec<(u64, Vec<u8>)> = Vec::new();
-    for entry in tail
-        .range((id, 0)..=(id, u64::MAX))
-        .map_err(|e| Error::db("copy table", e))?
-    {
-        let (key, bytes) = entry.map_err(|e| Error::db("copy table", e))?;
+    for entry in tail.range((id, 0)..=(id, u64::MAX)).db("copy table")? {
+        let (key, bytes) = entry.db("copy table")?;
         let payload = seal::open_entry(TAIL.name(), &key, &bytes)?;
         entries.push((key.value().1, payload.to_vec()));
     }
@@ -267,9 +246,9 @@ pub(crate) fn copy_all_with(
     mut rewrite: impl FnMut(&mut TableRecord) -> Result<()>,
 ) -> Result<()> {
     let tables = from.table(TABLES)?;
-    let mut target_tables = to.open_table(TABLES).map_err(|e| Error::db("vacuum", e))?;
-    for entry in tables.iter().map_err(|e| Error::db("vacuum", e))? {
-        let (id, bytes) = entry.map_err(|e| Error::db("vacuum", e))?;
+    let mut target_tables = to.open_table(TABLES).db("vacuum")?;
+    for entry in tables.iter().db("vacuum")? {
+        let (id, bytes) = entry.db("vacuum")?;
         let payload = seal::open_entry(TABLES.name(), &id, &bytes)?;
         let mut record: TableRecord = records::decode(payload, "table record")?;
         rewrite(&mut record)?;

@@ -9,7 +9,7 @@ use redb::WriteTransaction;
 use rkyv::{Archive, Deserialize, Serialize};
 
 use super::{records, seal, Reader, RUN_WRITERS};
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Error, Result};
 
 /// The process that last moved a run into an active status.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -28,9 +28,7 @@ pub struct WriterRecord {
 /// Records `writer` as the writer of run `id` (called when the run enters an active status,
 /// inside that write transaction).
 pub(crate) fn put(txn: &WriteTransaction, id: u64, writer: &WriterRecord) -> Result<()> {
-    let mut table = txn
-        .open_table(RUN_WRITERS)
-        .map_err(|e| Error::db("record run writer", e))?;
+    let mut table = txn.open_table(RUN_WRITERS).db("record run writer")?;
     seal::put(&mut table, id, records::encode(writer).as_slice())?;
     Ok(())
 }
@@ -38,9 +36,9 @@ pub(crate) fn put(txn: &WriteTransaction, id: u64, writer: &WriterRecord) -> Res
 /// Forgets run `id`'s writer (the run was deleted).
 pub(crate) fn remove(txn: &WriteTransaction, id: u64) -> Result<()> {
     txn.open_table(RUN_WRITERS)
-        .map_err(|e| Error::db("forget run writer", e))?
+        .db("forget run writer")?
         .remove(id)
-        .map_err(|e| Error::db("forget run writer", e))?;
+        .db("forget run writer")?;
     Ok(())
 }
 
@@ -49,10 +47,11 @@ pub(crate) fn remove(txn: &WriteTransaction, id: u64) -> Result<()> {
 pub(crate) fn get(txn: &impl Reader, id: u64) -> Result<Option<WriterRecord>> {
     let table = match txn.table(RUN_WRITERS) {
         Ok(table) => table,
-        Err(Error::Database {
-            source: redb::Error::TableDoesNotExist(_),
-            ..
-        }) => return Ok(None),
+        Err(Error::Database { source, .. })
+            if matches!(source.redb(), redb::Error::TableDoesNotExist(_)) =>
+        {
+            return Ok(None)
+        }
         Err(error) => return Err(error),
     };
     let Some(bytes) = seal::get(&table, id)? else {

@@ -36,7 +36,7 @@ use super::superblock::{
     peek_generation, Extent, ExtentKind, SlotError, Superblock, EXTENT_ALIGN, LOCK_SHIFT,
     PEEK_BYTES, SLOT_BYTES, SLOT_COUNT,
 };
-use crate::error::{Error, Result};
+use crate::error::{DatabaseError, Error, Location, Result};
 
 /// Smallest redb extent. redb's initial layout is a few hundred KiB; 1 MiB keeps the directory
 /// short for small stores without wasting much of a sparse file.
@@ -146,7 +146,7 @@ impl PhysicalFile {
         let file_len = physical.inner.len().map_err(|e| physical.io("stat", e))?;
         if file_len < superblock.physical_end() {
             return Err(Error::Corrupted {
-                offset: file_len,
+                at: Location::Offset(file_len),
                 reason: format!(
                     "file is {file_len} bytes but its extents end at {}",
                     superblock.physical_end()
@@ -225,7 +225,7 @@ impl PhysicalFile {
         let len = bytes.len() as u64;
         let mut directory = self.lock_directory();
         let start = align_up(col_hwm, SEGMENT_ALIGN).ok_or_else(|| Error::Corrupted {
-            offset: col_hwm,
+            at: Location::Offset(col_hwm),
             reason: "column high-water mark overflows".into(),
         })?;
         let end = start.checked_add(len).ok_or_else(|| Error::InvalidInput {
@@ -311,7 +311,7 @@ impl PhysicalFile {
                 .map_err(|e| self.io("refresh directory", e))?;
             if !inside(&self.lock_directory()) {
                 return Err(Error::Corrupted {
-                    offset,
+                    at: Location::Offset(offset),
                     reason: format!(
                         "column segment of {len} bytes lies outside every column extent"
                     ),
@@ -583,7 +583,7 @@ impl PhysicalFile {
 pub fn file_backend(file: File) -> Result<Box<dyn StorageBackend>> {
     let backend = FileBackend::new(file).map_err(|source| Error::Database {
         op: "open file backend",
-        source: source.into(),
+        source: DatabaseError::new(source),
     })?;
     Ok(Box::new(backend))
 }
@@ -622,7 +622,7 @@ fn choose_slot(
     }
     if let Some((offset, reason)) = invalid {
         return Err(Error::Corrupted {
-            offset,
+            at: Location::Offset(offset),
             reason: format!("no valid superblock slot: {reason}"),
         });
     }

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use arrow_buffer::Buffer;
 use memmap2::Mmap;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 
 /// A growing read-only view of the store file. Each remap covers the whole file as it is at
 /// that moment; earlier maps stay alive as long as arrays built over them do.
@@ -101,7 +101,7 @@ impl Mapping {
             .len();
         if file_len < end {
             return Err(Error::Corrupted {
-                offset: end,
+                at: Location::Offset(end),
                 reason: format!("a segment ends at byte {end} but the file has {file_len} bytes"),
             });
         }
@@ -139,12 +139,12 @@ pub fn bytes(map: &Mmap, offset: u64, len: u64) -> Result<&[u8]> {
 
 fn checked_range(map: &[u8], offset: u64, len: u64) -> Result<std::ops::Range<usize>> {
     let end = offset.checked_add(len).ok_or_else(|| Error::Corrupted {
-        offset,
+        at: Location::Offset(offset),
         reason: format!("segment length {len} overflows"),
     })?;
     if end > map.len() as u64 {
         return Err(Error::Corrupted {
-            offset,
+            at: Location::Offset(offset),
             reason: format!(
                 "segment of {len} bytes ends past the mapped {} bytes",
                 map.len()

@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use redb::{BackendError, StorageBackend};
 
 use super::backend::{PhysicalFile, RedbBackend, REDB_WRITER_BYTE};
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 
 /// redb's header (`HEADER_LOCK` and `DB_HEADER_SIZE` in redb's page manager: 64 bytes of
 /// geometry and two 128-byte commit slots): the range a writer locks to write it.
@@ -113,7 +113,7 @@ impl SnapshotBackend {
         let directory = self.file.superblock();
         if directory.redb_len < REDB_HEADER_BYTES {
             return Err(Error::Corrupted {
-                offset: 0,
+                at: Location::Catalog,
                 reason: format!("the catalog is {} bytes long", directory.redb_len),
             });
         }

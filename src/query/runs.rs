@@ -16,7 +16,7 @@ use super::filter::{
 use crate::catalog::index::{self, OutputStats, Slot};
 use crate::catalog::seal::{self, Sealed};
 use crate::catalog::{self, records::RunRecord, Reader};
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::run::{run_url, Run};
 use crate::status::RunStatus;
 use crate::store::Store;
@@ -448,7 +448,7 @@ impl RunQuery {
             let (entry_key, value) = entry.map_err(|e| Error::db(op, e))?;
             if !seal::open_entry(index::OUTPUT_ORDER.name(), &entry_key, &value)?.is_empty() {
                 return Err(Error::Corrupted {
-                    offset: 0,
+                    at: Location::Catalog,
                     reason: "output order index: an entry has a payload".to_string(),
                 });
             }
@@ -851,7 +851,7 @@ impl Tables {
 
 fn record_of(runs: &(impl ReadableTable<u64, Sealed> + TableHandle), id: u64) -> Result<RunRecord> {
     let bytes = seal::get(runs, id)?.ok_or_else(|| Error::Corrupted {
-        offset: 0,
+        at: Location::Catalog,
         reason: format!("run #{id} is indexed but has no record"),
     })?;
     catalog::records::decode::<RunRecord>(&bytes, "run record")
@@ -1010,14 +1010,14 @@ fn compare_keys(order_by: &[OrderKey], a: &[Value], b: &[Value]) -> Ordering {
 
 fn decode_path(bytes: &[u8], path: &[&str], what: &str) -> Result<Option<Value>> {
     Value::decode_path(bytes, path).map_err(|error| Error::Corrupted {
-        offset: 0,
+        at: Location::Catalog,
         reason: format!("{what}: {error}"),
     })
 }
 
 fn decode(bytes: &[u8], what: &str) -> Result<Value> {
     Value::decode(bytes).map_err(|error| Error::Corrupted {
-        offset: 0,
+        at: Location::Catalog,
         reason: format!("{what}: {error}"),
     })
 }

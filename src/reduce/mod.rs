@@ -34,7 +34,7 @@ use redb::WriteTransaction;
 
 use crate::catalog::records::{self, ChunkRecord, TableRecord};
 use crate::catalog::{self, Reader};
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Error, Location, Result};
 use crate::run::Run;
 use crate::status::RunStatus;
 use crate::store::Store;
@@ -766,7 +766,7 @@ impl Embeddings {
                 }
                 let at = start + row * dim;
                 let slice = floats.get(at..at + dim).ok_or_else(|| Error::Corrupted {
-                    offset: 0,
+                    at: Location::Catalog,
                     reason: format!("column {column} of table {url}: list values too short"),
                 })?;
                 if let Some(bad) = slice.iter().position(|x| !x.is_finite()) {
@@ -1062,7 +1062,7 @@ fn write_reduced(
     for chunk in &source.record.chunks {
         if chunk.nodes.len() != at {
             return Err(Error::Corrupted {
-                offset: 0,
+                at: Location::Catalog,
                 reason: format!(
                     "table {}: chunk has {} nodes, schema needs {at}",
                     source.record.url,
@@ -1071,7 +1071,7 @@ fn write_reduced(
             });
         }
         let rows = usize::try_from(chunk.rows).map_err(|_| Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: format!("table {}: chunk row count overflows", source.record.url),
         })?;
         let mut nodes = Vec::new();
@@ -1118,7 +1118,7 @@ fn write_reduced(
         )?;
         let batch = arrow_select::concat::concat_batches(&Arc::new(stored.clone()), &batches)
             .map_err(|e| Error::Corrupted {
-                offset: 0,
+                at: Location::Catalog,
                 reason: format!(
                     "table {}: tail does not concatenate: {e}",
                     source.record.url
@@ -1176,14 +1176,14 @@ fn blob_bytes(
     let mut out = Vec::new();
     for chunk in &record.chunks {
         let len = usize::try_from(chunk.len).map_err(|_| Error::Corrupted {
-            offset: chunk.offset,
+            at: Location::Offset(chunk.offset),
             reason: format!("blob {name}: chunk length overflows"),
         })?;
         let mut buf = vec![0u8; len];
         store.file().read_column(chunk.offset, &mut buf)?;
         if crc32fast::hash(&buf) != chunk.crc32 {
             return Err(Error::Corrupted {
-                offset: chunk.offset,
+                at: Location::Offset(chunk.offset),
                 reason: format!("blob {name}: chunk fails its checksum"),
             });
         }
@@ -1191,7 +1191,7 @@ fn blob_bytes(
     }
     if out.len() as u64 != record.len {
         return Err(Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: format!(
                 "blob {name}: chunks hold {} bytes, record says {}",
                 out.len(),
@@ -1222,9 +1222,7 @@ fn put_blob(
         chunks,
         created_us: crate::time::now_us(),
     };
-    let mut blobs = txn
-        .open_table(catalog::BLOBS)
-        .map_err(|e| Error::db("store reducer", e))?;
+    let mut blobs = txn.open_table(catalog::BLOBS).db("store reducer")?;
     catalog::seal::put(
         &mut blobs,
         (run_id, name),

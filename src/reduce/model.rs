@@ -5,7 +5,7 @@
 use super::pca::PcaModel;
 use super::umap::{UmapModel, UmapParams};
 use super::Method;
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 
 /// First bytes of every stored reducer.
 pub const MAGIC: &[u8; 8] = b"RSREDUCE";
@@ -237,7 +237,7 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn corrupted(&self, reason: &str) -> Error {
         Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: format!("reducer {}: {reason}", self.name),
         }
     }

@@ -15,7 +15,7 @@ use super::open::{
     OwnerPolicy,
 };
 use super::{contain_panic, Access, Db, Store};
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Error, Result};
 use crate::file::PhysicalFile;
 
 /// What `vacuum` did.
@@ -87,7 +87,7 @@ impl Store {
         remove_stale_temp_files(dest);
         let temp = temp_path(dest, "backup");
         let published = (|| {
-            let txn = db.begin_write().map_err(|e| Error::db("backup", e))?;
+            let txn = db.begin_write().db_at("backup", self.path())?;
             let result = crate::file::copy_prefix(self.path(), &temp, self.file().physical_len()?);
             let _ = txn.abort();
             let bytes = result?;

@@ -33,7 +33,7 @@ use redb::{Database, ReadOnlyDatabase};
 
 use crate::catalog;
 use crate::catalog::records::SegmentRef;
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::file::mmap::Mapping;
 use crate::file::{PhysicalFile, FORMAT_VERSION, SEGMENT_ALIGN};
 
@@ -226,7 +226,7 @@ impl Store {
         what: &str,
     ) -> Result<arrow_buffer::Buffer> {
         let corrupted = |reason: String| Error::Corrupted {
-            offset: segment.offset,
+            at: Location::Offset(segment.offset),
             reason: format!("{what}: {reason}"),
         };
         if !segment.offset.is_multiple_of(SEGMENT_ALIGN) {

@@ -17,7 +17,7 @@ use redb::{ConcurrencyMode, Database, DatabaseError};
 
 use super::{contain_panic, Access, Db, Store, CACHE_BYTES};
 use crate::catalog;
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Error, Location, Result};
 use crate::file::mmap::Mapping;
 use crate::file::{PhysicalFile, RedbBackend, SnapshotBackend};
 use crate::names;
@@ -154,7 +154,7 @@ impl Store {
             Db::Write(db) | Db::Snapshot(db) => db.close(),
             Db::Read(db) => db.close(),
         };
-        result.map_err(|e| Error::db("close", e).at_path(&path))
+        result.db_at("close", &path)
     }
 
     /// Replaces this store with a new one that `build` fills: the new store is built in a
@@ -199,9 +199,7 @@ impl Store {
                 Db::Write(db) => db,
                 Db::Read(_) | Db::Snapshot(_) => return Err(Error::ReadOnly),
             };
-            let guard = db
-                .begin_write()
-                .map_err(|e| Error::db("replace store", e))?;
+            let guard = db.begin_write().db_at("replace store", &self.inner.path)?;
             let renamed = std::fs::rename(temp, path).map_err(|source| Error::Io {
                 op,
                 path: path.to_path_buf(),
@@ -244,7 +242,7 @@ pub(super) fn map_open_error(path: &Path, error: DatabaseError) -> Error {
         DatabaseError::RepairAborted => Error::NeedsRepair {
             path: path.to_path_buf(),
         },
-        other => Error::db("open", other),
+        other => Error::db_at("open", path, other),
     }
 }
 
@@ -320,7 +318,7 @@ pub(crate) fn open_store_access(
     let physical = Arc::new(physical);
     if physical.superblock().redb_len == 0 {
         return Err(Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: "the store has no catalog".into(),
         });
     }
@@ -619,4 +617,26 @@ pub(super) fn link_into_place(temp: &Path, dest: &Path, op: &'static str) -> Res
         }
     })?;
     sync_parent_dir(dest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An I/O error redb meets while opening or checking a store (`check` runs redb's
+    /// integrity check through this mapping) names the store file.
+    #[test]
+    fn open_io_errors_name_the_file() {
+        let path = Path::new("/stores/exp.runs");
+        let failed = redb::StorageError::Io(io::Error::other("disk gone"));
+        match map_open_error(path, DatabaseError::Storage(failed)) {
+            Error::Io {
+                op, path: named, ..
+            } => {
+                assert_eq!(op, "open");
+                assert_eq!(named, path);
+            }
+            other => panic!("expected Io, got {other:?}"),
+        }
+    }
 }

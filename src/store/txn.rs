@@ -10,7 +10,7 @@ use redb::{ReadTransaction, WriteTransaction};
 
 use super::{Db, Store};
 use crate::catalog;
-use crate::error::{Error, Result};
+use crate::error::{DbResultExt, Error, Location, Result};
 
 impl Store {
     /// Runs `f` in one write transaction and commits it; if `f` fails, nothing is changed.
@@ -25,7 +25,7 @@ impl Store {
         };
         if self.inner.poisoned.load(AtomicOrdering::Acquire) {
             return Err(Error::Corrupted {
-                offset: 0,
+                at: Location::Catalog,
                 reason: format!(
                     "{op}: an earlier write through this handle found the catalog damaged; \
                      run `runstore check` and reopen"
@@ -40,10 +40,10 @@ impl Store {
             });
         }
         let result = contain_panic(op, || {
-            let txn = db.begin_write().map_err(|e| Error::db(op, e))?;
+            let txn = db.begin_write().db(op)?;
             match f(&txn) {
                 Ok(value) => {
-                    txn.commit().map_err(|e| Error::db(op, e))?;
+                    txn.commit().db(op)?;
                     Ok(value)
                 }
                 Err(error) => {
@@ -122,7 +122,7 @@ pub(crate) fn contain_panic<T>(op: &str, f: impl FnOnce() -> Result<T>) -> Resul
                 .or_else(|| payload.downcast_ref::<&str>().copied())
                 .unwrap_or("no message");
             Err(Error::Corrupted {
-                offset: 0,
+                at: Location::Catalog,
                 reason: format!(
                     "{op}: the catalog is damaged (reading it failed: {message}); \
                      run `runstore check`"

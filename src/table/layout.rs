@@ -11,7 +11,7 @@
 //! never an out-of-bounds read.
 
 use crate::catalog::records::{NodeRecord, SegmentRef};
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use arrow_array::{make_array, Array, ArrayRef};
 use arrow_buffer::Buffer;
 use arrow_data::ArrayData;
@@ -171,7 +171,7 @@ fn rebuild_data(
     depth: usize,
 ) -> Result<ArrayData> {
     let corrupted = |reason: String| Error::Corrupted {
-        offset: 0,
+        at: Location::Catalog,
         reason: format!("{what}: {reason}"),
     };
     if depth == 0 {
@@ -241,7 +241,7 @@ pub(crate) fn check_nodes(
     depth: usize,
 ) -> Result<()> {
     let corrupted = |reason: String| Error::Corrupted {
-        offset: 0,
+        at: Location::Catalog,
         reason: format!("{what}: {reason}"),
     };
     if depth == 0 {

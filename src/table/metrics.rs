@@ -18,7 +18,7 @@ use super::{
 };
 use crate::catalog::records::{MetricTableRecord, RunRecord, TableRecord};
 use crate::catalog::{self, Reader};
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::names;
 use crate::run::{MetricTableInfo, Run};
 use crate::store::Store;
@@ -210,7 +210,7 @@ impl Run {
                 // reduction does): one listed but missing is damage, not a deletion.
                 Err(Error::NotFound { .. }) if info.url.starts_with(&own_prefix) => {
                     return Err(Error::Corrupted {
-                        offset: 0,
+                        at: Location::Catalog,
                         reason: format!(
                             "run {} lists its table {}, which the table index does not hold",
                             self.url(),

@@ -34,7 +34,7 @@ use redb::WriteTransaction;
 
 use crate::catalog::records::{self, ChunkRecord, SegmentRef, TableRecord, TailRecord};
 use crate::catalog::{self, tables, Reader};
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::store::Store;
 
 pub use writer::{MetricsWriter, WriteDurability, WriterOptions};
@@ -209,18 +209,18 @@ impl Table {
 pub(crate) fn decode_schema(record: &TableRecord) -> Result<Schema> {
     let schema: Schema =
         serde_json::from_str(&record.schema_json).map_err(|e| Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: format!("table {}: schema does not decode: {e}", record.url),
         })?;
     if schema.fields().len() > COLUMN_COUNT_MAX {
         return Err(Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: format!("table {}: {} columns", record.url, schema.fields().len()),
         });
     }
     for field in schema.fields() {
         layout::check_type(field.data_type()).map_err(|reason| Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: format!("table {}, column {}: {reason}", record.url, field.name()),
         })?;
     }
@@ -529,7 +529,7 @@ pub(crate) fn seal(
     let batches = tail_batches(txn, id, record, &schema)?;
     let batch =
         arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: format!("table {}: tail entries do not concatenate: {e}", record.url),
         })?;
     write_chunk(store, txn, record, &batch)?;
@@ -563,7 +563,7 @@ fn tail_batches(
     })?;
     if rows != record.tail_rows {
         return Err(Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: format!(
                 "table {}: tail holds {rows} rows, record says {}",
                 record.url, record.tail_rows
@@ -579,12 +579,12 @@ fn tail_buffer(data: &[u8], segment: &SegmentRef, url: &str) -> Result<Buffer> {
         .zip(usize::try_from(segment.len).ok())
         .and_then(|(start, len)| data.get(start..start.checked_add(len)?))
         .ok_or_else(|| Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: format!("table {url}: tail buffer out of bounds"),
         })?;
     if crc32fast::hash(bytes) != segment.crc32 {
         return Err(Error::Corrupted {
-            offset: 0,
+            at: Location::Catalog,
             reason: format!("table {url}: tail buffer fails its checksum"),
         });
     }
@@ -622,7 +622,7 @@ fn finish_batch(
 ) -> Result<RecordBatch> {
     let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows as usize));
     RecordBatch::try_new_with_options(schema, columns, &options).map_err(|e| Error::Corrupted {
-        offset: 0,
+        at: Location::Catalog,
         reason: format!("table {url}: columns do not form a batch: {e}"),
     })
 }
@@ -650,7 +650,7 @@ pub(crate) fn check_structure(txn: &impl Reader, id: u64, record: &TableRecord) 
     for (index, chunk) in record.chunks.iter().enumerate() {
         if chunk.nodes.len() != needed {
             return Err(Error::Corrupted {
-                offset: 0,
+                at: Location::Catalog,
                 reason: format!(
                     "table {}: chunk {index} has {} nodes, schema needs {needed}",
                     record.url,
@@ -725,7 +725,7 @@ pub(crate) fn scan_record(
         };
         if chunk.nodes.len() != at {
             return Err(Error::Corrupted {
-                offset: 0,
+                at: Location::Catalog,
                 reason: format!(
                     "table {}: chunk has {} nodes, schema needs {at}",
                     record.url,

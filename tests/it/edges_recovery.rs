@@ -422,6 +422,26 @@ fn regression_15_check_changes_no_byte_and_no_mtime() {
     }
 }
 
+/// Issue 16, item 4: an I/O failure under `backup` and `vacuum` (every write fails: the
+/// file-size limit is 0) names the file it failed on, a file in the store's folder, where
+/// redb's own I/O errors used to leave the path empty ("failed on :").
+#[test]
+fn regression_16_io_failures_under_backup_and_vacuum_name_the_file() {
+    let (dir, path) = healthy_store();
+    let p = path.to_str().unwrap();
+    let dest = dir.path().join("backup.runs");
+    let folder = format!("failed on {}/", dir.path().display());
+    for args in [vec!["backup", p, dest.to_str().unwrap()], vec!["vacuum", p]] {
+        let output = runstore_sh("ulimit -f 0; trap '' XFSZ", &args);
+        let stderr = stderr_text(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(&folder), "{args:?}: {stderr}");
+    }
+    assert!(!dest.exists(), "a failed backup leaves no file");
+    let store = Store::open_read_only(&path).expect("the store is as before");
+    assert_eq!(runs_and_outputs(&store), expected_runs(CHILD_RUNS));
+}
+
 /// Regression (issue 15, item 9): `check` of a file the user may only read (skipped when the
 /// tests run as root, who may write it anyway).
 #[test]

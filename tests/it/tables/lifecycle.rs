@@ -289,8 +289,12 @@ fn table_scan_reports_a_corrupted_segment_and_check_finds_it() {
     let table = store.table(&url).unwrap();
     let err = table.scan().unwrap_err();
     match &err {
-        Error::Corrupted { offset, reason } => {
-            assert_eq!(*offset, segment_offset as u64, "{reason}");
+        Error::Corrupted { reason, .. } => {
+            assert_eq!(
+                err.corrupted_offset(),
+                Some(segment_offset as u64),
+                "{reason}"
+            );
             assert!(reason.contains(&url), "{reason}");
             assert!(reason.contains("marker"), "{reason}");
         }
