@@ -104,7 +104,7 @@ impl<'a> SealedBytes<'a> {
                 table: table.to_string(),
                 key: shown_key(key),
             },
-            reason: format!("catalog table {table}: {what} (key {})", shown_key(key)),
+            reason: what.to_string(),
         };
         let split = self
             .0
