@@ -21,6 +21,7 @@ pub(crate) mod check;
 pub(crate) mod defs;
 pub mod index;
 mod legacy;
+pub(crate) mod lookup;
 pub mod records;
 pub(crate) mod runs;
 pub mod seal;
