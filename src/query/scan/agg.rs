@@ -99,7 +99,8 @@ impl AggFunc {
     }
 }
 
-/// One aggregate of a [`TableQuery::aggregate`]: a function and the column it reads.
+/// One aggregate of a [`TableQuery::aggregate`](super::TableQuery::aggregate): a function and
+/// the column it reads.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Agg {
     /// The function.
