@@ -7,8 +7,9 @@
 //! function here takes an open transaction, so a caller can compose several into one atomic
 //! commit. Nothing here imports a module above it (`store`, `run`, `table`).
 //!
-//! Invariants (asserted in debug builds where they are written, verified at rest by
-//! `check` through `check.rs`):
+//! Invariants (asserted where they are written, with [`invariant!`], in debug builds and
+//! whenever the `invariants` feature is on, which the test suite turns on so that
+//! `cargo test --release` runs them; verified at rest by `check` through `check.rs`):
 //! - `run_names[(project, name)] = id` exactly when `runs[id]` has that project and name.
 //! - A project exists in `projects` for every run's project.
 //! - `outputs` holds keys `(id, 0..output_count)` and `inputs` keys `(id, 0..input_count)`.
@@ -16,11 +17,37 @@
 //! - `index::PARAM_INDEX` / `index::OUTPUT_INDEX` / `index::OUTPUT_ORDER` hold exactly the
 //!   entries `index::run_entries` computes from each run's `params` and `outputs` rows.
 
+/// Whether the write sites assert the invariants they keep: in debug builds, and in any build
+/// with the `invariants` feature (the test suite's). Release builds of applications skip the
+/// extra reads.
+pub(crate) const CHECK_INVARIANTS: bool = cfg!(any(debug_assertions, feature = "invariants"));
+
+/// Asserts a catalog invariant where it is written (`assert!`'s arguments), when
+/// [`CHECK_INVARIANTS`] holds. A failure panics inside the write transaction, which the store
+/// contains, aborts and reports as an error, so nothing violating it is committed.
+macro_rules! invariant {
+    ($($arg:tt)*) => {
+        if $crate::catalog::CHECK_INVARIANTS {
+            assert!($($arg)*);
+        }
+    };
+}
+
+/// [`invariant!`] for `assert_eq!`'s arguments.
+macro_rules! invariant_eq {
+    ($($arg:tt)*) => {
+        if $crate::catalog::CHECK_INVARIANTS {
+            assert_eq!($($arg)*);
+        }
+    };
+}
+
 pub(crate) mod blobs;
 pub(crate) mod check;
 pub(crate) mod defs;
 pub mod index;
 mod legacy;
+pub(crate) mod lookup;
 pub mod records;
 pub(crate) mod runs;
 pub mod seal;
@@ -226,4 +253,41 @@ pub fn count_rows<K: redb::Key + 'static, V: redb::Value + 'static>(
 /// Opens a database-level read transaction (shared by read-write and read-only handles).
 pub fn begin_read(db: &impl ReadableDatabase) -> Result<ReadTransaction> {
     db.begin_read().db("begin read")
+}
+
+#[cfg(test)]
+mod invariant_tests {
+    use super::records::RunRecord;
+
+    /// The test suite turns on the `invariants` feature (the crate's dev-dependency on
+    /// itself), so even `cargo test --release` asserts the invariants at the write sites.
+    #[test]
+    fn the_test_suite_asserts_invariants_in_every_profile() {
+        assert!(super::CHECK_INVARIANTS);
+    }
+
+    /// A write that would break an invariant is stopped where it is written, before it can
+    /// be committed: a run record whose project is not listed.
+    #[test]
+    #[should_panic(expected = "run #7: project ghost is not listed")]
+    fn a_run_of_an_unlisted_project_is_stopped_where_it_is_written() {
+        let db = redb::Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .unwrap();
+        let txn = db.begin_write().unwrap();
+        super::initialize(&txn).unwrap();
+        let record = RunRecord {
+            project: "ghost".into(),
+            name: "r".into(),
+            description: String::new(),
+            created_us: 0,
+            last_modified_us: 0,
+            status: 1,
+            input_tables: Vec::new(),
+            input_count: 0,
+            output_count: 0,
+            metrics: Vec::new(),
+        };
+        let _ = super::runs::put_run_record(&txn, 7, &record);
+    }
 }

@@ -36,16 +36,16 @@ pub fn run_record(txn: &impl Reader, id: u64) -> Result<RunRecord> {
 
 /// Writes a run record.
 pub fn put_run_record(txn: &WriteTransaction, id: u64, record: &RunRecord) -> Result<()> {
-    if cfg!(debug_assertions) {
+    if super::CHECK_INVARIANTS {
         // The catalog invariants this write keeps (`check` verifies them at rest): the run's
         // project exists, and its name is free or already this run's.
-        debug_assert!(
+        invariant!(
             project_exists(txn, &record.project)?,
             "run #{id}: project {} is not listed",
             record.project
         );
         let named = run_id(txn, &record.project, &record.name)?;
-        debug_assert!(
+        invariant!(
             named.is_none_or(|named| named == id),
             "run #{id}: its name belongs to run #{named:?}"
         );
@@ -91,7 +91,7 @@ pub fn append_outputs(
             value.encode().as_slice(),
         )?;
         // Outputs are numbered 0..output_count: the next number was free.
-        debug_assert!(
+        invariant!(
             old.is_none(),
             "run #{id}: output {} existed",
             record.output_count
@@ -120,10 +120,10 @@ pub(crate) fn put_run_name(
     id: u64,
     op: &'static str,
 ) -> Result<()> {
-    if cfg!(debug_assertions) {
+    if super::CHECK_INVARIANTS {
         // The name index points at a run with exactly this project and name (written first).
         let record = run_record(txn, id)?;
-        debug_assert_eq!(
+        invariant_eq!(
             (record.project.as_str(), record.name.as_str()),
             (project, name),
             "run #{id}: the name index and the run record disagree"
@@ -271,7 +271,7 @@ pub(crate) fn add_input(
     }
     let old = seal::put(&mut inputs, (id, record.input_count), encoded)?;
     // Inputs are numbered 0..input_count: the next number was free.
-    debug_assert!(
+    invariant!(
         old.is_none(),
         "run #{id}: input {} existed",
         record.input_count

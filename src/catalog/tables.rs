@@ -37,7 +37,7 @@ pub(crate) fn put_table_record(
     record: &TableRecord,
 ) -> Result<()> {
     // `sealed_rows` is the sum of the chunks' rows (`table`'s invariant; `check` verifies it).
-    debug_assert_eq!(
+    invariant_eq!(
         record.chunks.iter().map(|chunk| chunk.rows).sum::<u64>(),
         record.sealed_rows,
         "table {}: chunks and sealed_rows disagree",
@@ -69,11 +69,12 @@ pub(crate) fn next_table_id(txn: &WriteTransaction) -> Result<u64> {
 
 /// Points `url` at table `id` in the url index; `op` names the call in errors.
 pub(crate) fn put_url(txn: &WriteTransaction, url: &str, id: u64, op: &'static str) -> Result<()> {
-    if cfg!(debug_assertions) {
+    if super::CHECK_INVARIANTS {
         // The url index points at a table record of this url (written first).
         let record = table_record(txn, id, url)?;
-        debug_assert_eq!(
-            record.url, url,
+        invariant_eq!(
+            record.url,
+            url,
             "table #{id}: the url index and the record disagree"
         );
     }
@@ -92,7 +93,7 @@ pub(crate) fn put_tail_entry(
     let mut tail = txn.open_table(TAIL).db("append to tail")?;
     let old = seal::put(&mut tail, (id, seq), entry)?;
     // Tail entries are numbered by `tail_next`: the next number was free.
-    debug_assert!(old.is_none(), "table #{id}: tail entry {seq} existed");
+    invariant!(old.is_none(), "table #{id}: tail entry {seq} existed");
     Ok(())
 }
 

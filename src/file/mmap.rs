@@ -3,7 +3,7 @@
 //! This is the library's one file with `unsafe` (it holds both the mapping and the buffer
 //! construction; the crate denies `unsafe_code` everywhere else); the Python crate's `unsafe`
 //! is in `python/src/`. Everything here is bounds-checked before a pointer is formed, and
-//! segment checksums are verified by the caller (`table`) before a buffer over the bytes is
+//! segment checksums are verified by the caller (`segments.rs`) before a buffer over the bytes is
 //! handed out.
 //!
 //! # The mapping contract

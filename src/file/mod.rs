@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod mmap;
+pub(crate) mod segments;
 pub mod snapshot;
 pub mod superblock;
 
@@ -17,6 +18,7 @@ use std::io;
 use std::path::Path;
 
 pub use backend::{PhysicalFile, RedbBackend, SEGMENT_ALIGN};
+pub(crate) use segments::Segments;
 pub use snapshot::SnapshotBackend;
 pub use superblock::{Superblock, FORMAT_VERSION};
 

@@ -8,14 +8,16 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use redb::{ReadTransaction, ReadableTable, TableHandle};
+use redb::ReadTransaction;
 
 use super::filter::{
     self, Attribute, Expr, Operand, OrderKey, OutputReduction as Aggregate, Query, Subject,
 };
 use crate::catalog::index::{self, OutputStats, Slot};
-use crate::catalog::seal::{self, Sealed};
-use crate::catalog::{self, records::RunRecord, Reader};
+use crate::catalog::lookup::{
+    OutputIndex, OutputOrder, ParamIndex, RunNameIndex, RunRecords, RunRows,
+};
+use crate::catalog::{self, records::RunRecord};
 use crate::error::{Error, Location, Result};
 use crate::run::{run_url, Run};
 use crate::status::RunStatus;
@@ -187,20 +189,12 @@ impl RunQuery {
     /// queries naming a path the index does not hold. Returns the matches in name order.
     fn select_scanning(&self, txn: &ReadTransaction, plan: &Plan) -> Result<Vec<Selected>> {
         let tables = Tables::open(txn)?;
-        let names = txn.table(catalog::RUN_NAMES)?;
-        let iter = match &self.project {
-            Some(project) => names.range((project.as_str(), "")..),
-            None => names.iter(),
-        }
-        .map_err(|e| Error::db("query runs", e))?;
+        let names = RunNameIndex::open(txn)?;
         let mut selected = Vec::new();
-        for entry in iter {
-            let (key, id) = entry.map_err(|e| Error::db("query runs", e))?;
-            let (project, name) = key.value();
-            if self.project.as_deref().is_some_and(|p| p != project) {
-                break;
-            }
-            let id = seal::open_u64_entry(catalog::RUN_NAMES.name(), &key, &id)?;
+        for entry in names.runs(self.project.as_deref(), "query runs")? {
+            let entry = entry?;
+            let (project, name) = entry.names();
+            let id = entry.id();
             let subject = tables.load(id, project, name, plan)?;
             if let Some(mut hit) = self.evaluate(&subject, subject.id, plan) {
                 hit.names = Some((subject.project, subject.name));
@@ -216,45 +210,17 @@ impl RunQuery {
     fn select_indexed(&self, txn: &ReadTransaction, plan: &Plan) -> Result<Vec<Selected>> {
         let op = "query runs";
         let params: Vec<Vec<(u64, Slot)>> = {
-            let table = txn.table(index::PARAM_INDEX)?;
+            let table = ParamIndex::open(txn)?;
             plan.param_paths
                 .iter()
-                .map(|path| {
-                    let path = index::encode_path(path);
-                    let mut keys = seal::PathKeys::new(&path);
-                    let mut column = Vec::new();
-                    for entry in table
-                        .range((path.as_slice(), 0)..=(path.as_slice(), u64::MAX))
-                        .map_err(|e| Error::db(op, e))?
-                    {
-                        let (key, value) = entry.map_err(|e| Error::db(op, e))?;
-                        let id = key.value().1;
-                        let payload = keys.open(index::PARAM_INDEX.name(), id, &value)?;
-                        column.push((id, index::decode_param(payload)?));
-                    }
-                    Ok(column)
-                })
+                .map(|path| table.column(&index::encode_path(path), op))
                 .collect::<Result<_>>()?
         };
         let outputs: Vec<Vec<(u64, OutputStats)>> = {
-            let table = txn.table(index::OUTPUT_INDEX)?;
+            let table = OutputIndex::open(txn)?;
             plan.output_paths
                 .iter()
-                .map(|path| {
-                    let encoded = index::encode_path(path);
-                    let mut keys = seal::PathKeys::new(&encoded);
-                    let mut column = Vec::new();
-                    for entry in table
-                        .range((encoded.as_slice(), 0)..=(encoded.as_slice(), u64::MAX))
-                        .map_err(|e| Error::db(op, e))?
-                    {
-                        let (key, value) = entry.map_err(|e| Error::db(op, e))?;
-                        let id = key.value().1;
-                        let payload = keys.open(index::OUTPUT_INDEX.name(), id, &value)?;
-                        column.push((id, OutputStats::decode_parts(payload, plan.parts(path))?));
-                    }
-                    Ok(column)
-                })
+                .map(|path| table.column(&index::encode_path(path), plan.parts(path), op))
                 .collect::<Result<_>>()?
         };
 
@@ -283,32 +249,18 @@ impl RunQuery {
         }
         let mut project_names: Vec<(u64, String)> = Vec::new();
         if let Some(project) = &self.project {
-            let names = txn.table(catalog::RUN_NAMES)?;
-            for entry in names
-                .range((project.as_str(), "")..)
-                .map_err(|e| Error::db(op, e))?
-            {
-                let (key, id) = entry.map_err(|e| Error::db(op, e))?;
-                let (run_project, name) = key.value();
-                if run_project != project {
-                    break;
-                }
-                let id = seal::open_u64_entry(catalog::RUN_NAMES.name(), &key, &id)?;
-                project_names.push((id, name.to_string()));
+            let names = RunNameIndex::open(txn)?;
+            for entry in names.runs(Some(project), op)? {
+                let entry = entry?;
+                let (_, name) = entry.names();
+                project_names.push((entry.id(), name.to_string()));
             }
             project_names.sort_unstable_by_key(|(id, _)| *id);
             narrow(project_names.iter().map(|(id, _)| *id).collect());
         }
         let candidates = match candidates {
             Some(candidates) => candidates,
-            None => {
-                let runs = txn.table(catalog::RUNS)?;
-                let mut ids = Vec::new();
-                for entry in runs.iter().map_err(|e| Error::db(op, e))? {
-                    ids.push(entry.map_err(|e| Error::db(op, e))?.0.value());
-                }
-                ids
-            }
+            None => catalog::runs::run_ids(txn, op)?,
         };
 
         let tables = Tables::open(txn)?;
@@ -413,17 +365,10 @@ impl RunQuery {
             return Ok(Some(Vec::new()));
         }
         let path = index::encode_path(key);
-        let order = txn.table(index::OUTPUT_ORDER)?;
-        let range = order
-            .range((path.as_slice(), 0, 0, 0)..=(path.as_slice(), u8::MAX, u64::MAX, u64::MAX))
-            .map_err(|e| Error::db(op, e))?;
-        let mut entries: Box<dyn Iterator<Item = _>> = if first.descending {
-            Box::new(range.rev())
-        } else {
-            Box::new(range)
-        };
-        let param_index = txn.table(index::PARAM_INDEX)?;
-        let output_index = txn.table(index::OUTPUT_INDEX)?;
+        let order = OutputOrder::open(txn)?;
+        let mut entries = order.walk(&path, first.descending, op)?;
+        let param_index = ParamIndex::open(txn)?;
+        let output_index = OutputIndex::open(txn)?;
         let param_paths: Vec<Vec<u8>> = plan
             .param_paths
             .iter()
@@ -445,14 +390,7 @@ impl RunQuery {
                 // Ran out: the remaining matches sort with null.
                 return Ok(boundary.map(|_| selected));
             };
-            let (entry_key, value) = entry.map_err(|e| Error::db(op, e))?;
-            if !seal::open_entry(index::OUTPUT_ORDER.name(), &entry_key, &value)?.is_empty() {
-                return Err(Error::Corrupted {
-                    at: Location::Catalog,
-                    reason: "output order index: an entry has a payload".to_string(),
-                });
-            }
-            let (_, rank, bits, id) = entry_key.value();
+            let (rank, bits, id) = entry?;
             if let Some(boundary) = boundary {
                 if (rank, bits) != boundary {
                     return Ok(Some(selected));
@@ -465,17 +403,13 @@ impl RunQuery {
             let mut deferred = false;
             params.clear();
             for path in &param_paths {
-                let slot = seal::get(&param_index, (path.as_slice(), id))?
-                    .map(|bytes| index::decode_param(&bytes))
-                    .transpose()?;
+                let slot = param_index.get(path, id)?;
                 deferred |= matches!(slot, Some(Slot::Deferred));
                 params.push(slot);
             }
             outputs.clear();
             for (path, keys) in output_paths.iter().zip(&plan.output_paths) {
-                let stats = seal::get(&output_index, (path.as_slice(), id))?
-                    .map(|bytes| OutputStats::decode_parts(&bytes, plan.parts(keys)))
-                    .transpose()?;
+                let stats = output_index.get(path, id, plan.parts(keys))?;
                 outputs.push(stats);
             }
             for (path, aggregate) in &plan.output_aggregates {
@@ -609,10 +543,10 @@ impl RunQuery {
                 cut += 1;
             }
             selected.truncate(cut);
-            let runs = txn.table(catalog::RUNS)?;
+            let runs = RunRecords::open(txn)?;
             for hit in &mut selected {
                 if hit.names.is_none() {
-                    let record = record_of(&runs, hit.id)?;
+                    let record = runs.get(hit.id)?;
                     hit.names = Some((record.project, record.name));
                 }
             }
@@ -635,22 +569,18 @@ impl RunQuery {
         let mut by_id: HashMap<u64, Selected> =
             selected.into_iter().map(|hit| (hit.id, hit)).collect();
         let mut ordered = Vec::with_capacity(count.min(by_id.len()));
-        let names = txn.table(catalog::RUN_NAMES)?;
-        let iter = match &self.project {
-            Some(project) => names.range((project.as_str(), "")..),
-            None => names.iter(),
-        }
-        .map_err(|e| Error::db(op, e))?;
-        for entry in iter {
+        let names = RunNameIndex::open(txn)?;
+        let mut entries = names.runs(self.project.as_deref(), op)?;
+        loop {
             if ordered.len() >= count {
                 break;
             }
-            let (key, id) = entry.map_err(|e| Error::db(op, e))?;
-            let (project, name) = key.value();
-            if self.project.as_deref().is_some_and(|p| p != project) {
+            let Some(entry) = entries.next() else {
                 break;
-            }
-            let id = seal::open_u64_entry(catalog::RUN_NAMES.name(), &key, &id)?;
+            };
+            let entry = entry?;
+            let (project, name) = entry.names();
+            let id = entry.id();
             if let Some(mut hit) = by_id.remove(&id) {
                 hit.names = Some((project.to_string(), name.to_string()));
                 ordered.push(hit);
@@ -765,24 +695,20 @@ struct Selected {
     columns: Vec<Value>,
 }
 
-/// The catalog tables a run is loaded from, opened once per query.
+/// The catalog rows a run is loaded from, opened once per query.
 struct Tables {
-    runs: redb::ReadOnlyTable<u64, Sealed>,
-    params: redb::ReadOnlyTable<u64, Sealed>,
-    outputs: redb::ReadOnlyTable<(u64, u64), Sealed>,
+    rows: RunRows,
 }
 
 impl Tables {
     fn open(txn: &ReadTransaction) -> Result<Tables> {
         Ok(Tables {
-            runs: txn.table(catalog::RUNS)?,
-            params: txn.table(catalog::PARAMS)?,
-            outputs: txn.table(catalog::OUTPUTS)?,
+            rows: RunRows::open(txn)?,
         })
     }
 
     fn record(&self, id: u64) -> Result<RunRecord> {
-        record_of(&self.runs, id)
+        self.rows.record(id)
     }
 
     /// Loads what `plan` reads of run `id` from its own rows.
@@ -802,7 +728,7 @@ impl Tables {
             outputs: Vec::new(),
         };
         if !plan.param_paths.is_empty() {
-            if let Some(bytes) = seal::get(&self.params, id)? {
+            if let Some(bytes) = self.rows.params(id)? {
                 for path in &plan.param_paths {
                     let keys: Vec<&str> = path.iter().map(String::as_str).collect();
                     if let Some(value) = decode_path(&bytes, &keys, "parameters")? {
@@ -812,10 +738,7 @@ impl Tables {
             }
         }
         if !plan.output_paths.is_empty() {
-            let range = self
-                .outputs
-                .range((id, 0)..=(id, u64::MAX))
-                .map_err(|e| Error::db(op, e))?;
+            let range = self.rows.outputs(id, op)?;
             if plan.latest_only {
                 // Newest first; stop once every path has its latest holder.
                 let mut missing: Vec<&Vec<String>> = plan.output_paths.iter().collect();
@@ -823,8 +746,8 @@ impl Tables {
                     if missing.is_empty() {
                         break;
                     }
-                    let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
-                    let bytes = seal::open_entry(catalog::OUTPUTS.name(), &key, &bytes)?;
+                    let row = entry?;
+                    let bytes = row.payload()?;
                     let mut still_missing = Vec::with_capacity(missing.len());
                     for path in missing {
                         let keys: Vec<&str> = path.iter().map(String::as_str).collect();
@@ -839,22 +762,14 @@ impl Tables {
                 }
             } else {
                 for entry in range {
-                    let (key, bytes) = entry.map_err(|e| Error::db(op, e))?;
-                    let bytes = seal::open_entry(catalog::OUTPUTS.name(), &key, &bytes)?;
+                    let row = entry?;
+                    let bytes = row.payload()?;
                     subject.outputs.push(decode(bytes, "output value")?);
                 }
             }
         }
         Ok(subject)
     }
-}
-
-fn record_of(runs: &(impl ReadableTable<u64, Sealed> + TableHandle), id: u64) -> Result<RunRecord> {
-    let bytes = seal::get(runs, id)?.ok_or_else(|| Error::Corrupted {
-        at: Location::Catalog,
-        reason: format!("run #{id} is indexed but has no record"),
-    })?;
-    catalog::records::decode::<RunRecord>(&bytes, "run record")
 }
 
 /// A run as the key index describes it: the referenced parameters (in the plan's order) and

@@ -24,7 +24,6 @@ mod maintenance;
 mod open;
 mod txn;
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -33,9 +32,9 @@ use redb::{Database, ReadOnlyDatabase};
 
 use crate::catalog;
 use crate::catalog::records::SegmentRef;
-use crate::error::{Error, Location, Result};
+use crate::error::Result;
 use crate::file::mmap::Mapping;
-use crate::file::{PhysicalFile, FORMAT_VERSION, SEGMENT_ALIGN};
+use crate::file::{PhysicalFile, Segments, FORMAT_VERSION};
 
 pub use maintenance::VacuumReport;
 #[cfg(feature = "fault")]
@@ -80,9 +79,8 @@ impl Access {
 struct StoreInner {
     path: PathBuf,
     file: Arc<PhysicalFile>,
-    mapping: Mapping,
-    /// Segments (offset, length, CRC) whose CRC this process has verified (first touch).
-    verified: Mutex<HashSet<(u64, u64, u32)>>,
+    /// The committed column segments, mapped and verified on first touch.
+    segments: Segments,
     db: Db,
     /// Whether other processes may write the file at the same time ([`Store::open_shared`]).
     shared: bool,
@@ -115,8 +113,7 @@ impl Store {
         Store {
             inner: Arc::new(StoreInner {
                 path: path.to_path_buf(),
-                mapping,
-                verified: Mutex::new(HashSet::new()),
+                segments: Segments::new(Arc::clone(&file), mapping),
                 file,
                 db,
                 shared,
@@ -225,46 +222,9 @@ impl Store {
         segment: &SegmentRef,
         what: &str,
     ) -> Result<arrow_buffer::Buffer> {
-        let corrupted = |reason: String| Error::Corrupted {
-            at: Location::Offset(segment.offset),
-            reason: format!("{what}: {reason}"),
-        };
-        if !segment.offset.is_multiple_of(SEGMENT_ALIGN) {
-            return Err(corrupted("segment is not 64-byte aligned".into()));
-        }
-        if segment.len == 0 {
-            return Ok(arrow_buffer::Buffer::from_vec(Vec::<u8>::new()));
-        }
-        self.file()
-            .check_column_range(segment.offset, segment.len)
-            .map_err(|e| corrupted(e.to_string()))?;
-        let end = segment
-            .offset
-            .checked_add(segment.len)
-            .ok_or_else(|| corrupted("segment length overflows".into()))?;
-        let map = self.inner.mapping.covering(end)?;
-        let verified = self
-            .inner
-            .verified
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .contains(&(segment.offset, segment.len, segment.crc32));
-        if !verified {
-            let bytes = crate::file::mmap::bytes(&map, segment.offset, segment.len)?;
-            let crc = crc32fast::hash(bytes);
-            if crc != segment.crc32 {
-                return Err(corrupted(format!(
-                    "segment of {} bytes fails its checksum (stored {:#010x}, computed {crc:#010x})",
-                    segment.len, segment.crc32
-                )));
-            }
-            self.inner
-                .verified
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .insert((segment.offset, segment.len, segment.crc32));
-        }
-        crate::file::mmap::buffer(&map, segment.offset, segment.len)
+        self.inner
+            .segments
+            .buffer(segment.offset, segment.len, segment.crc32, what)
     }
 
     pub(crate) fn same_store(&self, other: &Store) -> bool {

@@ -1,0 +1,343 @@
+//! The reads a run query makes (`query::runs`), each over tables opened once per query: the
+//! name index walked in (project, name) order, a key-index path's whole column or one run's
+//! entry in it, the output order index walked from either end, and a run's own rows (its
+//! record, its parameters, its outputs in sequence order).
+//!
+//! What a query does with them (planning, evaluation, ordering) is `query`'s; this module only
+//! reads, checks each entry's seal before handing out its payload, and names the call in redb
+//! errors with the `op` it is given. A query touches each run for a few hundred nanoseconds,
+//! so the tables are opened once (by the `open` functions) and read many times.
+
+use redb::{AccessGuard, ReadOnlyTable, ReadTransaction, ReadableTable, TableHandle};
+
+use super::index::{self, OutputStats, Parts, Slot, OUTPUT_INDEX, OUTPUT_ORDER, PARAM_INDEX};
+use super::records::{self, RunRecord};
+use super::seal::{self, Sealed};
+use super::{Reader, OUTPUTS, PARAMS, RUNS, RUN_NAMES};
+use crate::error::{DbResultExt, Error, Location, Result};
+
+/// The name index (`run_names`), opened for walks in (project, name) order.
+pub(crate) struct RunNameIndex {
+    table: ReadOnlyTable<(&'static str, &'static str), Sealed>,
+}
+
+impl RunNameIndex {
+    /// Opens the name index in `txn`.
+    pub(crate) fn open(txn: &ReadTransaction) -> Result<RunNameIndex> {
+        Ok(RunNameIndex {
+            table: txn.table(RUN_NAMES)?,
+        })
+    }
+
+    /// The runs of `project` (or of every project) in (project, name) order; `op` names the
+    /// call in errors.
+    pub(crate) fn runs<'a>(
+        &'a self,
+        project: Option<&'a str>,
+        op: &'static str,
+    ) -> Result<RunNames<'a>> {
+        let range = match project {
+            Some(project) => self.table.range((project, "")..),
+            None => self.table.iter(),
+        }
+        .db(op)?;
+        Ok(RunNames {
+            range,
+            project,
+            op,
+            done: false,
+        })
+    }
+}
+
+/// A walk of the name index: see [`RunNameIndex::runs`].
+pub(crate) struct RunNames<'a> {
+    range: redb::Range<'a, (&'static str, &'static str), Sealed>,
+    project: Option<&'a str>,
+    op: &'static str,
+    done: bool,
+}
+
+impl<'a> Iterator for RunNames<'a> {
+    type Item = Result<RunName<'a>>;
+
+    fn next(&mut self) -> Option<Result<RunName<'a>>> {
+        if self.done {
+            return None;
+        }
+        let (key, id) = match self.range.next()? {
+            Ok(entry) => entry,
+            Err(e) => return Some(Err(Error::db(self.op, e))),
+        };
+        let past_project = self.project.is_some_and(|p| p != key.value().0);
+        if past_project {
+            self.done = true;
+            return None;
+        }
+        Some(seal::open_u64_entry(RUN_NAMES.name(), &key, &id).map(|id| RunName { key, id }))
+    }
+}
+
+/// One entry of the name index: a run's project, name and id.
+pub(crate) struct RunName<'a> {
+    key: AccessGuard<'a, (&'static str, &'static str)>,
+    id: u64,
+}
+
+impl RunName<'_> {
+    /// The run's project and name.
+    pub(crate) fn names(&self) -> (&str, &str) {
+        self.key.value()
+    }
+
+    /// The run's id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// The parameter half of the key index (`param_index`), opened for reads by path.
+pub(crate) struct ParamIndex {
+    table: ReadOnlyTable<(&'static [u8], u64), Sealed>,
+}
+
+impl ParamIndex {
+    /// Opens the parameter index in `txn`.
+    pub(crate) fn open(txn: &ReadTransaction) -> Result<ParamIndex> {
+        Ok(ParamIndex {
+            table: txn.table(PARAM_INDEX)?,
+        })
+    }
+
+    /// Every run holding the encoded parameter path `path`, in run id order, with its value;
+    /// `op` names the call in errors.
+    pub(crate) fn column(&self, path: &[u8], op: &'static str) -> Result<Vec<(u64, Slot)>> {
+        let mut keys = seal::PathKeys::new(path);
+        let mut column = Vec::new();
+        for entry in self.table.range((path, 0)..=(path, u64::MAX)).db(op)? {
+            let (key, value) = entry.db(op)?;
+            let id = key.value().1;
+            let payload = keys.open(PARAM_INDEX.name(), id, &value)?;
+            column.push((id, index::decode_param(payload)?));
+        }
+        Ok(column)
+    }
+
+    /// Run `id`'s value of the encoded parameter path `path`, if it holds one.
+    pub(crate) fn get(&self, path: &[u8], id: u64) -> Result<Option<Slot>> {
+        seal::get(&self.table, (path, id))?
+            .map(|bytes| index::decode_param(&bytes))
+            .transpose()
+    }
+}
+
+/// The output half of the key index (`output_index`), opened for reads by path.
+pub(crate) struct OutputIndex {
+    table: ReadOnlyTable<(&'static [u8], u64), Sealed>,
+}
+
+impl OutputIndex {
+    /// Opens the output index in `txn`.
+    pub(crate) fn open(txn: &ReadTransaction) -> Result<OutputIndex> {
+        Ok(OutputIndex {
+            table: txn.table(OUTPUT_INDEX)?,
+        })
+    }
+
+    /// Every run holding the encoded output path `path`, in run id order, with the `parts` of
+    /// its aggregates; `op` names the call in errors.
+    pub(crate) fn column(
+        &self,
+        path: &[u8],
+        parts: Parts,
+        op: &'static str,
+    ) -> Result<Vec<(u64, OutputStats)>> {
+        let mut keys = seal::PathKeys::new(path);
+        let mut column = Vec::new();
+        for entry in self.table.range((path, 0)..=(path, u64::MAX)).db(op)? {
+            let (key, value) = entry.db(op)?;
+            let id = key.value().1;
+            let payload = keys.open(OUTPUT_INDEX.name(), id, &value)?;
+            column.push((id, OutputStats::decode_parts(payload, parts)?));
+        }
+        Ok(column)
+    }
+
+    /// The `parts` of run `id`'s aggregates of the encoded output path `path`, if it holds
+    /// one.
+    pub(crate) fn get(&self, path: &[u8], id: u64, parts: Parts) -> Result<Option<OutputStats>> {
+        seal::get(&self.table, (path, id))?
+            .map(|bytes| OutputStats::decode_parts(&bytes, parts))
+            .transpose()
+    }
+}
+
+/// The key of an `output_order` entry: (encoded path, rank, bits, run id).
+type OrderKey = (&'static [u8], u8, u64, u64);
+
+/// One entry of a redb range over a table keyed `K`, as redb hands it out.
+type Entry<'a, K> = redb::Result<(AccessGuard<'a, K>, AccessGuard<'a, Sealed>)>;
+
+/// The output order index (`output_order`), opened for walks along one path.
+pub(crate) struct OutputOrder {
+    table: ReadOnlyTable<OrderKey, Sealed>,
+}
+
+impl OutputOrder {
+    /// Opens the output order index in `txn`.
+    pub(crate) fn open(txn: &ReadTransaction) -> Result<OutputOrder> {
+        Ok(OutputOrder {
+            table: txn.table(OUTPUT_ORDER)?,
+        })
+    }
+
+    /// The entries of the encoded output path `path`, from the smallest sort key up, or from
+    /// the largest down when `descending`; `op` names the call in errors.
+    pub(crate) fn walk<'a>(
+        &'a self,
+        path: &'a [u8],
+        descending: bool,
+        op: &'static str,
+    ) -> Result<OrderWalk<'a>> {
+        let range = self
+            .table
+            .range((path, 0, 0, 0)..=(path, u8::MAX, u64::MAX, u64::MAX))
+            .db(op)?;
+        let entries: Box<dyn Iterator<Item = _>> = if descending {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        Ok(OrderWalk { entries, op })
+    }
+}
+
+/// A walk of one path of the output order index: see [`OutputOrder::walk`]. Yields each
+/// entry's (rank, bits, run id).
+pub(crate) struct OrderWalk<'a> {
+    entries: Box<dyn Iterator<Item = Entry<'a, OrderKey>> + 'a>,
+    op: &'static str,
+}
+
+impl Iterator for OrderWalk<'_> {
+    type Item = Result<(u8, u64, u64)>;
+
+    fn next(&mut self) -> Option<Result<(u8, u64, u64)>> {
+        let entry = self.entries.next()?;
+        Some((|| {
+            let (entry_key, value) = entry.db(self.op)?;
+            if !seal::open_entry(OUTPUT_ORDER.name(), &entry_key, &value)?.is_empty() {
+                return Err(Error::Corrupted {
+                    at: Location::Catalog,
+                    reason: "output order index: an entry has a payload".to_string(),
+                });
+            }
+            let (_, rank, bits, id) = entry_key.value();
+            Ok((rank, bits, id))
+        })())
+    }
+}
+
+/// The run records (`runs`), opened for point reads of runs an index named.
+pub(crate) struct RunRecords {
+    table: ReadOnlyTable<u64, Sealed>,
+}
+
+impl RunRecords {
+    /// Opens the run records in `txn`.
+    pub(crate) fn open(txn: &ReadTransaction) -> Result<RunRecords> {
+        Ok(RunRecords {
+            table: txn.table(RUNS)?,
+        })
+    }
+
+    /// The record of run `id`, which an index named: a missing record is corruption.
+    pub(crate) fn get(&self, id: u64) -> Result<RunRecord> {
+        record_of(&self.table, id)
+    }
+}
+
+/// A run's own rows: its record, its parameters and its outputs, opened once per query.
+pub(crate) struct RunRows {
+    runs: ReadOnlyTable<u64, Sealed>,
+    params: ReadOnlyTable<u64, Sealed>,
+    outputs: ReadOnlyTable<(u64, u64), Sealed>,
+}
+
+impl RunRows {
+    /// Opens the tables of a run's rows in `txn`.
+    pub(crate) fn open(txn: &ReadTransaction) -> Result<RunRows> {
+        Ok(RunRows {
+            runs: txn.table(RUNS)?,
+            params: txn.table(PARAMS)?,
+            outputs: txn.table(OUTPUTS)?,
+        })
+    }
+
+    /// The record of run `id`, which an index named: a missing record is corruption.
+    pub(crate) fn record(&self, id: u64) -> Result<RunRecord> {
+        record_of(&self.runs, id)
+    }
+
+    /// Run `id`'s parameters (an encoded `Value::Map`), if it has a parameters row.
+    pub(crate) fn params(&self, id: u64) -> Result<Option<Vec<u8>>> {
+        seal::get(&self.params, id)
+    }
+
+    /// Run `id`'s output rows in sequence order (reverse it for newest first); `op` names
+    /// the call in errors.
+    pub(crate) fn outputs(&self, id: u64, op: &'static str) -> Result<OutputRows<'_>> {
+        let range = self.outputs.range((id, 0)..=(id, u64::MAX)).db(op)?;
+        Ok(OutputRows { range, op })
+    }
+}
+
+/// A run's output rows: see [`RunRows::outputs`].
+pub(crate) struct OutputRows<'a> {
+    range: redb::Range<'a, (u64, u64), Sealed>,
+    op: &'static str,
+}
+
+/// One output row, its seal not yet checked.
+pub(crate) struct OutputRow<'a> {
+    key: AccessGuard<'a, (u64, u64)>,
+    value: AccessGuard<'a, Sealed>,
+}
+
+impl OutputRow<'_> {
+    /// The row's payload (an encoded `Value`), its seal checked.
+    pub(crate) fn payload(&self) -> Result<&[u8]> {
+        seal::open_entry(OUTPUTS.name(), &self.key, &self.value)
+    }
+}
+
+impl<'a> OutputRows<'a> {
+    fn row(&self, entry: Entry<'a, (u64, u64)>) -> Result<OutputRow<'a>> {
+        let (key, value) = entry.db(self.op)?;
+        Ok(OutputRow { key, value })
+    }
+}
+
+impl<'a> Iterator for OutputRows<'a> {
+    type Item = Result<OutputRow<'a>>;
+
+    fn next(&mut self) -> Option<Result<OutputRow<'a>>> {
+        let entry = self.range.next()?;
+        Some(self.row(entry))
+    }
+}
+
+impl DoubleEndedIterator for OutputRows<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let entry = self.range.next_back()?;
+        Some(self.row(entry))
+    }
+}
+
+fn record_of(runs: &(impl ReadableTable<u64, Sealed> + TableHandle), id: u64) -> Result<RunRecord> {
+    let bytes = seal::get(runs, id)?.ok_or_else(|| Error::Corrupted {
+        at: Location::Catalog,
+        reason: format!("run #{id} is indexed but has no record"),
+    })?;
+    records::decode::<RunRecord>(&bytes, "run record")
+}
