@@ -263,7 +263,7 @@ mod invariant_tests {
     /// itself), so even `cargo test --release` asserts the invariants at the write sites.
     #[test]
     fn the_test_suite_asserts_invariants_in_every_profile() {
-        assert!(super::CHECK_INVARIANTS);
+        const { assert!(super::CHECK_INVARIANTS) };
     }
 
     /// A write that would break an invariant is stopped where it is written, before it can
