@@ -1,0 +1,1 @@
+// placeholder: the viewer script lands with the page work
