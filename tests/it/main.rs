@@ -29,5 +29,7 @@ mod stale;
 mod sweep;
 mod tables;
 mod transfer;
+#[cfg(feature = "ui")]
+mod ui;
 mod util;
 mod values;
