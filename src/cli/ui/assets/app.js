@@ -548,7 +548,7 @@
         h("thead", null, h("tr", null, h("th", null, "project"), h("th", { class: "num" }, "runs"))),
         h("tbody", null, projects.map((p) => h("tr", null,
           h("td", null, h("a", { href: link("/project", { name: p.name }) }, p.name)),
-          h("td", { class: "num" }, fmt(p.run_count))))))
+          h("td", { class: "num" }, fmt(p.run_count ?? p.runs))))))
       : h("p", { class: "muted" }, "This store has no projects yet.");
     clear(app).appendChild(section("Projects", body));
   }
