@@ -30,6 +30,8 @@ mod set_status;
 mod show;
 mod tables;
 mod text;
+#[cfg(feature = "ui")]
+mod ui;
 mod upgrade;
 mod vacuum;
 
@@ -86,6 +88,8 @@ enum Command {
     Merge(merge::Args),
     Export(export::Args),
     Reduce(reduce::Args),
+    #[cfg(feature = "ui")]
+    Ui(ui::Args),
 }
 
 /// Runs the parsed command.
@@ -120,6 +124,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Merge(args) => merge::run(args, wait, &mut out)?,
         Command::Export(args) => export::run(args)?,
         Command::Reduce(args) => reduce::run(args, wait, &mut out)?,
+        #[cfg(feature = "ui")]
+        Command::Ui(args) => ui::run(args, &mut out)?,
     };
     out.flush()?;
     Ok(code)

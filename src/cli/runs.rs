@@ -123,7 +123,7 @@ pub fn run(args: Args, out: &mut impl Write) -> Result<ExitCode> {
 /// The keys of a `--columns` list: split at commas outside backticks and double quotes (a
 /// quote written twice inside stays inside, as in the filter language). Keys are parsed later,
 /// by `RunQuery::run_with_values`, which reports blanks and bad keys.
-fn split_column_keys(text: &str) -> Vec<String> {
+pub(super) fn split_column_keys(text: &str) -> Vec<String> {
     let mut keys = Vec::new();
     let mut key = String::new();
     let mut quote: Option<char> = None;
@@ -147,7 +147,7 @@ fn split_column_keys(text: &str) -> Vec<String> {
 
 /// One cell of a `--columns` column as JSON: as `Value::to_json` would give it (non-finite
 /// floats as the strings "NaN", "Infinity", "-Infinity"), timestamps as RFC 3339 text like `created`, JSON text parsed back.
-fn cell_json(
+pub(super) fn cell_json(
     field: &arrow_schema::Field,
     array: &arrow_array::ArrayRef,
     row: usize,

@@ -337,7 +337,7 @@ fn write_batches(
 /// embedding's items are covered too; an array without a non-finite value keeps arrow-json's
 /// own encoder.
 #[derive(Debug)]
-struct NonFiniteAsText;
+pub(super) struct NonFiniteAsText;
 
 impl arrow_json::EncoderFactory for NonFiniteAsText {
     fn make_default_encoder<'a>(

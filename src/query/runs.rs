@@ -159,6 +159,30 @@ impl RunQuery {
         Ok(self.select(&[])?.into_iter().map(|(run, _)| run).collect())
     }
 
+    /// How many runs the filter selects (of the project), before the offset and the limit: the
+    /// `total` beside a page of [`RunQuery::run`]. Reads one snapshot, which a writer's commit
+    /// between the two calls may make differ from the page's.
+    pub fn count(&self) -> Result<u64> {
+        let mut query = self.query.clone();
+        query.order_by.clear();
+        query.limit = None;
+        query.offset = 0;
+        let counting = RunQuery {
+            store: self.store.clone(),
+            project: self.project.clone(),
+            query,
+        };
+        let plan = Plan::new(&counting.query, &[]);
+        let selected = self.store.read(|txn| {
+            if plan.indexable && catalog::has_index(txn)? {
+                counting.select_indexed(txn, &plan)
+            } else {
+                counting.select_scanning(txn, &plan)
+            }
+        })?;
+        Ok(selected.len() as u64)
+    }
+
     /// Runs the query on one snapshot and returns the runs in order, each with the value of
     /// every operand in `columns` (in the same snapshot; [`Value::Null`] where absent).
     pub(crate) fn select(&self, columns: &[Operand]) -> Result<Vec<(Run, Vec<Value>)>> {

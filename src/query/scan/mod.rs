@@ -1,7 +1,7 @@
 //! Table queries: what is in a metrics or input table. A [`TableQuery`] picks columns, a row
 //! range, a column filter (the run filter language over column names, see
-//! [`filter::parse_column_filter`]), an offset and a limit, and then reads the rows
-//! ([`TableQuery::batches`]), aggregates them, optionally grouped by a column
+//! [`filter::parse_column_filter`]), a sort column, an offset and a limit, and then counts the
+//! rows ([`TableQuery::count`]), reads them ([`TableQuery::batches`]), aggregates them, optionally grouped by a column
 //! ([`TableQuery::aggregate`]), or downsamples one column into buckets for plotting
 //! ([`TableQuery::downsample`]).
 //!
@@ -12,7 +12,8 @@
 //! `partition`, `min`, `max`, `sum`, `cast`).
 //!
 //! The invariant it keeps: memory is bounded by one chunk (at most `SEAL_ROWS` rows, or a
-//! large appended batch) plus the result. A scan never concatenates a column; aggregates keep
+//! large appended batch) plus the result. A scan never concatenates a column (a sorted read
+//! holds its candidates, at most twice the rows it returns); aggregates keep
 //! one partial per group and downsampling one per bucket.
 //!
 //! Filters use SQL's three-valued logic as run filters do: a comparison with a null or NaN is
@@ -30,7 +31,7 @@
 //! three reads: batches, aggregates, downsampling); `column_filter` checks a column filter
 //! against a schema and evaluates it per batch; `agg` defines the aggregates (`AggFunc`,
 //! `Agg`) and folds batches into per-group partial results; `downsample` folds batches into
-//! buckets.
+//! buckets; `order` reads the rows sorted.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -48,11 +49,13 @@ use crate::table::{ScanOptions, Table};
 mod agg;
 mod column_filter;
 mod downsample;
+mod order;
 
 use agg::{integer_result_type, integer_results, key_type, update_partials, GroupKey, Partial};
 pub use agg::{Agg, AggFunc};
 use column_filter::{check_filter, evaluate, filter_columns, kind, Kind};
 use downsample::Downsampler;
+use order::Order;
 
 /// Most buckets a downsampled read may ask for: a plot is a few thousand pixels wide, and this
 /// bounds the result (eight `f64`-sized columns per bucket, 64 MiB at most).
@@ -78,6 +81,7 @@ impl Table {
             columns: None,
             rows: None,
             filter: None,
+            order: None,
             limit: None,
             offset: 0,
         }
@@ -85,14 +89,16 @@ impl Table {
 }
 
 /// A query over one table, built step by step. Rows are selected in this order: the row
-/// range (table row positions), then the filter, then the offset and the limit (counted in
-/// rows that passed the filter, as SQL's `OFFSET` and `LIMIT`).
+/// range (table row positions), then the filter, then the sort (when asked for), then the
+/// offset and the limit (counted in rows that passed the filter, as SQL's `OFFSET` and
+/// `LIMIT`).
 #[derive(Clone, Debug)]
 pub struct TableQuery {
     table: Table,
     columns: Option<Vec<String>>,
     rows: Option<Range<u64>>,
     filter: Option<Expr>,
+    order: Option<Order>,
     limit: Option<u64>,
     offset: u64,
 }
@@ -129,6 +135,25 @@ impl TableQuery {
         Ok(self)
     }
 
+    /// Rows sorted by `column` (ascending, or descending), nulls last and ties in table order,
+    /// before the offset and the limit apply. Only [`TableQuery::batches`] sorts; the sort
+    /// column need not be among the chosen columns.
+    ///
+    /// Memory: besides the result, the sort holds a key and a position for up to twice
+    /// `offset + limit` rows (every selected row without a limit).
+    ///
+    /// # Errors
+    ///
+    /// None here; [`TableQuery::batches`] reports an unknown column ([`Error::NotFound`]) or
+    /// one that cannot be sorted (a list, a struct: [`Error::InvalidInput`]).
+    pub fn order_by(mut self, column: &str, descending: bool) -> TableQuery {
+        self.order = Some(Order {
+            column: column.to_string(),
+            descending,
+        });
+        self
+    }
+
     /// At most this many rows (after the filter and the offset).
     pub fn limit(mut self, limit: u64) -> TableQuery {
         self.limit = Some(limit);
@@ -157,6 +182,14 @@ impl TableQuery {
     /// The selected rows, as record batches (one per chunk or tail entry that has any).
     /// Without a filter, fixed-width buffers of sealed chunks point into the file's mapping.
     pub fn batches(&self) -> Result<Vec<RecordBatch>> {
+        if let Some(order) = &self.order {
+            let batch = self.sorted_batch(order)?;
+            return Ok(if batch.num_rows() == 0 {
+                Vec::new()
+            } else {
+                vec![batch]
+            });
+        }
         let schema = self.schema()?;
         let needed: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         let range = self.range()?;
@@ -166,6 +199,24 @@ impl TableQuery {
             Ok(true)
         })?;
         Ok(out)
+    }
+
+    /// How many rows the row range and the filter select, before the offset and the limit
+    /// (SQL's `COUNT(*)` of the query without them). Without a filter this reads no column.
+    pub fn count(&self) -> Result<u64> {
+        let mut all = self.clone();
+        all.offset = 0;
+        all.limit = None;
+        let range = all.range()?;
+        if all.filter.is_none() {
+            return Ok(range.end - range.start);
+        }
+        let mut count = 0u64;
+        all.visit(&[], range, false, &mut |batch, _| {
+            count += batch.num_rows() as u64;
+            Ok(true)
+        })?;
+        Ok(count)
     }
 
     /// Aggregates of the selected rows, one row per group: the group column first (when
