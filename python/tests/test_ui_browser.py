@@ -396,6 +396,10 @@ def test_table_page_rows_where_and_scatter(page):
     tip = page.page.locator(".tip")
     tip.wait_for(state="visible")
     page.page.wait_for_function("() => document.querySelector('.tip').textContent.includes('loss')")
+    # The demo's rows join its input table by example id: coloured by the input's label by
+    # default, and the hover shows the input row too.
+    assert page.page.locator(".scatter-box select").input_value().endswith("label")
+    page.page.wait_for_function("() => document.querySelector('.tip').textContent.includes('label (input)')")
     page.shot("table")
     # The colour select redraws.
     page.page.select_option(".scatter-box select", "loss")

@@ -359,23 +359,51 @@
     return { refresh, state };
   }
 
+  /** A whole column of an input table, in pages of the row API (cached per page load). */
+  const inputColumns = new Map();
+  function inputColumn(tableUrl, col) {
+    const key = `${tableUrl}\u0000${col}`;
+    if (!inputColumns.has(key)) {
+      inputColumns.set(key, (async () => {
+        const out = [];
+        for (let offset = 0; offset < 1_000_000; offset += 1000) {
+          const got = await api("/api/rows", { table: tableUrl, columns: col, offset, limit: 1000 });
+          for (const r of got.rows) out.push(r[0]);
+          if (got.rows.length < 1000) break;
+        }
+        return out;
+      })());
+    }
+    return inputColumns.get(key);
+  }
+
   /** A canvas scatter of a reduced embedding column, coloured by a chosen column. */
-  function scatterPlot(box, { table, column, colorColumns, defaultColor }) {
+  function scatterPlot(box, { table, column, colorColumns, defaultColor, input }) {
+    // input: {table, idColumn, columns} when the rows join an input table by example id: its
+    // columns (label, ...) colour the points too, looked up by each point's example id.
     const ctl = h("select", { "aria-label": "colour by" },
       h("option", { value: "" }, "(none)"),
-      colorColumns.map((c) => h("option", { value: c, selected: c === defaultColor }, c)));
+      colorColumns.map((c) => h("option", { value: c, selected: c === defaultColor }, c)),
+      input ? h("optgroup", { label: `input table ${input.table}` },
+        input.columns.map((c) => h("option", { value: `\u0000${c}`, selected: `\u0000${c}` === defaultColor }, `${c} (input)`))) : null);
     const canvas = h("canvas", { class: "scatter" });
     const tip = h("div", { class: "tip hidden" });
     const legend = h("div", { class: "legend-cats" });
     const note = h("div", { class: "muted chart-note" });
     add(box, [h("label", { class: "ctl" }, "colour by ", ctl), h("div", { class: "scatter-wrap" }, canvas, tip), legend, note]);
-    let pts = null, px = null, py = null, cols = null;
+    let pts = null, px = null, py = null;
     const rowCache = new Map();
     async function load() {
       const color = ctl.value;
       clear(legend);
       try {
-        pts = await api("/api/points", { table, column, color: color || null, limit: 20000 });
+        if (input && color.startsWith("\u0000")) {
+          pts = await api("/api/points", { table, column, color: input.idColumn, limit: 20000 });
+          const values = await inputColumn(input.table, color.slice(1));
+          pts.color = pts.color.map((id) => (typeof id === "number" && id >= 0 && id < values.length ? values[id] : null));
+        } else {
+          pts = await api("/api/points", { table, column, color: color || null, limit: 20000 });
+        }
       } catch (e) {
         note.textContent = e.message;
         return;
@@ -470,8 +498,12 @@
         clear(tip).appendChild(h("div", null, `row ${row}`));
         try {
           const got = await api("/api/rows", { table, offset: row, limit: 1 });
-          cols = got.columns;
-          vals = got.rows[0] || [];
+          vals = (got.rows[0] || []).map((v, j) => [got.columns[j], v]);
+          const id = input ? vals.find(([c]) => c === input.idColumn) : null;
+          if (id && typeof id[1] === "number") {
+            const more = await api("/api/rows", { table: input.table, offset: id[1], limit: 1 });
+            more.columns.forEach((c, j) => { if (input.columns.includes(c)) vals.push([`${c} (input)`, (more.rows[0] || [])[j]]); });
+          }
           rowCache.set(row, vals);
         } catch (e) {
           vals = null;
@@ -481,7 +513,7 @@
       }
       if (seq !== hoverSeq) return;
       clear(tip).appendChild(h("div", { class: "tip-head" }, `row ${row}`));
-      cols.forEach((c, j) => add(tip, h("div", null, h("b", null, `${c}: `), fmt(vals[j]))));
+      vals.forEach(([c, v]) => add(tip, h("div", null, h("b", null, `${c}: `), fmt(v))));
     });
     canvas.addEventListener("mouseleave", () => tip.classList.add("hidden"));
     ctl.addEventListener("change", load);
@@ -766,7 +798,7 @@
       const shown = outputs.length > 200 ? outputs.slice(-200) : outputs;
       const first = outputs.length - shown.length;
       const table = h("div", { class: "scroll short" }, h("table", { class: "grid", id: "outputs-table" },
-        h("thead", null, h("tr", null, h("th", { class: "num" }, "#"), keys.map((k) => h("th", null, k)))),
+        h("thead", null, h("tr", null, h("th", { class: "num" }, "#"), keys.map((k) => h("th", { class: "num" }, k)))),
         h("tbody", null, shown.map((o, i) => h("tr", null, h("td", { class: "num muted" }, String(first + i)),
           keys.map((k) => h("td", { class: "num" }, k in o ? fmt(o[k]) : "")))))));
       const sel = h("select", { "aria-label": "x axis", id: "output-x" },
@@ -937,13 +969,16 @@
     const later = [];
     const reduced = meta.columns.filter(isReduced);
     if (reduced.length) {
-      const colorCols = meta.columns.filter((c) => !isListType(c.type)).map((c) => c.name);
-      const def = ["label", "predicted", "loss"].find((c) => colorCols.includes(c)) ||
+      const colorCols = meta.columns.filter((c) => !isListType(c.type) && c.role !== "foreign_table").map((c) => c.name);
+      const input = await inputJoin(meta, res);
+      const inputLabel = input && (input.columns.find((c) => c === "label") || input.labelColumn);
+      const def = colorCols.find((c) => c === "label") || (inputLabel ? `\u0000${inputLabel}` : null) ||
+        ["predicted", "loss"].find((c) => colorCols.includes(c)) ||
         (meta.columns.find((c) => c.role === "label" || c.role === "prediction") || {}).name || colorCols[0];
       for (const c of reduced) {
         const box = h("div", { class: "scatter-box", id: `scatter-${c.name}` });
         app.appendChild(section(`Embedding ${c.name}`, box));
-        later.push(() => scatterPlot(box, { table: url, column: c.name, colorColumns: colorCols, defaultColor: def }));
+        later.push(() => scatterPlot(box, { table: url, column: c.name, colorColumns: colorCols, defaultColor: def, input }));
       }
     }
     if (isStepSeries({ ...meta, url })) {
@@ -957,6 +992,34 @@
       });
     }
     await Promise.all(later.map((f) => f()));
+  }
+
+  /** The input table a per-example table joins by its example id column, with the input's
+   * plain columns; null when there is none or it cannot be read. */
+  async function inputJoin(meta, res) {
+    const id = meta.columns.find((c) => c.role === "example_id");
+    const ft = meta.columns.find((c) => c.role === "foreign_table");
+    if (!id || !ft) return null;
+    let tableUrl = null;
+    const j = res.columns.indexOf(ft.name);
+    if (j >= 0 && res.rows.length) tableUrl = res.rows[0][j];
+    if (typeof tableUrl !== "string") {
+      try {
+        const one = await api("/api/rows", { table: meta.url, columns: ft.name, limit: 1 });
+        tableUrl = one.rows.length ? one.rows[0][0] : null;
+      } catch (e) {
+        return null;
+      }
+    }
+    if (typeof tableUrl !== "string") return null;
+    try {
+      const im = await api("/api/table", { url: tableUrl });
+      const cols = im.columns.filter((c) => !isListType(c.type) && c.role !== "example_id");
+      const label = cols.find((c) => c.role === "label");
+      return { table: tableUrl, idColumn: id.name, columns: cols.map((c) => c.name), labelColumn: label ? label.name : null };
+    } catch (e) {
+      return null;
+    }
   }
 
   async function pageCompare(q) {
@@ -1016,7 +1079,7 @@
     const differ = pkeys.filter((k) => new Set(flats.map((f) => JSON.stringify(f[k] ?? null))).size > 1);
     const diffTable = differ.length
       ? h("div", { class: "scroll" }, h("table", { class: "grid", id: "param-diff" },
-        h("thead", null, h("tr", null, h("th", null, "run"), differ.map((k) => h("th", null, k)))),
+        h("thead", null, h("tr", null, h("th", null, "run"), differ.map((k) => h("th", { class: "num" }, k)))),
         h("tbody", null, runs.map((r, i) => h("tr", null, h("td", null, swatch(colorOf(i)), runLink(r)), differ.map((k) => h("td", { class: "num" }, fmt(flats[i][k]))))))))
       : h("p", { class: "muted" }, runs.length > 1 ? "The runs' parameters are the same." : "One run: nothing to compare.");
 
