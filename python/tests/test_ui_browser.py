@@ -5,7 +5,7 @@ Needs Debian's Chromium (`apt-get install chromium`, at /usr/bin/chromium or $RU
 and the Python package playwright (`pip install playwright`; its own browser download is not
 used). Without them the tests skip and say so. The binary is $RUNSTORE_BIN or the repository's
 target/release/runstore (`cargo build --release`). Screenshots go to target/ui-screenshots/;
-with RUNSTORE_UI_UPDATE_DOCS=1 the project and run pages are also copied to docs/.
+with RUNSTORE_UI_UPDATE_DOCS=1, test_docs_screenshots remakes docs/ui-project.png and docs/ui-run.png.
 """
 
 from __future__ import annotations
@@ -261,7 +261,7 @@ def test_project_page_runs_table(page):
     cell = page.page.locator("#runs tbody tr", has_text="resnet18-lr0.01").locator("td.output").last
     assert "min" in cell.get_attribute("title") and "max" in cell.get_attribute("title")
     assert page.page.locator(".pager .range").inner_text().replace("\u2013", "-") == "runs 1-5 of 5"
-    update_docs(page.shot("project"), "ui-project.png")
+    page.shot("project")
 
 
 def test_project_sort_by_header(page):
@@ -336,7 +336,7 @@ def test_run_page(page):
     assert page.page.locator("#metrics-tables a", has_text="steps_0000").get_attribute("href").startswith("/table?url=")
     bulk = page.page.locator("#bulk a", has_text="download").first.get_attribute("href")
     assert bulk.startswith("/api/bulk?url=") and "name=checkpoint.pt" in bulk
-    update_docs(page.shot("run"), "ui-run.png")
+    page.shot("run")
 
     # The x selector redraws the output charts against epoch.
     page.page.select_option("#output-x", "epoch")
@@ -474,3 +474,27 @@ def test_live_run_updates(browser, tmp_path):
         finally:
             p.close()
             server.stop()
+
+
+@pytest.mark.skipif(os.environ.get("RUNSTORE_UI_UPDATE_DOCS") != "1",
+                    reason="makes docs/ui-project.png and docs/ui-run.png; set RUNSTORE_UI_UPDATE_DOCS=1")
+def test_docs_screenshots(browser, tmp_path):
+    """The README's pictures, from a plain demo store (no test payloads in them)."""
+    path = tmp_path / "demo.runs"
+    _cli("demo", str(path), cwd=tmp_path)
+    server = Server(path, tmp_path / "ui.stderr")
+    p = Page(browser, server.url)
+    try:
+        p.page.set_viewport_size({"width": 1700, "height": 700})
+        p.open("/project", {"name": PROJECT, "order_by": "outputs.val_accuracy DESC"})
+        p.page.locator("#runs tbody tr", has_text="resnet18-lr0.01").locator("input").check()
+        p.page.locator("#runs tbody tr", has_text="resnet18-lr0.1").locator("input").check()
+        update_docs(p.shot("docs-project"), "ui-project.png")
+        p.page.set_viewport_size({"width": 1280, "height": 800})
+        p.open("/run", {"url": BEST})
+        p.page.wait_for_function("() => [...document.querySelectorAll('#metrics .chart-note')].every(n => n.textContent)")
+        update_docs(p.shot("docs-run"), "ui-run.png")
+        p.check_clean()
+    finally:
+        p.close()
+        server.stop()

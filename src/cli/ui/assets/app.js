@@ -645,12 +645,15 @@
       sortHeader("created", "created", order, sortHref, "created (UTC); click to sort"),
       sortHeader("duration", "last_modified", order, sortHref, "last modified − created; sorts by last_modified"),
       sortHeader("description", "description", order, sortHref),
-      paramKeys.map((k) => sortHeader(k, `params.${k}`, order, sortHref, `parameter params.${k}`)),
-      outKeys.map((k) => sortHeader(k, `outputs.${seg(k)}`, order, sortHref, `output outputs.${seg(k)} (latest value)`)));
+      outKeys.map((k) => sortHeader(k, `outputs.${seg(k)}`, order, sortHref, `output outputs.${seg(k)} (latest value; min/max on hover)`)),
+      paramKeys.map((k) => sortHeader(k, `params.${k}`, order, sortHref, `parameter params.${k}`)));
     head.querySelectorAll("th").forEach((th, i) => {
-      if (i > 5 && i <= 5 + paramKeys.length) th.classList.add("param", "num");
-      if (i > 5 + paramKeys.length) th.classList.add("output", "num");
+      if (i > 5 && i <= 5 + outKeys.length) th.classList.add("output", "num");
+      if (i > 5 + outKeys.length) th.classList.add("param", "num");
     });
+    const groups = h("tr", { class: "groups" }, h("th", { colspan: 6 }),
+      outKeys.length ? h("th", { colspan: outKeys.length, class: "output" }, "outputs (latest)") : null,
+      paramKeys.length ? h("th", { colspan: paramKeys.length, class: "param" }, "parameters") : null);
     const rows = runs.map((r, i) => {
       const box = h("input", { type: "checkbox", value: r.url, "aria-label": `select ${r.name}` });
       box.addEventListener("change", updateCompare);
@@ -662,16 +665,16 @@
         h("td", { class: "time", title: r.created }, fmtTime(r.created)),
         h("td", { class: "num", title: `last modified ${r.last_modified}` }, fmtDuration(parseTime(r.last_modified) - parseTime(r.created))),
         h("td", { class: "desc", title: r.description || "" }, r.description || ""),
-        paramKeys.map((k) => h("td", { class: "num param" }, fmt(flat[i][k]))),
         outKeys.map((k) => {
           const s = outputStat(r.outputs, k);
           if (!s.seen) return h("td", { class: "num output" });
           const title = s.n ? `latest ${fmt(s.last)} · min ${fmt(s.min)} · max ${fmt(s.max)} · ${s.n} values` : `latest ${fmt(s.last)}`;
           return h("td", { class: "num output", title }, fmt(s.last));
-        }));
+        }),
+        paramKeys.map((k) => h("td", { class: "num param" }, fmt(flat[i][k]))));
     });
     const table = runs.length
-      ? h("div", { class: "scroll" }, h("table", { class: "grid runs", id: "runs" }, h("thead", null, head), h("tbody", null, rows)))
+      ? h("div", { class: "scroll" }, h("table", { class: "grid runs", id: "runs" }, h("thead", null, groups, head), h("tbody", null, rows)))
       : h("p", { class: "muted empty" }, filter && !badFilter ? "No run matches this filter." : "No runs.");
     clear(app).appendChild(section(`Project ${name}`,
       ff.form, ff.err,
