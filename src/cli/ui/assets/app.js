@@ -234,8 +234,17 @@
   function widthOf(el) {
     return Math.max(280, Math.floor(el.clientWidth || 600));
   }
+  /** Keeps a chart for resizing; the first chart with data drawn marks "runstore:first-chart"
+   * (performance.getEntriesByName, for measuring time to first chart). */
   function keep(u) {
     charts.add(u);
+    const mark = () => {
+      if (!performance.getEntriesByName("runstore:first-chart").length && u.data && u.data[0] && u.data[0].length) {
+        performance.mark("runstore:first-chart");
+      }
+    };
+    u.hooks.draw = [...(u.hooks.draw || []), mark];
+    mark();
     return u;
   }
   let resizeTimer = null;
@@ -1128,6 +1137,7 @@
     try {
       if (!page) throw new ApiError(`no page at ${path}`, 404);
       await page(q);
+      performance.mark("runstore:ready");
       document.body.dataset.ready = "1";
     } catch (e) {
       clear(app).appendChild(section("Error", errorBox(e.message), h("p", null, h("a", { href: "/" }, "back to the projects"))));
