@@ -442,6 +442,11 @@ def test_compare_page(page):
     diff = page.page.locator("#param-diff").inner_text()
     assert "lr" in diff and "batch_size" in diff and XSS in diff
     page.shot("compare-outputs")
+    with page.page.expect_navigation():
+        page.page.select_option("#compare-x", "epoch")
+    page.ready()
+    assert "x=epoch" in page.page.url
+    assert colored(page, "#compare-chart")[0] > 200
 
     page.open("/compare", {"run": runs[:3], "stream": "train", "y": "loss"})
     page.page.wait_for_function("() => document.querySelector('#compare-chart .chart-note')?.textContent")

@@ -1103,16 +1103,23 @@
 
     if (key) {
       const k = key.replace(/^outputs\./, "");
-      const tables = runs.map((r) => [r.outputs.map((o, i) => i), r.outputs.map((o) => fin(o[k]))]);
+      const xKey = outKeys.includes(q.get("x")) && q.get("x") !== k ? q.get("x") : "";
+      const xSel = h("select", { id: "compare-x", "aria-label": "x axis" },
+        h("option", { value: "", selected: !xKey }, "output index"),
+        outKeys.filter((o) => o !== k).map((o) => h("option", { value: o, selected: o === xKey }, o)));
+      xSel.addEventListener("change", () => location.assign(link("/compare", { run: urls, key, x: xSel.value })));
+      sel.parentElement.after(h("label", { class: "ctl x-ctl" }, "x: ", xSel));
+      const tables = runs.map((r) => sortByX([r.outputs.map((o, i) => (xKey ? fin(o[xKey]) : i)), r.outputs.map((o) => fin(o[k]))]));
       const data = tables.length === 1 ? tables[0] : uPlot.join(tables);
       const cell = h("div", { class: "chart" });
       chartBox.appendChild(cell);
+      const xLabel = xKey || "output index";
       keep(new uPlot({
         title, width: widthOf(cell), height: 320,
         scales: { x: { time: false } },
-        axes: [{ label: "output index" }, {}],
+        axes: [{ label: xLabel }, {}],
         legend: { show: false },
-        series: [{ label: "output index" }, ...runs.map((r, i) => ({ label: r.name, stroke: colorOf(i), width: 1.5, spanGaps: true, points: { show: data[0].length < 60, size: 4 } }))],
+        series: [{ label: xLabel }, ...runs.map((r, i) => ({ label: r.name, stroke: colorOf(i), width: 1.5, spanGaps: true, points: { show: data[0].length < 60, size: 4 } }))],
       }, data, cell));
     } else if (stream && y) {
       const meta = streamMeta.get(stream);
