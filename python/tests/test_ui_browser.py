@@ -462,16 +462,30 @@ def test_live_run_updates(browser, tmp_path):
         run = store.init(project_name="live", run_name="training", parameters={"lr": 0.1})
         run.set_status_running()
         run.add_output_value({"epoch": 0, "loss": 1.0})
+        for step in range(50):
+            run.log({"train_loss": 2.0 / (step + 1)}, step=step)
+        deadline = time.time() + 10  # run.log commits in groups: wait for the first
+        while not store.run(run.url).metrics_infos and time.time() < deadline:
+            time.sleep(0.1)
         server = Server(path, tmp_path / "ui.stderr")
         p = Page(browser, server.url)
         try:
             p.open("/run", {"url": run.url})
             assert p.page.locator("#live").is_visible()
             assert p.page.locator("#outputs-table tbody tr").count() == 1
+            p.page.wait_for_function("() => [...document.querySelectorAll('#metrics .chart-note')].some(n => n.textContent)")
+            before = p.page.locator("#metrics-tables tbody td:nth-child(3)").first.inner_text()
             for i in range(1, 4):
                 run.add_output_value({"epoch": i, "loss": 1.0 / (i + 1)})
+            for step in range(50, 250):
+                run.log({"train_loss": 2.0 / (step + 1)}, step=step)
             p.page.wait_for_function("() => document.querySelectorAll('#outputs-table tbody tr').length == 4", timeout=15_000)
             assert all(n > 20 for n in colored(p, "#outputs"))
+            # The step series grows in place: its row count and chart follow, no reload.
+            p.page.wait_for_function(
+                "(b) => document.querySelector('#metrics-tables tbody td:nth-child(3)').textContent != b",
+                arg=before, timeout=15_000)
+            assert all(n > 20 for n in colored(p, "#metrics"))
             run.set_status("COMPLETED")
             p.page.locator("#live").wait_for(state="hidden", timeout=15_000)
             assert "COMPLETED" in p.page.locator("#attributes").inner_text()
