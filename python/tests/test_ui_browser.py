@@ -125,6 +125,8 @@ def store(tmp_path_factory) -> Path:
         _cli("log", str(path), XSS_URL, "--output",
              json.dumps({"epoch": i, "val_accuracy": acc, XSS: i}))
     _cli("set-status", str(path), XSS_URL, "completed")
+    for i in range(120):  # a project of more than two pages
+        _cli("init", str(path), "--project", "paging", "--name", f"r{i:03d}", "--param", f"i={i}")
     tables = _cli("tables", str(path), BEST, "--json")
     if "_pca" not in tables and "_umap" not in tables:
         _cli("reduce", str(path), BEST, "--method", "pca", "--components", "2")
@@ -304,6 +306,30 @@ def test_filter_box_filters_and_bad_filter_shows_error(page):
     page.open("/project", {"name": PROJECT, "filter": "nonsense ((("})
     assert page.page.locator(".filterbar + .error").is_visible()
     assert page.page.locator("#runs td.name a").count() == 5
+
+
+def test_project_paging(page):
+    page.open("/project", {"name": "paging", "order_by": "params.i"})
+    rng = page.page.locator(".pager .range")
+    assert rng.inner_text().replace("\u2013", "-") == "runs 1-50 of 120"
+    assert page.page.locator("#runs td.name a").first.inner_text() == "r000"
+    assert page.page.locator(".pager .prev").count() == 0
+    with page.page.expect_navigation():
+        page.page.locator(".pager .next").click()
+    page.ready()
+    assert "offset=50" in page.page.url and "order_by=params.i" in page.page.url
+    assert rng.inner_text().replace("\u2013", "-") == "runs 51-100 of 120"
+    assert page.page.locator("#runs td.name a").first.inner_text() == "r050"
+    with page.page.expect_navigation():
+        page.page.locator(".pager .next").click()
+    page.ready()
+    assert rng.inner_text().replace("\u2013", "-") == "runs 101-120 of 120"
+    assert page.page.locator("#runs td.name a").count() == 20
+    assert page.page.locator(".pager .next").count() == 0
+    with page.page.expect_navigation():
+        page.page.locator(".pager .prev").click()
+    page.ready()
+    assert page.page.locator("#runs td.name a").first.inner_text() == "r050"
 
 
 def test_compare_link_from_selection(page):
