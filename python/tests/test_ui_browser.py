@@ -543,3 +543,44 @@ def test_docs_screenshots(browser, tmp_path):
     finally:
         p.close()
         server.stop()
+
+
+def test_odd_values(browser, tmp_path):
+    """NaN and infinities (sent as strings), nested and odd keys, strings among numbers: shown,
+    charted where numeric, sortable, and nothing breaks."""
+    runstore = pytest.importorskip("runstore", reason="the runstore Python module (maturin develop) is needed")
+    path = tmp_path / "odd.runs"
+    with runstore.open(path) as store:
+        for name, lr in [("a", 0.1), ("b", float("nan")), ("c", 0.3)]:
+            run = store.init(project_name="odd", run_name=name,
+                             parameters={"lr": lr, "dotted.key": name, "deep": {"er": {"est": [1, 2]}}})
+            run.add_output_values([
+                {"step": 0, "loss": float("nan"), "acc": 0.1, "note": "text"},
+                {"step": 1, "loss": float("inf"), "acc": float("-inf"), "flag": True},
+                {"step": 2, "loss": 0.5, "acc": 0.7, "nested": {"x": 1}},
+            ])
+            run.set_status_completed()
+    server = Server(path, tmp_path / "ui.stderr")
+    p = Page(browser, server.url)
+    try:
+        p.open("/project", {"name": "odd"})
+        assert p.page.locator("#runs td.param", has_text="NaN").count() == 1
+        heads = p.page.locator("#runs thead th").all_inner_texts()
+        assert any("`dotted.key`" in h for h in heads), heads
+        with p.page.expect_navigation():
+            p.page.locator("#runs thead th.param a", has_text="dotted.key").click()
+        p.ready()
+        assert "order_by=params.%60dotted.key%60" in p.page.url
+        assert not p.page.locator(".filterbar + .error").is_visible()
+        assert p.page.locator("#runs th.sorted").inner_text().startswith("`dotted.key`")
+        p.open("/run", {"url": "odd/runs/b"})
+        table = p.page.locator("#outputs-table").inner_text()
+        assert "NaN" in table and "Infinity" in table and "-Infinity" in table and '{"x":1}' in table
+        drawn = colored(p, "#outputs")
+        assert len(drawn) >= 2 and all(n > 0 for n in drawn), drawn
+        p.open("/compare", {"run": ["odd/runs/a", "odd/runs/b", "odd/runs/c"], "key": "outputs.acc"})
+        assert colored(p, "#compare-chart")[0] > 50
+        p.check_clean()
+    finally:
+        p.close()
+        server.stop()
