@@ -66,7 +66,11 @@ def _skip_reason() -> str | None:
 
 
 SKIP = _skip_reason()
-pytestmark = pytest.mark.skipif(SKIP is not None, reason=f"browser tests skipped: {SKIP}")
+
+
+def _need_browser():
+    if SKIP is not None:
+        pytest.skip(f"browser tests skipped: {SKIP}")
 
 
 def _cli(*args: str, cwd: Path | None = None) -> str:
@@ -116,6 +120,7 @@ class Server:
 def store(tmp_path_factory) -> Path:
     """The demo store, plus a run named and described with an XSS payload, plus a reduced
     (PCA) embedding table for the scatter."""
+    _need_browser()
     d = tmp_path_factory.mktemp("ui")
     path = d / "demo.runs"
     _cli("demo", str(path), cwd=d)
@@ -142,6 +147,7 @@ def server(store, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
+    _need_browser()
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
@@ -228,6 +234,28 @@ def update_docs(src: Path, name: str):
 
 
 # ------------------------------------------------------------------------------------------
+
+ASSETS = REPO / "src" / "cli" / "ui" / "assets"
+
+
+def test_assets_budget_and_rules():
+    """No browser needed: the page's JS + CSS stay within 300 KB, nothing is loaded from
+    another origin, no inline script or style (the CSP forbids them), and the viewer's script
+    never writes HTML."""
+    files = ["app.js", "app.css", "uPlot.iife.min.js", "uPlot.min.css"]
+    total = sum((ASSETS / f).stat().st_size for f in files)
+    assert total <= 300_000, f"JS + CSS is {total} bytes"
+    html = (ASSETS / "index.html").read_text()
+    assert re.findall(r'(?:src|href)="([^"]+)"', html) == [
+        "data:,", "/assets/uPlot.min.css", "/assets/app.css", "/assets/uPlot.iife.min.js", "/assets/app.js", "/"]
+    assert "<style" not in html and " style=" not in html and " on" not in html.replace(" only", "")
+    assert re.findall(r"<script[^>]*>\s*[^<\s]", html) == []
+    own = (ASSETS / "app.js").read_text() + (ASSETS / "app.css").read_text()
+    assert "http:" not in own and "https:" not in own and "@import" not in own
+    for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"]:
+        assert sink not in own, sink
+    assert "1.6.32" in (ASSETS / "uPlot.iife.min.js").read_text()[:100]
+    assert "sha512-" in (ASSETS / "VENDORED.md").read_text()
 
 
 def test_projects_page(page):
