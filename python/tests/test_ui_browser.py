@@ -612,3 +612,64 @@ def test_odd_values(browser, tmp_path):
     finally:
         p.close()
         server.stop()
+
+
+def test_spike_survives_every_zoom(browser, tmp_path):
+    """One spike in 200,000 steps: the step chart's envelope reaches it at full view and in
+    every zoom that holds it (each zoom refetches min/max per pixel column), and a zoom
+    beside it does not show it."""
+    runstore = pytest.importorskip("runstore", reason="the runstore Python module (maturin develop) is needed")
+    import numpy as np
+    import pyarrow as pa
+
+    n, spike_at = 200_000, 123_457
+    loss = 1.0 + 0.01 * np.sin(np.arange(n) / 50.0)
+    loss[spike_at] = 100.0
+    path = tmp_path / "spike.runs"
+    with runstore.open(path) as store:
+        run = store.init(project_name="spike", run_name="r")
+        run.append_metrics("steps", pa.table({"step": np.arange(n, dtype=np.int64), "loss": loss}))
+        run.set_status_completed()
+    server = Server(path, tmp_path / "ui.stderr")
+    p = Page(browser, server.url)
+    try:
+        p.open("/run", {"url": "spike/runs/r"})
+        chart = p.page.locator("#metrics .chart[data-ymax]").last
+        chart.wait_for()
+        assert float(chart.get_attribute("data-ymax")) == 100.0
+        assert int(chart.get_attribute("data-buckets")) <= 2000
+
+        def zoom(a: float, b: float):
+            """Drag over the fractions a..b of the plot's width."""
+            over = chart.locator(".u-over")
+            over.scroll_into_view_if_needed()
+            box = over.bounding_box()
+            y = box["y"] + box["height"] / 2
+            before = chart.get_attribute("data-range")
+            p.page.mouse.move(box["x"] + box["width"] * a, y)
+            p.page.mouse.down()
+            p.page.mouse.move(box["x"] + box["width"] * b, y, steps=4)
+            p.page.mouse.up()
+            p.page.wait_for_function("([el, b]) => el.dataset.range != b",
+                                     arg=[chart.element_handle(), before], timeout=10_000)
+            lo, hi = map(float, chart.get_attribute("data-range").split(".."))
+            return lo, hi
+
+        frac = spike_at / n
+        lo, hi = zoom(frac - 0.2, frac + 0.2)  # around the spike
+        assert lo < spike_at < hi
+        assert float(chart.get_attribute("data-ymax")) == 100.0
+        lo, hi = zoom(0.45, 0.55)  # the middle tenth of that: still around it
+        assert lo < spike_at < hi and hi - lo < n / 20
+        assert float(chart.get_attribute("data-ymax")) == 100.0
+        lo, hi = zoom(0.0, 0.2)  # beside it
+        assert hi < spike_at
+        assert float(chart.get_attribute("data-ymax")) < 2.0
+        chart.locator(".u-over").dblclick()  # back to everything
+        p.page.wait_for_function("(el) => el.dataset.range == 'all'", arg=chart.element_handle(), timeout=10_000)
+        assert float(chart.get_attribute("data-ymax")) == 100.0
+        p.shot("spike")
+        p.check_clean()
+    finally:
+        p.close()
+        server.stop()

@@ -361,6 +361,16 @@
       if (!state.u) build(data);
       else state.u.setData(data, true);
       const n = data[0].length;
+      // The extremes drawn (every bucket's min and max), for tests and scripts.
+      let lo = Infinity, hi = -Infinity;
+      for (let i = 1; i < data.length; i++) {
+        if (i % 3 === 0) continue; // last lines lie within the envelope
+        for (const v of data[i]) if (v != null) { if (v < lo) lo = v; if (v > hi) hi = v; }
+      }
+      holder.dataset.ymin = lo;
+      holder.dataset.ymax = hi;
+      holder.dataset.buckets = n;
+      holder.dataset.range = state.from == null ? "all" : `${state.from}..${state.to}`;
       note.textContent = `${n} buckets (min/max band, last line)` +
         (state.from != null ? ` · zoomed to ${fmtNum(+state.from.toPrecision(6))} – ${fmtNum(+state.to.toPrecision(6))}, double-click to reset` : " · drag to zoom") +
         (errors.length ? ` · ${errors.join("; ")}` : "");
@@ -652,7 +662,7 @@
       sortHeader("name", "name", order, sortHref),
       sortHeader("status", "status", order, sortHref),
       sortHeader("created", "created", order, sortHref, "created (UTC); click to sort"),
-      sortHeader("duration", "last_modified", order, sortHref, "last modified − created; sorts by last_modified"),
+      sortHeader("duration", null, order, sortHref, "last modified − created"),
       sortHeader("description", "description", order, sortHref),
       outKeys.map((k) => sortHeader(k, `outputs.${seg(k)}`, order, sortHref, `output outputs.${seg(k)} (latest value; min/max on hover)`)),
       paramKeys.map((k) => sortHeader(k, `params.${k}`, order, sortHref, `parameter params.${k}`)));
