@@ -460,6 +460,20 @@ def test_table_page_rows_where_and_scatter(page):
     page.page.wait_for_timeout(500)
     assert page.page.evaluate(COLORED_PIXELS, ".scatter-box")[0] > 500
 
+    # Sort by a column header: ascending, then descending.
+    with page.page.expect_navigation():
+        page.page.locator("#rows thead th a", has_text=re.compile(r"^loss")).click()
+    page.ready()
+    assert "order_by=loss" in page.page.url
+    col = [float(t) for t in page.page.locator("#rows tbody tr td:nth-child(3)").all_inner_texts()]
+    assert col == sorted(col)
+    with page.page.expect_navigation():
+        page.page.locator("#rows thead th a", has_text=re.compile(r"^loss")).click()
+    page.ready()
+    assert "DESC" in page.page.url
+    col = [float(t) for t in page.page.locator("#rows tbody tr td:nth-child(3)").all_inner_texts()]
+    assert col == sorted(col, reverse=True) and col[0] > 2
+
     box = page.page.get_by_role("textbox", name="where")
     box.fill("loss > 2")
     with page.page.expect_navigation():
@@ -484,6 +498,14 @@ def test_table_page_step_series(page):
                                 "[...document.querySelectorAll('.chart-note')].every(n => n.textContent)")
     drawn = colored(page, ".charts")
     assert drawn and all(n > 50 for n in drawn), drawn
+
+
+def test_unknown_run_and_page_show_an_error(page):
+    page.allowed = [r"status of 404"]
+    page.page.goto(page.base + "run?url=" + quote(f"{PROJECT}/runs/nope", safe=""))
+    page.page.wait_for_selector("body[data-ready]")
+    assert page.page.evaluate("document.body.dataset.ready") == "error"
+    assert "nope" in page.page.locator(".error").inner_text()
 
 
 def test_compare_page(page):

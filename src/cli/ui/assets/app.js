@@ -1045,7 +1045,8 @@
   }
 
   async function pageCompare(q) {
-    const urls = q.getAll("run").slice(0, MAX_COMPARE);
+    const asked = q.getAll("run");
+    const urls = asked.slice(0, MAX_COMPARE);
     crumbs([["Projects", "/"], ["compare", null]]);
     if (!urls.length) {
       clear(app).appendChild(section("Compare", h("p", { class: "muted" }, "No runs selected: tick runs in a project's table and press Compare.")));
@@ -1107,6 +1108,7 @@
 
     clear(app).append(section(`Compare ${runs.length} runs`,
       failed.map((f) => errorBox(`${f.url}: ${f.error}`)),
+      asked.length > urls.length ? h("p", { class: "muted" }, `the first ${MAX_COMPARE} of ${asked.length} runs`) : null,
       h("label", { class: "ctl" }, "series: ", sel),
       legend, chartBox),
     section("Parameters that differ", diffTable));
