@@ -4,7 +4,8 @@
 //! (a nested config), per-epoch output values, the test split as an input table (10,000
 //! rows), per-step training loss (a metrics table written row by row with group commit), a
 //! per-example evaluation table (loss, confidence, predicted class, a 64-wide embedding)
-//! joined to the input table, a checkpoint blob, and statuses COMPLETED, COMPLETED,
+//! joined to the input table (with a 2-D PCA of the embedding for the completed runs), a
+//! checkpoint blob, and statuses COMPLETED, COMPLETED,
 //! CANCELLED and RUNNING.
 //!
 //! Run twice it replaces its own earlier store, and nothing else: an existing file is replaced
@@ -23,7 +24,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use arrow_array::{FixedSizeListArray, Float32Array, Int32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use runstore::{with_role, ColumnRole, MetricsOptions, Store, Value, WriterOptions};
+use runstore::{
+    with_role, ColumnRole, Method, MetricsOptions, ReduceOptions, Store, Value, WriterOptions,
+};
 
 const PROJECT: &str = "cifar10-sweep";
 
@@ -127,6 +130,11 @@ fn demo(path: &Path, wait: Duration, out: &mut impl Write) -> Result<()> {
         best.url()
     )?;
     writeln!(out, "     runstore info {}", path.display())?;
+    writeln!(
+        out,
+        "     runstore ui {}        (a viewer in your browser)",
+        path.display()
+    )?;
     Ok(())
 }
 
@@ -361,6 +369,17 @@ fn write_demo(store: &Store) -> Result<()> {
                 ..MetricsOptions::default()
             },
         )?;
+        if status == "COMPLETED" {
+            // A 2-D PCA of the embeddings, for plotting (`embedding_pca`, in a new table that
+            // 3LC lists in the source's place); the source stays listed too.
+            let report = run.reduce_embeddings_per_dataset(&ReduceOptions {
+                method: Method::Pca,
+                ..ReduceOptions::default()
+            })?;
+            for (source, _) in &report.tables {
+                run.add_metrics_table(source)?;
+            }
+        }
         // A small stand-in checkpoint, streamed into the store as a blob.
         let checkpoint: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 251) as u8).collect();
         run.put_bulk("checkpoint.pt", &checkpoint)?;
