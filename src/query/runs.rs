@@ -91,6 +91,10 @@ fn nest(path: &[String], value: Value) -> Value {
 /// milliseconds for reading whole columns of 100,000 runs.
 const ORDERED_WALK_MAX: usize = 4096;
 
+/// Most runs a walk in name order (`RunQuery::select_in_name_order`) evaluates before it gives
+/// up for evaluating every run from the key index.
+const NAME_WALK_MAX: usize = 4096;
+
 /// A query over the runs of a store, built step by step:
 /// `store.query_runs().project("p").filter("params.lr < 0.01")?.order_by("outputs.acc DESC")?.limit(10).run()?`.
 #[derive(Clone, Debug)]
@@ -163,6 +167,19 @@ impl RunQuery {
     /// `total` beside a page of [`RunQuery::run`]. Reads one snapshot, which a writer's commit
     /// between the two calls may make differ from the page's.
     pub fn count(&self) -> Result<u64> {
+        if self.query.filter.is_none() {
+            return self.store.read(|txn| match &self.project {
+                // A store's only project holds every run.
+                Some(project)
+                    if catalog::count_rows(txn, catalog::PROJECTS)? == 1
+                        && catalog::runs::project_exists(txn, project)? =>
+                {
+                    catalog::count_rows(txn, catalog::RUNS)
+                }
+                Some(project) => catalog::runs::project_run_count(txn, project),
+                None => catalog::count_rows(txn, catalog::RUNS),
+            });
+        }
         let mut query = self.query.clone();
         query.order_by.clear();
         query.limit = None;
@@ -186,17 +203,48 @@ impl RunQuery {
     /// Runs the query on one snapshot and returns the runs in order, each with the value of
     /// every operand in `columns` (in the same snapshot; [`Value::Null`] where absent).
     pub(crate) fn select(&self, columns: &[Operand]) -> Result<Vec<(Run, Vec<Value>)>> {
-        let plan = Plan::new(&self.query, columns);
+        // A page (at most NAME_WALK_MAX runs) reads its columns after the selection, from the
+        // rows of the runs returned; a larger result reads them with the selection, from the
+        // key index, where reading whole columns beats a point read per run.
+        let page = self
+            .query
+            .limit
+            .is_some_and(|limit| self.query.offset.saturating_add(limit) <= NAME_WALK_MAX as u64);
+        let (plan, page_columns) = if page && !columns.is_empty() {
+            (
+                Plan::new(&self.query, &[]),
+                Some(Plan::new(&Query::default(), columns)),
+            )
+        } else {
+            (Plan::new(&self.query, columns), None)
+        };
         let selected = self.store.read(|txn| {
-            let (selected, name_ordered) = if plan.indexable && catalog::has_index(txn)? {
-                match self.select_ordered(txn, &plan)? {
-                    Some(selected) => (selected, false),
-                    None => (self.select_indexed(txn, &plan)?, false),
+            let mut selected = match self.select_in_name_order(txn, &plan)? {
+                Some(selected) => self.finish(txn, selected, true)?,
+                None => {
+                    let (selected, name_ordered) = if plan.indexable && catalog::has_index(txn)? {
+                        match self.select_ordered(txn, &plan)? {
+                            Some(selected) => (selected, false),
+                            None => (self.select_indexed(txn, &plan)?, false),
+                        }
+                    } else {
+                        (self.select_scanning(txn, &plan)?, true)
+                    };
+                    self.finish(txn, selected, name_ordered)?
                 }
-            } else {
-                (self.select_scanning(txn, &plan)?, true)
             };
-            self.finish(txn, selected, name_ordered)
+            if let Some(column_plan) = &page_columns {
+                let tables = Tables::open(txn)?;
+                for hit in &mut selected {
+                    let (project, name) = hit.names.clone().unwrap_or_default();
+                    let subject = tables.load(hit.id, &project, &name, column_plan)?;
+                    hit.columns = columns
+                        .iter()
+                        .map(|operand| operand.evaluate(&subject).into_owned())
+                        .collect();
+                }
+            }
+            Ok(selected)
         })?;
         Ok(selected
             .into_iter()
@@ -206,6 +254,60 @@ impl RunQuery {
                 (run, selected.columns)
             })
             .collect())
+    }
+
+    /// For a page in (project, name) order (no sort key, a limit): walks the name index (of
+    /// the project) from the start and evaluates the filter on each run met, loading what it
+    /// reads from the run's own rows, until `offset + limit` runs match; without a filter the
+    /// runs before the offset are passed over unread. This reads a page's worth of runs where
+    /// evaluating every run would read them all.
+    ///
+    /// `None` when the query is not of that shape, or when the walk evaluates more than
+    /// [`NAME_WALK_MAX`] runs (a selective filter, or a deep page of a filtered query): the
+    /// caller then evaluates every run from the key index.
+    fn select_in_name_order(
+        &self,
+        txn: &ReadTransaction,
+        plan: &Plan,
+    ) -> Result<Option<Vec<Selected>>> {
+        let op = "query runs";
+        let (true, Some(limit)) = (self.query.order_by.is_empty(), self.query.limit) else {
+            return Ok(None);
+        };
+        let offset = usize::try_from(self.query.offset).unwrap_or(usize::MAX);
+        let need = offset.saturating_add(usize::try_from(limit).unwrap_or(usize::MAX));
+        let tables = Tables::open(txn)?;
+        let names = RunNameIndex::open(txn)?;
+        let mut selected = Vec::new();
+        let mut evaluated = 0usize;
+        for entry in names.runs(self.project.as_deref(), op)? {
+            if selected.len() >= need {
+                break;
+            }
+            let entry = entry?;
+            let id = entry.id();
+            if self.query.filter.is_none() && selected.len() < offset {
+                // Matches, and `finish` skips it: no need to read or name it.
+                selected.push(Selected {
+                    id,
+                    names: None,
+                    keys: Vec::new(),
+                    columns: Vec::new(),
+                });
+                continue;
+            }
+            evaluated += 1;
+            if evaluated > NAME_WALK_MAX {
+                return Ok(None);
+            }
+            let (project, name) = entry.names();
+            let subject = tables.load(id, project, name, plan)?;
+            if let Some(mut hit) = self.evaluate(&subject, id, plan) {
+                hit.names = Some((subject.project, subject.name));
+                selected.push(hit);
+            }
+        }
+        Ok(Some(selected))
     }
 
     /// Evaluates the filter on every run (of the project), loading each run's referenced
@@ -272,7 +374,16 @@ impl RunQuery {
             }
         }
         let mut project_names: Vec<(u64, String)> = Vec::new();
-        if let Some(project) = &self.project {
+        // A store's only project holds every run: no narrowing needed (the runs returned are
+        // named later, by `finish`).
+        let only_project = match &self.project {
+            Some(project) => {
+                catalog::count_rows(txn, catalog::PROJECTS)? == 1
+                    && catalog::runs::project_exists(txn, project)?
+            }
+            None => false,
+        };
+        if let Some(project) = self.project.as_ref().filter(|_| !only_project) {
             let names = RunNameIndex::open(txn)?;
             for entry in names.runs(Some(project), op)? {
                 let entry = entry?;
@@ -349,7 +460,7 @@ impl RunQuery {
                 self.evaluate(&subject, id, plan)
             };
             if let Some(mut hit) = hit {
-                if let Some(project) = &self.project {
+                if let Some(project) = self.project.as_ref().filter(|_| !only_project) {
                     if let Ok(at) = project_names.binary_search_by_key(&id, |(id, _)| *id) {
                         hit.names = Some((project.clone(), project_names[at].1.clone()));
                     }

@@ -119,3 +119,85 @@ fn query_runs_reports_the_column_of_a_parse_error() {
         .unwrap_err();
     assert!(matches!(error, Error::InvalidQuery { .. }), "{error}");
 }
+
+#[test]
+fn query_runs_counts_and_pages_in_name_order_as_a_whole_read_does() {
+    let (_dir, store) = sweep();
+    // Many runs in one project, some without the parameter a filter reads.
+    for i in 0..300 {
+        let run = store.init("many", Some(&format!("r{i:03}"))).unwrap();
+        if i % 3 != 0 {
+            run.set_parameters(&Value::map([("lr", Value::from(i as f64 / 300.0))]))
+                .unwrap();
+        }
+        run.add_output_value(&Value::map([("acc", Value::from((i % 17) as f64))]))
+            .unwrap();
+    }
+    for filter in [
+        "",
+        "params.lr < 0.5",
+        "outputs.acc > 10 OR params.lr > 0.9",
+        "params.nope = 1",
+    ] {
+        for project in [Some("many"), Some("p"), None] {
+            let mut query = store.query_runs().filter(filter).unwrap();
+            if let Some(project) = project {
+                query = query.project(project);
+            }
+            let all = query.run().unwrap();
+            assert_eq!(
+                query.count().unwrap(),
+                all.len() as u64,
+                "{filter} in {project:?}"
+            );
+            for (offset, limit) in [(0, 10), (5, 50), (190, 20), (1000, 5)] {
+                let page = query.clone().offset(offset).limit(limit).run().unwrap();
+                let want: Vec<&str> = names(&all)
+                    .into_iter()
+                    .skip(offset as usize)
+                    .take(limit as usize)
+                    .collect();
+                assert_eq!(
+                    names(&page),
+                    want,
+                    "{filter} in {project:?}, {offset}+{limit}"
+                );
+                // Columns of a page are those of the whole read.
+                let (runs, table) = query
+                    .clone()
+                    .offset(offset)
+                    .limit(limit)
+                    .run_with_values(&["params.lr", "outputs.acc.max"])
+                    .unwrap();
+                let (_, whole) = query
+                    .run_with_values(&["params.lr", "outputs.acc.max"])
+                    .unwrap();
+                assert_eq!(runs.len(), want.len());
+                let skip = offset as usize;
+                for column in ["params.lr", "outputs.acc.max"] {
+                    let page_column = table.column_by_name(column).unwrap();
+                    let whole_column = whole.column_by_name(column).unwrap();
+                    if runs.is_empty() {
+                        continue;
+                    }
+                    // As text: a page of nulls may type its column apart from the whole.
+                    let cells = |array: &arrow_array::ArrayRef| -> Vec<String> {
+                        let options = arrow_cast::display::FormatOptions::default();
+                        let formatter =
+                            arrow_cast::display::ArrayFormatter::try_new(array, &options).unwrap();
+                        (0..array.len())
+                            .map(|i| formatter.value(i).to_string())
+                            .collect()
+                    };
+                    assert_eq!(
+                        cells(page_column),
+                        cells(&whole_column.slice(skip, runs.len())),
+                        "{column}: {filter} in {project:?}, {offset}+{limit}"
+                    );
+                }
+            }
+        }
+    }
+    // An unknown project counts nothing.
+    assert_eq!(store.query_runs().project("nope").count().unwrap(), 0);
+}

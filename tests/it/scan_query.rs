@@ -895,3 +895,98 @@ fn scan_query_downsamples_f32_columns_as_stored() {
         same(last[i], naive.values.last().copied(), "last");
     }
 }
+
+/// The naive order of `rows` by `key` (nulls last, NaN above every number as Arrow sorts,
+/// ties in table order), ascending or descending.
+fn naive_sorted<'a>(rows: &[&'a Row], key: &str, descending: bool) -> Vec<&'a Row> {
+    let mut sorted: Vec<&Row> = rows.to_vec();
+    sorted.sort_by(|a, b| {
+        use std::cmp::Ordering;
+        let ordered = |a: &Row, b: &Row| -> Option<Ordering> {
+            match key {
+                "loss" => match (a.loss, b.loss) {
+                    (Some(x), Some(y)) => Some(x.total_cmp(&y)),
+                    (None, None) => None,
+                    (None, _) | (_, None) => None,
+                },
+                "split" => match (&a.split, &b.split) {
+                    (Some(x), Some(y)) => Some(x.cmp(y)),
+                    _ => None,
+                },
+                _ => unreachable!(),
+            }
+        };
+        let null = |r: &Row| match key {
+            "loss" => r.loss.is_none(),
+            _ => r.split.is_none(),
+        };
+        match (null(a), null(b)) {
+            (true, true) => a.step.cmp(&b.step),
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            (false, false) => {
+                let order = ordered(a, b).unwrap();
+                let order = if descending { order.reverse() } else { order };
+                order.then(a.step.cmp(&b.step))
+            }
+        }
+    });
+    sorted
+}
+
+#[test]
+fn scan_query_sorts_counts_and_pages_like_a_naive_sort() {
+    let (_dir, path) = temp_store();
+    let store = Store::create(&path).unwrap();
+    let (table, rows) = big_table(&store);
+    for filter in ["", "epoch >= 1", "split = 'train' AND loss < 3"] {
+        let selected: Vec<&Row> = rows
+            .iter()
+            .filter(|r| match filter {
+                "" => true,
+                "epoch >= 1" => r.epoch.is_some_and(|e| e >= 1),
+                _ => r.split.as_deref() == Some("train") && r.loss.is_some_and(|l| l < 3.0),
+            })
+            .collect();
+        let query = table.query().filter(filter).unwrap();
+        assert_eq!(query.count().unwrap(), selected.len() as u64, "{filter}");
+        assert_eq!(
+            query.clone().offset(5).limit(10).count().unwrap(),
+            selected.len() as u64,
+            "count ignores offset and limit"
+        );
+        for (key, descending) in [("loss", false), ("loss", true), ("split", false)] {
+            let expected: Vec<i64> = naive_sorted(&selected, key, descending)
+                .iter()
+                .map(|r| r.step)
+                .collect();
+            for (offset, limit) in [
+                (0u64, Some(10u64)),
+                (7, Some(100)),
+                (20_000, Some(3)),
+                (0, None),
+            ] {
+                let mut sorted = query
+                    .clone()
+                    .columns(&["step"])
+                    .order_by(key, descending)
+                    .offset(offset);
+                if let Some(limit) = limit {
+                    sorted = sorted.limit(limit);
+                }
+                let got = steps(&sorted.batches().unwrap());
+                let end = limit
+                    .map_or(expected.len(), |l| (offset + l) as usize)
+                    .min(expected.len());
+                let want = expected[(offset as usize).min(end)..end].to_vec();
+                assert_eq!(
+                    got, want,
+                    "{filter} / {key} desc={descending} / {offset} {limit:?}"
+                );
+            }
+        }
+    }
+    // Lists cannot be sorted; unknown columns are not found.
+    let error = table.query().order_by("nope", false).batches().unwrap_err();
+    assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
+}

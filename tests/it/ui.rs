@@ -361,6 +361,66 @@ fn every_route_answers_what_the_library_and_the_commands_give() {
         assert_eq!(counts.iter().sum::<u64>(), query.count().unwrap());
     }
 
+    // A scatter of the reduced embedding: the first two values of each row, in row order.
+    let reduced = format!("{BEST}/metrics_0000_pca");
+    let points = viewer.json(&format!(
+        "/api/points?table={}&column=embedding_pca&color=predicted&limit=300",
+        q(&reduced)
+    ));
+    let batches = store
+        .table(&reduced)
+        .unwrap()
+        .query()
+        .columns(&["embedding_pca", "predicted"])
+        .limit(300)
+        .batches()
+        .unwrap();
+    let mut want_x = Vec::new();
+    let mut want_color = Vec::new();
+    for batch in &batches {
+        let lists = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow_array::FixedSizeListArray>()
+            .unwrap();
+        let values = arrow_cast::cast(lists.values(), &DataType::Float64).unwrap();
+        let values = values
+            .as_any()
+            .downcast_ref::<arrow_array::Float64Array>()
+            .unwrap();
+        let width = lists.value_length() as usize;
+        for row in 0..batch.num_rows() {
+            want_x.push(values.value(row * width));
+        }
+        let colors = arrow_cast::cast(batch.column(1), &DataType::Int64).unwrap();
+        let colors = colors.as_any().downcast_ref::<Int64Array>().unwrap();
+        want_color.extend(colors.values().iter().copied());
+    }
+    let got_x: Vec<f64> = points["x"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(got_x.len(), 300);
+    for (got, want) in got_x.iter().zip(&want_x) {
+        assert!((got - want).abs() <= want.abs() * 1e-6, "{got} vs {want}");
+    }
+    let got_color: Vec<i64> = points["color"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(got_color, want_color);
+    assert_eq!(points["row"][299], 299);
+    assert_eq!(points["total"].as_u64(), Some(10_000));
+
+    // The store's own facts.
+    let facts = viewer.json("/api/store");
+    assert_eq!(facts["runs"].as_u64(), Some(store.run_count().unwrap()));
+    assert_eq!(facts["needs_recovery"], false);
+
     // A blob, byte for byte.
     let blob = viewer.get(&format!("/api/bulk?url={}&name=checkpoint.pt", q(BEST)));
     assert_eq!(blob.status, 200);

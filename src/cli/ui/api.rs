@@ -175,13 +175,8 @@ fn runs(store: &Store, params: &Params) -> Result<serde_json::Value, ApiError> {
     let limit = params.number("limit", 50, RUNS_LIMIT_MAX)?;
     let offset = params.number("offset", 0, u64::MAX)?;
     let mut query = store.query_runs();
-    if let Some(project) = params.get("project").filter(|p| !p.is_empty()) {
-        if !store.projects()?.iter().any(|p| p.name == project) {
-            return Err(ApiError::not_found(format!(
-                "project: no project {}",
-                serde_json::Value::from(project)
-            )));
-        }
+    let project = params.get("project").filter(|p| !p.is_empty());
+    if let Some(project) = project {
         query = query.project(project);
     }
     if let Some(filter) = params.get("filter") {
@@ -200,10 +195,42 @@ fn runs(store: &Store, params: &Params) -> Result<serde_json::Value, ApiError> {
             keys.len()
         )));
     }
-    let total = query.count()?;
-    let query = query.offset(offset).limit(limit);
+    // The count and the page, side by side on the machine's cores (each one snapshot; a
+    // commit landing between them can make them differ by its runs).
+    let page = query.clone().offset(offset).limit(limit);
     let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let (runs, table) = query.run_with_values(&key_refs).about("columns")?;
+    let (total, page) = std::thread::scope(|scope| {
+        let counting = scope.spawn(|| query.count());
+        let page = page_json(&page, &keys, &key_refs);
+        let total = counting.join().unwrap_or_else(|_| {
+            Err(runstore::Error::InvalidInput {
+                reason: "counting the runs failed".into(),
+            })
+        });
+        (total, page)
+    });
+    let (total, out) = (total?, page?);
+    if total == 0 {
+        if let Some(project) = project {
+            if !store.projects()?.iter().any(|p| p.name == project) {
+                return Err(ApiError::not_found(format!(
+                    "project: no project {}",
+                    serde_json::Value::from(project)
+                )));
+            }
+        }
+    }
+    Ok(serde_json::json!({ "runs": out, "total": total }))
+}
+
+/// The runs of one page as `runs --json` prints them, with the `"columns"` object when keys
+/// are given.
+fn page_json(
+    page: &runstore::RunQuery,
+    keys: &[String],
+    key_refs: &[&str],
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let (runs, table) = page.run_with_values(key_refs).about("columns")?;
     let first_value = table.num_columns() - keys.len();
     let schema = table.schema();
     let mut out = Vec::with_capacity(runs.len());
@@ -225,7 +252,7 @@ fn runs(store: &Store, params: &Params) -> Result<serde_json::Value, ApiError> {
         }
         out.push(object);
     }
-    Ok(serde_json::json!({ "runs": out, "total": total }))
+    Ok(out)
 }
 
 /// `/api/run?url=RUN_URL`: the object `runstore show --json` prints.

@@ -127,7 +127,9 @@ fn cli_demo_store_shows_scans_and_lists_metrics_tables() {
     );
     assert!(tables.contains(&table_url), "{tables}");
     assert!(tables.contains("10000"), "{tables}");
-    assert!(tables.trim_end().ends_with("(2 tables)"), "{tables}");
+    // steps, the evaluation and its 2-D PCA (the demo reduces the completed runs' embeddings).
+    assert!(tables.contains(&format!("{table_url}_pca")), "{tables}");
+    assert!(tables.trim_end().ends_with("(3 tables)"), "{tables}");
     let json = runstore_ok(&["tables", path_text, DEMO_RUN, "--json"]);
     let urls: Vec<String> = json
         .lines()
@@ -172,10 +174,11 @@ fn cli_demo_replaces_its_own_earlier_store() {
     let second = Store::open_read_only(&path).unwrap().info().unwrap();
     assert_eq!(file_names(dir.path()), ["test.runs"]);
     assert_eq!((second.runs, second.tables), (first.runs, first.tables));
-    assert_eq!((second.runs, second.tables), (4, 9));
+    // 4 runs' steps and evaluations, the two completed runs' PCA tables, the input table.
+    assert_eq!((second.runs, second.tables), (4, 11));
     let store = Store::open_read_only(&path).unwrap();
     let run = store.run(DEMO_RUN).unwrap();
     let metrics = run.metrics_tables().unwrap();
-    assert_eq!(metrics.len(), 2);
+    assert_eq!(metrics.len(), 3);
     assert!(metrics.iter().any(|m| m.row_count == 10_000));
 }
