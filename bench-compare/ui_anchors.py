@@ -325,8 +325,8 @@ def task_tb(args, rs):
         at_step = sum(any(st == step for _, step, _ in s) for s, (st, _) in zip(got, spikes))
     finally:
         stop(proc)
-    say(f"tensorboard | {runs} runs x {steps:,} steps | launch until every run is served in full: "
-        f"{ms(t_loaded)}")
+    say(f"tensorboard | {runs} runs x {steps:,} steps | launch until every run's last step is served "
+        f"(all events loaded; polled about once a second): {ms(t_loaded)}")
     say(f"tensorboard | {runs} runs x {steps:,} steps | /data/plugin/scalars/scalars per run: median "
         f"{ms(statistics.median(per_run))} (sum over runs {ms(sum(per_run))}) | points served per run "
         f"{min(points)}-{max(points)} of {steps:,} | spikes kept {kept}/{runs} (spike step served in {at_step})")
