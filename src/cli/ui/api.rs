@@ -570,26 +570,8 @@ fn list_pairs(
                 (0..list.len()).map(|i| (i * width, width)).collect(),
             )
         }
-        DataType::List(_) => {
-            let list = array.as_list::<i32>();
-            let offsets = list.value_offsets();
-            (
-                list.values().clone(),
-                (0..list.len())
-                    .map(|i| (offsets[i] as usize, (offsets[i + 1] - offsets[i]) as usize))
-                    .collect(),
-            )
-        }
-        DataType::LargeList(_) => {
-            let list = array.as_list::<i64>();
-            let offsets = list.value_offsets();
-            (
-                list.values().clone(),
-                (0..list.len())
-                    .map(|i| (offsets[i] as usize, (offsets[i + 1] - offsets[i]) as usize))
-                    .collect(),
-            )
-        }
+        DataType::List(_) => list_spans(array.as_list::<i32>()),
+        DataType::LargeList(_) => list_spans(array.as_list::<i64>()),
         _ => return Err(not_a_list()),
     };
     if !values.data_type().is_numeric() {
@@ -610,6 +592,18 @@ fn list_pairs(
         }
     }
     Ok((xs, ys))
+}
+
+/// A variable-size list's values and each row's (start, length) in them.
+fn list_spans<O: arrow_array::OffsetSizeTrait>(
+    list: &arrow_array::GenericListArray<O>,
+) -> (ArrayRef, Vec<(usize, usize)>) {
+    let offsets = list.value_offsets();
+    let spans = offsets
+        .windows(2)
+        .map(|w| (w[0].as_usize(), (w[1] - w[0]).as_usize()))
+        .collect();
+    (list.values().clone(), spans)
 }
 
 /// `/api/bulk?url=RUN_URL&name=NAME`: the blob, streamed with its checksums checked.
