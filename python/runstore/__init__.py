@@ -775,7 +775,14 @@ class Store:
         self._s.flush()
 
     def close(self) -> None:
-        """Flushes and closes every logger and this handle (idempotent)."""
+        """Flushes and closes every logger, then closes the file (idempotent).
+
+        Close means closed: the write lock and the file are released now, even while
+        :class:`Run` and :class:`Table` objects of this store are still alive (in variables,
+        a notebook's history, a traceback), so another process, the CLI or a re-run cell can
+        open the store at once. Those objects stay usable for their names and urls; anything
+        that reads or writes the store raises :class:`StoreClosed` naming the file. Arrow
+        tables already read stay valid."""
         global _default_store
         self._s.close()
         with _default_lock:

@@ -23,6 +23,7 @@ __all__ = [
     "NoActiveRun",
     "ReadOnly",
     "AlreadyOpen",
+    "StoreClosed",
     "Corrupted",
     "NotAStore",
     "UnsupportedVersion",
@@ -91,6 +92,12 @@ class ReadOnly(Error, PermissionError):
 
 class AlreadyOpen(Error, BlockingIOError):
     """Another process holds the store open for writing."""
+
+
+class StoreClosed(Error, ValueError):
+    """A Store, Run or Table object was used after its store was closed (``close()`` or the
+    end of its ``with`` block); the message names the file. Open it again with
+    :func:`runstore.open`. Also a ``ValueError``, as Python's closed files raise."""
 
 
 class Corrupted(Error):
