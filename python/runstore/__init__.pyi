@@ -297,7 +297,8 @@ def open(
     shared: bool = False,
     timeout: Optional[float] = None,
 ) -> Store:
-    """Opens (or creates) the store at path."""
+    """Opens (or creates) the store at path; timeout (seconds) waits for another writer
+    (single or shared) to close; AlreadyOpen names the holder and what to do."""
 
 def init(
     project_name: str = "default",

@@ -91,7 +91,10 @@ class ReadOnly(Error, PermissionError):
 
 
 class AlreadyOpen(Error, BlockingIOError):
-    """Another process holds the store open for writing."""
+    """Another process (or another handle of this one) holds the store open for writing. The
+    message names it ("by this process", "by process 4242", or "by another process" where the
+    system cannot tell) and says what to do: ``read_only=True``, ``shared=True`` or
+    ``timeout=``."""
 
 
 class StoreClosed(Error, ValueError):

@@ -183,6 +183,17 @@ pub(crate) fn py_err(py: Python<'_>, error: Error) -> PyErr {
         message.push_str(&cause.to_string());
         source = cause.source();
     }
+    if let Error::AlreadyOpen { holder, .. } = &error {
+        if *holder == runstore::Holder::ThisProcess {
+            message.push_str(
+                "; close the other handle first (store.close(), or the end of its with block)",
+            );
+        }
+        message.push_str(
+            "; open with read_only=True to read beside the writer, shared=True if every \
+             writer opens it shared (a sweep), or timeout=SECONDS to wait for it to close",
+        );
+    }
     py_error_of_class(py, class_name(&error), message)
 }
 

@@ -118,6 +118,40 @@ impl PyStore {
     }
 }
 
+/// Longest `timeout=` of `runstore.open`, in seconds: a day (as the CLI's `--wait`). A
+/// longer wait is a mistake, not a plan.
+const OPEN_TIMEOUT_SECONDS_MAX: f64 = 86_400.0;
+
+/// Calls `open` with the GIL released, retrying for up to `wait` while it fails with
+/// `AlreadyOpen` (once when `wait` is zero), with `Store::open_waiting`'s backoff (5 ms
+/// doubling to 200 ms): the same wait for a single writer's open, a shared writer's and a
+/// reader's. Ctrl-C interrupts the wait (`KeyboardInterrupt`).
+fn retry_while_open(
+    py: Python<'_>,
+    wait: Duration,
+    open: impl Fn() -> runstore::Result<Store> + Sync,
+) -> PyResult<Store> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let attempt = py.detach(|| match open() {
+            Err(Error::AlreadyOpen { .. }) if std::time::Instant::now() < deadline => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                std::thread::sleep(pause.min(left));
+                None
+            }
+            other => Some(other),
+        });
+        match attempt {
+            Some(result) => return result.py(py),
+            None => {
+                py.check_signals()?;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+        }
+    }
+}
+
 fn init_if_exists(text: &str) -> PyResult<InitIfExists> {
     Ok(match text {
         "raise" => InitIfExists::Raise,
@@ -171,18 +205,30 @@ impl PyStore {
         shared: bool,
         timeout: Option<f64>,
     ) -> PyResult<PyStore> {
-        let store = py
-            .detach(|| match (read_only, shared, create, timeout) {
-                (true, _, _, _) => Store::open_read_only(&path),
-                (false, true, true, _) => Store::open_or_create_shared(&path),
-                (false, true, false, _) => Store::open_shared(&path),
-                (false, false, _, Some(seconds)) if path.exists() => {
-                    Store::open_waiting(&path, Duration::from_secs_f64(seconds.max(0.0)))
-                }
-                (false, false, true, _) => Store::open_or_create(&path),
-                (false, false, false, _) => Store::open(&path),
-            })
-            .py(py)?;
+        let wait = match timeout {
+            None => Duration::ZERO,
+            Some(seconds) if (0.0..=OPEN_TIMEOUT_SECONDS_MAX).contains(&seconds) => {
+                Duration::from_secs_f64(seconds)
+            }
+            Some(seconds) => {
+                return Err(convert::py_error_of_class(
+                    py,
+                    "InvalidInput",
+                    format!(
+                        "invalid input: timeout={seconds} opening {}: give seconds from 0 to \
+                         {OPEN_TIMEOUT_SECONDS_MAX}, or None to fail at once",
+                        path.display()
+                    ),
+                ))
+            }
+        };
+        let store = retry_while_open(py, wait, || match (read_only, shared, create) {
+            (true, _, _) => Store::open_read_only(&path),
+            (false, true, true) => Store::open_or_create_shared(&path),
+            (false, true, false) => Store::open_shared(&path),
+            (false, false, true) => Store::open_or_create(&path),
+            (false, false, false) => Store::open(&path),
+        })?;
         let shared = Arc::new(Shared {
             loggers: Mutex::new(HashMap::new()),
             registry: Registry::new(store.path()),

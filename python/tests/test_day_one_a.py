@@ -135,3 +135,116 @@ def test_many_run_objects_are_all_released(tmp_path):
     store.close()
     child = python_opens(path)
     assert child.returncode == 0, child.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# 2. shared=True honours timeout=
+
+
+HOLD = (
+    "import sys, time, runstore\n"
+    "s = runstore.open(sys.argv[1], shared=sys.argv[2] == 'shared')\n"
+    "print('open', flush=True)\n"
+    "time.sleep(float(sys.argv[3]))\n"
+    "s.close()\n"
+)
+
+
+def hold_in_child(path: Path, mode: str, seconds: float) -> subprocess.Popen:
+    """A child process holding the store open (`mode`: 'single' or 'shared') for `seconds`."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path), mode, str(seconds)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert child.stdout.readline().strip() == "open", child.stderr.read()
+    return child
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_timeout_waits_for_the_writer_to_close(tmp_path, shared):
+    import time
+
+    path = tmp_path / "x.runs"
+    runstore.open(path).close()
+    child = hold_in_child(path, "single" if shared else "shared", 1.0)
+    try:
+        started = time.monotonic()
+        with runstore.open(path, shared=shared, timeout=10) as store:
+            waited = time.monotonic() - started
+            store.init("p", "after-wait")
+        assert 0.3 < waited < 9, waited
+    finally:
+        child.wait(timeout=30)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_timeout_gives_up_with_already_open(tmp_path, shared):
+    import time
+
+    path = tmp_path / "x.runs"
+    runstore.open(path).close()
+    child = hold_in_child(path, "single" if shared else "shared", 5.0)
+    try:
+        started = time.monotonic()
+        with pytest.raises(runstore.AlreadyOpen):
+            runstore.open(path, shared=shared, timeout=0.5)
+        waited = time.monotonic() - started
+        assert 0.5 <= waited < 3, waited
+        started = time.monotonic()
+        with pytest.raises(runstore.AlreadyOpen):
+            runstore.open(path, shared=shared)  # no timeout: at once
+        assert time.monotonic() - started < 0.5
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+
+
+@pytest.mark.parametrize("timeout", [-1, float("nan"), float("inf"), 10**9])
+def test_a_timeout_out_of_range_is_invalid_input(tmp_path, timeout):
+    with pytest.raises(runstore.InvalidInput, match="timeout="):
+        runstore.open(tmp_path / "x.runs", timeout=timeout)
+
+
+# --------------------------------------------------------------------------------------------
+# 3. AlreadyOpen names the holder and says what to do
+
+
+def test_already_open_by_this_process_says_so(tmp_path):
+    path = tmp_path / "x.runs"
+    first = runstore.open(path)
+    try:
+        with pytest.raises(runstore.AlreadyOpen) as error:
+            runstore.open(path)
+        message = str(error.value)
+        assert str(path) in message
+        if sys.platform.startswith("linux"):
+            assert "by this process" in message
+            assert "close the other handle" in message
+        for hint in ("read_only=True", "shared=True", "timeout="):
+            assert hint in message, message
+        with pytest.raises(runstore.AlreadyOpen, match="shared=True"):
+            runstore.open(path, shared=True)
+    finally:
+        first.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the holder's pid needs /proc")
+@pytest.mark.parametrize("mode", ["single", "shared"])
+def test_already_open_by_another_process_names_its_pid(tmp_path, mode):
+    path = tmp_path / "x.runs"
+    runstore.open(path).close()
+    child = hold_in_child(path, mode, 30.0)
+    try:
+        with pytest.raises(runstore.AlreadyOpen) as error:
+            runstore.open(path, shared=(mode == "single"))
+        assert f"by process {child.pid}" in str(error.value), str(error.value)
+        assert "this process" not in str(error.value)
+        proc = subprocess.run(
+            [cli(), "init", str(path), "--project", "p"], capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 1
+        assert f"already open for writing by process {child.pid}" in proc.stderr, proc.stderr
+        assert "--wait SECONDS" in proc.stderr and "--shared" in proc.stderr
+    finally:
+        child.kill()
+        child.wait(timeout=30)
