@@ -95,11 +95,14 @@ pub enum Error {
         /// The catalog version found.
         found: u64,
     },
-    /// Another process holds the store open in a way that excludes this open.
-    #[error("{path} is already open for writing by another process")]
+    /// Another handle or process holds the store open in a way that excludes this open (a
+    /// writer, or shared writers for a single writer's open and the other way round).
+    #[error("{path} is already open for writing by {holder}")]
     AlreadyOpen {
         /// The file.
         path: PathBuf,
+        /// Who holds it, as far as the operating system tells.
+        holder: Holder,
     },
     /// A write was attempted on a store opened read-only.
     #[error("the store is open read-only")]
@@ -209,6 +212,32 @@ impl std::fmt::Display for Location {
             Location::Offset(offset) => write!(f, "at byte {offset}"),
             Location::Record { table, key } => write!(f, "in catalog table {table}, key {key}"),
             Location::Catalog => write!(f, "in the catalog"),
+        }
+    }
+}
+
+/// Who holds a store open for writing, in [`Error::AlreadyOpen`]: found from the store's
+/// locks where the operating system lists them by process (Linux's `/proc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Holder {
+    /// Another handle of this process (a store opened twice, a notebook cell run again).
+    ThisProcess,
+    /// The process with this id.
+    Process {
+        /// Its process id.
+        pid: u32,
+    },
+    /// Another process that cannot be told (no `/proc`, or another user's process).
+    Unknown,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Holder::ThisProcess => f.write_str("this process (another handle of it)"),
+            Holder::Process { pid } => write!(f, "process {pid}"),
+            Holder::Unknown => f.write_str("another process"),
         }
     }
 }

@@ -54,7 +54,7 @@ pub mod value;
 
 pub use batch::Batch;
 pub use check::{check, check_with, CheckOptions, CheckReport};
-pub use error::{DatabaseError, Error, Location, Result};
+pub use error::{DatabaseError, Error, Holder, Location, Result};
 pub use liveness::{act_for_process, Liveness, WriterRecord};
 pub use merge::{MergeIfExists, MergeOptions, MergeProgress, MergeProgressFn, MergeReport};
 pub use query::{Agg, AggFunc, RunQuery, TableQuery, DOWNSAMPLE_BUCKETS_MAX};

@@ -775,7 +775,14 @@ class Store:
         self._s.flush()
 
     def close(self) -> None:
-        """Flushes and closes every logger and this handle (idempotent)."""
+        """Flushes and closes every logger, then closes the file (idempotent).
+
+        Close means closed: the write lock and the file are released now, even while
+        :class:`Run` and :class:`Table` objects of this store are still alive (in variables,
+        a notebook's history, a traceback), so another process, the CLI or a re-run cell can
+        open the store at once. Those objects stay usable for their names and urls; anything
+        that reads or writes the store raises :class:`StoreClosed` naming the file. Arrow
+        tables already read stay valid."""
         global _default_store
         self._s.close()
         with _default_lock:
@@ -804,8 +811,11 @@ def open(
 
     ``read_only=True`` opens alongside a writer in another process (each read sees its
     latest commit). ``shared=True`` lets several processes write (each its own runs).
-    ``timeout`` (seconds) waits for another writer to close instead of raising
-    :class:`AlreadyOpen` at once. The store becomes the default for :func:`init`,
+    ``timeout`` (seconds, 0 to 86400) waits for a writer that excludes this open (another
+    process's, or another handle of this one) to close, for a single writer's open and a
+    shared one's alike, instead of raising :class:`AlreadyOpen` at once; Ctrl-C interrupts
+    the wait. :class:`AlreadyOpen` names the holder ("this process", "process 4242", or
+    "another process" where the system cannot tell) and what to do. The store becomes the default for :func:`init`,
     :meth:`Run.from_url` and friends. Use it as a context manager to close it.
     """
     global _default_store

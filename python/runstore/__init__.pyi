@@ -26,6 +26,7 @@ from ._errors import (
     ReadOnly as ReadOnly,
     RowCountMismatch as RowCountMismatch,
     SchemaMismatch as SchemaMismatch,
+    StoreClosed as StoreClosed,
     UnsupportedVersion as UnsupportedVersion,
 )
 
@@ -283,7 +284,8 @@ class Store:
     def flush(self) -> None:
         """Commits every logger's rows."""
     def close(self) -> None:
-        """Flushes loggers and closes the handle."""
+        """Flushes loggers and closes the file (its lock too), whatever Run and Table
+        objects of it live on; their later use raises StoreClosed."""
     def __enter__(self) -> Store: ...
     def __exit__(self, *exc: Any) -> None: ...
 
@@ -295,7 +297,8 @@ def open(
     shared: bool = False,
     timeout: Optional[float] = None,
 ) -> Store:
-    """Opens (or creates) the store at path."""
+    """Opens (or creates) the store at path; timeout (seconds) waits for another writer
+    (single or shared) to close; AlreadyOpen names the holder and what to do."""
 
 def init(
     project_name: str = "default",

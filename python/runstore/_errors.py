@@ -23,6 +23,7 @@ __all__ = [
     "NoActiveRun",
     "ReadOnly",
     "AlreadyOpen",
+    "StoreClosed",
     "Corrupted",
     "NotAStore",
     "UnsupportedVersion",
@@ -90,7 +91,16 @@ class ReadOnly(Error, PermissionError):
 
 
 class AlreadyOpen(Error, BlockingIOError):
-    """Another process holds the store open for writing."""
+    """Another process (or another handle of this one) holds the store open for writing. The
+    message names it ("by this process", "by process 4242", or "by another process" where the
+    system cannot tell) and says what to do: ``read_only=True``, ``shared=True`` or
+    ``timeout=``."""
+
+
+class StoreClosed(Error, ValueError):
+    """A Store, Run or Table object was used after its store was closed (``close()`` or the
+    end of its ``with`` block); the message names the file. Open it again with
+    :func:`runstore.open`. Also a ``ValueError``, as Python's closed files raise."""
 
 
 class Corrupted(Error):

@@ -183,11 +183,26 @@ pub(crate) fn py_err(py: Python<'_>, error: Error) -> PyErr {
         message.push_str(&cause.to_string());
         source = cause.source();
     }
+    if let Error::AlreadyOpen { holder, .. } = &error {
+        if *holder == runstore::Holder::ThisProcess {
+            message.push_str(
+                "; close the other handle first (store.close(), or the end of its with block)",
+            );
+        }
+        message.push_str(
+            "; open with read_only=True to read beside the writer, shared=True if every \
+             writer opens it shared (a sweep), or timeout=SECONDS to wait for it to close",
+        );
+    }
+    py_error_of_class(py, class_name(&error), message)
+}
+
+/// An instance of the class `class` of `runstore._errors` carrying `message`.
+pub(crate) fn py_error_of_class(py: Python<'_>, class: &str, message: String) -> PyErr {
     let make = || -> PyResult<PyErr> {
         let module =
             ERRORS.get_or_try_init(py, || py.import("runstore._errors").map(Bound::unbind))?;
-        let class = module.bind(py).getattr(class_name(&error))?;
-        let instance = class.call1((message.clone(),))?;
+        let instance = module.bind(py).getattr(class)?.call1((message.clone(),))?;
         Ok(PyErr::from_value(instance))
     };
     make().unwrap_or_else(|import_error| {

@@ -10,10 +10,10 @@
 
 mod arrow;
 mod convert;
+mod handles;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use self::arrow::{import_stream, ArrowStream};
 use self::convert::{from_value, to_value, IntoPyResult};
+use self::handles::{Registry, Slot};
 use runstore::{
     CopyIfExists, CopyOptions, Error, InitIfExists, InitOptions, Method, MetricTableInfo,
     MetricsOptions, MetricsWriter, ReduceOptions, Run, RunStatus, ScanOptions, Store, Table, Value,
@@ -55,19 +56,16 @@ struct Logger {
     window: Duration,
 }
 
-/// What a store handle shares with the runs it hands out: their loggers, and whether the
-/// handle was closed.
+/// What a store handle shares with the runs and tables it hands out: their loggers, and the
+/// registry that empties their handles when the store is closed (`handles.rs`).
 struct Shared {
     loggers: Mutex<HashMap<u64, Logger>>,
-    closed: AtomicBool,
+    registry: Registry,
 }
 
 impl Shared {
-    fn check_open(&self) -> PyResult<()> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(PyValueError::new_err("the store handle is closed"));
-        }
-        Ok(())
+    fn check_open(&self, py: Python<'_>) -> PyResult<()> {
+        self.registry.check_open(py)
     }
 
     fn lock<'a>(&'a self, py: Python<'_>) -> MutexGuard<'a, HashMap<u64, Logger>> {
@@ -102,21 +100,55 @@ impl Shared {
 /// An open store file.
 #[pyclass(name = "Store", module = "runstore._native", frozen)]
 struct PyStore {
-    store: Store,
+    store: Arc<Slot<Store>>,
+    read_only: bool,
     shared: Arc<Shared>,
 }
 
 impl PyStore {
-    fn wrap(&self, run: Run) -> PyRun {
-        PyRun {
-            run,
-            shared: self.shared.clone(),
-        }
+    fn wrap(&self, py: Python<'_>, run: Run) -> PyRun {
+        PyRun::new(py, run, &self.shared)
     }
 
-    fn store(&self) -> PyResult<&Store> {
-        self.shared.check_open()?;
-        Ok(&self.store)
+    /// The store, or `StoreClosed` once `close()` was called.
+    fn store(&self, py: Python<'_>) -> PyResult<Store> {
+        self.store
+            .get(py)
+            .ok_or_else(|| self.shared.registry.closed_error(py))
+    }
+}
+
+/// Longest `timeout=` of `runstore.open`, in seconds: a day (as the CLI's `--wait`). A
+/// longer wait is a mistake, not a plan.
+const OPEN_TIMEOUT_SECONDS_MAX: f64 = 86_400.0;
+
+/// Calls `open` with the GIL released, retrying for up to `wait` while it fails with
+/// `AlreadyOpen` (once when `wait` is zero), with `Store::open_waiting`'s backoff (5 ms
+/// doubling to 200 ms): the same wait for a single writer's open, a shared writer's and a
+/// reader's. Ctrl-C interrupts the wait (`KeyboardInterrupt`).
+fn retry_while_open(
+    py: Python<'_>,
+    wait: Duration,
+    open: impl Fn() -> runstore::Result<Store> + Sync,
+) -> PyResult<Store> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let attempt = py.detach(|| match open() {
+            Err(Error::AlreadyOpen { .. }) if std::time::Instant::now() < deadline => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                std::thread::sleep(pause.min(left));
+                None
+            }
+            other => Some(other),
+        });
+        match attempt {
+            Some(result) => return result.py(py),
+            None => {
+                py.check_signals()?;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+        }
     }
 }
 
@@ -173,43 +205,57 @@ impl PyStore {
         shared: bool,
         timeout: Option<f64>,
     ) -> PyResult<PyStore> {
-        let store = py
-            .detach(|| match (read_only, shared, create, timeout) {
-                (true, _, _, _) => Store::open_read_only(&path),
-                (false, true, true, _) => Store::open_or_create_shared(&path),
-                (false, true, false, _) => Store::open_shared(&path),
-                (false, false, _, Some(seconds)) if path.exists() => {
-                    Store::open_waiting(&path, Duration::from_secs_f64(seconds.max(0.0)))
-                }
-                (false, false, true, _) => Store::open_or_create(&path),
-                (false, false, false, _) => Store::open(&path),
-            })
-            .py(py)?;
+        let wait = match timeout {
+            None => Duration::ZERO,
+            Some(seconds) if (0.0..=OPEN_TIMEOUT_SECONDS_MAX).contains(&seconds) => {
+                Duration::from_secs_f64(seconds)
+            }
+            Some(seconds) => {
+                return Err(convert::py_error_of_class(
+                    py,
+                    "InvalidInput",
+                    format!(
+                        "invalid input: timeout={seconds} opening {}: give seconds from 0 to \
+                         {OPEN_TIMEOUT_SECONDS_MAX}, or None to fail at once",
+                        path.display()
+                    ),
+                ))
+            }
+        };
+        let store = retry_while_open(py, wait, || match (read_only, shared, create) {
+            (true, _, _) => Store::open_read_only(&path),
+            (false, true, true) => Store::open_or_create_shared(&path),
+            (false, true, false) => Store::open_shared(&path),
+            (false, false, true) => Store::open_or_create(&path),
+            (false, false, false) => Store::open(&path),
+        })?;
+        let shared = Arc::new(Shared {
+            loggers: Mutex::new(HashMap::new()),
+            registry: Registry::new(store.path()),
+        });
         Ok(PyStore {
-            store,
-            shared: Arc::new(Shared {
-                loggers: Mutex::new(HashMap::new()),
-                closed: AtomicBool::new(false),
-            }),
+            read_only: store.is_read_only(),
+            store: shared.registry.hold(py, store),
+            shared,
         })
     }
 
     /// The store file's path.
     #[getter]
     fn path(&self) -> PathBuf {
-        self.store.path().to_path_buf()
+        self.shared.registry.path().to_path_buf()
     }
 
     /// Whether the store was opened read-only.
     #[getter]
     fn read_only(&self) -> bool {
-        self.store.is_read_only()
+        self.read_only
     }
 
     /// Whether `close()` was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.shared.closed.load(Ordering::Acquire)
+        self.shared.registry.is_closed()
     }
 
     /// Creates a run and makes it the active run.
@@ -228,23 +274,23 @@ impl PyStore {
             parameters: parameters.map(|p| to_value(&p)).transpose()?,
             if_exists: init_if_exists(if_exists)?,
         };
-        let store = self.store()?;
+        let store = &self.store(py)?;
         let run = py
             .detach(|| store.init_with(&project_name, run_name.as_deref(), &options))
             .py(py)?;
-        Ok(self.wrap(run))
+        Ok(self.wrap(py, run))
     }
 
     /// The active run.
     fn active_run(&self, py: Python<'_>) -> PyResult<PyRun> {
-        let store = self.store()?;
+        let store = &self.store(py)?;
         let run = py.detach(|| store.active_run()).py(py)?;
-        Ok(self.wrap(run))
+        Ok(self.wrap(py, run))
     }
 
     /// Makes `run` (a Run or a run url) the active run.
     fn set_active_run(&self, py: Python<'_>, run: &Bound<'_, PyAny>) -> PyResult<()> {
-        let store = self.store()?;
+        let store = &self.store(py)?;
         if let Ok(url) = run.cast::<PyString>() {
             let url = url.to_cow()?.into_owned();
             return py.detach(|| store.set_active_run_url(&url)).py(py);
@@ -252,15 +298,15 @@ impl PyStore {
         let run = run
             .cast::<PyRun>()
             .map_err(|_| PyTypeError::new_err("set_active_run takes a Run or a run url"))?;
-        let run = run.get().run.clone();
+        let run = run.get().run(py)?;
         py.detach(|| store.set_active_run(&run)).py(py)
     }
 
     /// The run at `url` (`<project>/runs/<name>`).
     fn run(&self, py: Python<'_>, url: String) -> PyResult<PyRun> {
-        let store = self.store()?;
+        let store = &self.store(py)?;
         let run = py.detach(|| store.run(&url)).py(py)?;
-        Ok(self.wrap(run))
+        Ok(self.wrap(py, run))
     }
 
     /// The run `run_name` of `project_name`.
@@ -270,11 +316,11 @@ impl PyStore {
         run_name: String,
         project_name: String,
     ) -> PyResult<PyRun> {
-        let store = self.store()?;
+        let store = &self.store(py)?;
         let run = py
             .detach(|| store.run_by_names(&run_name, &project_name))
             .py(py)?;
-        Ok(self.wrap(run))
+        Ok(self.wrap(py, run))
     }
 
     /// Runs selected by a query (all arguments optional).
@@ -288,11 +334,11 @@ impl PyStore {
         limit: Option<u64>,
         offset: Option<u64>,
     ) -> PyResult<Vec<PyRun>> {
-        let store = self.store()?;
+        let store = &self.store(py)?;
         let runs = py
             .detach(|| query(store, project, filter, order_by, limit, offset)?.run())
             .py(py)?;
-        Ok(runs.into_iter().map(|run| self.wrap(run)).collect())
+        Ok(runs.into_iter().map(|run| self.wrap(py, run)).collect())
     }
 
     /// The cross-run table of a query: `project`, `name`, `url`, then one column per key.
@@ -308,7 +354,7 @@ impl PyStore {
         limit: Option<u64>,
         offset: Option<u64>,
     ) -> PyResult<ArrowStream> {
-        let store = self.store()?;
+        let store = &self.store(py)?;
         let batch = py
             .detach(|| {
                 let keys: Vec<&str> = columns.iter().map(String::as_str).collect();
@@ -320,9 +366,9 @@ impl PyStore {
 
     /// The table at `url`.
     fn table(&self, py: Python<'_>, url: String) -> PyResult<PyTable> {
-        let store = self.store()?;
+        let store = &self.store(py)?;
         let table = py.detach(|| store.table(&url)).py(py)?;
-        Ok(PyTable { table })
+        Ok(PyTable::new(py, table, &self.shared))
     }
 
     /// Facts about every table (of `project`).
@@ -332,7 +378,7 @@ impl PyStore {
         py: Python<'py>,
         project: Option<String>,
     ) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        let store = self.store()?;
+        let store = &self.store(py)?;
         let infos = py.detach(|| store.tables(project.as_deref())).py(py)?;
         infos.iter().map(|info| table_info_dict(py, info)).collect()
     }
@@ -345,17 +391,17 @@ impl PyStore {
         name: String,
         data: &Bound<'_, PyAny>,
     ) -> PyResult<PyTable> {
-        let store = self.store()?;
+        let store = &self.store(py)?;
         let (_, batches) = import_stream(data)?;
         let table = py
             .detach(|| store.create_table(&project, &name, &batches))
             .py(py)?;
-        Ok(PyTable { table })
+        Ok(PyTable::new(py, table, &self.shared))
     }
 
     /// Projects with their run counts: a list of dicts.
     fn projects<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        let store = self.store()?;
+        let store = &self.store(py)?;
         let projects = py.detach(|| store.projects()).py(py)?;
         projects
             .iter()
@@ -371,8 +417,7 @@ impl PyStore {
 
     /// Deletes the run at `url` with its tables and blobs.
     fn delete_run(&self, py: Python<'_>, url: String) -> PyResult<()> {
-        let store = self.store()?;
-        self.shared.check_open()?;
+        let store = &self.store(py)?;
         if let Ok(run) = py.detach(|| store.run(&url)) {
             self.shared.close_loggers(py, Some(run.id()))?;
         }
@@ -381,6 +426,7 @@ impl PyStore {
 
     /// Commits and seals every logger's rows.
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        self.shared.check_open(py)?;
         let mut loggers = self.shared.lock(py);
         for logger in loggers.values_mut() {
             let writer = &mut logger.writer;
@@ -389,20 +435,29 @@ impl PyStore {
         Ok(())
     }
 
-    /// Flushes and closes every logger and closes this handle (idempotent). The file itself
-    /// closes when the last Run or Table object of it is gone.
+    /// Flushes and closes every logger, then closes the file (idempotent): its locks are
+    /// released and its descriptor closed, whatever Run or Table objects of it are still
+    /// alive (their later use raises `StoreClosed`). A call still in progress on another
+    /// thread keeps the file open until it returns. The first error of closing a logger or
+    /// the file (a writer records a clean shutdown in it) is raised after both were closed.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        if self.shared.closed.swap(true, Ordering::AcqRel) {
+        let store = self.store.get(py);
+        if !self.shared.registry.close(py) {
             return Ok(());
         }
-        self.shared.close_loggers(py, None)
+        let loggers = self.shared.close_loggers(py, None);
+        let file = match store {
+            Some(store) => py.detach(|| store.close()).py(py),
+            None => Ok(()),
+        };
+        loggers.and(file)
     }
 
     fn __repr__(&self) -> String {
         format!(
             "Store({:?}{})",
-            self.store.path(),
-            if self.store.is_read_only() {
+            self.shared.registry.path(),
+            if self.read_only {
                 ", read_only=True"
             } else {
                 ""
@@ -456,21 +511,44 @@ fn table_info_dict<'py>(
 /// A run: 3LC's `Run`.
 #[pyclass(name = "Run", module = "runstore._native", frozen)]
 struct PyRun {
-    run: Run,
+    run: Arc<Slot<Run>>,
+    id: u64,
+    project: String,
+    name: String,
     shared: Arc<Shared>,
 }
 
 impl PyRun {
-    fn wrap(&self, run: Run) -> PyRun {
+    /// A Python object over `run`, whose handle `shared`'s `close()` drops.
+    fn new(py: Python<'_>, run: Run, shared: &Arc<Shared>) -> PyRun {
         PyRun {
-            run,
-            shared: self.shared.clone(),
+            id: run.id(),
+            project: run.project().to_string(),
+            name: run.name().to_string(),
+            run: shared.registry.hold(py, run),
+            shared: shared.clone(),
         }
     }
 
+    fn wrap(&self, py: Python<'_>, run: Run) -> PyRun {
+        PyRun::new(py, run, &self.shared)
+    }
+
+    /// The run, or `StoreClosed` once its store was closed.
+    fn run(&self, py: Python<'_>) -> PyResult<Run> {
+        self.run
+            .get(py)
+            .ok_or_else(|| self.shared.registry.closed_error(py))
+    }
+
+    /// `<project>/runs/<name>`.
+    fn run_url(&self) -> String {
+        format!("{}/runs/{}", self.project, self.name)
+    }
+
     fn set(&self, py: Python<'_>, status: RunStatus) -> PyResult<()> {
-        self.shared.check_open()?;
-        py.detach(|| self.run.set_status(status)).py(py)
+        let run = self.run(py)?;
+        py.detach(|| run.set_status(status)).py(py)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -533,131 +611,141 @@ impl PyRun {
     /// The run's name.
     #[getter]
     fn name(&self) -> &str {
-        self.run.name()
+        &self.name
     }
 
     /// The run's project.
     #[getter]
     fn project(&self) -> &str {
-        self.run.project()
+        &self.project
     }
 
     /// `<project>/runs/<name>`.
     #[getter]
     fn url(&self) -> String {
-        self.run.url()
+        self.run_url()
     }
 
     /// The url blobs of this run live under.
     #[getter]
     fn bulk_data_url(&self) -> String {
-        self.run.bulk_data_url()
+        format!("{}/bulk_data", self.run_url())
     }
 
     /// The run's description.
     #[getter]
     fn description(&self, py: Python<'_>) -> PyResult<String> {
-        py.detach(|| self.run.description()).py(py)
+        let run = self.run(py)?;
+        py.detach(|| run.description()).py(py)
     }
 
     /// The status name (`"RUNNING"`, ...).
     #[getter]
     fn status(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(py.detach(|| self.run.status()).py(py)?.name().to_string())
+        let run = self.run(py)?;
+        Ok(py.detach(|| run.status()).py(py)?.name().to_string())
     }
 
     /// The status as 3LC's code (1 to 7).
     #[getter]
     fn status_code(&self, py: Python<'_>) -> PyResult<u8> {
-        Ok(py.detach(|| self.run.status()).py(py)?.code())
+        let run = self.run(py)?;
+        Ok(py.detach(|| run.status()).py(py)?.code())
     }
 
     /// Creation time, microseconds since the Unix epoch.
     #[getter]
     fn created_us(&self, py: Python<'_>) -> PyResult<i64> {
-        py.detach(|| self.run.created()).py(py)
+        let run = self.run(py)?;
+        py.detach(|| run.created()).py(py)
     }
 
     /// Time of the last change, microseconds since the Unix epoch.
     #[getter]
     fn last_modified_us(&self, py: Python<'_>) -> PyResult<i64> {
-        py.detach(|| self.run.last_modified()).py(py)
+        let run = self.run(py)?;
+        py.detach(|| run.last_modified()).py(py)
     }
 
     /// The parameters (a dict).
     #[getter]
     fn parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let value = py.detach(|| self.run.parameters()).py(py)?;
+        let run = self.run(py)?;
+        let value = py.detach(|| run.parameters()).py(py)?;
         from_value(py, &value)
     }
 
     /// Input tables (urls).
     #[getter]
     fn input_tables(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        py.detach(|| self.run.input_tables()).py(py)
+        let run = self.run(py)?;
+        py.detach(|| run.input_tables()).py(py)
     }
 
     /// Input values, in the order added.
     #[getter]
     fn input_values<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        let values = py.detach(|| self.run.input_values()).py(py)?;
+        let run = self.run(py)?;
+        let values = py.detach(|| run.input_values()).py(py)?;
         values.iter().map(|v| from_value(py, v)).collect()
     }
 
     /// Output values, in the order added.
     #[getter]
     fn output_values<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        let values = py.detach(|| self.run.output_values()).py(py)?;
+        let run = self.run(py)?;
+        let values = py.detach(|| run.output_values()).py(py)?;
         values.iter().map(|v| from_value(py, v)).collect()
     }
 
     /// The last output value, or None.
     fn last_output<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let value = py.detach(|| self.run.last_output()).py(py)?;
+        let run = self.run(py)?;
+        let value = py.detach(|| run.last_output()).py(py)?;
         value.map(|v| from_value(py, &v)).transpose()
     }
 
     /// Merges `parameters` (a dict) into the run's parameters.
     fn set_parameters(&self, py: Python<'_>, parameters: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.shared.check_open()?;
+        let run = self.run(py)?;
         let value = to_value(parameters)?;
-        py.detach(|| self.run.set_parameters(&value)).py(py)
+        py.detach(|| run.set_parameters(&value)).py(py)
     }
 
     /// Sets the description.
     fn set_description(&self, py: Python<'_>, description: String) -> PyResult<()> {
-        self.shared.check_open()?;
-        py.detach(|| self.run.set_description(&description)).py(py)
+        let run = self.run(py)?;
+        py.detach(|| run.set_description(&description)).py(py)
     }
 
     /// Adds an input table (a url).
     fn add_input_table(&self, py: Python<'_>, table: String) -> PyResult<()> {
-        self.shared.check_open()?;
-        py.detach(|| self.run.add_input_table(&table)).py(py)
+        let run = self.run(py)?;
+        py.detach(|| run.add_input_table(&table)).py(py)
     }
 
     /// Adds an input value (kept once if equal to one already added).
     fn add_input_value(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.shared.check_open()?;
+        let run = self.run(py)?;
         let value = to_value(value)?;
-        py.detach(|| self.run.add_input_value(&value)).py(py)
+        py.detach(|| run.add_input_value(&value)).py(py)
     }
 
     /// Appends an output value.
     fn add_output_value(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.shared.check_open()?;
+        let run = self.run(py)?;
         let value = to_value(value)?;
-        py.detach(|| self.run.add_output_value(&value)).py(py)
+        py.detach(|| run.add_output_value(&value)).py(py)
     }
 
     /// Appends several output values in one commit.
     fn add_output_values(&self, py: Python<'_>, values: &Bound<'_, PyList>) -> PyResult<()> {
-        self.shared.check_open()?;
+        let run = self.run(py)?;
         let values = values
             .iter()
             .map(|v| to_value(&v))
             .collect::<PyResult<Vec<_>>>()?;
-        py.detach(|| self.run.add_output_values(&values)).py(py)
+        py.detach(|| run.add_output_values(&values)).py(py)
     }
 
     /// Sets the status from 3LC's code (1 to 7) or a name (`"completed"`).
@@ -707,9 +795,9 @@ impl PyRun {
 
     /// Deletes the run with its tables and blobs (its logger is closed first).
     fn delete(&self, py: Python<'_>) -> PyResult<()> {
-        self.shared.check_open()?;
-        self.shared.close_loggers(py, Some(self.run.id()))?;
-        py.detach(|| self.run.delete()).py(py)
+        let run = self.run(py)?;
+        self.shared.close_loggers(py, Some(run.id()))?;
+        py.detach(|| run.delete()).py(py)
     }
 
     /// Copies the run; see `Run.copy`.
@@ -722,7 +810,7 @@ impl PyRun {
         if_exists: &str,
         destination_url: Option<String>,
     ) -> PyResult<PyRun> {
-        self.shared.check_open()?;
+        let run = self.run(py)?;
         let options = CopyOptions {
             run_name,
             project_name,
@@ -732,13 +820,13 @@ impl PyRun {
         // The copy takes committed rows: flush this run's logger first.
         {
             let mut loggers = self.shared.lock(py);
-            if let Some(logger) = loggers.get_mut(&self.run.id()) {
+            if let Some(logger) = loggers.get_mut(&run.id()) {
                 let writer = &mut logger.writer;
                 py.detach(|| writer.flush()).py(py)?;
             }
         }
-        let copy = py.detach(|| self.run.copy(&options)).py(py)?;
-        Ok(self.wrap(copy))
+        let copy = py.detach(|| run.copy(&options)).py(py)?;
+        Ok(self.wrap(py, copy))
     }
 
     /// Writes an Arrow stream as a new metrics table; returns the table infos (dicts).
@@ -752,7 +840,7 @@ impl PyRun {
         table_writer_base_name: &str,
         stream_name: Option<String>,
     ) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        self.shared.check_open()?;
+        let run = self.run(py)?;
         let (schema, batches) = import_stream(data)?;
         let mut options = MetricsOptions {
             input_table_url,
@@ -773,7 +861,7 @@ impl PyRun {
         let infos = py
             .detach(|| {
                 let batch = concat(&schema, &batches)?;
-                self.run.add_metrics_data(&batch, &options)
+                run.add_metrics_data(&batch, &options)
             })
             .py(py)?;
         infos.iter().map(|info| info_dict(py, info)).collect()
@@ -787,13 +875,10 @@ impl PyRun {
         table_name: String,
         data: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        self.shared.check_open()?;
+        let run = self.run(py)?;
         let (_, batches) = import_stream(data)?;
         let report = py
-            .detach(|| {
-                self.run
-                    .append_metrics(&table_name, &mut batches.into_iter().map(Ok))
-            })
+            .detach(|| run.append_metrics(&table_name, &mut batches.into_iter().map(Ok)))
             .py(py)?;
         let dict = info_dict(py, &report.table)?;
         dict.set_item("rows_appended", report.rows_appended)?;
@@ -803,20 +888,25 @@ impl PyRun {
 
     /// The metrics table infos (dicts: url, stream_name, row_count, file_size).
     fn metrics_infos<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        let infos = py.detach(|| self.run.metrics_tables()).py(py)?;
+        let run = self.run(py)?;
+        let infos = py.detach(|| run.metrics_tables()).py(py)?;
         infos.iter().map(|info| info_dict(py, info)).collect()
     }
 
     /// The metrics tables stored in this store, as Table objects.
     fn metrics_tables(&self, py: Python<'_>) -> PyResult<Vec<PyTable>> {
-        let tables = py.detach(|| self.run.metrics_table_handles()).py(py)?;
-        Ok(tables.into_iter().map(|table| PyTable { table }).collect())
+        let run = self.run(py)?;
+        let tables = py.detach(|| run.metrics_table_handles()).py(py)?;
+        Ok(tables
+            .into_iter()
+            .map(|table| PyTable::new(py, table, &self.shared))
+            .collect())
     }
 
     /// Adds metric table infos (dicts with url, and optionally stream_name, row_count,
     /// file_size); infos already present are not added again.
     fn update_metrics(&self, py: Python<'_>, infos: Vec<Bound<'_, PyDict>>) -> PyResult<()> {
-        self.shared.check_open()?;
+        let run = self.run(py)?;
         let mut parsed = Vec::with_capacity(infos.len());
         for info in infos {
             let get = |key: &str| info.get_item(key);
@@ -846,13 +936,13 @@ impl PyRun {
                 file_size,
             });
         }
-        py.detach(|| self.run.update_metrics(&parsed)).py(py)
+        py.detach(|| run.update_metrics(&parsed)).py(py)
     }
 
     /// Adds the stored table at `url` to the run's metrics.
     fn add_metrics_table(&self, py: Python<'_>, url: String) -> PyResult<()> {
-        self.shared.check_open()?;
-        py.detach(|| self.run.add_metrics_table(&url)).py(py)
+        let run = self.run(py)?;
+        py.detach(|| run.add_metrics_table(&url)).py(py)
     }
 
     /// Reduces embeddings per dataset; returns {source url: reduced url}.
@@ -870,7 +960,7 @@ impl PyRun {
         retain_source_embedding_column: bool,
         columns: Option<Vec<String>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        self.shared.check_open()?;
+        let run = self.run(py)?;
         let options = PyRun::reduce_options(
             method,
             n_components,
@@ -882,7 +972,7 @@ impl PyRun {
             columns,
         )?;
         let report = py
-            .detach(|| self.run.reduce_embeddings_per_dataset(&options))
+            .detach(|| run.reduce_embeddings_per_dataset(&options))
             .py(py)?;
         report_dict(py, &report)
     }
@@ -903,7 +993,7 @@ impl PyRun {
         retain_source_embedding_column: bool,
         columns: Option<Vec<String>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        self.shared.check_open()?;
+        let run = self.run(py)?;
         let options = PyRun::reduce_options(
             method,
             n_components,
@@ -915,10 +1005,7 @@ impl PyRun {
             columns,
         )?;
         let report = py
-            .detach(|| {
-                self.run
-                    .reduce_embeddings_by_foreign_table_url(&foreign_table_url, &options)
-            })
+            .detach(|| run.reduce_embeddings_by_foreign_table_url(&foreign_table_url, &options))
             .py(py)?;
         report_dict(py, &report)
     }
@@ -932,10 +1019,10 @@ impl PyRun {
         step: Option<i64>,
         window_ms: f64,
     ) -> PyResult<()> {
-        self.shared.check_open()?;
+        self.shared.check_open(py)?;
         let window = Duration::from_secs_f64(window_ms.max(0.0) / 1000.0);
         let mut loggers = self.shared.lock(py);
-        let id = self.run.id();
+        let id = self.id;
         // Read the values first (with the GIL): the row in the logger's key order, and any
         // key it does not have yet.
         let mut new_keys: Vec<String> = Vec::new();
@@ -991,14 +1078,10 @@ impl PyRun {
                     WriteDurability::Group { window }
                 },
             };
+            let run = self.run(py)?;
             let writer = py
                 .detach(|| {
-                    self.run.metrics_writer(
-                        schema,
-                        "steps",
-                        runstore::table::STREAM_DEFAULT,
-                        &options,
-                    )
+                    run.metrics_writer(schema, "steps", runstore::table::STREAM_DEFAULT, &options)
                 })
                 .py(py)?;
             let index = keys
@@ -1040,14 +1123,14 @@ impl PyRun {
     fn log_table_url(&self, py: Python<'_>) -> Option<String> {
         self.shared
             .lock(py)
-            .get(&self.run.id())
+            .get(&self.id)
             .map(|logger| logger.writer.url().to_string())
     }
 
     /// Commits and seals the rows logged so far (the logger stays open).
     fn flush_log(&self, py: Python<'_>) -> PyResult<()> {
         let mut loggers = self.shared.lock(py);
-        if let Some(logger) = loggers.get_mut(&self.run.id()) {
+        if let Some(logger) = loggers.get_mut(&self.id) {
             let writer = &mut logger.writer;
             py.detach(|| writer.flush()).py(py)?;
         }
@@ -1056,40 +1139,43 @@ impl PyRun {
 
     /// Closes this run's logger (flushing its rows); a later `log()` starts a new table.
     fn close_log(&self, py: Python<'_>) -> PyResult<()> {
-        self.shared.close_loggers(py, Some(self.run.id()))
+        self.shared.close_loggers(py, Some(self.id))
     }
 
     /// Stores `data` as the blob `name` under the run's bulk data url; returns its length.
     fn put_bulk(&self, py: Python<'_>, name: String, data: &Bound<'_, PyBytes>) -> PyResult<u64> {
-        self.shared.check_open()?;
+        let run = self.run(py)?;
         let bytes = data.as_bytes().to_vec();
-        py.detach(|| self.run.put_bulk(&name, &bytes)).py(py)
+        py.detach(|| run.put_bulk(&name, &bytes)).py(py)
     }
 
     /// The blob `name`'s bytes.
     fn bulk<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = py.detach(|| self.run.bulk_bytes(&name)).py(py)?;
+        let run = self.run(py)?;
+        let bytes = py.detach(|| run.bulk_bytes(&name)).py(py)?;
         Ok(PyBytes::new(py, &bytes))
     }
 
     /// The run's blobs: a list of (name, length) tuples.
     fn bulk_list(&self, py: Python<'_>) -> PyResult<Vec<(String, u64)>> {
-        let list = py.detach(|| self.run.bulk_list()).py(py)?;
+        let run = self.run(py)?;
+        let list = py.detach(|| run.bulk_list()).py(py)?;
         Ok(list.into_iter().map(|b| (b.name, b.len)).collect())
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other
-            .cast::<PyRun>()
-            .is_ok_and(|other| other.get().run == self.run)
+        other.cast::<PyRun>().is_ok_and(|other| {
+            let other = other.get();
+            other.id == self.id && other.shared.registry.path() == self.shared.registry.path()
+        })
     }
 
     fn __hash__(&self) -> u64 {
-        self.run.id()
+        self.id
     }
 
     fn __repr__(&self) -> String {
-        format!("Run({:?})", self.run.url())
+        format!("Run({:?})", self.run_url())
     }
 }
 
@@ -1107,7 +1193,27 @@ fn concat(schema: &SchemaRef, batches: &[RecordBatch]) -> runstore::Result<Recor
 /// A stored table (metrics or input).
 #[pyclass(name = "Table", module = "runstore._native", frozen)]
 struct PyTable {
-    table: Table,
+    table: Arc<Slot<Table>>,
+    url: String,
+    shared: Arc<Shared>,
+}
+
+impl PyTable {
+    /// A Python object over `table`, whose handle `shared`'s `close()` drops.
+    fn new(py: Python<'_>, table: Table, shared: &Arc<Shared>) -> PyTable {
+        PyTable {
+            url: table.url().to_string(),
+            table: shared.registry.hold(py, table),
+            shared: shared.clone(),
+        }
+    }
+
+    /// The table, or `StoreClosed` once its store was closed.
+    fn table(&self, py: Python<'_>) -> PyResult<Table> {
+        self.table
+            .get(py)
+            .ok_or_else(|| self.shared.registry.closed_error(py))
+    }
 }
 
 #[pymethods]
@@ -1115,23 +1221,26 @@ impl PyTable {
     /// The table's url.
     #[getter]
     fn url(&self) -> &str {
-        self.table.url()
+        &self.url
     }
 
     /// Facts about the table (a dict).
     fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let info = py.detach(|| self.table.info()).py(py)?;
+        let table = self.table(py)?;
+        let info = py.detach(|| table.info()).py(py)?;
         table_info_dict(py, &info)
     }
 
     /// Rows in the table.
     fn row_count(&self, py: Python<'_>) -> PyResult<u64> {
-        py.detach(|| self.table.row_count()).py(py)
+        let table = self.table(py)?;
+        py.detach(|| table.row_count()).py(py)
     }
 
     /// The schema, as an empty Arrow stream.
     fn schema_stream(&self, py: Python<'_>) -> PyResult<ArrowStream> {
-        let schema = py.detach(|| self.table.schema()).py(py)?;
+        let table = self.table(py)?;
+        let schema = py.detach(|| table.schema()).py(py)?;
         Ok(stream_of(schema, Vec::new()))
     }
 
@@ -1145,24 +1254,25 @@ impl PyTable {
         start: Option<u64>,
         end: Option<u64>,
     ) -> PyResult<ArrowStream> {
+        let table = self.table(py)?;
         let (schema, batches) = py
             .detach(|| {
                 let rows = match (start, end) {
                     (None, None) => None,
                     (start, end) => {
-                        let total = self.table.row_count()?;
+                        let total = table.row_count()?;
                         let start = start.unwrap_or(0).min(total);
                         let end = end.unwrap_or(total).clamp(start, total);
                         Some(start..end)
                     }
                 };
                 let wanted = columns.clone();
-                let batches = self.table.scan_with(&ScanOptions { columns, rows })?;
+                let batches = table.scan_with(&ScanOptions { columns, rows })?;
                 let schema = match (batches.first(), wanted) {
                     (Some(batch), _) => batch.schema(),
-                    (None, None) => self.table.schema()?,
+                    (None, None) => table.schema()?,
                     (None, Some(wanted)) => {
-                        let full = self.table.schema()?;
+                        let full = table.schema()?;
                         let fields: Vec<Field> = wanted
                             .iter()
                             .filter_map(|name| full.field_with_name(name).ok().cloned())
@@ -1177,6 +1287,6 @@ impl PyTable {
     }
 
     fn __repr__(&self) -> String {
-        format!("Table({:?})", self.table.url())
+        format!("Table({:?})", self.url)
     }
 }

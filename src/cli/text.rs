@@ -72,12 +72,27 @@ pub fn echo(text: &str) -> String {
 /// escaped and cut to [`CAUSE_CHARS_MAX`] characters (an error of the library may quote a
 /// name or url from the command line whole).
 pub fn error_text(error: &anyhow::Error) -> String {
-    error
+    let mut text = error
         .chain()
         .map(|cause| {
             let text = cause.to_string();
             cut(&printable(&text), CAUSE_CHARS_MAX).into_owned()
         })
         .collect::<Vec<_>>()
-        .join(": ")
+        .join(": ");
+    let busy = error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<runstore::Error>(),
+            Some(runstore::Error::AlreadyOpen { .. })
+        )
+    });
+    if busy {
+        text.push_str(ALREADY_OPEN_HINT);
+    }
+    text
 }
+
+/// What to do about `AlreadyOpen`, appended to its message.
+const ALREADY_OPEN_HINT: &str = "; commands that only read (show, runs, scan, export, tables, \
+    info, ui, backup) work beside a writer; --wait SECONDS waits for it to close; init, log, \
+    append and set-status with --shared write beside other shared writers";

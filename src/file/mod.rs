@@ -8,6 +8,7 @@
 //! regular file before it can block on it.
 
 pub mod backend;
+pub(crate) mod holder;
 pub mod mmap;
 pub(crate) mod segments;
 pub mod snapshot;

@@ -155,6 +155,7 @@ impl SnapshotBackend {
             // Only a process holding the whole file exclusively refuses a shared lock here.
             return Err(Error::AlreadyOpen {
                 path: self.file.path().to_path_buf(),
+                holder: super::holder::writer_holder(self.file.path()),
             });
         }
         self.lock_held().push(range);

@@ -238,6 +238,7 @@ pub(super) fn map_open_error(path: &Path, error: DatabaseError) -> Error {
     match error {
         DatabaseError::DatabaseAlreadyOpen => Error::AlreadyOpen {
             path: path.to_path_buf(),
+            holder: crate::file::holder::writer_holder(path),
         },
         DatabaseError::RepairAborted => Error::NeedsRepair {
             path: path.to_path_buf(),

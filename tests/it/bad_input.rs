@@ -262,6 +262,16 @@ fn a_second_writer_process_gets_already_open_and_nothing_changes() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("already open"), "{stderr}");
+    // The message names the holder (this test's process, where /proc tells) and what to do.
+    #[cfg(target_os = "linux")]
+    assert!(
+        stderr.contains(&format!("by process {}", std::process::id())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--wait SECONDS") && stderr.contains("--shared"),
+        "{stderr}"
+    );
     assert_eq!(store.run_count().unwrap(), 1);
     // Readers in other processes are not refused.
     let output = Command::new(env!("CARGO_BIN_EXE_runstore"))

@@ -212,6 +212,21 @@ fn open_for_writing_twice_in_one_process_is_already_open() {
     let (_dir, path, store) = new_store();
     let err = Store::open(&path).unwrap_err();
     assert!(matches!(err, Error::AlreadyOpen { .. }), "{err:?}");
+    // Where /proc tells (Linux), the holder is named: this very process.
+    #[cfg(target_os = "linux")]
+    {
+        assert!(
+            matches!(
+                err,
+                Error::AlreadyOpen {
+                    holder: runstore::Holder::ThisProcess,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("by this process"), "{err}");
+    }
     // The first handle is unaffected.
     store.init("p", Some("r")).unwrap();
     drop(store);
