@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import datetime as _dt
+import os
 import threading
 import weakref
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
@@ -27,9 +29,35 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 import numpy as np
 import pyarrow as pa
 
-from . import _native
+from . import _active, _native, _roots
+from ._active import (  # noqa: F401 - the module-level calls on the active run
+    Config,
+    Summary,
+    add_output_value,
+    config,
+    finish,
+    log,
+    reduce_embeddings_by_foreign_table_url,
+    reduce_embeddings_per_dataset,
+    set_status_cancelled,
+    set_status_collecting,
+    set_status_completed,
+    set_status_empty,
+    set_status_paused,
+    set_status_post_processing,
+    set_status_running,
+    summary,
+)
 from ._errors import *  # noqa: F401,F403
-from ._errors import Error, NoActiveRun, __all__ as _error_names
+from ._errors import (
+    Error,
+    InvalidInput,
+    NoActiveRun,
+    NotFound,
+    __all__ as _error_names,
+)
+from ._roots import default_store_path
+from ._status import ACTIVE_STATUSES, STATUS_NAMES, Status
 
 __version__ = _native.__version__
 
@@ -47,6 +75,30 @@ __all__ = [
     "set_active_run",
     "to_arrow_table",
     "ROLE_KEY",
+    "Status",
+    "default_store_path",
+    "add_output_value",
+    "log",
+    "finish",
+    "config",
+    "summary",
+    "Config",
+    "Summary",
+    "set_status_running",
+    "set_status_collecting",
+    "set_status_post_processing",
+    "set_status_completed",
+    "set_status_empty",
+    "set_status_paused",
+    "set_status_cancelled",
+    "reduce_embeddings_per_dataset",
+    "reduce_embeddings_by_foreign_table_url",
+    "MetricsTableWriter",
+    "collect_metrics",
+    "ClassificationCollector",
+    "EmbeddingsCollector",
+    "FunctionCollector",
+    "SummaryWriter",
     *_error_names,
 ]
 
@@ -295,20 +347,42 @@ class Run:
     # -- lookup
 
     @staticmethod
-    def from_url(url: str, store: Optional["Store"] = None) -> "Run":
-        """The run at ``url`` (``<project>/runs/<name>``) in ``store`` (default: the store
-        opened last). Raises :class:`NotFound` (a ``FileNotFoundError``) if absent."""
-        store = store if store is not None else _default()
-        return store.run(url)
+    def from_url(url: Any, store: Optional["Store"] = None) -> "Run":
+        """The run at ``url`` (3LC's ``Run.from_url``).
+
+        The url is a store file's path followed by the run's url in it,
+        ``exp.runs/my-project/runs/r1`` (that store is opened, or reused if this process has
+        it open), or only ``<project>/runs/<name>``: then the run is looked up in ``store``,
+        else the store opened last, else the default store (:func:`default_store_path`).
+        Raises :class:`NotFound` (a ``FileNotFoundError``) if absent, :class:`InvalidUrl` if
+        the url does not end in ``<project>/runs/<name>``."""
+        path, run_url = _roots.split_run_url(url)
+        if path is not None:
+            return _store_at(path, create=False).run(run_url)
+        return _store_or_default(store).run(run_url)
 
     @staticmethod
     def from_names(
-        run_name: str, project_name: str, store: Optional["Store"] = None
+        run_name: Optional[str] = None,
+        project_name: Optional[str] = None,
+        root_url: Any = None,
+        store: Optional["Store"] = None,
     ) -> "Run":
-        """The run ``run_name`` of ``project_name`` in ``store`` (default: the store opened
-        last)."""
-        store = store if store is not None else _default()
-        return store.run_by_names(run_name, project_name)
+        """The run ``run_name`` of ``project_name`` (3LC's ``Run.from_names``) in the store at
+        ``root_url`` (a store file's path), else in ``store``, else the store opened last,
+        else the default store (a :class:`Store` in third place is read as ``store``).
+        ``project_name`` defaults to ``"default"``; ``run_name`` is required (3LC's default
+        would be a new run's generated name, which names no run)."""
+        if run_name is None:
+            raise InvalidInput("invalid input: Run.from_names needs run_name")
+        project_name = project_name if project_name is not None else "default"
+        if isinstance(root_url, Store):  # the earlier form from_names(run, project, store)
+            root_url, store = None, root_url
+        if root_url is not None:
+            target = _store_at(_roots.store_path_of_root(root_url), create=False)
+        else:
+            target = _store_or_default(store)
+        return target.run_by_names(run_name, project_name)
 
     # -- properties
 
@@ -343,7 +417,15 @@ class Run:
         return self._r.description
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
+        """The status as 3LC gives it: a float code (1.0 COMPLETED, 2.0 EMPTY, 3.0 RUNNING,
+        4.0 COLLECTING, 5.0 POST_PROCESSING, 6.0 PAUSED, 7.0 CANCELLED). The value is a
+        :class:`Status`, a ``float`` that also equals its name (``run.status ==
+        "COMPLETED"``); :attr:`status_name` is the name."""
+        return Status(self._r.status_code)
+
+    @property
+    def status_name(self) -> str:
         """The status name: EMPTY, RUNNING, COLLECTING, POST_PROCESSING, COMPLETED, PAUSED or
         CANCELLED."""
         return self._r.status
@@ -362,6 +444,56 @@ class Run:
     def last_modified_us(self) -> int:
         """Time of the last change, microseconds since the Unix epoch (UTC)."""
         return self._r.last_modified_us
+
+    @property
+    def created(self) -> str:
+        """Creation time as 3LC gives it: an ISO 8601 string in UTC
+        (``2026-12-07T09:21:58.123456+00:00``); :attr:`created_us` is the integer."""
+        return _iso(self._r.created_us)
+
+    @property
+    def last_modified(self) -> str:
+        """Time of the last change as an ISO 8601 string in UTC; :attr:`last_modified_us` is
+        the integer."""
+        return _iso(self._r.last_modified_us)
+
+    @property
+    def constants(self) -> Dict[str, Any]:
+        """3LC's ``Run.constants``: ``{"parameters": ..., "inputs": [...], "outputs": [...]}``,
+        where inputs are the input tables (``{"input_table_url": url}``) then the input
+        values."""
+        inputs: List[Any] = [{"input_table_url": url} for url in self.input_tables]
+        inputs.extend(self.input_values)
+        return {
+            "parameters": self.parameters,
+            "inputs": inputs,
+            "outputs": self.output_values,
+        }
+
+    @property
+    def init_parameters(self) -> Dict[str, Any]:
+        """The arguments of 3LC's ``Run`` constructor that describe this run: ``url``,
+        ``created``, ``last_modified``, ``description``, ``metrics`` (the metrics table
+        infos), ``constants`` and ``status`` (the float code)."""
+        return {
+            "url": self.url,
+            "created": self.created,
+            "last_modified": self.last_modified,
+            "description": self.description,
+            "metrics": self.metrics_infos,
+            "constants": self.constants,
+            "status": float(self.status),
+        }
+
+    @property
+    def config(self) -> Config:
+        """The parameters as wandb's ``run.config`` (writes update them; see :class:`Config`)."""
+        return Config(lambda: self)
+
+    @property
+    def summary(self) -> Summary:
+        """The latest outputs as wandb's ``run.summary`` (see :class:`Summary`)."""
+        return Summary(lambda: self)
 
     @property
     def parameters(self) -> Dict[str, Any]:
@@ -396,7 +528,9 @@ class Run:
     # -- changes
 
     def set_parameters(self, parameters: Mapping[str, Any]) -> None:
-        """Merges ``parameters`` into the run's parameters (nested dicts merge key by key)."""
+        """Sets the parameters of the run (3LC's ``set_parameters``) as ``dict.update`` does:
+        each top-level key given is set to its value, and a nested dict given replaces the
+        stored one whole (it is not merged key by key); keys not given are kept."""
         self._r.set_parameters(parameters)
 
     def set_description(self, description: str) -> None:
@@ -532,20 +666,64 @@ class Run:
         self,
         run_name: Optional[str] = None,
         project_name: Optional[str] = None,
+        root_url: Any = None,
         if_exists: str = "raise",
         *,
         destination_url: Optional[str] = None,
     ) -> "Run":
-        """Copies the run (parameters, outputs, blobs, metrics tables; segments are shared).
+        """Copies the run (parameters, outputs, blobs, metrics tables), 3LC's ``Run.copy``
+        with its positional order ``copy(run_name, project_name, root_url, if_exists)``.
 
-        The copy goes to ``project_name/runs/run_name`` (each defaulting to the source's), or
-        to ``destination_url``; with neither name nor url it goes next to the source under the
-        first free ``<name>_NNNN``. ``if_exists``: ``"raise"`` (default, raises
-        :class:`AlreadyExists`), ``"rename"`` or ``"overwrite"``.
+        The copy goes, in 3LC's order of precedence, to:
+
+        1. ``<project_name>/runs/<run_name>`` (each defaulting to the source's) in the store
+           at ``root_url`` (a store file's path; created if missing, or this store when not
+           given), when any of the three is given;
+        2. else ``destination_url``: ``<project>/runs/<name>`` in this store, or a store's
+           path followed by the run url (``other.runs/p/runs/r``);
+        3. else next to the source under the first free ``<name>_NNNN``.
+
+        Within one store the copy shares the column segments; into another store the bytes
+        are copied with their checksums checked, with the input tables the run references.
+        ``if_exists``: ``"raise"`` (default, raises :class:`AlreadyExists`), ``"rename"`` or
+        ``"overwrite"``. For compatibility, ``copy(name, project, "rename")`` (an
+        ``if_exists`` word in the third place) is read as ``if_exists``.
         """
+        if (
+            isinstance(root_url, str)
+            and root_url in ("raise", "rename", "overwrite")
+            and if_exists == "raise"
+        ):
+            root_url, if_exists = None, root_url
+        target: Optional[Store] = None
+        if root_url is not None:
+            target = _store_at(_roots.store_path_of_root(root_url), create=True)
+        if run_name is not None or project_name is not None or root_url is not None:
+            destination_url = None
+        elif destination_url is not None:
+            path, url = _roots.split_run_url(destination_url)
+            destination_url = url
+            if path is not None:
+                target = _store_at(path, create=True)
+        if target is not None and not _roots.same_file(target.path, self._store.path):
+            native = self._r.copy(run_name, project_name, if_exists, destination_url, target._s)
+            return Run(native, target)
         return Run(
             self._r.copy(run_name, project_name, if_exists, destination_url), self._store
         )
+
+    def finish(self, exit_code: Optional[int] = None) -> None:
+        """Ends the run as wandb's ``run.finish`` does: its logged steps are committed, and if
+        it is still EMPTY or working (RUNNING, COLLECTING, POST_PROCESSING) it becomes
+        COMPLETED, or CANCELLED when ``exit_code`` is non-zero (a PAUSED, COMPLETED or
+        CANCELLED run keeps its status). It stops being the active run."""
+        self._r.close_log()
+        if self.status_name in ACTIVE_STATUSES or self.status_name == "EMPTY":
+            if exit_code:
+                self._r.set_status_cancelled()
+            else:
+                self._r.set_status_completed()
+        _active.clear_if(self)
 
     def delete(self) -> None:
         """Deletes the run with its metrics tables and blobs."""
@@ -710,9 +888,11 @@ class Store:
         run (3LC's ``tlc.init``). Without ``run_name`` an ``adjective-noun`` name is
         generated. ``if_exists``: ``"rename"`` (default: first free ``<name>_NNNN``),
         ``"raise"``, ``"overwrite"`` or ``"reuse"``."""
-        return Run(
+        run = Run(
             self._s.init(project_name, run_name, description, parameters, if_exists), self
         )
+        _active.set_current(run)
+        return run
 
     def active_run(self) -> Run:
         """The active run (the last one created by :meth:`init` or set with
@@ -720,8 +900,10 @@ class Store:
         return Run(self._s.active_run(), self)
 
     def set_active_run(self, run: Union[Run, str]) -> None:
-        """Makes ``run`` (a :class:`Run` or a run url) the active run."""
+        """Makes ``run`` (a :class:`Run` or a run url) the active run of this handle and of
+        the process (what module-level calls such as :func:`runstore.log` act on)."""
         self._s.set_active_run(run._r if isinstance(run, Run) else run)
+        _active.set_current(run if isinstance(run, Run) else self.run(run))
 
     def run(self, url: str) -> Run:
         """The run at ``url``; raises :class:`NotFound` if absent, :class:`InvalidUrl` if
@@ -836,25 +1018,150 @@ def _default() -> Store:
     return store
 
 
+#: The keyword arguments :func:`init` takes, named in the error for any other.
+_INIT_KEYWORDS = (
+    "project_name",
+    "run_name",
+    "description",
+    "parameters",
+    "if_exists",
+    "root_url",
+    "project",
+    "name",
+    "config",
+    "dir",
+    "notes",
+)
+
+
 def init(
-    project_name: str = "default",
+    project_name: Optional[str] = None,
     run_name: Optional[str] = None,
     description: Optional[str] = None,
     parameters: Optional[Mapping[str, Any]] = None,
     if_exists: str = "rename",
+    root_url: Any = None,
+    **kwargs: Any,
 ) -> Run:
-    """:meth:`Store.init` on the store opened last (3LC's ``tlc.init``)."""
-    return _default().init(project_name, run_name, description, parameters, if_exists)
+    """Creates a run and makes it the process's active run (3LC's ``tlc.init``; also
+    wandb's and trackio's ``init``, so ``import runstore as wandb`` works).
+
+    The store: the file at ``root_url`` (opened, or created when missing; reused if this
+    process has it open), else the store opened last, else the default store
+    (``$RUNSTORE_PATH``, else ``./runs.runs``). Then :meth:`Store.init` with
+    ``project_name`` (default ``"default"``), ``run_name`` (default: a generated
+    ``adjective-noun``), ``description``, ``parameters`` and ``if_exists``.
+
+    wandb's and trackio's names are accepted too: ``project`` (``project_name``), ``name``
+    (``run_name``), ``config`` (``parameters``: a dict, or an object with ``__dict__`` such as
+    argparse's namespace), ``notes`` (``description``) and ``dir`` (a directory: the store is
+    ``<dir>/runs.runs``; or a store file's path). Any other keyword is a ``TypeError`` naming
+    the accepted ones.
+    """
+    unknown = sorted(set(kwargs) - set(_INIT_KEYWORDS))
+    if unknown:
+        raise TypeError(
+            f"init() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; it "
+            f"takes {', '.join(_INIT_KEYWORDS)}"
+        )
+
+    def either(ours: Any, key: str, theirs: str) -> Any:
+        other = kwargs.get(theirs)
+        if ours is not None and other is not None and ours != other:
+            raise InvalidInput(
+                f"invalid input: init() got both {key}={ours!r} and {theirs}={other!r}; give one"
+            )
+        return ours if ours is not None else other
+
+    project_name = either(project_name, "project_name", "project") or "default"
+    run_name = either(run_name, "run_name", "name")
+    description = either(description, "description", "notes")
+    config = kwargs.get("config")
+    if config is not None and not isinstance(config, Mapping):
+        if hasattr(config, "__dict__"):
+            config = dict(vars(config))
+        else:
+            raise InvalidInput(
+                f"invalid input: config must be a dict (or an object with attributes), not "
+                f"{type(config).__name__}"
+            )
+    if parameters is not None and config is not None:
+        parameters = {**dict(config), **dict(parameters)}
+    elif config is not None:
+        parameters = dict(config)
+    directory = kwargs.get("dir")
+    if root_url is None and directory is not None:
+        root_url = directory if str(directory).endswith(".runs") else os.path.join(
+            os.fspath(directory), _roots.DEFAULT_STORE_FILE
+        )
+    if root_url is not None:
+        store = _store_at(_roots.store_path_of_root(root_url), create=True)
+    else:
+        store = _store_or_default(None)
+    return store.init(project_name, run_name, description, parameters, if_exists)
 
 
 def active_run() -> Run:
-    """:meth:`Store.active_run` on the store opened last."""
-    return _default().active_run()
+    """The process's active run: the one the last :func:`init` or :meth:`Store.init` (on any
+    store) created, or :func:`set_active_run` set. Raises :class:`NoActiveRun` when none (or
+    when its store was closed)."""
+    return _active.current()
 
 
 def set_active_run(run: Union[Run, str]) -> None:
-    """:meth:`Store.set_active_run` on the store opened last."""
-    _default().set_active_run(run)
+    """Makes ``run`` the process's active run: a :class:`Run`, or a run url (with a store
+    path, ``exp.runs/p/runs/r``, or without: the store opened last)."""
+    if not isinstance(run, Run):
+        run = Run.from_url(run)
+    run.store.set_active_run(run)
+
+
+def _iso(us: int) -> str:
+    """Microseconds since the Unix epoch as an ISO 8601 string in UTC."""
+    seconds, micros = divmod(int(us), 1_000_000)
+    moment = _dt.datetime.fromtimestamp(seconds, tz=_dt.timezone.utc)
+    return moment.replace(microsecond=micros).isoformat()
+
+
+def _open_store_at(path: str) -> Optional[Store]:
+    """A handle this process has open on the file at ``path`` (writable ones first)."""
+    found = [s for s in list(_open_stores) if not s.closed and _roots.same_file(s.path, path)]
+    found.sort(key=lambda s: s.read_only)
+    return found[0] if found else None
+
+
+def _store_at(path: str, create: bool) -> Store:
+    """The store at ``path``: a handle this process has open on it, else a new one (which
+    becomes the store opened last). ``create=False`` raises :class:`NotFound` for a missing
+    file instead of creating it."""
+    store = _open_store_at(path)
+    if store is not None:
+        return store
+    if not create and not os.path.exists(path):
+        raise NotFound(f"not found: store {path} (no such file)")
+    return open(path, create=create)
+
+
+def _store_or_default(store: Optional[Store]) -> Store:
+    """``store``, else the store opened last, else the default store (opened or created)."""
+    if store is not None:
+        return store
+    with _default_lock:
+        last = _default_store
+    if last is not None and not last.closed:
+        return last
+    return _store_at(_roots.default_store_path(), create=True)
+
+
+from ._collect import (  # noqa: E402 - they build on the classes above
+    ClassificationCollector,
+    EmbeddingsCollector,
+    FunctionCollector,
+    collect_metrics,
+)
+from ._tensorboard import SummaryWriter  # noqa: E402
+from ._writer import MetricsTableWriter  # noqa: E402
+from . import mlflow  # noqa: E402,F401 - runstore.mlflow
 
 
 @atexit.register

@@ -75,11 +75,19 @@ class Run:
     """A run: 3LC's Run."""
     def __init__(self, native: Any, store: Store) -> None: ...
     @staticmethod
-    def from_url(url: str, store: Optional[Store] = None) -> Run:
-        """The run at url (default store: the one opened last). Raises NotFound."""
+    def from_url(url: Any, store: Optional[Store] = None) -> Run:
+        """The run at url: 'exp.runs/<project>/runs/<name>' (a store path, then the run url),
+        or '<project>/runs/<name>' in store, else the store opened last, else the default
+        store. Raises NotFound, InvalidUrl."""
     @staticmethod
-    def from_names(run_name: str, project_name: str, store: Optional[Store] = None) -> Run:
-        """The run run_name of project_name."""
+    def from_names(
+        run_name: Optional[str] = None,
+        project_name: Optional[str] = None,
+        root_url: Any = None,
+        store: Optional[Store] = None,
+    ) -> Run:
+        """The run run_name of project_name in the store at root_url (else store, else the
+        store opened last, else the default store)."""
     @property
     def store(self) -> Store:
         """The store of the run."""
@@ -99,7 +107,10 @@ class Run:
     def description(self) -> str:
         """The description."""
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
+        """3LC's float status code (1.0 COMPLETED ... 7.0 CANCELLED); equals its name too."""
+    @property
+    def status_name(self) -> str:
         """The status name (RUNNING, COMPLETED, ...)."""
     @property
     def status_code(self) -> int:
@@ -110,6 +121,27 @@ class Run:
     @property
     def last_modified_us(self) -> int:
         """Last change, microseconds since the epoch."""
+    @property
+    def created(self) -> str:
+        """Creation time, ISO 8601 in UTC."""
+    @property
+    def last_modified(self) -> str:
+        """Last change, ISO 8601 in UTC."""
+    @property
+    def constants(self) -> Dict[str, Any]:
+        """3LC's constants: parameters, inputs, outputs."""
+    @property
+    def init_parameters(self) -> Dict[str, Any]:
+        """3LC's Run constructor arguments describing this run."""
+    @property
+    def config(self) -> Config:
+        """wandb's run.config: the parameters; writes update them."""
+    @property
+    def summary(self) -> Summary:
+        """wandb's run.summary: the latest value of each output key; writes add outputs."""
+    def finish(self, exit_code: Optional[int] = None) -> None:
+        """Commits logged steps; RUNNING becomes COMPLETED (CANCELLED with a non-zero
+        exit_code); stops being the active run."""
     @property
     def parameters(self) -> Dict[str, Any]:
         """The parameters."""
@@ -129,7 +161,8 @@ class Run:
     def metrics_infos(self) -> List[Dict[str, Any]]:
         """Metric table infos: url, stream_name, row_count, file_size."""
     def set_parameters(self, parameters: Mapping[str, Any]) -> None:
-        """Merges parameters into the run's."""
+        """Sets top-level keys as dict.update: a nested dict given replaces the stored one
+        whole; keys not given are kept."""
     def set_description(self, description: str) -> None:
         """Sets the description."""
     def add_input_table(self, input_table: Union[Table, str]) -> None:
@@ -185,11 +218,14 @@ class Run:
         self,
         run_name: Optional[str] = None,
         project_name: Optional[str] = None,
+        root_url: Any = None,
         if_exists: str = "raise",
         *,
         destination_url: Optional[str] = None,
     ) -> Run:
-        """Copies the run; if_exists is 'raise', 'rename' or 'overwrite'."""
+        """Copies the run (into the store at root_url, created if missing); names and
+        root_url take precedence over destination_url; if_exists is 'raise', 'rename' or
+        'overwrite'."""
     def delete(self) -> None:
         """Deletes the run."""
     def reduce_embeddings_per_dataset(
@@ -301,16 +337,175 @@ def open(
     (single or shared) to close; AlreadyOpen names the holder and what to do."""
 
 def init(
-    project_name: str = "default",
+    project_name: Optional[str] = None,
     run_name: Optional[str] = None,
     description: Optional[str] = None,
     parameters: Optional[Mapping[str, Any]] = None,
     if_exists: str = "rename",
+    root_url: Any = None,
+    *,
+    project: Optional[str] = None,
+    name: Optional[str] = None,
+    config: Any = None,
+    dir: Any = None,
+    notes: Optional[str] = None,
 ) -> Run:
-    """Store.init on the store opened last."""
+    """Creates a run in the store at root_url (else the store opened last, else the default
+    store) and makes it the process's active run; wandb's/trackio's names accepted."""
 
 def active_run() -> Run:
-    """Store.active_run on the store opened last."""
+    """The process's active run."""
 
 def set_active_run(run: Union[Run, str]) -> None:
-    """Store.set_active_run on the store opened last."""
+    """Makes run (a Run or a run url) the process's active run."""
+
+def default_store_path() -> str:
+    """$RUNSTORE_PATH, else ./runs.runs."""
+
+class Status(float):
+    """3LC's float status code that also equals its name."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def code(self) -> int: ...
+
+class Config(Dict[str, Any]):
+    """wandb's config over a run's parameters."""
+    def update(self, other: Any = ..., allow_val_change: Any = None, **kwargs: Any) -> None: ...  # type: ignore[override]
+    def setdefaults(self, values: Mapping[str, Any]) -> None: ...
+    def as_dict(self) -> Dict[str, Any]: ...
+    def __getattr__(self, key: str) -> Any: ...
+
+class Summary(Dict[str, Any]):
+    """wandb's summary over a run's latest outputs."""
+    def update(self, other: Any = ..., **kwargs: Any) -> None: ...  # type: ignore[override]
+    def as_dict(self) -> Dict[str, Any]: ...
+    def __getattr__(self, key: str) -> Any: ...
+
+config: Config
+summary: Summary
+
+def add_output_value(output_value: Mapping[str, Any]) -> None:
+    """Run.add_output_value on the active run."""
+def log(data: Mapping[str, Any], step: Optional[int] = None) -> None:
+    """Run.log on the active run."""
+def finish(exit_code: Optional[int] = None, quiet: Optional[bool] = None) -> None:
+    """Ends the active run (wandb's finish)."""
+def set_status_running() -> None: ...
+def set_status_collecting() -> None: ...
+def set_status_post_processing() -> None: ...
+def set_status_completed() -> None: ...
+def set_status_empty() -> None: ...
+def set_status_paused() -> None: ...
+def set_status_cancelled() -> None: ...
+def reduce_embeddings_per_dataset(
+    delete_source_tables: bool = True, *, run: Any = None, **kwargs: Any
+) -> Dict[str, str]:
+    """Run.reduce_embeddings_per_dataset on run (default: the active run)."""
+def reduce_embeddings_by_foreign_table_url(
+    foreign_table_url: Any, delete_source_tables: bool = True, *, run: Any = None, **kwargs: Any
+) -> Dict[str, str]:
+    """Run.reduce_embeddings_by_foreign_table_url on run (default: the active run)."""
+
+class MetricsTableWriter:
+    """A metrics table streamed batch by batch (3LC's MetricsTableWriter)."""
+    def __init__(
+        self,
+        run: Any = None,
+        foreign_table_url: Any = None,
+        column_schemas: Optional[Mapping[str, Any]] = None,
+        *,
+        table_writer_base_name: str = "metrics",
+        stream_name: str = "",
+        rows_per_batch: int = 10000,
+        run_url: Optional[str] = None,
+    ) -> None: ...
+    @property
+    def url(self) -> Optional[str]: ...
+    @property
+    def rows_written(self) -> int: ...
+    @property
+    def finalized(self) -> bool: ...
+    def add_batch(self, metrics_batch: TableData) -> None: ...
+    def add_row(self, row: Mapping[str, Any]) -> None: ...
+    def finalize(self) -> Table: ...
+    def __enter__(self) -> MetricsTableWriter: ...
+    def __exit__(self, *exc: Any) -> None: ...
+
+class ClassificationCollector:
+    """loss, predicted, confidence, correct, top-k from logits and labels (numpy)."""
+    def __init__(
+        self,
+        label_column: str = "label",
+        logits_key: Optional[str] = None,
+        top_k: Sequence[int] = (),
+        probabilities: bool = False,
+        prefix: str = "",
+    ) -> None: ...
+    def __call__(self, batch: Dict[str, np.ndarray], predictions: Any) -> Dict[str, np.ndarray]: ...
+
+class EmbeddingsCollector:
+    """A model output as an embedding column."""
+    def __init__(self, key: Optional[str] = None, column: str = "embedding") -> None: ...
+    def __call__(self, batch: Dict[str, np.ndarray], predictions: Any) -> Dict[str, np.ndarray]: ...
+
+class FunctionCollector:
+    """Any fn(batch, predictions) -> {column: values} as a collector."""
+    def __init__(self, fn: Any, needs_predictions: bool = True) -> None: ...
+    def __call__(self, batch: Dict[str, np.ndarray], predictions: Any) -> Mapping[str, Any]: ...
+
+def collect_metrics(
+    table: Any,
+    collectors: Any,
+    predictor: Any = None,
+    batch_size: int = 1024,
+    run: Any = None,
+    split: str = "",
+    stream_name: str = "",
+    *,
+    columns: Optional[Sequence[str]] = None,
+    progress: Optional[bool] = None,
+    table_writer_base_name: Optional[str] = None,
+) -> Table:
+    """Runs predictor and collectors over table in batches into one metrics table joined by
+    example_id (streamed); returns it."""
+
+class SummaryWriter:
+    """TensorBoard's SummaryWriter over a store: one run per writer."""
+    run: Run
+    def __init__(
+        self,
+        log_dir: Any = None,
+        comment: str = "",
+        purge_step: Optional[int] = None,
+        max_queue: int = 10,
+        flush_secs: int = 120,
+        filename_suffix: str = "",
+        *,
+        store: Any = None,
+        project_name: str = "default",
+        run_name: Optional[str] = None,
+    ) -> None: ...
+    def get_logdir(self) -> str: ...
+    def add_scalar(self, tag: str, scalar_value: Any, global_step: Optional[int] = None,
+                   walltime: Optional[float] = None, new_style: bool = False,
+                   double_precision: bool = False) -> None: ...
+    def add_scalars(self, main_tag: str, tag_scalar_dict: Mapping[str, Any],
+                    global_step: Optional[int] = None, walltime: Optional[float] = None) -> None: ...
+    def add_hparams(self, hparam_dict: Mapping[str, Any], metric_dict: Mapping[str, Any],
+                    hparam_domain_discrete: Any = None, run_name: Optional[str] = None,
+                    global_step: Optional[int] = None) -> None: ...
+    def add_text(self, tag: str, text_string: str, global_step: Optional[int] = None,
+                 walltime: Optional[float] = None) -> None: ...
+    def add_histogram(self, tag: str, values: Any, global_step: Optional[int] = None,
+                      bins: Any = "tensorflow", walltime: Optional[float] = None,
+                      max_bins: Optional[int] = None) -> None: ...
+    def add_embedding(self, mat: Any, metadata: Optional[Sequence[Any]] = None,
+                      label_img: Any = None, global_step: Optional[int] = None,
+                      tag: str = "default", metadata_header: Optional[Sequence[str]] = None) -> Any: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> SummaryWriter: ...
+    def __exit__(self, *exc: Any) -> None: ...
+
+from . import mlflow as mlflow

@@ -11,6 +11,7 @@
 mod arrow;
 mod convert;
 mod handles;
+mod writer;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,6 +40,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyStore>()?;
     module.add_class::<PyRun>()?;
     module.add_class::<PyTable>()?;
+    module.add_class::<writer::PyTableWriter>()?;
     module.add_class::<ArrowStream>()?;
     module.add("ROLE_KEY", runstore::table::ROLE_KEY)?;
     module.add("STREAM_DEFAULT", runstore::table::STREAM_DEFAULT)?;
@@ -801,7 +803,8 @@ impl PyRun {
     }
 
     /// Copies the run; see `Run.copy`.
-    #[pyo3(signature = (run_name=None, project_name=None, if_exists="raise", destination_url=None))]
+    /// With `dest` (another store handle) the copy goes into that store (`Run::copy_to`).
+    #[pyo3(signature = (run_name=None, project_name=None, if_exists="raise", destination_url=None, dest=None))]
     fn copy(
         &self,
         py: Python<'_>,
@@ -809,6 +812,7 @@ impl PyRun {
         project_name: Option<String>,
         if_exists: &str,
         destination_url: Option<String>,
+        dest: Option<PyRef<'_, PyStore>>,
     ) -> PyResult<PyRun> {
         let run = self.run(py)?;
         let options = CopyOptions {
@@ -824,6 +828,11 @@ impl PyRun {
                 let writer = &mut logger.writer;
                 py.detach(|| writer.flush()).py(py)?;
             }
+        }
+        if let Some(dest) = dest {
+            let store = dest.store(py)?;
+            let copy = py.detach(|| run.copy_to(&store, &options)).py(py)?;
+            return Ok(dest.wrap(py, copy));
         }
         let copy = py.detach(|| run.copy(&options)).py(py)?;
         Ok(self.wrap(py, copy))

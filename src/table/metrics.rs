@@ -168,6 +168,75 @@ impl Run {
         ))
     }
 
+    /// [`Run::metrics_writer`] with the placement of [`Run::add_metrics_data`]: the table is
+    /// `<run url>/<options.table_writer_base_name>_NNNN` in `options.stream_name`, and with
+    /// `options.input_table_url` it is joined to that input table. A streamed table cannot be
+    /// numbered by position (its length is unknown until it ends), so a joined one needs an
+    /// integer `example_id` column; the writer does not check the ids (whoever feeds it does:
+    /// the Python `MetricsTableWriter` checks each batch's ids against the input table).
+    /// `options.override_column_schemas` is not applied (cast the batches before appending).
+    pub fn open_metrics_writer(
+        &self,
+        schema: SchemaRef,
+        options: &MetricsOptions,
+        writer: &WriterOptions,
+    ) -> Result<MetricsWriter> {
+        check_stream_name(&options.stream_name)?;
+        if schema.fields().is_empty() {
+            return Err(Error::InvalidInput {
+                reason: "a metrics table needs at least one column".into(),
+            });
+        }
+        let foreign = options.input_table_url.clone().unwrap_or_default();
+        if !foreign.is_empty() {
+            match schema.field_with_name(EXAMPLE_ID_COLUMN) {
+                Ok(field) if field.data_type().is_integer() => {}
+                Ok(field) => {
+                    return Err(Error::InvalidInput {
+                        reason: format!(
+                            "column {EXAMPLE_ID_COLUMN} is {}; example ids are integers (rows of \
+                             {foreign})",
+                            field.data_type()
+                        ),
+                    })
+                }
+                Err(_) => {
+                    return Err(Error::InvalidInput {
+                        reason: format!(
+                            "a streamed metrics table joined to {foreign} needs an integer \
+                             {EXAMPLE_ID_COLUMN} column: the input row of each metrics row"
+                        ),
+                    })
+                }
+            }
+        }
+        let store = self.store();
+        let (id, url) = store.write("create metrics table", |txn| {
+            let mut run_record = catalog::run_record(txn, self.id())?;
+            if !foreign.is_empty() && table_id(txn, &foreign)?.is_none() {
+                return Err(Error::not_found(format!("input table {foreign}")));
+            }
+            let url = free_table_url(txn, &self.url(), &options.table_writer_base_name)?;
+            let (id, record) = create_table(
+                txn,
+                &url,
+                self.id(),
+                &schema,
+                &foreign,
+                &options.stream_name,
+            )?;
+            attach(txn, self.id(), &mut run_record, &metric_info(&record))?;
+            Ok((id, url))
+        })?;
+        Ok(MetricsWriter::start(
+            store.clone(),
+            id,
+            url,
+            schema,
+            writer.durability,
+        ))
+    }
+
     /// Adds metric table infos to the run (3LC's `update_metrics`); infos already present
     /// (same url) are not added again. A url of the store's form must name a stored table.
     pub fn update_metrics(&self, infos: &[MetricTableInfo]) -> Result<()> {

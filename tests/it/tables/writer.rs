@@ -264,3 +264,108 @@ fn writer_append_row_null_in_an_unsupported_column_is_an_error_not_a_panic() {
         "append_row panicked on a null in a column of type {panicked:?}"
     );
 }
+
+/// The schema of a metrics table joined to an input table by `example_id`.
+fn joined_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("example_id", DataType::Int64, false),
+        Field::new("value", DataType::Float64, false),
+    ]))
+}
+
+#[test]
+fn open_metrics_writer_places_and_joins_a_streamed_table() {
+    let (_dir, _path, store) = new_store();
+    store
+        .create_table("p", "inputs", &[input_batch(10)])
+        .unwrap();
+    let run = store.init("p", Some("r")).unwrap();
+    let options = MetricsOptions {
+        input_table_url: Some("p/tables/inputs".into()),
+        table_writer_base_name: "metrics_val".into(),
+        stream_name: "validation".into(),
+        ..MetricsOptions::default()
+    };
+    let mut writer = run
+        .open_metrics_writer(joined_schema(), &options, &immediate())
+        .unwrap();
+    assert_eq!(writer.url(), "p/runs/r/metrics_val_0000");
+    // attached from the start, before any row
+    let attached = run.metrics_tables().unwrap();
+    assert_eq!(attached.len(), 1);
+    assert_eq!(attached[0].url, "p/runs/r/metrics_val_0000");
+    assert_eq!(attached[0].stream_name, "validation");
+    for chunk in [0..4u64, 4..10] {
+        let batch = RecordBatch::try_new(
+            joined_schema(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(
+                    chunk.clone().map(|i| i as i64),
+                )),
+                Arc::new(Float64Array::from_iter_values(
+                    chunk.map(|i| i as f64 * 0.5),
+                )),
+            ],
+        )
+        .unwrap();
+        writer.append(&batch).unwrap();
+    }
+    let info = writer.close().unwrap();
+    assert_eq!(info.row_count, 10);
+    assert_eq!(info.foreign_table_url.as_deref(), Some("p/tables/inputs"));
+    assert_eq!(info.stream_name, "validation");
+    assert_eq!(
+        ids(&store.table(&info.url).unwrap().scan().unwrap()),
+        range_vec(0..10)
+    );
+}
+
+#[test]
+fn open_metrics_writer_refuses_what_it_cannot_join() {
+    let (_dir, _path, store) = new_store();
+    store
+        .create_table("p", "inputs", &[input_batch(3)])
+        .unwrap();
+    let run = store.init("p", Some("r")).unwrap();
+    let joined = |url: &str| MetricsOptions {
+        input_table_url: Some(url.into()),
+        ..MetricsOptions::default()
+    };
+    // no example_id column: a streamed table cannot be numbered by position
+    let err = run
+        .open_metrics_writer(id_value_schema(), &joined("p/tables/inputs"), &immediate())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("needs an integer example_id"),
+        "{err}"
+    );
+    // an example_id that is not an integer
+    let float_ids = Arc::new(Schema::new(vec![Field::new(
+        "example_id",
+        DataType::Float64,
+        false,
+    )]));
+    let err = run
+        .open_metrics_writer(float_ids, &joined("p/tables/inputs"), &immediate())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("example ids are integers"),
+        "{err}"
+    );
+    // a missing input table
+    let err = run
+        .open_metrics_writer(joined_schema(), &joined("p/tables/nope"), &immediate())
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    // no columns
+    let err = run
+        .open_metrics_writer(
+            Arc::new(Schema::empty()),
+            &MetricsOptions::default(),
+            &immediate(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    // nothing was created or attached by the refused calls
+    assert!(run.metrics_tables().unwrap().is_empty());
+}
