@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import os
 import threading
 import weakref
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
@@ -27,9 +28,9 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 import numpy as np
 import pyarrow as pa
 
-from . import _native
+from . import _guard, _native
 from ._errors import *  # noqa: F401,F403
-from ._errors import Error, NoActiveRun, __all__ as _error_names
+from ._errors import Error, InvalidInput, InvalidType, NoActiveRun, __all__ as _error_names
 
 __version__ = _native.__version__
 
@@ -114,6 +115,45 @@ def _column(name: str, values: Any) -> "tuple[pa.Field, Any]":
     return pa.field(name, array.type, nullable=True, metadata=metadata), array
 
 
+def _checked_column(name: str, values: Any) -> "tuple[pa.Field, Any]":
+    """:func:`_column`, its failures raised as runstore errors naming the column."""
+    try:
+        if values is None or isinstance(values, (str, bytes, int, float)):
+            raise InvalidType(
+                f"invalid type: column {name!r} is a single {type(values).__name__}; give a "
+                "list, a numpy array, a pyarrow array or a pandas Series"
+            )
+        return _column(name, values)
+    except Error:
+        raise
+    except (TypeError, NotImplementedError, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
+        kind = getattr(getattr(values, "dtype", None), "name", None) or type(values).__name__
+        raise InvalidType(f"invalid type: column {name!r} ({kind}): {error}") from error
+    except (ValueError, OverflowError, pa.ArrowInvalid) as error:
+        raise InvalidInput(f"invalid input: column {name!r}: {error}") from error
+
+
+#: Deepest type nesting handed to the Rust core, checked here first: the core refuses types
+#: deeper than 32 with an error, but importing a schema nested thousands deep through the
+#: Arrow C interface recurses once per level and would overflow the stack before that check.
+_TYPE_DEPTH_MAX = 64
+
+
+def _check_depth(schema: pa.Schema) -> None:
+    """Raises :class:`InvalidInput` naming the column whose type nests deeper than
+    :data:`_TYPE_DEPTH_MAX` (an explicit stack: no recursion to overflow here either)."""
+    for field in schema:
+        stack = [(field.type, 1)]
+        while stack:
+            kind, depth = stack.pop()
+            if depth > _TYPE_DEPTH_MAX:
+                raise InvalidInput(
+                    f"invalid input: column {field.name!r}: type nests deeper than "
+                    f"{_TYPE_DEPTH_MAX} levels"
+                )
+            stack.extend((kind.field(i).type, depth + 1) for i in range(kind.num_fields))
+
+
 def to_arrow_table(data: Any) -> pa.Table:
     """Converts tabular data to a ``pyarrow.Table``, without copying where the input allows.
 
@@ -122,7 +162,16 @@ def to_arrow_table(data: Any) -> pa.Table:
     where a column is a list, a 1-D numpy array, a pyarrow array, a pandas Series, or a 2-D
     numpy array (or list of equal-length number lists), which becomes an embedding column
     (``FixedSizeList<float32>`` marked with role ``embedding``).
+
+    Raises :class:`InvalidType` or :class:`InvalidInput` naming the column that cannot be
+    converted (a pandas object column of mixed types, columns of different lengths, ...).
     """
+    table = _to_arrow_table(data)
+    _check_depth(table.schema)
+    return table
+
+
+def _to_arrow_table(data: Any) -> pa.Table:
     if isinstance(data, pa.Table):
         return data
     if isinstance(data, pa.RecordBatch):
@@ -134,17 +183,36 @@ def to_arrow_table(data: Any) -> pa.Table:
         arrays = []
         for name, values in data.items():
             if not isinstance(name, str):
-                raise TypeError(f"column names must be strings, got {type(name).__name__}")
-            field, array = _column(name, values)
+                raise InvalidType(
+                    f"column names must be strings: {name!r} is {type(name).__name__}"
+                )
+            field, array = _checked_column(name, values)
             fields.append(field)
             arrays.append(array)
+        lengths = {len(array) for array in arrays}
+        if len(lengths) > 1:
+            first = fields[0].name
+            for field, array in zip(fields, arrays):
+                if len(array) != len(arrays[0]):
+                    raise InvalidInput(
+                        f"invalid input: column {field.name!r} has {len(array)} rows but "
+                        f"column {first!r} has {len(arrays[0])}: every column needs one value "
+                        "per row"
+                    )
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
     module = type(data).__module__
     if module.startswith("pandas") and hasattr(data, "columns"):
-        return to_arrow_table({str(c): data[c] for c in data.columns})
+        names = [str(c) for c in data.columns]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise InvalidInput(
+                f"invalid input: the DataFrame has more than one column named "
+                f"{', '.join(map(repr, repeated))}: rename them first"
+            )
+        return to_arrow_table({name: data.iloc[:, i] for i, name in enumerate(names)})
     if hasattr(data, "__arrow_c_stream__"):
         return _arrow_from_stream(data)
-    raise TypeError(
+    raise InvalidType(
         f"cannot use {type(data).__name__} as a table: give a dict of columns, a pyarrow "
         "Table or RecordBatch, or a pandas DataFrame"
     )
@@ -167,7 +235,9 @@ def _override_schema(overrides: Mapping[str, Any]) -> pa.Table:
                 f"override_column_schemas[{name!r}] must be a pyarrow Field or DataType, "
                 f"got {type(spec).__name__}"
             )
-    return pa.schema(fields).empty_table()
+    schema = pa.schema(fields)
+    _check_depth(schema)
+    return schema.empty_table()
 
 
 def _url_of(table: Any) -> str:
@@ -476,7 +546,14 @@ class Run:
         interpreter exit. ``step`` defaults to the previous step + 1 (from 0). A key not seen
         before starts a new table with the wider schema; a key left out is null.
         """
-        self._r.log(values if type(values) is dict else dict(values), step)
+        try:
+            self._r.log(values if type(values) is dict else dict(values), step)
+        except Error as error:
+            _guard.name_file(error, self._store.path, f"store {self._store.path}, run {self.url}")
+            raise
+        except (TypeError, ValueError, OverflowError) as error:
+            context = f"store {self._store.path}, run {self.url}, log()"
+            raise _guard.translate(error, context) from error
 
     @property
     def log_table(self) -> Optional[Table]:
@@ -819,9 +896,18 @@ def open(
     :meth:`Run.from_url` and friends. Use it as a context manager to close it.
     """
     global _default_store
-    store = Store(
-        _native.Store.open(builtins.str(path), read_only, create, shared, timeout)
-    )
+    if not isinstance(path, (builtins.str, os.PathLike)):
+        raise InvalidType(
+            f"runstore.open takes a path (str or os.PathLike), not {type(path).__name__}"
+        )
+    try:
+        native = _native.Store.open(os.fspath(path), read_only, create, shared, timeout)
+    except Error as error:
+        _guard.name_file(error, os.fspath(path))
+        raise
+    except (TypeError, ValueError, OverflowError) as error:
+        raise _guard.translate(error, f"opening store {os.fspath(path)}") from error
+    store = Store(native)
     _open_stores.add(store)
     with _default_lock:
         _default_store = store
@@ -855,6 +941,14 @@ def active_run() -> Run:
 def set_active_run(run: Union[Run, str]) -> None:
     """:meth:`Store.set_active_run` on the store opened last."""
     _default().set_active_run(run)
+
+
+_guard.guard(Store, lambda s: (s.path, f"store {s.path}"))
+_guard.guard(Run, lambda r: (r._store.path, f"store {r._store.path}, run {r._r.url}"), skip=("log",))
+_guard.guard(
+    Table, lambda t: (builtins.str(t._t.store_path), f"store {t._t.store_path}, table {t._t.url}")
+)
+_guard.guard(RunList, lambda l: (l._store.path, f"store {l._store.path}"))
 
 
 @atexit.register

@@ -12,6 +12,7 @@ from ._errors import (
     DatabaseError as DatabaseError,
     Error as Error,
     InvalidInput as InvalidInput,
+    InvalidType as InvalidType,
     InvalidName as InvalidName,
     InvalidQuery as InvalidQuery,
     InvalidStatus as InvalidStatus,
@@ -40,7 +41,8 @@ TableData = Union[
 def to_arrow_table(data: TableData) -> pa.Table:
     """Converts a dict of columns (lists, 1-D numpy arrays, 2-D float arrays as embeddings,
     pyarrow arrays, pandas Series), a pyarrow Table/RecordBatch/RecordBatchReader or a pandas
-    DataFrame to a pyarrow Table, without copying where the input allows."""
+    DataFrame to a pyarrow Table, without copying where the input allows. Raises InvalidType
+    or InvalidInput naming the column that cannot be converted."""
 
 class Table:
     """A stored table; reads are zero-copy views of the store's memory map."""

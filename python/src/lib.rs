@@ -1035,7 +1035,7 @@ impl PyRun {
             let key = key.to_cow()?;
             let number: f64 = value.extract().map_err(|_| {
                 PyTypeError::new_err(format!(
-                    "log() takes numbers; {key:?} is {}",
+                    "log() takes numbers; '{key}' is {}",
                     value
                         .get_type()
                         .name()
@@ -1222,6 +1222,12 @@ impl PyTable {
     #[getter]
     fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The path of the store file the table lives in.
+    #[getter]
+    fn store_path(&self) -> PathBuf {
+        self.shared.registry.path().to_path_buf()
     }
 
     /// Facts about the table (a dict).

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
 import runstore
@@ -248,3 +250,136 @@ def test_already_open_by_another_process_names_its_pid(tmp_path, mode):
     finally:
         child.kill()
         child.wait(timeout=30)
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Every error a user can cause is a runstore.Error naming the file, table and column
+
+
+@pytest.fixture
+def opened(tmp_path):
+    path = tmp_path / "e.runs"
+    with runstore.open(path) as store:
+        run = store.init("p", "r")
+        table = store.create_table("p", "inputs", {"a": [1, 2, 3]})
+        yield str(path), store, run, table
+
+
+def raises(kind, call, *parts):
+    """Asserts `call()` raises runstore's `kind` whose message has every one of `parts`."""
+    with pytest.raises(kind) as error:
+        call()
+    assert isinstance(error.value, runstore.Error)
+    for part in parts:
+        assert part in str(error.value), (part, str(error.value))
+    return error.value
+
+
+def test_closed_store_is_a_runstore_error_naming_the_file(opened):
+    path, store, run, table = opened
+    store.close()
+    error = raises(runstore.StoreClosed, lambda: run.add_output_value({"a": 1}), path)
+    assert isinstance(error, ValueError)  # as before: code catching ValueError still works
+
+
+def test_columns_of_different_lengths_name_both_columns(opened):
+    path, store, run, table = opened
+    for data in ({"a": [1, 2], "b": [1, 2, 3]}, {"a": np.zeros(2), "b": np.zeros(3)}):
+        error = raises(
+            runstore.InvalidInput,
+            lambda: run.add_metrics_data(data),
+            path, "p/runs/r", "column 'b' has 3 rows", "column 'a' has 2",
+        )
+        assert isinstance(error, ValueError)
+    raises(runstore.InvalidInput, lambda: store.create_table("p", "t", {"a": [1], "b": [1, 2]}),
+           path, "column 'b'")
+    raises(runstore.InvalidInput, lambda: run.append_metrics("m", {"a": [1], "b": [1, 2]}),
+           path, "p/runs/r", "column 'b'")
+
+
+def test_a_pandas_object_column_names_the_column(opened):
+    pd = pytest.importorskip("pandas")
+    path, store, run, table = opened
+    frame = pd.DataFrame({"ok": [1, 2, 3], "mixed": [1, "x", None]})
+    raises(runstore.InvalidInput, lambda: run.add_metrics_data(frame),
+           path, "p/runs/r", "column 'mixed'", "'x'")
+    raises(runstore.InvalidInput, lambda: store.create_table("p", "t", frame), path, "column 'mixed'")
+    twice = pd.DataFrame([[1, 2]], columns=["a", "a"])
+    raises(runstore.InvalidInput, lambda: run.add_metrics_data(twice), path, "'a'")
+
+
+def test_siblings_wrong_dtype_ragged_keys_and_scalars(opened):
+    path, store, run, table = opened
+    raises(runstore.InvalidType, lambda: run.add_metrics_data({"c": np.zeros(3, dtype=complex)}),
+           path, "column 'c'", "complex128")
+    raises(runstore.InvalidType, lambda: run.add_metrics_data({"v": np.zeros(2, dtype=[("x", "i4")])}),
+           path, "column 'v'")
+    raises(runstore.InvalidInput, lambda: run.add_metrics_data({"m": [1, "x"]}), path, "column 'm'")
+    raises(runstore.InvalidInput, lambda: run.add_metrics_data({"r": [[1, 2], "x"]}), path, "column 'r'")
+    raises(runstore.InvalidType, lambda: run.add_metrics_data({"d": [{1: 2}]}), path, "column 'd'")
+    raises(runstore.InvalidType, lambda: run.add_metrics_data({1: [1]}), path, "column names")
+    raises(runstore.InvalidType, lambda: run.add_metrics_data({"s": 5}), path, "column 's'")
+    raises(runstore.InvalidType, lambda: run.add_metrics_data({"n": None}), path, "column 'n'")
+    raises(runstore.InvalidType, lambda: run.add_metrics_data("text"), path)
+    raises(runstore.InvalidInput, lambda: run.add_metrics_data({"e": np.zeros((2, 0))}), path, "column 'e'")
+    # a type nested thousands deep is refused before the Arrow C interface could recurse
+    deep = 1
+    for _ in range(5000):
+        deep = [deep]
+    raises(runstore.InvalidInput, lambda: run.add_metrics_data({"deep": [deep]}), path, "column 'deep'")
+    deep_type = pa.int64()
+    for _ in range(5000):
+        deep_type = pa.list_(deep_type)
+    raises(runstore.InvalidInput,
+           lambda: run.add_metrics_data({"a": [1]}, override_column_schemas={"a": deep_type}),
+           path, "column 'a'")
+    # the originals stay reachable
+    error = raises(runstore.InvalidInput, lambda: run.add_metrics_data({"m": [1, "x"]}))
+    assert isinstance(error.__cause__, pa.ArrowInvalid)
+
+
+def test_argument_errors_are_runstore_errors(opened):
+    path, store, run, table = opened
+    cases = [
+        (runstore.InvalidType, lambda: run.log({"a": "x"}), ("p/runs/r", "'a'")),
+        (runstore.InvalidType, lambda: run.log({1: 1.0}), ("p/runs/r",)),
+        (runstore.InvalidInput, lambda: run.log({"step": 1.0}), ("p/runs/r", "step=N")),
+        (runstore.InvalidType, lambda: run.log({"a": 1.0}, step="x"), ("p/runs/r",)),
+        (runstore.InvalidInput, lambda: run.log({"a": 1.0}, step=2**70), ("p/runs/r",)),
+        (runstore.InvalidType, lambda: run.add_output_value({1: 2}), ("p/runs/r",)),
+        (runstore.InvalidType, lambda: run.add_output_value({"a": {1, 2}}), ("p/runs/r", "set")),
+        (runstore.InvalidType, lambda: run.set_parameters({1: 2}), ("p/runs/r",)),
+        (runstore.InvalidType, lambda: run.set_status(object()), ("p/runs/r",)),
+        (runstore.InvalidType, lambda: run.set_description(5), ("p/runs/r",)),
+        (runstore.InvalidInput, lambda: run.copy("x", if_exists="nope"), ("p/runs/r", "if_exists")),
+        (runstore.InvalidInput, lambda: store.init("p", if_exists="nope"), ("if_exists",)),
+        (runstore.InvalidInput, lambda: store.runs(limit=-1), ()),
+        (runstore.InvalidInput, lambda: table.to_arrow(start=-1), ("p/tables/inputs",)),
+        (runstore.InvalidInput, lambda: run.reduce_embeddings_per_dataset(method="tsne"), ("tsne",)),
+        (runstore.InvalidInput, lambda: run.update_metrics([{"x": 1}]), ("url",)),
+        (runstore.InvalidType, lambda: run.add_metrics_table(5), ("p/runs/r",)),
+        (runstore.InvalidType, lambda: store.set_active_run(5), ()),
+        (runstore.InvalidType, lambda: run.add_metrics_data({"a": [1]}, override_column_schemas={"a": 5}), ("'a'",)),
+    ]
+    for kind, call, parts in cases:
+        error = raises(kind, call, path, *parts)
+        builtin = TypeError if kind is runstore.InvalidType else ValueError
+        assert isinstance(error, builtin), error
+
+
+def test_runstore_errors_name_the_file(opened):
+    path, store, run, table = opened
+    raises(runstore.NotFound, lambda: table.to_arrow(["nope"]), path, "p/tables/inputs", "nope")
+    raises(runstore.NotFound, lambda: store.table("p/tables/nope"), path)
+    raises(runstore.RowCountMismatch, lambda: run.add_metrics_data({"a": [1]}, input_table_url=table),
+           path, "p/runs/r")
+    raises(runstore.InvalidQuery, lambda: store.runs(filter="((("), path)
+
+
+def test_open_refuses_what_is_not_a_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    raises(runstore.InvalidType, lambda: runstore.open(5), "int")
+    assert not (tmp_path / "5").exists()
+    raises(runstore.NotFound, lambda: runstore.open(tmp_path / "nope.runs", read_only=True),
+           str(tmp_path / "nope.runs"))
+
