@@ -22,13 +22,14 @@ import atexit
 import builtins
 import os
 import threading
+import warnings
 import weakref
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import pyarrow as pa
 
-from . import _guard, _native
+from . import _guard, _lifecycle, _native
 from ._errors import *  # noqa: F401,F403
 from ._errors import Error, InvalidInput, InvalidType, NoActiveRun, __all__ as _error_names
 
@@ -354,6 +355,17 @@ class Run:
 
     Get one from :meth:`Store.init`, :meth:`Store.active_run`, :meth:`Run.from_url` or
     :meth:`Run.from_names`.
+
+    A run is a context manager that runs the run for the block (``with store.init(...) as
+    run:``): entering sets an EMPTY run (as :meth:`Store.init` makes them, after 3LC) RUNNING;
+    left normally, the block commits the rows :meth:`log` holds and marks the run COMPLETED
+    if it is still RUNNING, COLLECTING or POST_PROCESSING (as ``wandb.finish()`` and MLflow's
+    ``end_run()`` do); a PAUSED, CANCELLED or COMPLETED run keeps its status.
+    Left by an exception (Ctrl-C and ``sys.exit(1)`` included, ``sys.exit(0)`` not), it
+    commits the rows and marks the run CANCELLED (3LC has no FAILED), appending the
+    exception's type to the description: ``"lr sweep (cancelled by ValueError)"`` (just
+    ``"cancelled by ValueError"`` when there was none; ``runstore show`` prints it). The
+    exception goes on; if the run cannot be marked, a ``RuntimeWarning`` says why.
     """
 
     __slots__ = ("_r", "_store", "__weakref__")
@@ -547,13 +559,20 @@ class Run:
         before starts a new table with the wider schema; a key left out is null.
         """
         try:
-            self._r.log(values if type(values) is dict else dict(values), step)
+            completed = self._r.log(values if type(values) is dict else dict(values), step)
         except Error as error:
             _guard.name_file(error, self._store.path, f"store {self._store.path}, run {self.url}")
             raise
         except (TypeError, ValueError, OverflowError) as error:
             context = f"store {self._store.path}, run {self.url}, log()"
             raise _guard.translate(error, context) from error
+        if completed:
+            warnings.warn(
+                f"run {self.url} is COMPLETED (store {self._store.path}): logging to it "
+                "anyway; set_status_running() first if it goes on (warned once per run)",
+                RunCompletedWarning,  # noqa: F405
+                stacklevel=2,
+            )
 
     @property
     def log_table(self) -> Optional[Table]:
@@ -697,6 +716,15 @@ class Run:
         """The run's blobs as ``(name, length)`` pairs."""
         return self._r.bulk_list()
 
+    # -- the with block
+
+    def __enter__(self) -> "Run":
+        _lifecycle.start_run(self)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        _lifecycle.end_run(self, exc_type, exc)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Run) and self._r == other._r
 
@@ -752,13 +780,20 @@ class RunList(list):
 class Store:
     """An open store file. Use as a context manager, or call :meth:`close`.
 
-    Opened by :func:`runstore.open`.
+    Opened by :func:`runstore.open`. An exception leaving its ``with`` block marks every run
+    :meth:`init` started on this handle that is still RUNNING, COLLECTING or
+    POST_PROCESSING as CANCELLED, with the exception's type appended to its description (as
+    a :class:`Run`'s own ``with`` block does) before the store closes; left normally, the
+    block changes no run's status.
     """
 
-    __slots__ = ("_s", "__weakref__")
+    __slots__ = ("_s", "_started", "__weakref__")
 
     def __init__(self, native: Any) -> None:
         self._s = native
+        #: Urls of the runs :meth:`init` started on this handle (an exception leaving the
+        #: ``with`` block cancels those still in progress).
+        self._started: Dict[str, None] = {}
 
     @property
     def path(self) -> str:
@@ -786,10 +821,13 @@ class Store:
         """Creates a run in ``project_name`` (created on first use) and makes it the active
         run (3LC's ``tlc.init``). Without ``run_name`` an ``adjective-noun`` name is
         generated. ``if_exists``: ``"rename"`` (default: first free ``<name>_NNNN``),
-        ``"raise"``, ``"overwrite"`` or ``"reuse"``."""
-        return Run(
-            self._s.init(project_name, run_name, description, parameters, if_exists), self
-        )
+        ``"raise"``, ``"overwrite"`` or ``"reuse"``. The run starts EMPTY, as in 3LC; use it
+        as a context manager (``with store.init(...) as run:``) to run it for the block:
+        RUNNING inside, then COMPLETED, or CANCELLED when an exception leaves (see
+        :class:`Run`)."""
+        run = Run(self._s.init(project_name, run_name, description, parameters, if_exists), self)
+        self._started[run.url] = None
+        return run
 
     def active_run(self) -> Run:
         """The active run (the last one created by :meth:`init` or set with
@@ -869,8 +907,11 @@ class Store:
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        try:
+            _lifecycle.cancel_started(self, list(self._started), exc_type, exc)
+        finally:
+            self.close()
 
     def __repr__(self) -> str:
         return f"Store({self.path!r}{', read_only=True' if self.read_only else ''})"

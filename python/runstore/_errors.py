@@ -6,6 +6,7 @@ built-in exception, the class derives from that too, so ``except FileNotFoundErr
 ``except ValueError`` keep working. Errors Python or pyarrow raise on a user's input (a column
 of mixed types, columns of different lengths, an argument of the wrong type) are turned into
 these too (:class:`InvalidType`, :class:`InvalidInput`), the original kept as ``__cause__``.
+:class:`RunCompletedWarning` is the one warning.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "NeedsUpgrade",
     "IoError",
     "DatabaseError",
+    "RunCompletedWarning",
 ]
 
 
@@ -138,3 +140,10 @@ class IoError(Error, OSError):
 
 class DatabaseError(Error):
     """The underlying database reported an error."""
+
+
+class RunCompletedWarning(UserWarning):
+    """:meth:`Run.log` wrote to a run whose status is COMPLETED (set through this store
+    handle, or found when the logger started), e.g. after its ``with`` block ended. Given
+    once per run; the rows are logged all the same. Call ``set_status_running()`` first
+    when a run goes on."""

@@ -12,7 +12,7 @@ mod arrow;
 mod convert;
 mod handles;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -54,12 +54,18 @@ struct Logger {
     index: HashMap<String, usize>,
     next_step: i64,
     window: Duration,
+    /// The run's status was COMPLETED when the logger was made, or was set so through this
+    /// store handle since: `log()` tells Python to warn (once per run, `Shared::warned`).
+    completed: bool,
 }
 
 /// What a store handle shares with the runs and tables it hands out: their loggers, and the
 /// registry that empties their handles when the store is closed (`handles.rs`).
 struct Shared {
     loggers: Mutex<HashMap<u64, Logger>>,
+    /// Runs `log()` has already warned about for logging to a COMPLETED run. Touched only
+    /// when a logger's `completed` is set, so the common `log()` never takes this lock.
+    warned: Mutex<HashSet<u64>>,
     registry: Registry,
 }
 
@@ -231,6 +237,7 @@ impl PyStore {
         })?;
         let shared = Arc::new(Shared {
             loggers: Mutex::new(HashMap::new()),
+            warned: Mutex::new(HashSet::new()),
             registry: Registry::new(store.path()),
         });
         Ok(PyStore {
@@ -548,7 +555,11 @@ impl PyRun {
 
     fn set(&self, py: Python<'_>, status: RunStatus) -> PyResult<()> {
         let run = self.run(py)?;
-        py.detach(|| run.set_status(status)).py(py)
+        py.detach(|| run.set_status(status)).py(py)?;
+        if let Some(logger) = self.shared.lock(py).get_mut(&self.id) {
+            logger.completed = status == RunStatus::Completed;
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1010,7 +1021,9 @@ impl PyRun {
         report_dict(py, &report)
     }
 
-    /// Logs one step of scalars (see `Run.log`).
+    /// Logs one step of scalars (see `Run.log`). Returns true the first time (for this run
+    /// and store handle) the run it logs to is COMPLETED: `Run.log` then warns. The row is
+    /// logged either way.
     #[pyo3(signature = (values, step=None, window_ms=100.0))]
     fn log(
         &self,
@@ -1018,7 +1031,7 @@ impl PyRun {
         values: &Bound<'_, PyDict>,
         step: Option<i64>,
         window_ms: f64,
-    ) -> PyResult<()> {
+    ) -> PyResult<bool> {
         self.shared.check_open(py)?;
         let window = Duration::from_secs_f64(window_ms.max(0.0) / 1000.0);
         let mut loggers = self.shared.lock(py);
@@ -1079,9 +1092,16 @@ impl PyRun {
                 },
             };
             let run = self.run(py)?;
-            let writer = py
+            let (writer, status) = py
                 .detach(|| {
-                    run.metrics_writer(schema, "steps", runstore::table::STREAM_DEFAULT, &options)
+                    let status = run.status()?;
+                    let writer = run.metrics_writer(
+                        schema,
+                        "steps",
+                        runstore::table::STREAM_DEFAULT,
+                        &options,
+                    )?;
+                    Ok::<_, Error>((writer, status))
                 })
                 .py(py)?;
             let index = keys
@@ -1097,6 +1117,7 @@ impl PyRun {
                     index,
                     next_step,
                     window,
+                    completed: status == RunStatus::Completed,
                 },
             );
         }
@@ -1115,8 +1136,18 @@ impl PyRun {
         for (column, number) in cells {
             row[column + 1] = Value::Float(number);
         }
+        let completed = logger.completed;
         let writer = &mut logger.writer;
-        py.detach(|| writer.append_row(&row)).py(py)
+        py.detach(|| writer.append_row(&row)).py(py)?;
+        drop(loggers);
+        // The set of runs already warned about is locked only for a COMPLETED run.
+        Ok(completed
+            && self
+                .shared
+                .warned
+                .lock_py_attached(py)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert(id))
     }
 
     /// The url of the table `log()` is writing, or None.

@@ -383,3 +383,154 @@ def test_open_refuses_what_is_not_a_path(tmp_path, monkeypatch):
     raises(runstore.NotFound, lambda: runstore.open(tmp_path / "nope.runs", read_only=True),
            str(tmp_path / "nope.runs"))
 
+
+# --------------------------------------------------------------------------------------------
+# 5. Runs end with their with blocks: COMPLETED when left normally, CANCELLED (and why) when an
+#    exception leaves; logging to a COMPLETED run warns once
+
+
+class TrainingDiverged(Exception):
+    pass
+
+
+def statuses(path: Path) -> dict:
+    """{run name: (status, description)} of every run of the store at `path`."""
+    with runstore.open(path, read_only=True) as store:
+        return {run.name: (run.status, run.description) for run in store.runs()}
+
+
+def running(store, name: str, **kwargs) -> "runstore.Run":
+    """A run of project p set RUNNING (init makes it EMPTY, as 3LC does)."""
+    run = store.init("p", name, **kwargs)
+    run.set_status_running()
+    return run
+
+
+def test_leaving_a_run_block_completes_it_and_commits_its_rows(tmp_path):
+    with runstore.open(tmp_path / "l.runs") as store:
+        run = store.init("p", "ok")
+        assert run.status == "EMPTY"
+        with run:
+            assert run.status == "RUNNING"  # entering starts an EMPTY run
+            run.log({"loss": 1.0})
+        assert run.status == "COMPLETED"
+        assert run.log_table is None  # the logger was closed, its rows committed
+        assert [t.num_rows for t in run.metrics_tables] == [1]
+        with store.init("p", "collecting") as run:
+            run.set_status_collecting()
+        assert run.status == "COMPLETED"
+        with store.init("p", "paused") as run:
+            run.set_status_paused()
+        assert run.status == "PAUSED"  # not in progress: the block leaves it as it is
+        with store.run("p/runs/paused") as run:  # any run, not only one init made
+            assert run.status == "PAUSED"  # entering starts only an EMPTY run
+            run.set_status_running()
+        assert run.status == "COMPLETED"
+
+
+def test_an_exception_leaving_a_run_block_cancels_it_naming_the_type(tmp_path):
+    path = tmp_path / "l.runs"
+    with runstore.open(path) as store:
+        with pytest.raises(ZeroDivisionError):
+            with store.init("p", "boom", description="lr sweep") as run:
+                run.log({"loss": 1.0})
+                1 / 0
+        assert run.status == "CANCELLED"
+        assert run.description == "lr sweep (cancelled by ZeroDivisionError)"
+        assert [t.num_rows for t in run.metrics_tables] == [1]
+        with pytest.raises(TrainingDiverged):
+            with store.init("p", "diverged"):
+                raise TrainingDiverged("loss is nan")
+        with pytest.raises(SystemExit):
+            with store.init("p", "exit-2"):
+                sys.exit(2)
+        with pytest.raises(SystemExit):
+            with store.init("p", "exit-0"):
+                sys.exit(0)
+    assert statuses(path) == {
+        "boom": ("CANCELLED", "lr sweep (cancelled by ZeroDivisionError)"),
+        "diverged": ("CANCELLED", f"cancelled by {TrainingDiverged.__module__}.TrainingDiverged"),
+        "exit-2": ("CANCELLED", "cancelled by SystemExit"),
+        "exit-0": ("COMPLETED", ""),
+    }
+
+
+def test_an_exception_leaving_the_store_block_cancels_the_runs_it_started(tmp_path):
+    path = tmp_path / "s.runs"
+    with runstore.open(path) as store:
+        running(store, "earlier")  # started by another handle: never touched below
+    with pytest.raises(KeyboardInterrupt):
+        with runstore.open(path) as store:
+            store.run("p/runs/earlier").log({"loss": 1.0})
+            running(store, "a", description="first try").log({"loss": 1.0})
+            runstore.init("p", "b").set_status_running()  # the module-level init: this store
+            store.init("p", "collecting").set_status_collecting()
+            store.init("p", "post").set_status_post_processing()
+            store.init("p", "empty")  # never started: nothing to cancel
+            store.init("p", "done").set_status_completed()
+            store.init("p", "paused").set_status_paused()
+            running(store, "gone").delete()
+            raise KeyboardInterrupt
+    assert statuses(path) == {
+        "earlier": ("RUNNING", ""),
+        "a": ("CANCELLED", "first try (cancelled by KeyboardInterrupt)"),
+        "b": ("CANCELLED", "cancelled by KeyboardInterrupt"),
+        "collecting": ("CANCELLED", "cancelled by KeyboardInterrupt"),
+        "post": ("CANCELLED", "cancelled by KeyboardInterrupt"),
+        "empty": ("EMPTY", ""),
+        "done": ("COMPLETED", ""),
+        "paused": ("PAUSED", ""),
+    }
+    with runstore.open(path, read_only=True) as store:
+        assert [t.num_rows for t in store.run("p/runs/a").metrics_tables] == [1]
+    # left normally, the store's block changes no status
+    with runstore.open(path) as store:
+        running(store, "c")
+    assert statuses(path)["c"] == ("RUNNING", "")
+    # a run block inside a store block: the run's end comes first, the store's finds it done
+    with pytest.raises(ValueError):
+        with runstore.open(path) as store:
+            with store.init("p", "inner"):
+                raise ValueError("bad batch")
+    assert statuses(path)["inner"] == ("CANCELLED", "cancelled by ValueError")
+
+
+def test_a_run_that_cannot_be_marked_warns_and_keeps_the_exception(tmp_path):
+    store = runstore.open(tmp_path / "c.runs")
+    run = store.init("p", "r")
+    with pytest.warns(RuntimeWarning, match="p/runs/r.*not marked CANCELLED.*ValueError.*closed"):
+        with pytest.raises(ValueError, match="original"):
+            with run:
+                store.close()
+                raise ValueError("original")
+    # left normally, a failure to complete the run is an error of its own
+    store = runstore.open(tmp_path / "c.runs")
+    with pytest.raises(runstore.StoreClosed):
+        with store.init("p", "r2"):
+            store.close()
+
+
+def test_logging_to_a_completed_run_warns_once(tmp_path):
+    import warnings
+
+    with runstore.open(tmp_path / "w.runs") as store:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # logging to a running run never warns
+            with store.init("p", "r") as run:
+                for step in range(3):
+                    run.log({"loss": 1.0 / (step + 1)})
+        with pytest.warns(runstore.RunCompletedWarning, match="p/runs/r is COMPLETED") as record:
+            run.log({"loss": 0.1})
+            run.log({"loss": 0.05})
+            run.log({"loss": 0.01, "acc": 0.9})  # a new key, a new table: still the one warning
+            store.run("p/runs/r").log({"loss": 0.0})  # another object of the same run
+        assert len(record) == 1
+        assert record[0].filename == __file__  # points at the caller's line
+        run.close_log()
+        assert sum(t.num_rows for t in run.metrics_tables) == 7  # logged all the same
+        other = running(store, "r2")
+        other.log({"loss": 1.0})
+        other.set_status_completed()  # while its logger is open
+        with pytest.warns(runstore.RunCompletedWarning, match="p/runs/r2"):
+            other.log({"loss": 2.0})
+
