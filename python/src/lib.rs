@@ -13,6 +13,7 @@ mod convert;
 mod handles;
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -40,10 +41,20 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyRun>()?;
     module.add_class::<PyTable>()?;
     module.add_class::<ArrowStream>()?;
+    module.add_function(wrap_pyfunction!(cli_main, module)?)?;
     module.add("ROLE_KEY", runstore::table::ROLE_KEY)?;
     module.add("STREAM_DEFAULT", runstore::table::STREAM_DEFAULT)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
+}
+
+/// Runs the `runstore` command line (`runstore::cli_main`) over `argv`, the program name
+/// first, with the GIL released, and returns its exit code. The `runstore` script of a pip
+/// install calls it (`runstore._cli.main`); it prints to file descriptors 1 and 2 and acts
+/// for the whole process, as the binary does.
+#[pyfunction]
+fn cli_main(py: Python<'_>, argv: Vec<OsString>) -> u8 {
+    py.detach(|| runstore::cli_main(argv))
 }
 
 /// A per-step logger of one run: a streaming writer over the table `<run>/steps_NNNN` with a

@@ -19,10 +19,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def cli() -> str:
-    """The runstore binary: $RUNSTORE_BIN, the target dir's release build, or PATH."""
+    """The runstore command: $RUNSTORE_BIN, the target dir's release build, the script this
+    Python's install of the package brings, or PATH."""
     candidates = [os.environ.get("RUNSTORE_BIN")]
     target = os.environ.get("CARGO_TARGET_DIR", str(REPO / "target"))
-    candidates += [str(Path(target) / "release" / "runstore"), shutil.which("runstore")]
+    candidates += [str(Path(target) / "release" / "runstore")]
+    candidates += [str(Path(sys.executable).parent / "runstore"), shutil.which("runstore")]
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
             return candidate
@@ -534,3 +536,95 @@ def test_logging_to_a_completed_run_warns_once(tmp_path):
         with pytest.warns(runstore.RunCompletedWarning, match="p/runs/r2"):
             other.log({"loss": 2.0})
 
+
+# --------------------------------------------------------------------------------------------
+# 6. Install: the package brings the runstore command (the Rust command line, in _native)
+
+
+def command(*args: str) -> subprocess.CompletedProcess:
+    """`python -m runstore ARGS`: the package's command line in a process of its own (it acts
+    for the whole process: the runs it sets RUNNING belong to its parent)."""
+    return subprocess.run(
+        [sys.executable, "-m", "runstore", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_command_line_comes_with_the_package(tmp_path):
+    import json
+
+    path = tmp_path / "cli.runs"
+    with runstore.open(path) as store:
+        with store.init("p", "r", parameters={"lr": 0.01}) as run:
+            run.add_output_value({"epoch": 1, "loss": 0.5})
+        with pytest.raises(ValueError):
+            with store.init("p", "broken"):
+                raise ValueError("nan loss")
+    proc = command("runs", str(path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    runs = {row["url"]: row for row in map(json.loads, proc.stdout.splitlines())}
+    assert runs["p/runs/r"]["status"] == "COMPLETED"
+    assert runs["p/runs/r"]["params"] == {"lr": 0.01}
+    assert runs["p/runs/broken"]["description"] == "cancelled by ValueError"
+    proc = command("show", str(path), "p/runs/broken")
+    assert proc.returncode == 0, proc.stderr
+    assert "CANCELLED" in proc.stdout and "cancelled by ValueError" in proc.stdout
+    # writing commands too: the run belongs to the caller, as with the binary
+    proc = command("init", str(path), "--project", "p", "--name", "from-cli")
+    assert (proc.returncode, proc.stdout.strip()) == (0, "p/runs/from-cli"), proc.stderr
+    # exit codes and messages as the binary's
+    proc = command("show", str(path), "p/runs/missing")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("runstore: ") and "p/runs/missing" in proc.stderr
+    proc = command("no-such-command")
+    assert proc.returncode == 2 and "Usage" in proc.stderr
+    proc = command("--help")
+    assert proc.returncode == 0 and "Exit codes" in proc.stdout
+
+
+def test_the_installed_runstore_script_is_the_command_line(tmp_path):
+    script = Path(sys.executable).parent / "runstore"
+    if not script.is_file():
+        pytest.skip(f"no {script}: install the package (pip install . or maturin develop)")
+    path = tmp_path / "script.runs"
+    with runstore.open(path) as store:
+        store.init("p", "r")
+    proc = subprocess.run(
+        [str(script), "runs", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "p/runs/r" in proc.stdout or " r " in proc.stdout, proc.stdout
+
+
+def test_cli_main_returns_the_exit_code_and_restores_sigint(capfd):
+    import signal
+
+    from runstore._cli import main
+
+    before = signal.getsignal(signal.SIGINT)
+    assert main(["--version"]) == 0
+    assert capfd.readouterr().out.strip() == f"runstore {runstore.__version__}"
+    assert main(["frobnicate"]) == 2
+    assert "frobnicate" in capfd.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child is POSIX")
+def test_ctrl_c_stops_the_command_as_it_stops_the_binary(tmp_path):
+    import signal
+    import time
+
+    path = tmp_path / "held.runs"
+    holder = hold_in_child(path, "single", 60)
+    try:
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "runstore", "--wait", "60", "init", str(path), "--project", "p"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        time.sleep(2)  # importing runstore, then waiting for the holder to close
+        assert waiting.poll() is None
+        waiting.send_signal(signal.SIGINT)
+        waiting.wait(timeout=10)  # without the default SIGINT action it would wait 60 s
+        assert waiting.returncode == -signal.SIGINT
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
