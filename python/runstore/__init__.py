@@ -535,7 +535,10 @@ class Run:
         """Appends rows to the metrics table ``<run url>/<table_name>`` in one commit (created,
         with the data's schema, on first use). Returns the table info with ``rows_appended``
         and ``created``."""
-        return self._r.append_metrics(table_name, to_arrow_table(data))
+        path = self._store.path
+        with _guard.naming(path, f"store {path}, table {self.url}/{table_name}"):
+            table = to_arrow_table(data)
+        return self._r.append_metrics(table_name, table)
 
     def update_metrics(self, metric_infos: Optional[Sequence[Mapping[str, Any]]] = None) -> None:
         """Adds metric table infos (dicts with ``url``, and optionally ``stream_name``,
@@ -875,7 +878,9 @@ class Store:
     def create_table(self, project: str, name: str, data: Any) -> Table:
         """Stores ``data`` (anything :func:`to_arrow_table` takes) as the input table
         ``<project>/tables/<name>``."""
-        return Table(self._s.create_table(project, name, to_arrow_table(data)))
+        with _guard.naming(self.path, f"store {self.path}, table {project}/tables/{name}"):
+            table = to_arrow_table(data)
+        return Table(self._s.create_table(project, name, table))
 
     def projects(self) -> List[Dict[str, Any]]:
         """Projects: dicts of name, created_us, run_count."""

@@ -17,8 +17,9 @@ Names in ``skip`` stay unwrapped: hot paths (``Run.log``) translate their own er
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import Any, Callable, Iterable, Type
+from typing import Any, Callable, Iterable, Iterator, Type
 
 import pyarrow as pa
 
@@ -48,6 +49,18 @@ def name_file(error: Error, path: str, context: str = "") -> None:
     message = str(error.args[0])
     if path not in message:
         error.args = (f"{message} ({context or f'store {path}'})", *error.args[1:])
+
+
+@contextlib.contextmanager
+def naming(path: str, context: str) -> Iterator[None]:
+    """Inside the block, a runstore error whose message does not name the file ``path`` gets
+    ``(CONTEXT)`` appended: for a call that knows more than its object (the table a
+    conversion is for), before :func:`guard`'s wrapper adds the object's context."""
+    try:
+        yield
+    except Error as error:
+        name_file(error, path, context)
+        raise
 
 
 def _wrap(func: Callable[..., Any], context_of: Callable[[Any], "tuple[str, str]"]) -> Callable[..., Any]:

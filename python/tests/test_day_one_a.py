@@ -305,7 +305,10 @@ def test_a_pandas_object_column_names_the_column(opened):
     frame = pd.DataFrame({"ok": [1, 2, 3], "mixed": [1, "x", None]})
     raises(runstore.InvalidInput, lambda: run.add_metrics_data(frame),
            path, "p/runs/r", "column 'mixed'", "'x'")
-    raises(runstore.InvalidInput, lambda: store.create_table("p", "t", frame), path, "column 'mixed'")
+    raises(runstore.InvalidInput, lambda: store.create_table("p", "t", frame),
+           path, "table p/tables/t", "column 'mixed'")
+    raises(runstore.InvalidInput, lambda: run.append_metrics("steps", frame),
+           path, "table p/runs/r/steps", "column 'mixed'")
     twice = pd.DataFrame([[1, 2]], columns=["a", "a"])
     raises(runstore.InvalidInput, lambda: run.add_metrics_data(twice), path, "'a'")
 
