@@ -365,7 +365,8 @@ class Run:
     commits the rows and marks the run CANCELLED (3LC has no FAILED), appending the
     exception's type to the description: ``"lr sweep (cancelled by ValueError)"`` (just
     ``"cancelled by ValueError"`` when there was none; ``runstore show`` prints it). The
-    exception goes on; if the run cannot be marked, a ``RuntimeWarning`` says why.
+    exception goes on; if the run cannot be marked, a ``RuntimeWarning`` says why. The block
+    of a run of a store opened read-only changes nothing.
     """
 
     __slots__ = ("_r", "_store", "__weakref__")

@@ -13,7 +13,9 @@ existing one (``runstore show`` prints it, ``runstore runs --json`` and ``--csv`
 A type outside ``builtins`` is named with its module (``torch.cuda.OutOfMemoryError``). The
 message is left out: it can be long, and it can hold data that has no place in a store.
 
-``sys.exit()`` with code 0 or None counts as leaving normally. Marking the runs never
+``sys.exit()`` with code 0 or None counts as leaving normally. A run of a store opened
+read-only is only read: its ``with`` block changes nothing (it may be another process's run,
+RUNNING there). Marking the runs never
 replaces the exception that is leaving the block: if it fails (the store was closed first,
 the run was deleted), a :class:`RuntimeWarning` says which run was left as it was and why.
 """
@@ -74,7 +76,7 @@ def cancel(run: "Run", exc_type: Type[BaseException]) -> None:
 
 def start_run(run: "Run") -> None:
     """The start of ``with run:``: an EMPTY run becomes RUNNING; any other keeps its status."""
-    if run.status == "EMPTY":
+    if not run.store.read_only and run.status == "EMPTY":
         run.set_status_running()
 
 
@@ -83,6 +85,8 @@ def end_run(
 ) -> None:
     """The end of ``with run:``: commits the logged rows, then COMPLETED (left normally) or
     CANCELLED (left by an exception) if the run is still in progress."""
+    if run.store.read_only:
+        return
     if is_failure(exc_type, exc):
         assert exc_type is not None
         cancel(run, exc_type)

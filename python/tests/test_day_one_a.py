@@ -500,6 +500,21 @@ def test_an_exception_leaving_the_store_block_cancels_the_runs_it_started(tmp_pa
     assert statuses(path)["inner"] == ("CANCELLED", "cancelled by ValueError")
 
 
+def test_a_run_block_of_a_read_only_store_changes_nothing(tmp_path):
+    path = tmp_path / "ro.runs"
+    with runstore.open(path) as writer:
+        running(writer, "live")  # another process's run, RUNNING there
+        writer.init("p", "new")
+        with runstore.open(path, read_only=True) as reader:
+            with reader.run("p/runs/live") as run:
+                assert run.status == "RUNNING"
+            with pytest.raises(ZeroDivisionError):
+                with reader.run("p/runs/new") as run:
+                    assert run.status == "EMPTY"
+                    1 / 0
+    assert statuses(path) == {"live": ("RUNNING", ""), "new": ("EMPTY", "")}
+
+
 def test_a_run_that_cannot_be_marked_warns_and_keeps_the_exception(tmp_path):
     store = runstore.open(tmp_path / "c.runs")
     run = store.init("p", "r")
