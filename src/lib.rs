@@ -52,6 +52,17 @@ mod transfer;
 mod vacuum;
 pub mod value;
 
+// The command line (feature `cli`) is part of the library so that the Python package runs
+// the same code as the binary (`runstore._native.cli_main`, the `runstore` script a pip
+// install puts on the PATH); it is reachable only through `cli_main`. Its modules name this
+// crate `runstore::`, as code outside the library does.
+#[cfg(feature = "cli")]
+extern crate self as runstore;
+#[cfg(feature = "cli")]
+mod cli;
+#[cfg(feature = "cli")]
+pub use cli::main as cli_main;
+
 pub use batch::Batch;
 pub use check::{check, check_with, CheckOptions, CheckReport};
 pub use error::{DatabaseError, Error, Holder, Location, Result};

@@ -23,13 +23,14 @@ import builtins
 import datetime as _dt
 import os
 import threading
+import warnings
 import weakref
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import pyarrow as pa
 
-from . import _active, _native, _roots
+from . import _active, _guard, _lifecycle, _native, _roots
 from ._active import (  # noqa: F401 - the module-level calls on the active run
     Config,
     Summary,
@@ -52,6 +53,7 @@ from ._errors import *  # noqa: F401,F403
 from ._errors import (
     Error,
     InvalidInput,
+    InvalidType,
     NoActiveRun,
     NotFound,
     __all__ as _error_names,
@@ -166,6 +168,45 @@ def _column(name: str, values: Any) -> "tuple[pa.Field, Any]":
     return pa.field(name, array.type, nullable=True, metadata=metadata), array
 
 
+def _checked_column(name: str, values: Any) -> "tuple[pa.Field, Any]":
+    """:func:`_column`, its failures raised as runstore errors naming the column."""
+    try:
+        if values is None or isinstance(values, (str, bytes, int, float)):
+            raise InvalidType(
+                f"invalid type: column {name!r} is a single {type(values).__name__}; give a "
+                "list, a numpy array, a pyarrow array or a pandas Series"
+            )
+        return _column(name, values)
+    except Error:
+        raise
+    except (TypeError, NotImplementedError, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
+        kind = getattr(getattr(values, "dtype", None), "name", None) or type(values).__name__
+        raise InvalidType(f"invalid type: column {name!r} ({kind}): {error}") from error
+    except (ValueError, OverflowError, pa.ArrowInvalid) as error:
+        raise InvalidInput(f"invalid input: column {name!r}: {error}") from error
+
+
+#: Deepest type nesting handed to the Rust core, checked here first: the core refuses types
+#: deeper than 32 with an error, but importing a schema nested thousands deep through the
+#: Arrow C interface recurses once per level and would overflow the stack before that check.
+_TYPE_DEPTH_MAX = 64
+
+
+def _check_depth(schema: pa.Schema) -> None:
+    """Raises :class:`InvalidInput` naming the column whose type nests deeper than
+    :data:`_TYPE_DEPTH_MAX` (an explicit stack: no recursion to overflow here either)."""
+    for field in schema:
+        stack = [(field.type, 1)]
+        while stack:
+            kind, depth = stack.pop()
+            if depth > _TYPE_DEPTH_MAX:
+                raise InvalidInput(
+                    f"invalid input: column {field.name!r}: type nests deeper than "
+                    f"{_TYPE_DEPTH_MAX} levels"
+                )
+            stack.extend((kind.field(i).type, depth + 1) for i in range(kind.num_fields))
+
+
 def to_arrow_table(data: Any) -> pa.Table:
     """Converts tabular data to a ``pyarrow.Table``, without copying where the input allows.
 
@@ -174,7 +215,16 @@ def to_arrow_table(data: Any) -> pa.Table:
     where a column is a list, a 1-D numpy array, a pyarrow array, a pandas Series, or a 2-D
     numpy array (or list of equal-length number lists), which becomes an embedding column
     (``FixedSizeList<float32>`` marked with role ``embedding``).
+
+    Raises :class:`InvalidType` or :class:`InvalidInput` naming the column that cannot be
+    converted (a pandas object column of mixed types, columns of different lengths, ...).
     """
+    table = _to_arrow_table(data)
+    _check_depth(table.schema)
+    return table
+
+
+def _to_arrow_table(data: Any) -> pa.Table:
     if isinstance(data, pa.Table):
         return data
     if isinstance(data, pa.RecordBatch):
@@ -186,17 +236,36 @@ def to_arrow_table(data: Any) -> pa.Table:
         arrays = []
         for name, values in data.items():
             if not isinstance(name, str):
-                raise TypeError(f"column names must be strings, got {type(name).__name__}")
-            field, array = _column(name, values)
+                raise InvalidType(
+                    f"column names must be strings: {name!r} is {type(name).__name__}"
+                )
+            field, array = _checked_column(name, values)
             fields.append(field)
             arrays.append(array)
+        lengths = {len(array) for array in arrays}
+        if len(lengths) > 1:
+            first = fields[0].name
+            for field, array in zip(fields, arrays):
+                if len(array) != len(arrays[0]):
+                    raise InvalidInput(
+                        f"invalid input: column {field.name!r} has {len(array)} rows but "
+                        f"column {first!r} has {len(arrays[0])}: every column needs one value "
+                        "per row"
+                    )
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
     module = type(data).__module__
     if module.startswith("pandas") and hasattr(data, "columns"):
-        return to_arrow_table({str(c): data[c] for c in data.columns})
+        names = [str(c) for c in data.columns]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise InvalidInput(
+                f"invalid input: the DataFrame has more than one column named "
+                f"{', '.join(map(repr, repeated))}: rename them first"
+            )
+        return to_arrow_table({name: data.iloc[:, i] for i, name in enumerate(names)})
     if hasattr(data, "__arrow_c_stream__"):
         return _arrow_from_stream(data)
-    raise TypeError(
+    raise InvalidType(
         f"cannot use {type(data).__name__} as a table: give a dict of columns, a pyarrow "
         "Table or RecordBatch, or a pandas DataFrame"
     )
@@ -219,7 +288,9 @@ def _override_schema(overrides: Mapping[str, Any]) -> pa.Table:
                 f"override_column_schemas[{name!r}] must be a pyarrow Field or DataType, "
                 f"got {type(spec).__name__}"
             )
-    return pa.schema(fields).empty_table()
+    schema = pa.schema(fields)
+    _check_depth(schema)
+    return schema.empty_table()
 
 
 def _url_of(table: Any) -> str:
@@ -336,6 +407,18 @@ class Run:
 
     Get one from :meth:`Store.init`, :meth:`Store.active_run`, :meth:`Run.from_url` or
     :meth:`Run.from_names`.
+
+    A run is a context manager that runs the run for the block (``with store.init(...) as
+    run:``): entering sets an EMPTY run (as :meth:`Store.init` makes them, after 3LC) RUNNING;
+    left normally, the block commits the rows :meth:`log` holds and marks the run COMPLETED
+    if it is still RUNNING, COLLECTING or POST_PROCESSING (as ``wandb.finish()`` and MLflow's
+    ``end_run()`` do); a PAUSED, CANCELLED or COMPLETED run keeps its status.
+    Left by an exception (Ctrl-C and ``sys.exit(1)`` included, ``sys.exit(0)`` not), it
+    commits the rows and marks the run CANCELLED (3LC has no FAILED), appending the
+    exception's type to the description: ``"lr sweep (cancelled by ValueError)"`` (just
+    ``"cancelled by ValueError"`` when there was none; ``runstore show`` prints it). The
+    exception goes on; if the run cannot be marked, a ``RuntimeWarning`` says why. The block
+    of a run of a store opened read-only changes nothing.
     """
 
     __slots__ = ("_r", "_store", "__weakref__")
@@ -587,7 +670,10 @@ class Run:
         """Appends rows to the metrics table ``<run url>/<table_name>`` in one commit (created,
         with the data's schema, on first use). Returns the table info with ``rows_appended``
         and ``created``."""
-        return self._r.append_metrics(table_name, to_arrow_table(data))
+        path = self._store.path
+        with _guard.naming(path, f"store {path}, table {self.url}/{table_name}"):
+            table = to_arrow_table(data)
+        return self._r.append_metrics(table_name, table)
 
     def update_metrics(self, metric_infos: Optional[Sequence[Mapping[str, Any]]] = None) -> None:
         """Adds metric table infos (dicts with ``url``, and optionally ``stream_name``,
@@ -610,7 +696,21 @@ class Run:
         interpreter exit. ``step`` defaults to the previous step + 1 (from 0). A key not seen
         before starts a new table with the wider schema; a key left out is null.
         """
-        self._r.log(values if type(values) is dict else dict(values), step)
+        try:
+            completed = self._r.log(values if type(values) is dict else dict(values), step)
+        except Error as error:
+            _guard.name_file(error, self._store.path, f"store {self._store.path}, run {self.url}")
+            raise
+        except (TypeError, ValueError, OverflowError) as error:
+            context = f"store {self._store.path}, run {self.url}, log()"
+            raise _guard.translate(error, context) from error
+        if completed:
+            warnings.warn(
+                f"run {self.url} is COMPLETED (store {self._store.path}): logging to it "
+                "anyway; set_status_running() first if it goes on (warned once per run)",
+                RunCompletedWarning,  # noqa: F405
+                stacklevel=2,
+            )
 
     @property
     def log_table(self) -> Optional[Table]:
@@ -798,6 +898,15 @@ class Run:
         """The run's blobs as ``(name, length)`` pairs."""
         return self._r.bulk_list()
 
+    # -- the with block
+
+    def __enter__(self) -> "Run":
+        _lifecycle.start_run(self)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        _lifecycle.end_run(self, exc_type, exc)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Run) and self._r == other._r
 
@@ -853,13 +962,20 @@ class RunList(list):
 class Store:
     """An open store file. Use as a context manager, or call :meth:`close`.
 
-    Opened by :func:`runstore.open`.
+    Opened by :func:`runstore.open`. An exception leaving its ``with`` block marks every run
+    :meth:`init` started on this handle that is still RUNNING, COLLECTING or
+    POST_PROCESSING as CANCELLED, with the exception's type appended to its description (as
+    a :class:`Run`'s own ``with`` block does) before the store closes; left normally, the
+    block changes no run's status.
     """
 
-    __slots__ = ("_s", "__weakref__")
+    __slots__ = ("_s", "_started", "__weakref__")
 
     def __init__(self, native: Any) -> None:
         self._s = native
+        #: Urls of the runs :meth:`init` started on this handle (an exception leaving the
+        #: ``with`` block cancels those still in progress).
+        self._started: Dict[str, None] = {}
 
     @property
     def path(self) -> str:
@@ -887,10 +1003,12 @@ class Store:
         """Creates a run in ``project_name`` (created on first use) and makes it the active
         run (3LC's ``tlc.init``). Without ``run_name`` an ``adjective-noun`` name is
         generated. ``if_exists``: ``"rename"`` (default: first free ``<name>_NNNN``),
-        ``"raise"``, ``"overwrite"`` or ``"reuse"``."""
-        run = Run(
-            self._s.init(project_name, run_name, description, parameters, if_exists), self
-        )
+        ``"raise"``, ``"overwrite"`` or ``"reuse"``. The run starts EMPTY, as in 3LC; use it
+        as a context manager (``with store.init(...) as run:``) to run it for the block:
+        RUNNING inside, then COMPLETED, or CANCELLED when an exception leaves (see
+        :class:`Run`)."""
+        run = Run(self._s.init(project_name, run_name, description, parameters, if_exists), self)
+        self._started[run.url] = None
         _active.set_current(run)
         return run
 
@@ -942,7 +1060,9 @@ class Store:
     def create_table(self, project: str, name: str, data: Any) -> Table:
         """Stores ``data`` (anything :func:`to_arrow_table` takes) as the input table
         ``<project>/tables/<name>``."""
-        return Table(self._s.create_table(project, name, to_arrow_table(data)))
+        with _guard.naming(self.path, f"store {self.path}, table {project}/tables/{name}"):
+            table = to_arrow_table(data)
+        return Table(self._s.create_table(project, name, table))
 
     def projects(self) -> List[Dict[str, Any]]:
         """Projects: dicts of name, created_us, run_count."""
@@ -974,8 +1094,11 @@ class Store:
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        try:
+            _lifecycle.cancel_started(self, list(self._started), exc_type, exc)
+        finally:
+            self.close()
 
     def __repr__(self) -> str:
         return f"Store({self.path!r}{', read_only=True' if self.read_only else ''})"
@@ -1001,9 +1124,18 @@ def open(
     :meth:`Run.from_url` and friends. Use it as a context manager to close it.
     """
     global _default_store
-    store = Store(
-        _native.Store.open(builtins.str(path), read_only, create, shared, timeout)
-    )
+    if not isinstance(path, (builtins.str, os.PathLike)):
+        raise InvalidType(
+            f"runstore.open takes a path (str or os.PathLike), not {type(path).__name__}"
+        )
+    try:
+        native = _native.Store.open(os.fspath(path), read_only, create, shared, timeout)
+    except Error as error:
+        _guard.name_file(error, os.fspath(path))
+        raise
+    except (TypeError, ValueError, OverflowError) as error:
+        raise _guard.translate(error, f"opening store {os.fspath(path)}") from error
+    store = Store(native)
     _open_stores.add(store)
     with _default_lock:
         _default_store = store
@@ -1162,6 +1294,14 @@ from ._collect import (  # noqa: E402 - they build on the classes above
 from ._tensorboard import SummaryWriter  # noqa: E402
 from ._writer import MetricsTableWriter  # noqa: E402
 from . import mlflow  # noqa: E402,F401 - runstore.mlflow
+
+
+_guard.guard(Store, lambda s: (s.path, f"store {s.path}"))
+_guard.guard(Run, lambda r: (r._store.path, f"store {r._store.path}, run {r._r.url}"), skip=("log",))
+_guard.guard(
+    Table, lambda t: (builtins.str(t._t.store_path), f"store {t._t.store_path}, table {t._t.url}")
+)
+_guard.guard(RunList, lambda l: (l._store.path, f"store {l._store.path}"))
 
 
 @atexit.register

@@ -12,6 +12,7 @@ from ._errors import (
     DatabaseError as DatabaseError,
     Error as Error,
     InvalidInput as InvalidInput,
+    InvalidType as InvalidType,
     InvalidName as InvalidName,
     InvalidQuery as InvalidQuery,
     InvalidStatus as InvalidStatus,
@@ -25,6 +26,7 @@ from ._errors import (
     NotFound as NotFound,
     ReadOnly as ReadOnly,
     RowCountMismatch as RowCountMismatch,
+    RunCompletedWarning as RunCompletedWarning,
     SchemaMismatch as SchemaMismatch,
     StoreClosed as StoreClosed,
     UnsupportedVersion as UnsupportedVersion,
@@ -40,7 +42,8 @@ TableData = Union[
 def to_arrow_table(data: TableData) -> pa.Table:
     """Converts a dict of columns (lists, 1-D numpy arrays, 2-D float arrays as embeddings,
     pyarrow arrays, pandas Series), a pyarrow Table/RecordBatch/RecordBatchReader or a pandas
-    DataFrame to a pyarrow Table, without copying where the input allows."""
+    DataFrame to a pyarrow Table, without copying where the input allows. Raises InvalidType
+    or InvalidInput naming the column that cannot be converted."""
 
 class Table:
     """A stored table; reads are zero-copy views of the store's memory map."""
@@ -72,8 +75,15 @@ class Table:
         """One column as numpy (an embedding column as a 2-D array)."""
 
 class Run:
-    """A run: 3LC's Run."""
+    """A run: 3LC's Run. A context manager: entering sets an EMPTY run RUNNING; leaving
+    commits logged rows and marks an in-progress run COMPLETED, or CANCELLED with the
+    exception's type appended to its description when an exception leaves."""
     def __init__(self, native: Any, store: Store) -> None: ...
+    def __enter__(self) -> Run:
+        """Sets an EMPTY run RUNNING."""
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        """Commits logged rows; COMPLETED if RUNNING/COLLECTING/POST_PROCESSING, or CANCELLED
+        ("... (cancelled by ValueError)" in the description) when an exception leaves."""
     @staticmethod
     def from_url(url: Any, store: Optional[Store] = None) -> Run:
         """The run at url: 'exp.runs/<project>/runs/<name>' (a store path, then the run url),
@@ -190,7 +200,8 @@ class Run:
     def add_metrics_table(self, metrics_table: Union[Table, str]) -> None:
         """Adds a stored table to the run's metrics."""
     def log(self, values: Mapping[str, float], step: Optional[int] = None) -> None:
-        """Logs one step of scalars (streaming writer, group commit)."""
+        """Logs one step of scalars (streaming writer, group commit); warns once
+        (RunCompletedWarning) when the run is COMPLETED."""
     @property
     def log_table(self) -> Optional[Table]:
         """The table log() writes to."""
@@ -269,7 +280,8 @@ class RunList(List[Run]):
         """project, name, url, then one column per key (default: status, params, outputs)."""
 
 class Store:
-    """An open store file (a context manager)."""
+    """An open store file (a context manager: an exception leaving the block marks the runs
+    init() started on it and still in progress CANCELLED, then the store closes)."""
     def __init__(self, native: Any) -> None: ...
     @property
     def path(self) -> str:
@@ -288,7 +300,8 @@ class Store:
         parameters: Optional[Mapping[str, Any]] = None,
         if_exists: str = "rename",
     ) -> Run:
-        """Creates a run and makes it active (3LC's tlc.init)."""
+        """Creates an EMPTY run and makes it active (3LC's tlc.init); use it as a context
+        manager to run it for the block."""
     def active_run(self) -> Run:
         """The active run; raises NoActiveRun."""
     def set_active_run(self, run: Union[Run, str]) -> None:
@@ -323,7 +336,8 @@ class Store:
         """Flushes loggers and closes the file (its lock too), whatever Run and Table
         objects of it live on; their later use raises StoreClosed."""
     def __enter__(self) -> Store: ...
-    def __exit__(self, *exc: Any) -> None: ...
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        """Cancels the in-progress runs init() started if an exception leaves; closes."""
 
 def open(
     path: Any,

@@ -3,7 +3,10 @@
 Every failure of the Rust core arrives as an instance of one of these classes, carrying the
 Rust error's message. All derive from :class:`Error`; where 3LC (or Python convention) raises a
 built-in exception, the class derives from that too, so ``except FileNotFoundError`` or
-``except ValueError`` keep working.
+``except ValueError`` keep working. Errors Python or pyarrow raise on a user's input (a column
+of mixed types, columns of different lengths, an argument of the wrong type) are turned into
+these too (:class:`InvalidType`, :class:`InvalidInput`), the original kept as ``__cause__``.
+:class:`RunCompletedWarning` is the one warning.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ __all__ = [
     "InvalidName",
     "InvalidUrl",
     "InvalidInput",
+    "InvalidType",
     "InvalidStatus",
     "InvalidQuery",
     "InvalidValue",
@@ -31,6 +35,7 @@ __all__ = [
     "NeedsUpgrade",
     "IoError",
     "DatabaseError",
+    "RunCompletedWarning",
 ]
 
 
@@ -60,6 +65,12 @@ class InvalidUrl(Error, ValueError):
 
 class InvalidInput(Error, ValueError):
     """An argument is out of range or malformed."""
+
+
+class InvalidType(Error, TypeError):
+    """An argument, column or value of a type runstore cannot take (a string where a number
+    goes, a ``set`` as a value, a complex numpy column); also a ``TypeError``. The message
+    names the store, the run or table and the column."""
 
 
 class InvalidStatus(Error, ValueError):
@@ -129,3 +140,10 @@ class IoError(Error, OSError):
 
 class DatabaseError(Error):
     """The underlying database reported an error."""
+
+
+class RunCompletedWarning(UserWarning):
+    """:meth:`Run.log` wrote to a run whose status is COMPLETED (set through this store
+    handle, or found when the logger started), e.g. after its ``with`` block ended. Given
+    once per run; the rows are logged all the same. Call ``set_status_running()`` first
+    when a run goes on."""

@@ -29,6 +29,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
+from . import _active
 from ._errors import InvalidInput
 from ._roots import default_store_path
 
@@ -260,9 +261,15 @@ class SummaryWriter:
         if kind is None:
             self.close()
             return
+        from . import _lifecycle
+
         self._write_step()
         self._closed = True
-        self.run.finish(exit_code=1)
+        if _lifecycle.is_failure(kind, error):
+            _lifecycle.cancel(self.run, kind)  # CANCELLED, the exception's type recorded
+            _active.clear_if(self.run)
+        else:
+            self.run.finish()
 
     def __repr__(self) -> str:
         return f"SummaryWriter({self.get_logdir()!r})"

@@ -28,7 +28,7 @@ import re
 import threading
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from . import _active
+from . import _active, _lifecycle
 from ._errors import InvalidInput
 from ._roots import default_store_path
 
@@ -155,7 +155,8 @@ class RunData:
 class ActiveRun:
     """A started run (``with mlflow.start_run() as run:``); ``run.info`` and ``run.data`` as
     MLflow's; ``run.run`` is the :class:`runstore.Run`. Leaving the ``with`` block ends it:
-    FINISHED, or FAILED (CANCELLED, with the exception's type recorded) on an exception."""
+    FINISHED, or FAILED on an exception (CANCELLED, with the exception's type in the
+    description, as a run's own ``with`` block does)."""
 
     def __init__(self, run: Any) -> None:
         self.run = run
@@ -170,11 +171,8 @@ class ActiveRun:
     def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
         if self._ended:
             return
-        if kind is not None:
-            try:
-                self.run.add_output_value({"exception": kind.__name__})
-            finally:
-                _end(self, "FAILED")
+        if _lifecycle.is_failure(kind, error):
+            _end(self, "FAILED", kind)
         else:
             _end(self, "FINISHED")
 
@@ -242,7 +240,7 @@ def end_run(status: str = "FINISHED") -> None:
         _end(run, status)
 
 
-def _end(started: ActiveRun, status: str) -> None:
+def _end(started: ActiveRun, status: str, exc_type: Any = None) -> None:
     target = _END_STATUS.get(str(status).upper())
     if target is None:
         raise InvalidInput(
@@ -256,7 +254,10 @@ def _end(started: ActiveRun, status: str) -> None:
     run.close_log()
     if started._latest:
         run.add_output_value(dict(started._latest))
-    run.set_status(target)
+    if exc_type is not None:
+        _lifecycle.cancel(run, exc_type)  # CANCELLED, the exception's type in the description
+    else:
+        run.set_status(target)
     _active.clear_if(run)
 
 

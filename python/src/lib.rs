@@ -13,7 +13,8 @@ mod convert;
 mod handles;
 mod writer;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -42,10 +43,20 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyTable>()?;
     module.add_class::<writer::PyTableWriter>()?;
     module.add_class::<ArrowStream>()?;
+    module.add_function(wrap_pyfunction!(cli_main, module)?)?;
     module.add("ROLE_KEY", runstore::table::ROLE_KEY)?;
     module.add("STREAM_DEFAULT", runstore::table::STREAM_DEFAULT)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
+}
+
+/// Runs the `runstore` command line (`runstore::cli_main`) over `argv`, the program name
+/// first, with the GIL released, and returns its exit code. The `runstore` script of a pip
+/// install calls it (`runstore._cli.main`); it prints to file descriptors 1 and 2 and acts
+/// for the whole process, as the binary does.
+#[pyfunction]
+fn cli_main(py: Python<'_>, argv: Vec<OsString>) -> u8 {
+    py.detach(|| runstore::cli_main(argv))
 }
 
 /// A per-step logger of one run: a streaming writer over the table `<run>/steps_NNNN` with a
@@ -56,12 +67,18 @@ struct Logger {
     index: HashMap<String, usize>,
     next_step: i64,
     window: Duration,
+    /// The run's status was COMPLETED when the logger was made, or was set so through this
+    /// store handle since: `log()` tells Python to warn (once per run, `Shared::warned`).
+    completed: bool,
 }
 
 /// What a store handle shares with the runs and tables it hands out: their loggers, and the
 /// registry that empties their handles when the store is closed (`handles.rs`).
 struct Shared {
     loggers: Mutex<HashMap<u64, Logger>>,
+    /// Runs `log()` has already warned about for logging to a COMPLETED run. Touched only
+    /// when a logger's `completed` is set, so the common `log()` never takes this lock.
+    warned: Mutex<HashSet<u64>>,
     registry: Registry,
 }
 
@@ -233,6 +250,7 @@ impl PyStore {
         })?;
         let shared = Arc::new(Shared {
             loggers: Mutex::new(HashMap::new()),
+            warned: Mutex::new(HashSet::new()),
             registry: Registry::new(store.path()),
         });
         Ok(PyStore {
@@ -550,7 +568,11 @@ impl PyRun {
 
     fn set(&self, py: Python<'_>, status: RunStatus) -> PyResult<()> {
         let run = self.run(py)?;
-        py.detach(|| run.set_status(status)).py(py)
+        py.detach(|| run.set_status(status)).py(py)?;
+        if let Some(logger) = self.shared.lock(py).get_mut(&self.id) {
+            logger.completed = status == RunStatus::Completed;
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1019,7 +1041,9 @@ impl PyRun {
         report_dict(py, &report)
     }
 
-    /// Logs one step of scalars (see `Run.log`).
+    /// Logs one step of scalars (see `Run.log`). Returns true the first time (for this run
+    /// and store handle) the run it logs to is COMPLETED: `Run.log` then warns. The row is
+    /// logged either way.
     #[pyo3(signature = (values, step=None, window_ms=100.0))]
     fn log(
         &self,
@@ -1027,7 +1051,7 @@ impl PyRun {
         values: &Bound<'_, PyDict>,
         step: Option<i64>,
         window_ms: f64,
-    ) -> PyResult<()> {
+    ) -> PyResult<bool> {
         self.shared.check_open(py)?;
         let window = Duration::from_secs_f64(window_ms.max(0.0) / 1000.0);
         let mut loggers = self.shared.lock(py);
@@ -1044,7 +1068,7 @@ impl PyRun {
             let key = key.to_cow()?;
             let number: f64 = value.extract().map_err(|_| {
                 PyTypeError::new_err(format!(
-                    "log() takes numbers; {key:?} is {}",
+                    "log() takes numbers; '{key}' is {}",
                     value
                         .get_type()
                         .name()
@@ -1088,9 +1112,16 @@ impl PyRun {
                 },
             };
             let run = self.run(py)?;
-            let writer = py
+            let (writer, status) = py
                 .detach(|| {
-                    run.metrics_writer(schema, "steps", runstore::table::STREAM_DEFAULT, &options)
+                    let status = run.status()?;
+                    let writer = run.metrics_writer(
+                        schema,
+                        "steps",
+                        runstore::table::STREAM_DEFAULT,
+                        &options,
+                    )?;
+                    Ok::<_, Error>((writer, status))
                 })
                 .py(py)?;
             let index = keys
@@ -1106,6 +1137,7 @@ impl PyRun {
                     index,
                     next_step,
                     window,
+                    completed: status == RunStatus::Completed,
                 },
             );
         }
@@ -1124,8 +1156,18 @@ impl PyRun {
         for (column, number) in cells {
             row[column + 1] = Value::Float(number);
         }
+        let completed = logger.completed;
         let writer = &mut logger.writer;
-        py.detach(|| writer.append_row(&row)).py(py)
+        py.detach(|| writer.append_row(&row)).py(py)?;
+        drop(loggers);
+        // The set of runs already warned about is locked only for a COMPLETED run.
+        Ok(completed
+            && self
+                .shared
+                .warned
+                .lock_py_attached(py)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert(id))
     }
 
     /// The url of the table `log()` is writing, or None.
@@ -1231,6 +1273,12 @@ impl PyTable {
     #[getter]
     fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The path of the store file the table lives in.
+    #[getter]
+    fn store_path(&self) -> PathBuf {
+        self.shared.registry.path().to_path_buf()
     }
 
     /// Facts about the table (a dict).

@@ -159,6 +159,7 @@ def test_summary_writer_marks_a_failed_block_cancelled(tmp_path):
             writer.add_scalar("loss", 1.0, 0)
             1 / 0
     assert writer.run.status_name == "CANCELLED"
+    assert "cancelled by ZeroDivisionError" in writer.run.description
     assert history(writer.run)["loss"] == {0: 1.0}
 
 
@@ -203,7 +204,8 @@ def test_mlflow_failed_run_nested_and_resume(tmp_path):
             mlflow.log_metric("loss", 1.0)
             raise KeyError("boom")
     assert bad.info.status == "KILLED" and bad.run.status_name == "CANCELLED"
-    assert bad.run.output_values[0] == {"exception": "KeyError"}
+    assert "cancelled by KeyError" in bad.run.description
+    assert bad.run.output_values == [{"loss": 1.0}]  # the latest metrics, kept
     with mlflow.start_run(run_name="parent") as parent:
         with pytest.raises(runstore.InvalidInput, match="nested=True"):
             mlflow.start_run()

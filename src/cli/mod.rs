@@ -1,5 +1,6 @@
-//! Commands of the `runstore` binary: the global arguments, one enum of subcommands and the
-//! dispatch. Each command is a file, `<command>.rs`, with its `clap::Args` struct (its help
+//! Commands of the `runstore` binary: the global arguments, one enum of subcommands, the
+//! dispatch, and `main` (arguments in, exit code out), which the binary and the Python
+//! package's `runstore` script both call. Each command is a file, `<command>.rs`, with its `clap::Args` struct (its help
 //! text) and a `run` from those arguments to output on stdout and an exit code; errors go back
 //! to `main` as `anyhow::Error` with context. Shared helpers: `open` (opening stores, waiting
 //! for `--wait`), `print` (runs as the commands print them), `text` (escaping for people),
@@ -35,13 +36,13 @@ mod ui;
 mod upgrade;
 mod vacuum;
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Once;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-
-pub use text::error_text;
 
 /// runstore: one transactional file for the runs of your ML experiments.
 #[derive(Debug, Parser)]
@@ -92,8 +93,77 @@ enum Command {
     Ui(ui::Args),
 }
 
+/// Runs the `runstore` command line over `args`, the program name first (as
+/// `std::env::args_os()` gives them), and returns its exit code: 0 success; 1 an error,
+/// printed on stderr with its cause chain; 2 bad usage, clap's message on stderr (`--help`
+/// and `--version` print on stdout and return 0); 3 `check` found problems. A closed stdout
+/// (`runstore runs x | head`) is success.
+///
+/// The `runstore` binary is this function over its arguments; the Python package's
+/// `runstore` script calls it too. It acts for a whole process, as a command line does: it
+/// installs a panic hook once (below), and the runs it sets RUNNING count as the parent
+/// process's (see `act_for_process`).
+pub fn main<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    quiet_contained_panics();
+    let args = match Args::try_parse_from(args) {
+        Ok(args) => args,
+        Err(error) => {
+            // Nothing to report a failed write of the usage message to.
+            let _ = error.print();
+            return u8::try_from(error.exit_code()).unwrap_or(2);
+        }
+    };
+    match run(args) {
+        Ok(code) => code_number(code),
+        Err(error) if is_broken_pipe(&error) => 0,
+        Err(error) => {
+            eprintln!("runstore: {}", text::error_text(&error));
+            1
+        }
+    }
+}
+
+/// `code` as its number: `ExitCode` does not show it, but compares equal to the code it was
+/// made from, and the commands make theirs from a `u8`.
+fn code_number(code: ExitCode) -> u8 {
+    (0..=u8::MAX)
+        .find(|&number| ExitCode::from(number) == code)
+        .unwrap_or(1)
+}
+
+/// The library turns a panic inside redb (a damaged catalog page) into `Error::Corrupted`,
+/// which the command line prints as an error; the default hook would first print the panic
+/// as if the program had crashed. Any other panic is a bug and is printed as usual. Installed
+/// once per process, however often `main` runs.
+fn quiet_contained_panics() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_redb = info
+                .location()
+                .is_some_and(|location| location.file().contains("/redb-"));
+            if !in_redb {
+                default(info);
+            }
+        }));
+    });
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Runs the parsed command.
-pub fn run(args: Args) -> Result<ExitCode> {
+fn run(args: Args) -> Result<ExitCode> {
     // A run this command sets RUNNING belongs to the script that called it, which goes on
     // working after this process exits (see `runstore::act_for_process`).
     #[cfg(unix)]
