@@ -179,7 +179,9 @@ def _checked_column(name: str, values: Any) -> "tuple[pa.Field, Any]":
         return _column(name, values)
     except Error:
         raise
-    except (TypeError, NotImplementedError, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
+    except (
+        TypeError, NotImplementedError, pa.ArrowTypeError, pa.ArrowNotImplementedError
+    ) as error:
         kind = getattr(getattr(values, "dtype", None), "name", None) or type(values).__name__
         raise InvalidType(f"invalid type: column {name!r} ({kind}): {error}") from error
     except (ValueError, OverflowError, pa.ArrowInvalid) as error:
@@ -1297,7 +1299,9 @@ from . import mlflow  # noqa: E402,F401 - runstore.mlflow
 
 
 _guard.guard(Store, lambda s: (s.path, f"store {s.path}"))
-_guard.guard(Run, lambda r: (r._store.path, f"store {r._store.path}, run {r._r.url}"), skip=("log",))
+_guard.guard(
+    Run, lambda r: (r._store.path, f"store {r._store.path}, run {r._r.url}"), skip=("log",)
+)
 _guard.guard(
     Table, lambda t: (builtins.str(t._t.store_path), f"store {t._t.store_path}, table {t._t.url}")
 )

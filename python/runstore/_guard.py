@@ -63,7 +63,9 @@ def naming(path: str, context: str) -> Iterator[None]:
         raise
 
 
-def _wrap(func: Callable[..., Any], context_of: Callable[[Any], "tuple[str, str]"]) -> Callable[..., Any]:
+def _wrap(
+    func: Callable[..., Any], context_of: Callable[[Any], "tuple[str, str]"]
+) -> Callable[..., Any]:
     @functools.wraps(func)
     def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:

@@ -3,9 +3,10 @@
 A run's ``with`` block (``with store.init(...) as run:``) runs the run: entering sets an EMPTY
 run (a new one, as 3LC makes them) RUNNING; left normally, the run becomes COMPLETED if it is
 still in progress (RUNNING, COLLECTING or POST_PROCESSING); left by an exception, it becomes
-CANCELLED (3LC has no FAILED status) and its description records the exception's type. A store's ``with`` block left by an exception does the same to every run
-:meth:`Store.init` started on that handle that is still in progress, so a crash in training
-code never leaves runs RUNNING forever. Left normally, a store's block changes no status.
+CANCELLED (3LC has no FAILED status) and its description records the exception's type. A store's
+``with`` block left by an exception does the same to every run :meth:`Store.init` started on
+that handle that is still in progress, so a crash in training code never leaves runs RUNNING
+forever. Left normally, a store's block changes no status.
 
 The exception's type goes where a user and the CLI already look, the description:
 ``"cancelled by ValueError"``, or ``"<description> (cancelled by ValueError)"`` after an

@@ -1,10 +1,11 @@
 //! Commands of the `runstore` binary: the global arguments, one enum of subcommands, the
 //! dispatch, and `main` (arguments in, exit code out), which the binary and the Python
-//! package's `runstore` script both call. Each command is a file, `<command>.rs`, with its `clap::Args` struct (its help
-//! text) and a `run` from those arguments to output on stdout and an exit code; errors go back
-//! to `main` as `anyhow::Error` with context. Shared helpers: `open` (opening stores, waiting
-//! for `--wait`), `print` (runs as the commands print them), `text` (escaping for people),
-//! `json_args` (JSON given on the command line) and `files` (files written for the user).
+//! package's `runstore` script both call. Each command is a file, `<command>.rs`, with its
+//! `clap::Args` struct (its help text) and a `run` from those arguments to output on stdout and
+//! an exit code; errors go back to `main` as `anyhow::Error` with context. Shared helpers:
+//! `open` (opening stores, waiting for `--wait`), `print` (runs as the commands print them),
+//! `text` (escaping for people), `json_args` (JSON given on the command line) and `files`
+//! (files written for the user).
 
 mod append;
 mod backup;
@@ -101,8 +102,8 @@ enum Command {
 ///
 /// The `runstore` binary is this function over its arguments; the Python package's
 /// `runstore` script calls it too. It acts for a whole process, as a command line does: it
-/// installs a panic hook once (below), and the runs it sets RUNNING count as the parent
-/// process's (see `act_for_process`).
+/// installs, once, a panic hook that keeps the panics runstore contains inside redb quiet,
+/// and the runs it sets RUNNING count as the parent process's (see `act_for_process`).
 pub fn main<I, T>(args: I) -> u8
 where
     I: IntoIterator<Item = T>,
