@@ -744,7 +744,10 @@ class Store:
         """Runs selected by ``filter`` (MLflow's search syntax plus OR, NOT and parentheses:
         ``"params.lr < 0.1 AND outputs.acc > 0.5"``), sorted by ``order_by``
         (``"outputs.acc DESC"``), at most ``limit``. ``.to_arrow()`` on the result gives their
-        parameters and outputs as a ``pyarrow.Table``."""
+        parameters and outputs as a ``pyarrow.Table``. A parameter or output key that no run
+        of the store has (a typo: ``params.LR`` where runs have ``lr``; keys are
+        case-sensitive) raises :class:`InvalidQuery` naming the closest key ("did you mean
+        'lr'?"), here and in ``to_arrow(columns=...)``; a key only some runs have is fine."""
         query = dict(project=project, filter=filter, order_by=order_by, limit=limit, offset=offset)
         runs = self._s.runs(**query)
         return RunList((Run(r, self) for r in runs), self, query)

@@ -269,7 +269,7 @@ class Store:
         project: Optional[str] = None,
         offset: Optional[int] = None,
     ) -> RunList:
-        """Runs selected by a filter, sorted, limited."""
+        """Runs selected by a filter, sorted, limited; a key no run has raises InvalidQuery."""
     def table(self, url: str) -> Table:
         """The table at url."""
     def tables(self, project: Optional[str] = None) -> List[Dict[str, Any]]:

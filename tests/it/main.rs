@@ -18,6 +18,7 @@ mod edges_ingest;
 mod edges_recovery;
 mod edges_values;
 mod key_index;
+mod key_typos;
 mod merge;
 mod model;
 mod power_loss;
