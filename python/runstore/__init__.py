@@ -27,7 +27,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 import numpy as np
 import pyarrow as pa
 
-from . import _native
+from . import _history, _native
 from ._errors import *  # noqa: F401,F403
 from ._errors import Error, NoActiveRun, __all__ as _error_names
 
@@ -473,23 +473,52 @@ class Run:
         float column per key) through the streaming writer with group commit: the call
         returns at once and rows are durable within 100 ms; they are committed and sealed on
         :meth:`flush_log`, :meth:`close_log`, ``store.close()``, leaving a ``with`` block, or
-        interpreter exit. ``step`` defaults to the previous step + 1 (from 0). A key not seen
-        before starts a new table with the wider schema; a key left out is null.
+        interpreter exit. ``step`` defaults to the previous step + 1 (from 0, or after the
+        last step logged, when the run has logged before: a reopened store or a
+        :meth:`close_log` carries on in the run's newest step table). A key not seen before
+        starts a new table with the wider schema; a key left out is null. :meth:`history`
+        and :meth:`scalars` read all of it back as one history joined by step.
         """
         self._r.log(values if type(values) is dict else dict(values), step)
 
     @property
     def log_table(self) -> Optional[Table]:
-        """The table :meth:`log` is writing to, or None."""
+        """The step table :meth:`log` is writing to, or (before this handle logged) the run's
+        newest step table, where the next :meth:`log` carries on; None when the run has
+        never logged. Read everything logged with :meth:`history`."""
         url = self._r.log_table_url()
-        return None if url is None else self._store.table(url)
+        if url is not None:
+            return self._store.table(url)
+        return _history.resumed_log_table(self)
+
+    def history(self, keys: Optional[Sequence[str]] = None) -> pa.Table:
+        """Everything :meth:`log` wrote for this run, as one ``pyarrow.Table``: a ``step``
+        column (int64, one row per step, ascending), then one float64 column per key
+        (``keys``, default every key logged, in the order first logged).
+
+        :meth:`log` moves to a new, wider ``steps_NNNN`` table when a key appears, so train
+        loss per step and validation metrics per epoch land in different tables; this joins
+        them by step. A key not logged at a step is null (NaN in ``.to_pandas()``); when a
+        step was logged more than once, each key holds its last value. Rows this handle
+        logged are flushed first, so they are included. Zero-copy when the run's steps are
+        in one table and increasing. A key never logged raises :class:`NotFound` naming the
+        closest logged key."""
+        return _history.history(self, keys)
+
+    def scalars(self, key: str) -> "_history.Scalars":
+        """One logged key's points as numpy arrays: ``steps, values = run.scalars("loss")``
+        (int64 and float64, same length, step order), only the steps where ``key`` was
+        logged (no padding for steps that logged other keys; a logged NaN is kept). A key
+        never logged raises :class:`NotFound` naming the closest logged key."""
+        return _history.scalars(self, key)
 
     def flush_log(self) -> None:
         """Commits and seals the rows logged so far (logging can go on)."""
         self._r.flush_log()
 
     def close_log(self) -> None:
-        """Commits the logged rows and closes the logger."""
+        """Commits the logged rows and closes the logger (a later :meth:`log` carries on in
+        the same table, after its last step)."""
         self._r.close_log()
 
     # -- status

@@ -70,6 +70,13 @@ class Table:
     ) -> np.ndarray:
         """One column as numpy (an embedding column as a 2-D array)."""
 
+class Scalars(Tuple[np.ndarray, np.ndarray]):
+    """One logged key's points: steps (int64) and values (float64)."""
+    @property
+    def steps(self) -> np.ndarray: ...
+    @property
+    def values(self) -> np.ndarray: ...
+
 class Run:
     """A run: 3LC's Run."""
     def __init__(self, native: Any, store: Store) -> None: ...
@@ -159,11 +166,16 @@ class Run:
         """Logs one step of scalars (streaming writer, group commit)."""
     @property
     def log_table(self) -> Optional[Table]:
-        """The table log() writes to."""
+        """The step table log() writes to, or the run's newest (where log() carries on)."""
+    def history(self, keys: Optional[Sequence[str]] = None) -> pa.Table:
+        """Everything log() wrote, one row per step (ascending), one float64 column per key,
+        joined by step over the run's step tables; a never-logged key raises NotFound."""
+    def scalars(self, key: str) -> Scalars:
+        """One logged key's (steps, values) as numpy arrays, only where it was logged."""
     def flush_log(self) -> None:
         """Commits and seals the logged rows."""
     def close_log(self) -> None:
-        """Commits the logged rows and closes the logger."""
+        """Commits the logged rows and closes the logger (log() then carries on)."""
     def set_status(self, status: Union[int, float, str]) -> None:
         """Sets the status by code or name."""
     def set_status_running(self) -> None:

@@ -46,7 +46,9 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 /// A per-step logger of one run: a streaming writer over the table `<run>/steps_NNNN` with a
-/// `step` column and one float column per key.
+/// `step` column and one float column per key. A new key moves it to a new, wider table (the
+/// rows written stay where they are: `Run.history` joins the tables by step); a first `log()`
+/// of a handle carries on in the run's newest step table (`resume_point`).
 struct Logger {
     writer: MetricsWriter,
     keys: Vec<String>,
@@ -518,6 +520,77 @@ fn report_dict<'py>(
     Ok(dict)
 }
 
+/// The number of a step table's url (`<run url>/steps_NNNN`, what `log()` creates), or `None`
+/// for any other table.
+fn step_table_number(url: &str) -> Option<u64> {
+    let (_, name) = url.rsplit_once('/')?;
+    let digits = name.strip_prefix("steps_")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The keys of a table with a logger's schema (`step` Int64, then Float64 columns), or `None`
+/// when the table has another schema (a user's table that happens to be named `steps_NNNN`).
+fn logger_keys(schema: &Schema) -> Option<Vec<String>> {
+    let (step, rest) = schema.fields().split_first()?;
+    if step.name() != "step" || step.data_type() != &DataType::Int64 {
+        return None;
+    }
+    rest.iter()
+        .map(|field| (field.data_type() == &DataType::Float64).then(|| field.name().clone()))
+        .collect()
+}
+
+/// Where a first `log()` of a run in this handle carries on: the run's newest step table (the
+/// one `log()` wrote last, in this session before `close_log()` or in an earlier one) with its
+/// keys, and the step after the largest logged in any step table. So reopening a store neither
+/// restarts the steps at 0 (which would overwrite history joined by step) nor starts a table
+/// per session. `None` when the run has no step table.
+fn resume_point(run: &Run) -> runstore::Result<Option<(String, Vec<String>, i64)>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use arrow_array::Array;
+    let mut newest: Option<(u64, String, Vec<String>)> = None;
+    let mut next_step = 0i64;
+    for table in run.metrics_table_handles()? {
+        let Some(number) = step_table_number(table.url()) else {
+            continue;
+        };
+        let Some(keys) = logger_keys(table.schema()?.as_ref()) else {
+            continue;
+        };
+        let last = table
+            .query()
+            .columns(&["step"])
+            .order_by("step", true)
+            .limit(1)
+            .batches()?;
+        for batch in &last {
+            let steps = batch.column(0).as_primitive::<Int64Type>();
+            if !steps.is_empty() && steps.is_valid(0) {
+                next_step = next_step.max(steps.value(0).saturating_add(1));
+            }
+        }
+        if newest.as_ref().is_none_or(|(n, _, _)| number > *n) {
+            newest = Some((number, table.url().to_string(), keys));
+        }
+    }
+    Ok(newest.map(|(_, url, keys)| (url, keys, next_step)))
+}
+
+/// A logger's writer options: group commit over `window`, or each row committed when zero.
+fn logger_options(window: Duration) -> WriterOptions {
+    WriterOptions {
+        durability: if window.is_zero() {
+            WriteDurability::Immediate
+        } else {
+            WriteDurability::Group { window }
+        },
+    }
+}
+
 /// The schema of a logger's table: `step` (Int64) then one nullable Float64 per key.
 fn logger_schema(keys: &[String]) -> SchemaRef {
     let mut fields = vec![Field::new("step", DataType::Int64, false)];
@@ -936,6 +1009,33 @@ impl PyRun {
         let window = Duration::from_secs_f64(window_ms.max(0.0) / 1000.0);
         let mut loggers = self.shared.lock(py);
         let id = self.run.id();
+        if let std::collections::hash_map::Entry::Vacant(vacant) = loggers.entry(id) {
+            // The first call of this handle: carry on in the run's step table, if it has one.
+            let resumed = py
+                .detach(|| -> runstore::Result<Option<Logger>> {
+                    let Some((url, keys, next_step)) = resume_point(&self.run)? else {
+                        return Ok(None);
+                    };
+                    let writer =
+                        MetricsWriter::open(self.run.store(), &url, &logger_options(window))?;
+                    let index = keys
+                        .iter()
+                        .enumerate()
+                        .map(|(i, key)| (key.clone(), i))
+                        .collect();
+                    Ok(Some(Logger {
+                        writer,
+                        keys,
+                        index,
+                        next_step,
+                        window,
+                    }))
+                })
+                .py(py)?;
+            if let Some(logger) = resumed {
+                vacant.insert(logger);
+            }
+        }
         // Read the values first (with the GIL): the row in the logger's key order, and any
         // key it does not have yet.
         let mut new_keys: Vec<String> = Vec::new();
@@ -984,13 +1084,7 @@ impl PyRun {
             };
             keys.extend(new_keys);
             let schema = logger_schema(&keys);
-            let options = WriterOptions {
-                durability: if window.is_zero() {
-                    WriteDurability::Immediate
-                } else {
-                    WriteDurability::Group { window }
-                },
-            };
+            let options = logger_options(window);
             let writer = py
                 .detach(|| {
                     self.run.metrics_writer(
@@ -1054,7 +1148,8 @@ impl PyRun {
         Ok(())
     }
 
-    /// Closes this run's logger (flushing its rows); a later `log()` starts a new table.
+    /// Closes this run's logger (flushing its rows); a later `log()` carries on in the same
+    /// table, after its last step.
     fn close_log(&self, py: Python<'_>) -> PyResult<()> {
         self.shared.close_loggers(py, Some(self.run.id()))
     }

@@ -1,6 +1,10 @@
 """Issue 18, "Day one" (second half): typos in run queries are errors, one history per run,
 bulk data from files and arrays, reduction errors and results, float-only embeddings."""
 
+import re
+import subprocess
+import sys
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -51,3 +55,112 @@ def test_a_key_only_some_runs_have_is_answered(sweep):
     )
     assert table.column("name").to_pylist() == ["b", "a"]
     assert table.column("params.momentum").to_pylist() == [None, 0.9]
+
+
+# -- item 2: one history per run
+
+
+def test_history_joins_step_tables_by_step(tmp_path):
+    path = tmp_path / "h.runs"
+    with runstore.open(path) as store:
+        run = store.init(project_name="p", run_name="r")
+        for step in range(10):
+            run.log({"loss": 1.0 / (step + 1)}, step=step)
+            if step % 5 == 4:
+                # A new key per epoch: log() moves to a wider table, history does not split.
+                run.log({"val_accuracy": step / 10}, step=step)
+        history = run.history()  # includes rows not yet committed by the group commit
+        assert history.schema.names == ["step", "loss", "val_accuracy"]
+        assert history.column("step").to_pylist() == list(range(10))
+        assert history.column("loss").to_pylist() == [1.0 / (s + 1) for s in range(10)]
+        assert history.column("val_accuracy").to_pylist() == [
+            None, None, None, None, 0.4, None, None, None, None, 0.9
+        ]
+        assert len([t for t in run.metrics_tables if "/steps_" in t.url]) == 2
+    with runstore.open(path, read_only=True) as store:
+        run = store.run("p/runs/r")
+        frame = run.history().to_pandas()
+        assert list(frame.columns) == ["step", "loss", "val_accuracy"]
+        assert frame["val_accuracy"].notna().sum() == 2
+        only = run.history(keys=["val_accuracy"])
+        assert only.schema.names == ["step", "val_accuracy"]
+        assert only.column("step").to_pylist() == [4, 5, 6, 7, 8, 9]
+
+
+def test_scalars_are_numpy_without_padding_and_keep_logged_nan(tmp_path):
+    with runstore.open(tmp_path / "s.runs") as store:
+        run = store.init(project_name="p", run_name="r")
+        run.log({"loss": 3.0})
+        run.log({"loss": 2.0, "val_loss": 2.5})
+        run.log({"loss": float("nan")})
+        run.log({"val_loss": 1.5}, step=10)
+        steps, values = run.scalars("loss")
+        assert steps.dtype == np.int64 and values.dtype == np.float64
+        assert steps.tolist() == [0, 1, 2]
+        assert values[:2].tolist() == [3.0, 2.0] and np.isnan(values[2])
+        val = run.scalars("val_loss")
+        assert val.steps.tolist() == [1, 10] and val.values.tolist() == [2.5, 1.5]
+
+
+def test_a_later_log_at_the_same_step_wins_in_history(tmp_path):
+    with runstore.open(tmp_path / "w.runs") as store:
+        run = store.init(project_name="p", run_name="r")
+        run.log({"loss": 1.0}, step=0)
+        run.log({"loss": 0.5}, step=1)
+        run.log({"loss": 0.25, "acc": 0.5}, step=1)
+        run.log({"acc": 0.75}, step=1)
+        history = run.history()
+        assert history.to_pydict() == {"step": [0, 1], "loss": [1.0, 0.25], "acc": [None, 0.75]}
+
+
+def test_history_names_an_unknown_key_and_is_empty_before_any_log(tmp_path):
+    with runstore.open(tmp_path / "u.runs") as store:
+        run = store.init(project_name="p", run_name="r")
+        empty = run.history()
+        assert empty.num_rows == 0 and empty.schema.names == ["step"]
+        assert run.log_table is None
+        run.log({"loss": 1.0})
+        with pytest.raises(runstore.NotFound, match="did you mean 'loss'"):
+            run.scalars("los")
+        with pytest.raises(runstore.NotFound, match="did you mean 'loss'"):
+            run.history(keys=["Loss"])
+
+
+def test_log_after_reopen_carries_on_in_the_same_table(tmp_path):
+    path = tmp_path / "r.runs"
+    # The first session in another process, as a training script that ended would be.
+    first = (
+        "import runstore, sys\n"
+        "with runstore.open(sys.argv[1]) as store:\n"
+        "    run = store.init(project_name='p', run_name='r')\n"
+        "    for step in range(3):\n"
+        "        run.log({'loss': float(step)})\n"
+    )
+    subprocess.run([sys.executable, "-c", first, str(path)], check=True)
+    with runstore.open(path) as store:
+        run = store.run("p/runs/r")
+        table = run.log_table
+        assert table is not None and table.url == "p/runs/r/steps_0000"
+        run.log({"loss": 10.0})  # step 3, not 0: the history is not overwritten
+        run.close_log()
+        run.log({"loss": 11.0})  # after close_log too
+        assert run.log_table.url == "p/runs/r/steps_0000"
+        steps, values = run.scalars("loss")
+        assert steps.tolist() == [0, 1, 2, 3, 4]
+        assert values.tolist() == [0.0, 1.0, 2.0, 10.0, 11.0]
+        run.log({"loss": 12.0, "acc": 0.5})  # a new key: a wider table, one history
+        assert run.history().column("step").to_pylist() == [0, 1, 2, 3, 4, 5]
+    with runstore.open(path, read_only=True) as store:
+        run = store.run("p/runs/r")
+        assert run.log_table.url == "p/runs/r/steps_0001"
+        assert run.history().column("acc").to_pylist() == [None] * 5 + [0.5]
+
+
+def test_a_user_table_named_like_a_step_table_is_not_history(tmp_path):
+    with runstore.open(tmp_path / "t.runs") as store:
+        run = store.init(project_name="p", run_name="r")
+        run.add_metrics_data({"label": ["x", "y"]}, table_writer_base_name="steps")
+        assert run.log_table is None
+        assert run.history().num_rows == 0
+        run.log({"loss": 1.0})
+        assert run.history().to_pydict() == {"step": [0], "loss": [1.0]}
