@@ -27,7 +27,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 import numpy as np
 import pyarrow as pa
 
-from . import _history, _native
+from . import _bulk, _history, _native
 from ._errors import *  # noqa: F401,F403
 from ._errors import Error, NoActiveRun, __all__ as _error_names
 
@@ -637,17 +637,42 @@ class Run:
 
     # -- blobs
 
-    def put_bulk(self, name: str, data: bytes) -> int:
-        """Stores ``data`` as the blob ``name`` under the run's bulk data url."""
-        return self._r.put_bulk(name, bytes(data))
+    def put_bulk(self, name: str, data: Any) -> int:
+        """Stores ``data`` as the blob ``name`` under the run's bulk data url, replacing one of
+        that name, in one commit; returns its length in bytes.
+
+        ``data`` is bytes (or a bytearray or memoryview); a path (``str`` or
+        ``os.PathLike``), whose file is streamed without the GIL; a binary file object
+        (anything with ``read(n)``), read in 4 MiB chunks, never whole; or a numpy array,
+        stored in NumPy's ``.npy`` format with its dtype and shape, which
+        :meth:`bulk_array` gives back (an array of Python objects is refused: it would be
+        pickled). ``name`` may hold folders, ``"ckpt/epoch-3/model.pt"``; no segment may be
+        empty, ``.`` or ``..``, nor start with ``/``, and names starting with ``reducer-``
+        are kept for stored reducers (:class:`InvalidName`). A missing file raises
+        :class:`NotFound`."""
+        return _bulk.put(self, name, data)
 
     def bulk(self, name: str) -> bytes:
         """The blob ``name``'s bytes."""
         return self._r.bulk(name)
 
+    def bulk_array(self, name: str) -> np.ndarray:
+        """The numpy array :meth:`put_bulk` stored as the blob ``name``, with its dtype and
+        shape. :class:`InvalidInput` when the blob was not stored from an array."""
+        return _bulk.array(self, name)
+
     def bulk_list(self) -> List["tuple[str, int]"]:
-        """The run's blobs as ``(name, length)`` pairs."""
+        """The blobs the user stored, as ``(name, length)`` pairs (the reducers a reduction
+        stored are listed by :meth:`reducer_list`)."""
         return self._r.bulk_list()
+
+    def reducer_list(self) -> List[Dict[str, Any]]:
+        """The embedding reducers stored for this run by its reductions, one dict each:
+        ``name`` (its blob), ``method`` (``"pca"`` or ``"umap"``), ``column``,
+        ``foreign_table_url``, ``fitted_on``, ``n_components``, ``dim``, ``seed`` and
+        ``explained_variance_ratio`` (PCA's fraction of variance per component; None for
+        UMAP)."""
+        return self._r.reducer_list()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Run) and self._r == other._r

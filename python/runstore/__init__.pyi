@@ -1,6 +1,7 @@
 """Type stubs of runstore (see __init__.py for the full docstrings)."""
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+import os
+from typing import Any, BinaryIO, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pyarrow as pa
@@ -230,12 +231,20 @@ class Run:
         columns: Optional[Sequence[str]] = None,
     ) -> Dict[str, str]:
         """Reduces with the reducer of foreign_table_url; returns {source url: reduced url}."""
-    def put_bulk(self, name: str, data: bytes) -> int:
-        """Stores a blob."""
+    def put_bulk(
+        self, name: str, data: Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", BinaryIO, np.ndarray]
+    ) -> int:
+        """Stores a blob from bytes, a path or binary file (streamed) or a numpy array (.npy,
+        dtype and shape kept); ``name`` may hold folders ("ckpt/epoch-3/model.pt")."""
     def bulk(self, name: str) -> bytes:
         """A blob's bytes."""
+    def bulk_array(self, name: str) -> np.ndarray:
+        """The numpy array put_bulk stored as the blob ``name``."""
     def bulk_list(self) -> List[Tuple[str, int]]:
-        """(name, length) of each blob."""
+        """(name, length) of each blob the user stored (not the stored reducers)."""
+    def reducer_list(self) -> List[Dict[str, Any]]:
+        """The stored embedding reducers: name, method, column, foreign_table_url, fitted_on,
+        n_components, dim, seed, explained_variance_ratio (PCA)."""
 
 class RunList(List[Run]):
     """Runs a query selected."""

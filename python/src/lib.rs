@@ -9,6 +9,7 @@
 //! store's memory map; runstore errors become the exceptions of `runstore._errors`.
 
 mod arrow;
+mod bulk;
 mod convert;
 
 use std::collections::HashMap;
@@ -1161,16 +1162,74 @@ impl PyRun {
         py.detach(|| self.run.put_bulk(&name, &bytes)).py(py)
     }
 
+    /// Streams the file at `path` into the blob `name` without the GIL; returns its length.
+    fn put_bulk_file(&self, py: Python<'_>, name: String, path: PathBuf) -> PyResult<u64> {
+        self.shared.check_open()?;
+        py.detach(|| {
+            let mut file = bulk::open_source(&path)?;
+            self.run.put_bulk_from(&name, &mut file)
+        })
+        .py(py)
+    }
+
+    /// Streams the binary file object `file` into the blob `name`, `read` at most
+    /// `chunk_bytes` at a time (the GIL released between reads); returns its length. An
+    /// exception `read` raises is raised again as it was.
+    fn put_bulk_reader(
+        &self,
+        py: Python<'_>,
+        name: String,
+        file: Py<PyAny>,
+        chunk_bytes: usize,
+    ) -> PyResult<u64> {
+        self.shared.check_open()?;
+        let mut reader = bulk::PyReader::new(file, chunk_bytes);
+        let result = py.detach(|| self.run.put_bulk_from(&name, &mut reader));
+        if let Some(error) = reader.error.take() {
+            return Err(error);
+        }
+        result.py(py)
+    }
+
     /// The blob `name`'s bytes.
     fn bulk<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyBytes>> {
         let bytes = py.detach(|| self.run.bulk_bytes(&name)).py(py)?;
         Ok(PyBytes::new(py, &bytes))
     }
 
-    /// The run's blobs: a list of (name, length) tuples.
+    /// The run's blobs the user stored (not its stored reducers): (name, length) tuples.
     fn bulk_list(&self, py: Python<'_>) -> PyResult<Vec<(String, u64)>> {
-        let list = py.detach(|| self.run.bulk_list()).py(py)?;
+        let list = py.detach(|| self.run.user_bulk_list()).py(py)?;
         Ok(list.into_iter().map(|b| (b.name, b.len)).collect())
+    }
+
+    /// The run's stored reducers, one dict each: name, method, column, foreign_table_url,
+    /// fitted_on, n_components, dim (the embedding width), seed and, for PCA,
+    /// explained_variance_ratio (None for UMAP).
+    fn reducer_list<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let reducers = py.detach(|| self.run.reducers()).py(py)?;
+        reducers
+            .iter()
+            .map(|reducer| {
+                let dict = PyDict::new(py);
+                dict.set_item("name", &reducer.name)?;
+                dict.set_item("method", reducer.model.method().suffix())?;
+                dict.set_item("column", &reducer.column)?;
+                dict.set_item("foreign_table_url", &reducer.foreign_table_url)?;
+                dict.set_item("fitted_on", &reducer.fitted_on)?;
+                dict.set_item("n_components", reducer.model.n_components())?;
+                dict.set_item("dim", reducer.model.dim())?;
+                dict.set_item("seed", reducer.seed)?;
+                let explained = match &reducer.model {
+                    runstore::reduce::Model::Pca(model) => {
+                        Some(model.explained_variance_ratio.clone())
+                    }
+                    runstore::reduce::Model::Umap(_) => None,
+                };
+                dict.set_item("explained_variance_ratio", explained)?;
+                Ok(dict)
+            })
+            .collect()
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {

@@ -164,3 +164,127 @@ def test_a_user_table_named_like_a_step_table_is_not_history(tmp_path):
         assert run.history().num_rows == 0
         run.log({"loss": 1.0})
         assert run.history().to_pydict() == {"step": [0], "loss": [1.0]}
+
+
+# -- item 3: bulk data from files, file objects and arrays
+
+
+class _Chunks:
+    """A binary file object that records the sizes asked of it."""
+
+    def __init__(self, data):
+        self._data = data
+        self._at = 0
+        self.asked = []
+
+    def read(self, size=-1):
+        self.asked.append(size)
+        if size < 0:
+            size = len(self._data) - self._at
+        chunk = self._data[self._at : self._at + size]
+        self._at += len(chunk)
+        return chunk
+
+
+def test_put_bulk_takes_a_path_and_a_file_object_streamed_in_chunks(tmp_path):
+    payload = bytes(range(256)) * (40 * 1024)  # 10 MiB: three chunks
+    source = tmp_path / "model.pt"
+    source.write_bytes(payload)
+    with runstore.open(tmp_path / "b.runs") as store:
+        run = store.init(project_name="p", run_name="r")
+        assert run.put_bulk("from-path.pt", source) == len(payload)
+        assert run.put_bulk("from-str.pt", str(source)) == len(payload)
+        reader = _Chunks(payload)
+        assert run.put_bulk("from-file.pt", reader) == len(payload)
+        assert reader.asked and all(0 < size <= 4 << 20 for size in reader.asked)
+        with open(source, "rb") as file:
+            assert run.put_bulk("opened.pt", file) == len(payload)
+        for name in ["from-path.pt", "from-str.pt", "from-file.pt", "opened.pt"]:
+            assert run.bulk(name) == payload
+        with pytest.raises(runstore.NotFound, match="nope.pt"):
+            run.put_bulk("x", tmp_path / "nope.pt")
+        with open(source, "r", encoding="latin-1") as text:
+            with pytest.raises(runstore.InvalidInput, match="binary"):
+                run.put_bulk("x", text)
+        class Text:
+            def read(self, size=-1):
+                return "text"
+
+        with pytest.raises(runstore.InvalidInput, match="not bytes: open the file in binary"):
+            run.put_bulk("x", Text())
+
+        class Failing:
+            def read(self, size=-1):
+                raise OSError("disk gone")
+
+        with pytest.raises(OSError, match="disk gone"):
+            run.put_bulk("x", Failing())
+        with pytest.raises(runstore.InvalidInput, match="is a folder"):
+            run.put_bulk("x", tmp_path)
+        with pytest.raises(runstore.InvalidInput, match="cannot store a int"):
+            run.put_bulk("x", 3)
+        assert "x" not in [name for name, _ in run.bulk_list()]
+
+
+def test_put_bulk_keeps_an_arrays_dtype_and_shape(tmp_path):
+    with runstore.open(tmp_path / "a.runs") as store:
+        run = store.init(project_name="p", run_name="r")
+        arrays = {
+            "weights": np.arange(24, dtype=np.float16).reshape(2, 3, 4),
+            "fortran": np.asfortranarray(np.arange(12, dtype=np.int32).reshape(3, 4)),
+            "strided": np.arange(20, dtype=np.int64)[::3],
+            "scalar": np.array(7, dtype=np.uint8),
+            "labels": np.array(["cat", "dog"]),
+        }
+        for name, array in arrays.items():
+            run.put_bulk(name, array)
+        for name, array in arrays.items():
+            back = run.bulk_array(name)
+            assert back.dtype == array.dtype and back.shape == array.shape, name
+            np.testing.assert_array_equal(back, array)
+        # The blob is a .npy file: numpy reads it as one.
+        import io
+
+        np.testing.assert_array_equal(np.load(io.BytesIO(run.bulk("weights"))), arrays["weights"])
+        with pytest.raises(runstore.InvalidInput, match="pickled"):
+            run.put_bulk("objects", np.array([{"a": 1}], dtype=object))
+        run.put_bulk("raw", b"not an array")
+        with pytest.raises(runstore.InvalidInput, match="not stored from a numpy array"):
+            run.bulk_array("raw")
+
+
+def test_blob_names_may_be_folders_but_not_escape_them(tmp_path):
+    with runstore.open(tmp_path / "n.runs") as store:
+        run = store.init(project_name="p", run_name="r")
+        run.put_bulk("ckpt/epoch-3/model.pt", b"w")
+        assert run.bulk("ckpt/epoch-3/model.pt") == b"w"
+        assert ("ckpt/epoch-3/model.pt", 1) in run.bulk_list()
+        for bad, reason in [
+            ("../model.pt", "'.' or '..' segment"),
+            ("ckpt/../../x", "'.' or '..' segment"),
+            ("ckpt//x", "empty segment"),
+            ("/abs", "starts with '/'"),
+            ("ckpt/", "ends with '/'"),
+            ("", "empty"),
+        ]:
+            with pytest.raises(runstore.InvalidName, match=re.escape(reason)):
+                run.put_bulk(bad, b"x")
+
+
+def test_stored_reducers_are_listed_apart_from_the_users_blobs(tmp_path):
+    with runstore.open(tmp_path / "r.runs") as store:
+        run = store.init(project_name="p", run_name="r")
+        rng = np.random.default_rng(0)
+        run.add_metrics_data({"x": rng.normal(size=(50, 8)).astype(np.float32)})
+        run.put_bulk("notes.txt", b"hi")
+        run.reduce_embeddings_per_dataset(False, method="pca")
+        assert run.bulk_list() == [("notes.txt", 2)]
+        reducers = run.reducer_list()
+        assert len(reducers) == 1
+        (reducer,) = reducers
+        assert reducer["name"].startswith("reducer-pca-") and reducer["column"] == "x"
+        assert reducer["method"] == "pca" and reducer["n_components"] == 2
+        with pytest.raises(runstore.InvalidName, match="reducer-"):
+            run.put_bulk("reducer-mine", b"x")
+
+

@@ -8,6 +8,7 @@ mod api;
 mod backup;
 mod bad_input;
 mod batch;
+mod bulk_names;
 mod cli;
 mod cli_scan;
 mod cli_shell;
