@@ -27,7 +27,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 import numpy as np
 import pyarrow as pa
 
-from . import _bulk, _history, _native
+from . import _bulk, _history, _native, _reduce
+from ._reduce import ReduceResult
 from ._errors import *  # noqa: F401,F403
 from ._errors import Error, NoActiveRun, __all__ as _error_names
 
@@ -46,6 +47,7 @@ __all__ = [
     "active_run",
     "set_active_run",
     "to_arrow_table",
+    "ReduceResult",
     "ROLE_KEY",
     *_error_names,
 ]
@@ -593,11 +595,18 @@ class Run:
         seed: int = 0,
         retain_source_embedding_column: bool = False,
         columns: Optional[Sequence[str]] = None,
-    ) -> Dict[str, str]:
+    ) -> ReduceResult:
         """Reduces the embedding columns of the run's metrics tables, one reducer per input
         table fitted on its newest table (3LC's ``reduce_embeddings_per_dataset``). Returns
-        ``{source table url: reduced table url}``. ``method`` is ``"umap"`` or ``"pca"``."""
-        return self._r.reduce_embeddings_per_dataset(
+        ``{source table url: reduced table url}`` (a :class:`ReduceResult`, whose
+        ``.reducers`` and ``.explained_variance_ratio`` give PCA's explained variance).
+        ``method`` is ``"umap"`` or ``"pca"``. The reduced column of ``x`` is ``x_umap`` /
+        ``x_pca``; a column that is itself a reduction is reduced again only when
+        ``columns`` names it. A source table kept (``delete_source_tables=False``) stays in
+        :attr:`metrics_tables`, the new table after it, and is not reduced twice by the
+        same method. A name in ``columns`` that no metrics table has raises
+        :class:`InvalidInput` listing the run's columns."""
+        return ReduceResult(self._r.reduce_embeddings_per_dataset(
             delete_source_tables,
             method,
             n_components,
@@ -606,7 +615,7 @@ class Run:
             seed,
             retain_source_embedding_column,
             list(columns) if columns is not None else None,
-        )
+        ))
 
     def reduce_embeddings_by_foreign_table_url(
         self,
@@ -620,10 +629,11 @@ class Run:
         seed: int = 0,
         retain_source_embedding_column: bool = False,
         columns: Optional[Sequence[str]] = None,
-    ) -> Dict[str, str]:
+    ) -> ReduceResult:
         """Reduces every metrics table of the run with the reducer fitted on the newest table
-        whose input table is ``foreign_table_url``. Returns ``{source url: reduced url}``."""
-        return self._r.reduce_embeddings_by_foreign_table_url(
+        whose input table is ``foreign_table_url``. Returns ``{source url: reduced url}`` as
+        a :class:`ReduceResult` (see :meth:`reduce_embeddings_per_dataset`)."""
+        return ReduceResult(self._r.reduce_embeddings_by_foreign_table_url(
             _url_of(foreign_table_url),
             delete_source_tables,
             method,
@@ -633,7 +643,7 @@ class Run:
             seed,
             retain_source_embedding_column,
             list(columns) if columns is not None else None,
-        )
+        ))
 
     # -- blobs
 

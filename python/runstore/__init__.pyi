@@ -71,6 +71,14 @@ class Table:
     ) -> np.ndarray:
         """One column as numpy (an embedding column as a 2-D array)."""
 
+class ReduceResult(Dict[str, str]):
+    """{source url: reduced url}, with the reducers used and the tables deleted."""
+    reducers: List[Dict[str, Any]]
+    deleted: List[str]
+    @property
+    def explained_variance_ratio(self) -> Dict[str, List[float]]:
+        """PCA's explained variance ratio per reduced column."""
+
 class Scalars(Tuple[np.ndarray, np.ndarray]):
     """One logged key's points: steps (int64) and values (float64)."""
     @property
@@ -215,8 +223,11 @@ class Run:
         seed: int = 0,
         retain_source_embedding_column: bool = False,
         columns: Optional[Sequence[str]] = None,
-    ) -> Dict[str, str]:
-        """Reduces embeddings per input table; returns {source url: reduced url}."""
+    ) -> ReduceResult:
+        """Reduces embeddings per input table; returns {source url: reduced url} with
+        .reducers (PCA's explained variance) and .deleted. An unknown column raises
+        InvalidInput; a kept source stays listed; reductions are reduced again only when
+        named."""
     def reduce_embeddings_by_foreign_table_url(
         self,
         foreign_table_url: Union[str, Table],
@@ -229,8 +240,9 @@ class Run:
         seed: int = 0,
         retain_source_embedding_column: bool = False,
         columns: Optional[Sequence[str]] = None,
-    ) -> Dict[str, str]:
-        """Reduces with the reducer of foreign_table_url; returns {source url: reduced url}."""
+    ) -> ReduceResult:
+        """Reduces with the reducer of foreign_table_url; returns {source url: reduced url}
+        with .reducers and .deleted."""
     def put_bulk(
         self, name: str, data: Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", BinaryIO, np.ndarray]
     ) -> int:

@@ -510,15 +510,38 @@ impl PyRun {
     }
 }
 
+/// A reduction's report: `({source url: new url}, [reducer dict, ...], [deleted url, ...])`,
+/// each reducer dict with name, method, column, foreign_table_url, fitted_on, fitted_now and
+/// explained_variance_ratio (PCA's, else None).
+type ReportTuple<'py> = (Bound<'py, PyDict>, Vec<Bound<'py, PyDict>>, Vec<String>);
+
 fn report_dict<'py>(
     py: Python<'py>,
     report: &runstore::ReduceReport,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<ReportTuple<'py>> {
     let dict = PyDict::new(py);
     for (source, reduced) in &report.tables {
         dict.set_item(source, reduced)?;
     }
-    Ok(dict)
+    let reducers = report
+        .reducers
+        .iter()
+        .map(|summary| {
+            let reducer = PyDict::new(py);
+            reducer.set_item("name", &summary.name)?;
+            reducer.set_item("method", summary.method.suffix())?;
+            reducer.set_item("column", &summary.column)?;
+            reducer.set_item("foreign_table_url", &summary.foreign_table_url)?;
+            reducer.set_item("fitted_on", &summary.fitted_on)?;
+            reducer.set_item("fitted_now", summary.fitted_now)?;
+            reducer.set_item(
+                "explained_variance_ratio",
+                summary.explained_variance_ratio.clone(),
+            )?;
+            Ok(reducer)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((dict, reducers, report.deleted.clone()))
 }
 
 /// The number of a step table's url (`<run url>/steps_NNNN`, what `log()` creates), or `None`
@@ -929,7 +952,7 @@ impl PyRun {
         py.detach(|| self.run.add_metrics_table(&url)).py(py)
     }
 
-    /// Reduces embeddings per dataset; returns {source url: reduced url}.
+    /// Reduces embeddings per dataset; returns the report (`report_dict`).
     #[pyo3(signature = (delete_source_tables, method, n_components, n_neighbors, min_dist, seed, retain_source_embedding_column, columns))]
     #[allow(clippy::too_many_arguments)]
     fn reduce_embeddings_per_dataset<'py>(
@@ -943,7 +966,7 @@ impl PyRun {
         seed: u64,
         retain_source_embedding_column: bool,
         columns: Option<Vec<String>>,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    ) -> PyResult<ReportTuple<'py>> {
         self.shared.check_open()?;
         let options = PyRun::reduce_options(
             method,
@@ -976,7 +999,7 @@ impl PyRun {
         seed: u64,
         retain_source_embedding_column: bool,
         columns: Option<Vec<String>>,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    ) -> PyResult<ReportTuple<'py>> {
         self.shared.check_open()?;
         let options = PyRun::reduce_options(
             method,

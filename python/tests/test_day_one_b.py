@@ -288,3 +288,66 @@ def test_stored_reducers_are_listed_apart_from_the_users_blobs(tmp_path):
             run.put_bulk("reducer-mine", b"x")
 
 
+
+
+# -- item 4: reduction errors and results
+
+
+def _embedded_run(store):
+    run = store.init(project_name="p", run_name="r")
+    rng = np.random.default_rng(1)
+    run.add_metrics_data({"x": rng.normal(size=(60, 6)).astype(np.float32), "y": np.arange(60)})
+    return run
+
+
+def test_reducing_a_column_no_table_has_names_the_columns(tmp_path):
+    with runstore.open(tmp_path / "c.runs") as store:
+        run = _embedded_run(store)
+        with pytest.raises(runstore.InvalidInput) as info:
+            run.reduce_embeddings_per_dataset(False, method="pca", columns=["nope"])
+        message = str(info.value)
+        assert "'nope'" in message and "x, y" in message and "embeddings: x" in message
+        assert run.metrics_tables[0].url == "p/runs/r/metrics_0000"
+        assert run.reducer_list() == []  # nothing fitted, nothing stored
+
+
+def test_pca_reports_its_explained_variance(tmp_path):
+    with runstore.open(tmp_path / "v.runs") as store:
+        run = _embedded_run(store)
+        result = run.reduce_embeddings_per_dataset(False, method="pca")
+        assert dict(result) == {"p/runs/r/metrics_0000": "p/runs/r/metrics_0000_pca"}
+        (reducer,) = result.reducers
+        ratio = reducer["explained_variance_ratio"]
+        assert len(ratio) == 2 and 0 < ratio[1] <= ratio[0] < 1
+        assert result.explained_variance_ratio == {"x": ratio}
+        assert result.deleted == []
+        assert run.reducer_list()[0]["explained_variance_ratio"] == ratio
+
+
+def test_a_kept_source_stays_listed_and_a_second_reduce_names_what_it_reduces(tmp_path):
+    with runstore.open(tmp_path / "s.runs") as store:
+        run = _embedded_run(store)
+        run.reduce_embeddings_per_dataset(False, method="pca")
+        assert [t.url for t in run.metrics_tables] == [
+            "p/runs/r/metrics_0000",
+            "p/runs/r/metrics_0000_pca",
+        ]
+        # The same method again: nothing left to reduce (the kept source is done).
+        assert run.reduce_embeddings_per_dataset(False, method="pca") == {}
+        # Another method reduces the source's `x` (to `x_umap`), not the reduction `x_pca`.
+        result = run.reduce_embeddings_per_dataset(False, method="umap", n_neighbors=5)
+        assert dict(result) == {"p/runs/r/metrics_0000": "p/runs/r/metrics_0000_umap"}
+        assert store.table("p/runs/r/metrics_0000_umap").schema.names == ["x_umap", "y"]
+        assert result.explained_variance_ratio == {}
+        # A reduction is reduced again only when named, and its name says so.
+        result = run.reduce_embeddings_per_dataset(
+            False, method="umap", n_neighbors=5, columns=["x_pca"]
+        )
+        (new,) = result.values()
+        assert "x_pca_umap" in store.table(new).schema.names
+        # Deleting the sources puts the new table in the source's place.
+        other = store.init(project_name="p", run_name="d")
+        other.add_metrics_data({"x": np.random.default_rng(2).normal(size=(30, 4)).astype(np.float32)})
+        result = other.reduce_embeddings_per_dataset(True, method="pca")
+        assert result.deleted == ["p/runs/d/metrics_0000"]
+        assert [t.url for t in other.metrics_tables] == ["p/runs/d/metrics_0000_pca"]
