@@ -176,6 +176,18 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A run query (filter, sort key or value column) names a parameter or output key that no
+    /// run of the store holds: most likely a typo, so it is an error rather than an empty or
+    /// all-null answer. A key only some runs hold is not one.
+    #[error("no run has {kind} '{key}'{}", suggestion.as_ref().map_or_else(String::new, |s| format!(" (did you mean '{s}'?)")))]
+    UnknownKey {
+        /// `"parameter"` or `"output"`.
+        kind: &'static str,
+        /// The key path as written after `params.` or `outputs.`, its keys joined by `.`.
+        key: String,
+        /// The key of the same kind it most likely mistypes, if one is close.
+        suggestion: Option<String>,
+    },
     /// A value read from or written to the catalog could not be encoded or decoded.
     #[error("invalid value: {reason}")]
     InvalidValue {

@@ -101,6 +101,58 @@ pub fn validate_name(name: &str) -> Result<(), &'static str> {
     }
 }
 
+/// Longest blob name, in UTF-8 bytes, that [`validate_blob_name`] accepts: a checkpoint
+/// folder's path of a few segments (`ckpt/epoch-3/model.pt`), each at most
+/// [`NAME_BYTES_MAX`]. A blob name is a catalog key, so it stays far below a page.
+pub const BLOB_NAME_BYTES_MAX: usize = 1024;
+
+const _: () = assert!(BLOB_NAME_BYTES_MAX >= NAME_BYTES_MAX);
+
+/// Checks that `name` may name a blob of a run: segments joined by `/` (a checkpoint folder,
+/// `ckpt/epoch-3/model.pt`), each a name [`validate_name`] accepts, at most
+/// [`BLOB_NAME_BYTES_MAX`] bytes in all. So no segment is empty, `.` or `..`, and the name
+/// neither starts nor ends with `/`: written out as a path under the run's folder, a blob name
+/// never leaves it.
+///
+/// # Errors
+///
+/// The reason, as a lowercase phrase.
+pub fn validate_blob_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("name is empty");
+    }
+    if name.len() > BLOB_NAME_BYTES_MAX {
+        return Err("name is longer than 1024 bytes");
+    }
+    if name.starts_with('/') {
+        return Err("name starts with '/'");
+    }
+    if name.ends_with('/') {
+        return Err("name ends with '/'");
+    }
+    for segment in name.split('/') {
+        if segment.is_empty() {
+            return Err("name has an empty segment ('//')");
+        }
+        if segment == "." || segment == ".." {
+            return Err("name has a '.' or '..' segment");
+        }
+        if segment.len() > NAME_BYTES_MAX {
+            return Err("name has a segment longer than 256 bytes");
+        }
+        if segment.chars().all(char::is_whitespace) {
+            return Err("name has a segment of only whitespace");
+        }
+    }
+    if name.contains('\\') {
+        return Err("name contains '\\'");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("name contains a control character");
+    }
+    Ok(())
+}
+
 /// Checks that `name` may name a table column (or a field of a struct column).
 ///
 /// Column names are not parts of a url or a path, so `/`, `\`, `.` and `..` are allowed
@@ -159,6 +211,31 @@ mod tests {
 
     fn check(name: &str, expected: Result<(), &'static str>) {
         assert_eq!(validate_name(name), expected, "validating {name:?}");
+    }
+
+    #[test]
+    fn blob_names_are_folders_that_never_climb_out() {
+        let check = |name: &str, expected: Result<(), &'static str>| {
+            assert_eq!(validate_blob_name(name), expected, "validating {name:?}");
+        };
+        check("model.pt", Ok(()));
+        check("ckpt/epoch-3/model.pt", Ok(()));
+        check("a/.hidden/b..c", Ok(()));
+        check("", Err("name is empty"));
+        check("/abs", Err("name starts with '/'"));
+        check("ckpt/", Err("name ends with '/'"));
+        check("ckpt//x", Err("name has an empty segment ('//')"));
+        check("../x", Err("name has a '.' or '..' segment"));
+        check("a/./b", Err("name has a '.' or '..' segment"));
+        check("a/ /b", Err("name has a segment of only whitespace"));
+        check("a\\b", Err("name contains '\\'"));
+        check("a\nb", Err("name contains a control character"));
+        check(
+            &"x".repeat(257),
+            Err("name has a segment longer than 256 bytes"),
+        );
+        let long = vec!["x".repeat(200); 6].join("/");
+        check(&long, Err("name is longer than 1024 bytes"));
     }
 
     #[test]

@@ -620,11 +620,24 @@ impl Run {
 
     /// Streams `reader` into the blob `name` (a checkpoint, an image) in 4 MiB column
     /// segments, each with its CRC; the whole blob lands in one commit, or none of it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] when `name` breaks [`names::validate_blob_name`]'s rules (`/`
+    /// separates folders, `ckpt/epoch-3/model.pt`; no empty, `.` or `..` segment, no leading
+    /// or trailing `/`) or starts with [`crate::reduce::REDUCER_BLOB_PREFIX`], kept for the
+    /// run's stored reducers ([`Run::reducers`]); [`Error::Io`] when `reader` fails.
     pub fn put_bulk_from(&self, name: &str, reader: &mut dyn Read) -> Result<u64> {
-        names::validate_name(name).map_err(|reason| Error::InvalidName {
+        names::validate_blob_name(name).map_err(|reason| Error::InvalidName {
             name: name.to_string(),
             reason,
         })?;
+        if name.starts_with(crate::reduce::REDUCER_BLOB_PREFIX) {
+            return Err(Error::InvalidName {
+                name: name.to_string(),
+                reason: "names starting with 'reducer-' are kept for the run's stored reducers",
+            });
+        }
         let store = self.store.clone();
         let mut total = 0u64;
         self.update("put bulk data", |txn, _| {
@@ -715,7 +728,8 @@ impl Run {
         Ok(out)
     }
 
-    /// The run's blobs, by name.
+    /// The run's blobs, by name: the user's and the stored reducers' (named `reducer-*`;
+    /// [`Run::user_bulk_list`] leaves them out, [`Run::reducers`] decodes them).
     pub fn bulk_list(&self) -> Result<Vec<BulkInfo>> {
         self.store.read(|txn| {
             self.record_in(txn)?;
@@ -730,6 +744,14 @@ impl Run {
             }
             Ok(out)
         })
+    }
+
+    /// The blobs the user stored ([`Run::put_bulk`]), by name: [`Run::bulk_list`] without the
+    /// stored reducers.
+    pub fn user_bulk_list(&self) -> Result<Vec<BulkInfo>> {
+        let mut list = self.bulk_list()?;
+        list.retain(|info| !info.name.starts_with(crate::reduce::REDUCER_BLOB_PREFIX));
+        Ok(list)
     }
 
     /// Removes the blob `name`.

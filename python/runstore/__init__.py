@@ -30,7 +30,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 import numpy as np
 import pyarrow as pa
 
-from . import _active, _guard, _lifecycle, _native, _roots
+from . import _active, _bulk, _guard, _history, _lifecycle, _native, _reduce, _roots
 from ._active import (  # noqa: F401 - the module-level calls on the active run
     Config,
     Summary,
@@ -49,6 +49,7 @@ from ._active import (  # noqa: F401 - the module-level calls on the active run
     set_status_running,
     summary,
 )
+from ._reduce import ReduceResult
 from ._errors import *  # noqa: F401,F403
 from ._errors import (
     Error,
@@ -76,6 +77,7 @@ __all__ = [
     "active_run",
     "set_active_run",
     "to_arrow_table",
+    "ReduceResult",
     "ROLE_KEY",
     "Status",
     "default_store_path",
@@ -695,8 +697,11 @@ class Run:
         float column per key) through the streaming writer with group commit: the call
         returns at once and rows are durable within 100 ms; they are committed and sealed on
         :meth:`flush_log`, :meth:`close_log`, ``store.close()``, leaving a ``with`` block, or
-        interpreter exit. ``step`` defaults to the previous step + 1 (from 0). A key not seen
-        before starts a new table with the wider schema; a key left out is null.
+        interpreter exit. ``step`` defaults to the previous step + 1 (from 0, or after the
+        last step logged, when the run has logged before: a reopened store or a
+        :meth:`close_log` carries on in the run's newest step table). A key not seen before
+        starts a new table with the wider schema; a key left out is null. :meth:`history`
+        and :meth:`scalars` read all of it back as one history joined by step.
         """
         try:
             completed = self._r.log(values if type(values) is dict else dict(values), step)
@@ -716,16 +721,42 @@ class Run:
 
     @property
     def log_table(self) -> Optional[Table]:
-        """The table :meth:`log` is writing to, or None."""
+        """The step table :meth:`log` is writing to, or (before this handle logged) the run's
+        newest step table, where the next :meth:`log` carries on; None when the run has
+        never logged. Read everything logged with :meth:`history`."""
         url = self._r.log_table_url()
-        return None if url is None else self._store.table(url)
+        if url is not None:
+            return self._store.table(url)
+        return _history.resumed_log_table(self)
+
+    def history(self, keys: Optional[Sequence[str]] = None) -> pa.Table:
+        """Everything :meth:`log` wrote for this run, as one ``pyarrow.Table``: a ``step``
+        column (int64, one row per step, ascending), then one float64 column per key
+        (``keys``, default every key logged, in the order first logged).
+
+        :meth:`log` moves to a new, wider ``steps_NNNN`` table when a key appears, so train
+        loss per step and validation metrics per epoch land in different tables; this joins
+        them by step. A key not logged at a step is null (NaN in ``.to_pandas()``); when a
+        step was logged more than once, each key holds its last value. Rows this handle
+        logged are flushed first, so they are included. Zero-copy when the run's steps are
+        in one table and increasing. A key never logged raises :class:`NotFound` naming the
+        closest logged key."""
+        return _history.history(self, keys)
+
+    def scalars(self, key: str) -> "_history.Scalars":
+        """One logged key's points as numpy arrays: ``steps, values = run.scalars("loss")``
+        (int64 and float64, same length, step order), only the steps where ``key`` was
+        logged (no padding for steps that logged other keys; a logged NaN is kept). A key
+        never logged raises :class:`NotFound` naming the closest logged key."""
+        return _history.scalars(self, key)
 
     def flush_log(self) -> None:
         """Commits and seals the rows logged so far (logging can go on)."""
         self._r.flush_log()
 
     def close_log(self) -> None:
-        """Commits the logged rows and closes the logger."""
+        """Commits the logged rows and closes the logger (a later :meth:`log` carries on in
+        the same table, after its last step)."""
         self._r.close_log()
 
     # -- status
@@ -844,11 +875,18 @@ class Run:
         seed: int = 0,
         retain_source_embedding_column: bool = False,
         columns: Optional[Sequence[str]] = None,
-    ) -> Dict[str, str]:
+    ) -> ReduceResult:
         """Reduces the embedding columns of the run's metrics tables, one reducer per input
         table fitted on its newest table (3LC's ``reduce_embeddings_per_dataset``). Returns
-        ``{source table url: reduced table url}``. ``method`` is ``"umap"`` or ``"pca"``."""
-        return self._r.reduce_embeddings_per_dataset(
+        ``{source table url: reduced table url}`` (a :class:`ReduceResult`, whose
+        ``.reducers`` and ``.explained_variance_ratio`` give PCA's explained variance).
+        ``method`` is ``"umap"`` or ``"pca"``. The reduced column of ``x`` is ``x_umap`` /
+        ``x_pca``; a column that is itself a reduction is reduced again only when
+        ``columns`` names it. A source table kept (``delete_source_tables=False``) stays in
+        :attr:`metrics_tables`, the new table after it, and is not reduced twice by the
+        same method. A name in ``columns`` that no metrics table has raises
+        :class:`InvalidInput` listing the run's columns."""
+        return ReduceResult(self._r.reduce_embeddings_per_dataset(
             delete_source_tables,
             method,
             n_components,
@@ -857,7 +895,7 @@ class Run:
             seed,
             retain_source_embedding_column,
             list(columns) if columns is not None else None,
-        )
+        ))
 
     def reduce_embeddings_by_foreign_table_url(
         self,
@@ -871,10 +909,11 @@ class Run:
         seed: int = 0,
         retain_source_embedding_column: bool = False,
         columns: Optional[Sequence[str]] = None,
-    ) -> Dict[str, str]:
+    ) -> ReduceResult:
         """Reduces every metrics table of the run with the reducer fitted on the newest table
-        whose input table is ``foreign_table_url``. Returns ``{source url: reduced url}``."""
-        return self._r.reduce_embeddings_by_foreign_table_url(
+        whose input table is ``foreign_table_url``. Returns ``{source url: reduced url}`` as
+        a :class:`ReduceResult` (see :meth:`reduce_embeddings_per_dataset`)."""
+        return ReduceResult(self._r.reduce_embeddings_by_foreign_table_url(
             _url_of(foreign_table_url),
             delete_source_tables,
             method,
@@ -884,20 +923,37 @@ class Run:
             seed,
             retain_source_embedding_column,
             list(columns) if columns is not None else None,
-        )
+        ))
 
     # -- blobs
 
-    def put_bulk(self, name: str, data: bytes) -> int:
-        """Stores ``data`` as the blob ``name`` under the run's bulk data url."""
-        return self._r.put_bulk(name, bytes(data))
+    def put_bulk(self, name: str, data: Any) -> int:
+        """Stores ``data`` as the blob ``name`` under the run's bulk data url, replacing one of
+        that name, in one commit; returns its length in bytes.
+
+        ``data`` is bytes (or a bytearray or memoryview); a path (``str`` or
+        ``os.PathLike``), whose file is streamed without the GIL; a binary file object
+        (anything with ``read(n)``), read in 4 MiB chunks, never whole; or a numpy array,
+        stored in NumPy's ``.npy`` format with its dtype and shape, which
+        :meth:`bulk_array` gives back (an array of Python objects is refused: it would be
+        pickled). ``name`` may hold folders, ``"ckpt/epoch-3/model.pt"``; no segment may be
+        empty, ``.`` or ``..``, nor start with ``/``, and names starting with ``reducer-``
+        are kept for stored reducers (:class:`InvalidName`). A missing file raises
+        :class:`NotFound`."""
+        return _bulk.put(self, name, data)
 
     def bulk(self, name: str) -> bytes:
         """The blob ``name``'s bytes."""
         return self._r.bulk(name)
 
+    def bulk_array(self, name: str) -> np.ndarray:
+        """The numpy array :meth:`put_bulk` stored as the blob ``name``, with its dtype and
+        shape. :class:`InvalidInput` when the blob was not stored from an array."""
+        return _bulk.array(self, name)
+
     def bulk_list(self) -> List["tuple[str, int]"]:
-        """The run's blobs as ``(name, length)`` pairs."""
+        """The blobs the user stored, as ``(name, length)`` pairs (the reducers a reduction
+        stored are listed by :meth:`reducer_list`)."""
         return self._r.bulk_list()
 
     # -- the with block
@@ -908,6 +964,14 @@ class Run:
 
     def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
         _lifecycle.end_run(self, exc_type, exc)
+
+    def reducer_list(self) -> List[Dict[str, Any]]:
+        """The embedding reducers stored for this run by its reductions, one dict each:
+        ``name`` (its blob), ``method`` (``"pca"`` or ``"umap"``), ``column``,
+        ``foreign_table_url``, ``fitted_on``, ``n_components``, ``dim``, ``seed`` and
+        ``explained_variance_ratio`` (PCA's fraction of variance per component; None for
+        UMAP)."""
+        return self._r.reducer_list()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Run) and self._r == other._r
@@ -1046,7 +1110,10 @@ class Store:
         """Runs selected by ``filter`` (MLflow's search syntax plus OR, NOT and parentheses:
         ``"params.lr < 0.1 AND outputs.acc > 0.5"``), sorted by ``order_by``
         (``"outputs.acc DESC"``), at most ``limit``. ``.to_arrow()`` on the result gives their
-        parameters and outputs as a ``pyarrow.Table``."""
+        parameters and outputs as a ``pyarrow.Table``. A parameter or output key that no run
+        of the store has (a typo: ``params.LR`` where runs have ``lr``; keys are
+        case-sensitive) raises :class:`InvalidQuery` naming the closest key ("did you mean
+        'lr'?"), here and in ``to_arrow(columns=...)``; a key only some runs have is fine."""
         query = dict(project=project, filter=filter, order_by=order_by, limit=limit, offset=offset)
         runs = self._s.runs(**query)
         return RunList((Run(r, self) for r in runs), self, query)

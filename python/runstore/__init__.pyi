@@ -1,6 +1,7 @@
 """Type stubs of runstore (see __init__.py for the full docstrings)."""
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+import os
+from typing import Any, BinaryIO, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pyarrow as pa
@@ -73,6 +74,21 @@ class Table:
         self, column: str, start: Optional[int] = None, end: Optional[int] = None
     ) -> np.ndarray:
         """One column as numpy (an embedding column as a 2-D array)."""
+
+class ReduceResult(Dict[str, str]):
+    """{source url: reduced url}, with the reducers used and the tables deleted."""
+    reducers: List[Dict[str, Any]]
+    deleted: List[str]
+    @property
+    def explained_variance_ratio(self) -> Dict[str, List[float]]:
+        """PCA's explained variance ratio per reduced column."""
+
+class Scalars(Tuple[np.ndarray, np.ndarray]):
+    """One logged key's points: steps (int64) and values (float64)."""
+    @property
+    def steps(self) -> np.ndarray: ...
+    @property
+    def values(self) -> np.ndarray: ...
 
 class Run:
     """A run: 3LC's Run. A context manager: entering sets an EMPTY run RUNNING; leaving
@@ -204,11 +220,16 @@ class Run:
         (RunCompletedWarning) when the run is COMPLETED."""
     @property
     def log_table(self) -> Optional[Table]:
-        """The table log() writes to."""
+        """The step table log() writes to, or the run's newest (where log() carries on)."""
+    def history(self, keys: Optional[Sequence[str]] = None) -> pa.Table:
+        """Everything log() wrote, one row per step (ascending), one float64 column per key,
+        joined by step over the run's step tables; a never-logged key raises NotFound."""
+    def scalars(self, key: str) -> Scalars:
+        """One logged key's (steps, values) as numpy arrays, only where it was logged."""
     def flush_log(self) -> None:
         """Commits and seals the logged rows."""
     def close_log(self) -> None:
-        """Commits the logged rows and closes the logger."""
+        """Commits the logged rows and closes the logger (log() then carries on)."""
     def set_status(self, status: Union[int, float, str]) -> None:
         """Sets the status by code or name."""
     def set_status_running(self) -> None:
@@ -250,8 +271,11 @@ class Run:
         seed: int = 0,
         retain_source_embedding_column: bool = False,
         columns: Optional[Sequence[str]] = None,
-    ) -> Dict[str, str]:
-        """Reduces embeddings per input table; returns {source url: reduced url}."""
+    ) -> ReduceResult:
+        """Reduces embeddings per input table; returns {source url: reduced url} with
+        .reducers (PCA's explained variance) and .deleted. An unknown column raises
+        InvalidInput; a kept source stays listed; reductions are reduced again only when
+        named."""
     def reduce_embeddings_by_foreign_table_url(
         self,
         foreign_table_url: Union[str, Table],
@@ -264,14 +288,23 @@ class Run:
         seed: int = 0,
         retain_source_embedding_column: bool = False,
         columns: Optional[Sequence[str]] = None,
-    ) -> Dict[str, str]:
-        """Reduces with the reducer of foreign_table_url; returns {source url: reduced url}."""
-    def put_bulk(self, name: str, data: bytes) -> int:
-        """Stores a blob."""
+    ) -> ReduceResult:
+        """Reduces with the reducer of foreign_table_url; returns {source url: reduced url}
+        with .reducers and .deleted."""
+    def put_bulk(
+        self, name: str, data: Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", BinaryIO, np.ndarray]
+    ) -> int:
+        """Stores a blob from bytes, a path or binary file (streamed) or a numpy array (.npy,
+        dtype and shape kept); ``name`` may hold folders ("ckpt/epoch-3/model.pt")."""
     def bulk(self, name: str) -> bytes:
         """A blob's bytes."""
+    def bulk_array(self, name: str) -> np.ndarray:
+        """The numpy array put_bulk stored as the blob ``name``."""
     def bulk_list(self) -> List[Tuple[str, int]]:
-        """(name, length) of each blob."""
+        """(name, length) of each blob the user stored (not the stored reducers)."""
+    def reducer_list(self) -> List[Dict[str, Any]]:
+        """The stored embedding reducers: name, method, column, foreign_table_url, fitted_on,
+        n_components, dim, seed, explained_variance_ratio (PCA)."""
 
 class RunList(List[Run]):
     """Runs a query selected."""
@@ -319,7 +352,7 @@ class Store:
         project: Optional[str] = None,
         offset: Optional[int] = None,
     ) -> RunList:
-        """Runs selected by a filter, sorted, limited."""
+        """Runs selected by a filter, sorted, limited; a key no run has raises InvalidQuery."""
     def table(self, url: str) -> Table:
         """The table at url."""
     def tables(self, project: Optional[str] = None) -> List[Dict[str, Any]]:

@@ -167,7 +167,7 @@ fn class_name(error: &Error) -> &'static str {
         Error::InvalidInput { .. } => "InvalidInput",
         Error::RowCountMismatch { .. } => "RowCountMismatch",
         Error::SchemaMismatch { .. } => "SchemaMismatch",
-        Error::InvalidQuery { .. } => "InvalidQuery",
+        Error::InvalidQuery { .. } | Error::UnknownKey { .. } => "InvalidQuery",
         Error::InvalidValue { .. } => "InvalidValue",
         _ => "Error",
     }

@@ -9,6 +9,7 @@
 //! store's memory map; runstore errors become the exceptions of `runstore._errors`.
 
 mod arrow;
+mod bulk;
 mod convert;
 mod handles;
 mod writer;
@@ -60,7 +61,9 @@ fn cli_main(py: Python<'_>, argv: Vec<OsString>) -> u8 {
 }
 
 /// A per-step logger of one run: a streaming writer over the table `<run>/steps_NNNN` with a
-/// `step` column and one float column per key.
+/// `step` column and one float column per key. A new key moves it to a new, wider table (the
+/// rows written stay where they are: `Run.history` joins the tables by step); a first `log()`
+/// of a handle carries on in the run's newest step table (`resume_point`).
 struct Logger {
     writer: MetricsWriter,
     keys: Vec<String>,
@@ -609,15 +612,109 @@ impl PyRun {
     }
 }
 
+/// A reduction's report: `({source url: new url}, [reducer dict, ...], [deleted url, ...])`,
+/// each reducer dict with name, method, column, foreign_table_url, fitted_on, fitted_now and
+/// explained_variance_ratio (PCA's, else None).
+type ReportTuple<'py> = (Bound<'py, PyDict>, Vec<Bound<'py, PyDict>>, Vec<String>);
+
 fn report_dict<'py>(
     py: Python<'py>,
     report: &runstore::ReduceReport,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<ReportTuple<'py>> {
     let dict = PyDict::new(py);
     for (source, reduced) in &report.tables {
         dict.set_item(source, reduced)?;
     }
-    Ok(dict)
+    let reducers = report
+        .reducers
+        .iter()
+        .map(|summary| {
+            let reducer = PyDict::new(py);
+            reducer.set_item("name", &summary.name)?;
+            reducer.set_item("method", summary.method.suffix())?;
+            reducer.set_item("column", &summary.column)?;
+            reducer.set_item("foreign_table_url", &summary.foreign_table_url)?;
+            reducer.set_item("fitted_on", &summary.fitted_on)?;
+            reducer.set_item("fitted_now", summary.fitted_now)?;
+            reducer.set_item(
+                "explained_variance_ratio",
+                summary.explained_variance_ratio.clone(),
+            )?;
+            Ok(reducer)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((dict, reducers, report.deleted.clone()))
+}
+
+/// The number of a step table's url (`<run url>/steps_NNNN`, what `log()` creates), or `None`
+/// for any other table.
+fn step_table_number(url: &str) -> Option<u64> {
+    let (_, name) = url.rsplit_once('/')?;
+    let digits = name.strip_prefix("steps_")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The keys of a table with a logger's schema (`step` Int64, then Float64 columns), or `None`
+/// when the table has another schema (a user's table that happens to be named `steps_NNNN`).
+fn logger_keys(schema: &Schema) -> Option<Vec<String>> {
+    let (step, rest) = schema.fields().split_first()?;
+    if step.name() != "step" || step.data_type() != &DataType::Int64 {
+        return None;
+    }
+    rest.iter()
+        .map(|field| (field.data_type() == &DataType::Float64).then(|| field.name().clone()))
+        .collect()
+}
+
+/// Where a first `log()` of a run in this handle carries on: the run's newest step table (the
+/// one `log()` wrote last, in this session before `close_log()` or in an earlier one) with its
+/// keys, and the step after the largest logged in any step table. So reopening a store neither
+/// restarts the steps at 0 (which would overwrite history joined by step) nor starts a table
+/// per session. `None` when the run has no step table.
+fn resume_point(run: &Run) -> runstore::Result<Option<(String, Vec<String>, i64)>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use arrow_array::Array;
+    let mut newest: Option<(u64, String, Vec<String>)> = None;
+    let mut next_step = 0i64;
+    for table in run.metrics_table_handles()? {
+        let Some(number) = step_table_number(table.url()) else {
+            continue;
+        };
+        let Some(keys) = logger_keys(table.schema()?.as_ref()) else {
+            continue;
+        };
+        let last = table
+            .query()
+            .columns(&["step"])
+            .order_by("step", true)
+            .limit(1)
+            .batches()?;
+        for batch in &last {
+            let steps = batch.column(0).as_primitive::<Int64Type>();
+            if !steps.is_empty() && steps.is_valid(0) {
+                next_step = next_step.max(steps.value(0).saturating_add(1));
+            }
+        }
+        if newest.as_ref().is_none_or(|(n, _, _)| number > *n) {
+            newest = Some((number, table.url().to_string(), keys));
+        }
+    }
+    Ok(newest.map(|(_, url, keys)| (url, keys, next_step)))
+}
+
+/// A logger's writer options: group commit over `window`, or each row committed when zero.
+fn logger_options(window: Duration) -> WriterOptions {
+    WriterOptions {
+        durability: if window.is_zero() {
+            WriteDurability::Immediate
+        } else {
+            WriteDurability::Group { window }
+        },
+    }
 }
 
 /// The schema of a logger's table: `step` (Int64) then one nullable Float64 per key.
@@ -976,7 +1073,7 @@ impl PyRun {
         py.detach(|| run.add_metrics_table(&url)).py(py)
     }
 
-    /// Reduces embeddings per dataset; returns {source url: reduced url}.
+    /// Reduces embeddings per dataset; returns the report (`report_dict`).
     #[pyo3(signature = (delete_source_tables, method, n_components, n_neighbors, min_dist, seed, retain_source_embedding_column, columns))]
     #[allow(clippy::too_many_arguments)]
     fn reduce_embeddings_per_dataset<'py>(
@@ -990,7 +1087,7 @@ impl PyRun {
         seed: u64,
         retain_source_embedding_column: bool,
         columns: Option<Vec<String>>,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    ) -> PyResult<ReportTuple<'py>> {
         let run = self.run(py)?;
         let options = PyRun::reduce_options(
             method,
@@ -1023,7 +1120,7 @@ impl PyRun {
         seed: u64,
         retain_source_embedding_column: bool,
         columns: Option<Vec<String>>,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    ) -> PyResult<ReportTuple<'py>> {
         let run = self.run(py)?;
         let options = PyRun::reduce_options(
             method,
@@ -1056,6 +1153,35 @@ impl PyRun {
         let window = Duration::from_secs_f64(window_ms.max(0.0) / 1000.0);
         let mut loggers = self.shared.lock(py);
         let id = self.id;
+        if let std::collections::hash_map::Entry::Vacant(vacant) = loggers.entry(id) {
+            // The first call of this handle: carry on in the run's step table, if it has one.
+            let run = self.run(py)?;
+            let resumed = py
+                .detach(|| -> runstore::Result<Option<Logger>> {
+                    let Some((url, keys, next_step)) = resume_point(&run)? else {
+                        return Ok(None);
+                    };
+                    let status = run.status()?;
+                    let writer = MetricsWriter::open(run.store(), &url, &logger_options(window))?;
+                    let index = keys
+                        .iter()
+                        .enumerate()
+                        .map(|(i, key)| (key.clone(), i))
+                        .collect();
+                    Ok(Some(Logger {
+                        writer,
+                        keys,
+                        index,
+                        next_step,
+                        window,
+                        completed: status == RunStatus::Completed,
+                    }))
+                })
+                .py(py)?;
+            if let Some(logger) = resumed {
+                vacant.insert(logger);
+            }
+        }
         // Read the values first (with the GIL): the row in the logger's key order, and any
         // key it does not have yet.
         let mut new_keys: Vec<String> = Vec::new();
@@ -1104,13 +1230,7 @@ impl PyRun {
             };
             keys.extend(new_keys);
             let schema = logger_schema(&keys);
-            let options = WriterOptions {
-                durability: if window.is_zero() {
-                    WriteDurability::Immediate
-                } else {
-                    WriteDurability::Group { window }
-                },
-            };
+            let options = logger_options(window);
             let run = self.run(py)?;
             let (writer, status) = py
                 .detach(|| {
@@ -1188,7 +1308,8 @@ impl PyRun {
         Ok(())
     }
 
-    /// Closes this run's logger (flushing its rows); a later `log()` starts a new table.
+    /// Closes this run's logger (flushing its rows); a later `log()` carries on in the same
+    /// table, after its last step.
     fn close_log(&self, py: Python<'_>) -> PyResult<()> {
         self.shared.close_loggers(py, Some(self.id))
     }
@@ -1200,6 +1321,35 @@ impl PyRun {
         py.detach(|| run.put_bulk(&name, &bytes)).py(py)
     }
 
+    /// Streams the file at `path` into the blob `name` without the GIL; returns its length.
+    fn put_bulk_file(&self, py: Python<'_>, name: String, path: PathBuf) -> PyResult<u64> {
+        let run = self.run(py)?;
+        py.detach(|| {
+            let mut file = bulk::open_source(&path)?;
+            run.put_bulk_from(&name, &mut file)
+        })
+        .py(py)
+    }
+
+    /// Streams the binary file object `file` into the blob `name`, `read` at most
+    /// `chunk_bytes` at a time (the GIL released between reads); returns its length. An
+    /// exception `read` raises is raised again as it was.
+    fn put_bulk_reader(
+        &self,
+        py: Python<'_>,
+        name: String,
+        file: Py<PyAny>,
+        chunk_bytes: usize,
+    ) -> PyResult<u64> {
+        let run = self.run(py)?;
+        let mut reader = bulk::PyReader::new(file, chunk_bytes);
+        let result = py.detach(|| run.put_bulk_from(&name, &mut reader));
+        if let Some(error) = reader.error.take() {
+            return Err(error);
+        }
+        result.py(py)
+    }
+
     /// The blob `name`'s bytes.
     fn bulk<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyBytes>> {
         let run = self.run(py)?;
@@ -1207,11 +1357,41 @@ impl PyRun {
         Ok(PyBytes::new(py, &bytes))
     }
 
-    /// The run's blobs: a list of (name, length) tuples.
+    /// The run's blobs the user stored (not its stored reducers): (name, length) tuples.
     fn bulk_list(&self, py: Python<'_>) -> PyResult<Vec<(String, u64)>> {
         let run = self.run(py)?;
-        let list = py.detach(|| run.bulk_list()).py(py)?;
+        let list = py.detach(|| run.user_bulk_list()).py(py)?;
         Ok(list.into_iter().map(|b| (b.name, b.len)).collect())
+    }
+
+    /// The run's stored reducers, one dict each: name, method, column, foreign_table_url,
+    /// fitted_on, n_components, dim (the embedding width), seed and, for PCA,
+    /// explained_variance_ratio (None for UMAP).
+    fn reducer_list<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let run = self.run(py)?;
+        let reducers = py.detach(|| run.reducers()).py(py)?;
+        reducers
+            .iter()
+            .map(|reducer| {
+                let dict = PyDict::new(py);
+                dict.set_item("name", &reducer.name)?;
+                dict.set_item("method", reducer.model.method().suffix())?;
+                dict.set_item("column", &reducer.column)?;
+                dict.set_item("foreign_table_url", &reducer.foreign_table_url)?;
+                dict.set_item("fitted_on", &reducer.fitted_on)?;
+                dict.set_item("n_components", reducer.model.n_components())?;
+                dict.set_item("dim", reducer.model.dim())?;
+                dict.set_item("seed", reducer.seed)?;
+                let explained = match &reducer.model {
+                    runstore::reduce::Model::Pca(model) => {
+                        Some(model.explained_variance_ratio.clone())
+                    }
+                    runstore::reduce::Model::Umap(_) => None,
+                };
+                dict.set_item("explained_variance_ratio", explained)?;
+                Ok(dict)
+            })
+            .collect()
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {

@@ -419,7 +419,8 @@ def test_leaving_a_run_block_completes_it_and_commits_its_rows(tmp_path):
             assert run.status == "RUNNING"  # entering starts an EMPTY run
             run.log({"loss": 1.0})
         assert run.status == "COMPLETED"
-        assert run.log_table is None  # the logger was closed, its rows committed
+        # the logger was closed, its rows committed (log_table names the run's step table)
+        assert run.log_table.num_rows == 1
         assert [t.num_rows for t in run.metrics_tables] == [1]
         with store.init("p", "collecting") as run:
             run.set_status_collecting()
@@ -592,7 +593,7 @@ def test_the_command_line_comes_with_the_package(tmp_path):
     # exit codes and messages as the binary's
     proc = command("show", str(path), "p/runs/missing")
     assert proc.returncode == 1
-    assert proc.stderr.startswith("runstore: ") and "p/runs/missing" in proc.stderr
+    assert proc.stderr.startswith("runstore: ") and 'no run "missing"' in proc.stderr
     proc = command("no-such-command")
     assert proc.returncode == 2 and "Usage" in proc.stderr
     proc = command("--help")

@@ -581,11 +581,11 @@ def test_handles_after_close_and_misc(tmp_path):
     assert run.log_table is None
     run.log({"loss": 1.0})
     run.close_log()
-    run.log({"loss": 2.0})  # a new logger, a new table
+    run.log({"loss": 2.0})  # a new logger, carrying on in the same table
     store.flush()
-    assert [t.num_rows for t in run.metrics_tables] == [1, 1]
+    assert [t.num_rows for t in run.metrics_tables] == [2]
     assert run.metrics_tables[0] == store.table("p/runs/r/steps_0000")
-    assert {t["url"] for t in store.tables()} == {"p/runs/r/steps_0000", "p/runs/r/steps_0001"}
+    assert {t["url"] for t in store.tables()} == {"p/runs/r/steps_0000"}
     assert repr(run) == "Run('p/runs/r')" and "m.runs" in repr(store)
     store.close()
     store.close()  # idempotent

@@ -1,6 +1,7 @@
 //! The reads a run query makes (`query::runs`), each over tables opened once per query: the
 //! name index walked in (project, name) order, a key-index path's whole column or one run's
-//! entry in it, the output order index walked from either end, and a run's own rows (its
+//! entry in it, whether any run holds a path and the distinct paths (a "did you mean"'s
+//! candidates), the output order index walked from either end, and a run's own rows (its
 //! record, its parameters, its outputs in sequence order).
 //!
 //! What a query does with them (planning, evaluation, ordering) is `query`'s; this module only
@@ -129,6 +130,16 @@ impl ParamIndex {
             .map(|bytes| index::decode_param(&bytes))
             .transpose()
     }
+
+    /// Whether any run holds the encoded parameter path `path`.
+    pub(crate) fn holds(&self, path: &[u8], op: &'static str) -> Result<bool> {
+        holds_path(&self.table, path, op)
+    }
+
+    /// The distinct parameter paths of every run (at most [`KEY_PATHS_LISTED_MAX`]).
+    pub(crate) fn paths(&self, op: &'static str) -> Result<Vec<Vec<String>>> {
+        key_paths(&self.table, op)
+    }
 }
 
 /// The output half of the key index (`output_index`), opened for reads by path.
@@ -170,6 +181,16 @@ impl OutputIndex {
             .map(|bytes| OutputStats::decode_parts(&bytes, parts))
             .transpose()
     }
+
+    /// Whether any run holds the encoded output path `path`.
+    pub(crate) fn holds(&self, path: &[u8], op: &'static str) -> Result<bool> {
+        holds_path(&self.table, path, op)
+    }
+
+    /// The distinct output paths of every run (at most [`KEY_PATHS_LISTED_MAX`]).
+    pub(crate) fn paths(&self, op: &'static str) -> Result<Vec<Vec<String>>> {
+        key_paths(&self.table, op)
+    }
 }
 
 /// The key of an `output_order` entry: (encoded path, rank, bits, run id).
@@ -177,6 +198,58 @@ type OrderKey = (&'static [u8], u8, u64, u64);
 
 /// One entry of a redb range over a table keyed `K`, as redb hands it out.
 type Entry<'a, K> = redb::Result<(AccessGuard<'a, K>, AccessGuard<'a, Sealed>)>;
+
+/// Most distinct key paths [`key_paths`] lists: the candidates of a "did you mean" when a query
+/// names a key no run has. Each is one B-tree seek; a store with more keys than this still
+/// gets its error, with a suggestion drawn from the first ones in path order.
+pub(crate) const KEY_PATHS_LISTED_MAX: usize = 10_000;
+
+/// Whether any run holds the encoded key path `path` in a key index table.
+fn holds_path(
+    table: &ReadOnlyTable<(&'static [u8], u64), Sealed>,
+    path: &[u8],
+    op: &'static str,
+) -> Result<bool> {
+    Ok(table
+        .range((path, 0)..=(path, u64::MAX))
+        .db(op)?
+        .next()
+        .transpose()
+        .db(op)?
+        .is_some())
+}
+
+/// The distinct key paths of a key index table, in path order, at most
+/// [`KEY_PATHS_LISTED_MAX`]: one seek per path, past every run holding it.
+fn key_paths(
+    table: &ReadOnlyTable<(&'static [u8], u64), Sealed>,
+    op: &'static str,
+) -> Result<Vec<Vec<String>>> {
+    let mut paths: Vec<Vec<String>> = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    while paths.len() < KEY_PATHS_LISTED_MAX {
+        let next = match &after {
+            None => table.range::<(&[u8], u64)>(..).db(op)?.next(),
+            Some(last) => table
+                .range::<(&[u8], u64)>((
+                    std::ops::Bound::Excluded((last.as_slice(), u64::MAX)),
+                    std::ops::Bound::Unbounded,
+                ))
+                .db(op)?
+                .next(),
+        };
+        let Some(entry) = next else { break };
+        let (key, _) = entry.db(op)?;
+        let encoded = key.value().0.to_vec();
+        let path = index::decode_path(&encoded).ok_or_else(|| Error::Corrupted {
+            at: Location::Catalog,
+            reason: format!("{}: a key path that does not decode", table.name()),
+        })?;
+        paths.push(path);
+        after = Some(encoded);
+    }
+    Ok(paths)
+}
 
 /// The output order index (`output_order`), opened for walks along one path.
 pub(crate) struct OutputOrder {

@@ -103,12 +103,12 @@ pub fn copy(
     if super::files::same_file(source, dest) {
         let store = Store::open_waiting(source, wait)
             .with_context(|| format!("opening {}", source.display()))?;
-        return Ok(store.run(run_url)?.copy(&options)?);
+        return Ok(super::find::run(&store, source, run_url)?.copy(&options)?);
     }
     let source_store =
         Store::open_read_only(source).with_context(|| format!("opening {}", source.display()))?;
     let dest_store = retry_while_open(wait, || Store::open_or_create(dest))
         .with_context(|| format!("opening {}", dest.display()))?;
-    let run = source_store.run(run_url)?;
+    let run = super::find::run(&source_store, source, run_url)?;
     Ok(run.copy_to(&dest_store, &options)?)
 }

@@ -370,15 +370,12 @@ fn write_demo(store: &Store) -> Result<()> {
             },
         )?;
         if status == "COMPLETED" {
-            // A 2-D PCA of the embeddings, for plotting (`embedding_pca`, in a new table that
-            // 3LC lists in the source's place); the source stays listed too.
-            let report = run.reduce_embeddings_per_dataset(&ReduceOptions {
+            // A 2-D PCA of the embeddings, for plotting (`embedding_pca`, in a new table listed
+            // after the source, which is kept).
+            run.reduce_embeddings_per_dataset(&ReduceOptions {
                 method: Method::Pca,
                 ..ReduceOptions::default()
             })?;
-            for (source, _) in &report.tables {
-                run.add_metrics_table(source)?;
-            }
         }
         // A small stand-in checkpoint, streamed into the store as a blob.
         let checkpoint: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 251) as u8).collect();

@@ -49,6 +49,6 @@ pub fn run(args: Args, wait: Duration) -> Result<ExitCode> {
         })
         .collect::<Result<Vec<_>>>()?;
     let store = open_for_writing(&path, shared, wait)?;
-    store.run(&run_url)?.add_output_values(&values)?;
+    super::find::run(&store, &path, &run_url)?.add_output_values(&values)?;
     Ok(ExitCode::SUCCESS)
 }

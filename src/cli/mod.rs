@@ -16,6 +16,7 @@ mod delete;
 mod demo;
 mod export;
 mod files;
+mod find;
 mod info;
 mod init;
 mod json_args;

@@ -71,7 +71,7 @@ pub enum MethodArg {
 pub fn run(args: Args, wait: Duration, out: &mut impl Write) -> Result<ExitCode> {
     let store = Store::open_waiting(&args.path, wait)
         .with_context(|| format!("opening {}", args.path.display()))?;
-    let run = store.run(&args.run_url)?;
+    let run = super::find::run(&store, &args.path, &args.run_url)?;
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
         if let Ok(style) =

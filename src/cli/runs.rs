@@ -19,11 +19,13 @@ use super::text::echo;
 pub struct Args {
     /// The store file.
     path: PathBuf,
-    /// Only runs of this project.
+    /// Only runs of this project (an error naming the closest project when there is none).
     #[arg(long)]
     project: Option<String>,
     /// Only runs this filter selects: MLflow's search syntax plus OR, NOT and parentheses,
-    /// e.g. "params.lr < 0.01 AND outputs.acc > 0.5".
+    /// e.g. "params.lr < 0.01 AND outputs.acc > 0.5". A parameter or output key that no
+    /// run has, here, in --order-by or in --columns, is an error with the closest key (keys
+    /// are case-sensitive); one that only some runs have is not.
     #[arg(long)]
     filter: Option<String>,
     /// Sort keys, e.g. "outputs.acc DESC, name"; nulls last.
@@ -73,6 +75,7 @@ pub fn run(args: Args, out: &mut impl Write) -> Result<ExitCode> {
     let store = open_read(&path)?;
     let mut query = store.query_runs().offset(offset);
     if let Some(project) = &project {
+        super::find::project_exists(&store, &path, project)?;
         query = query.project(project);
     }
     if let Some(filter) = &filter {
@@ -89,9 +92,17 @@ pub fn run(args: Args, out: &mut impl Write) -> Result<ExitCode> {
         query = query.limit(limit);
     }
     let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    // Only a key that does not parse is about `--columns` alone; an unknown key (in the filter,
+    // the sort keys or the columns) names itself.
     let (runs, table) = query
         .run_with_values(&key_refs)
-        .with_context(|| format!("--columns {}", echo(columns.as_deref().unwrap_or_default())))?;
+        .map_err(|error| match error {
+            runstore::Error::InvalidQuery { .. } => anyhow::Error::new(error).context(format!(
+                "--columns {}",
+                echo(columns.as_deref().unwrap_or_default())
+            )),
+            other => anyhow::Error::new(other),
+        })?;
     // The table starts with project, name and url; the requested columns follow.
     let first_value = table.num_columns() - keys.len();
     let value_columns = &table.columns()[first_value..];

@@ -39,6 +39,6 @@ pub fn run(args: Args, wait: Duration) -> Result<ExitCode> {
     } = args;
     let status = RunStatus::parse(&status)?;
     let store = open_for_writing(&path, shared, wait)?;
-    store.run(&run_url)?.set_status(status)?;
+    super::find::run(&store, &path, &run_url)?.set_status(status)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -32,7 +32,7 @@ pub fn run(args: Args, out: &mut impl Write) -> Result<ExitCode> {
         json,
     } = args;
     let store = open_read(&path)?;
-    let run = store.run(&run_url)?;
+    let run = super::find::run(&store, &path, &run_url)?;
     if json {
         writeln!(out, "{:#}", run_json(&run)?)?;
     } else {

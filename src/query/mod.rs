@@ -14,3 +14,15 @@ mod values;
 pub use runs::RunQuery;
 pub use scan::{Agg, AggFunc, TableQuery, DOWNSAMPLE_BUCKETS_MAX};
 pub use values::VALUE_COLUMNS_MAX;
+
+/// The name in `candidates` that `word` most likely mistypes, as the query errors' "did you
+/// mean" picks it: the same letters in another case (names are case-sensitive), a name one or
+/// two edits away (words of three characters or more), or the shortest name `word` begins.
+/// `None` when no name is that close. The command line uses it to name the project or run a
+/// user meant.
+pub fn suggest<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str> + Clone,
+) -> Option<&'c str> {
+    filter::suggest_key(word, candidates)
+}

@@ -127,7 +127,8 @@ impl RunQuery {
     }
 
     /// Only runs the filter selects (MLflow's search syntax, made a superset: see
-    /// `query::filter`). A blank filter selects every run.
+    /// `query::filter`). A blank filter selects every run. Keys are checked when the query
+    /// runs ([`RunQuery::run`]'s [`Error::UnknownKey`]); this checks the syntax.
     pub fn filter(mut self, text: &str) -> Result<RunQuery> {
         self.query.filter = filter::parse_filter(text).map_err(filter_error)?;
         Ok(self)
@@ -159,13 +160,20 @@ impl RunQuery {
 
     /// Runs the query on one snapshot and returns the runs in order (by project and name
     /// when no sort key is given).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownKey`] when the filter or a sort key names a parameter or output key
+    /// that no run of the store holds (checked here, at run time, against the key index, not
+    /// when the text is parsed: `filter` and `order_by` only parse); a key some runs hold is
+    /// fine, and a run without it reads as null.
     pub fn run(&self) -> Result<Vec<Run>> {
         Ok(self.select(&[])?.into_iter().map(|(run, _)| run).collect())
     }
 
     /// How many runs the filter selects (of the project), before the offset and the limit: the
     /// `total` beside a page of [`RunQuery::run`]. Reads one snapshot, which a writer's commit
-    /// between the two calls may make differ from the page's.
+    /// between the two calls may make differ from the page's. Errors as [`RunQuery::run`].
     pub fn count(&self) -> Result<u64> {
         if self.query.filter.is_none() {
             return self.store.read(|txn| match &self.project {
@@ -191,6 +199,7 @@ impl RunQuery {
         };
         let plan = Plan::new(&counting.query, &[]);
         let selected = self.store.read(|txn| {
+            check_keys(txn, &counting.query, &[])?;
             if plan.indexable && catalog::has_index(txn)? {
                 counting.select_indexed(txn, &plan)
             } else {
@@ -219,6 +228,7 @@ impl RunQuery {
             (Plan::new(&self.query, columns), None)
         };
         let selected = self.store.read(|txn| {
+            check_keys(txn, &self.query, columns)?;
             let mut selected = match self.select_in_name_order(txn, &plan)? {
                 Some(selected) => self.finish(txn, selected, true)?,
                 None => {
@@ -998,6 +1008,128 @@ fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
         }
     }
     out
+}
+
+/// Most parameter and output rows [`check_keys`] reads to confirm that a key the index lacks
+/// is held nowhere (a key whose every value is null is not indexed): a few tens of
+/// milliseconds. Past it the key gets the benefit of the doubt and the query runs.
+const KEY_CONFIRM_ROWS_MAX: usize = 100_000;
+
+/// Refuses a query naming a parameter or output path that no run of the store holds (a
+/// typo: `params.LR` where runs have `lr`, `outputs.val_acc` for `val_accuracy`), with the
+/// closest key of the same kind as a suggestion: the answer would otherwise be silently empty
+/// or all null. A path some run holds passes, whatever the project (a filter on a key only some
+/// runs have is a real question), and so does a path named only in a comparison that holds
+/// for a run without it (`params.x IS NULL`, `outputs.loss.count = 0`: absence is the
+/// question). Answered from the key index, one seek per path named, confirmed from the runs'
+/// rows before refusing (a key holding only nulls is not indexed); a store without the index
+/// (a read-only open of a catalog version 1 store), a store without runs and a path too long
+/// to index are not checked.
+fn check_keys(txn: &ReadTransaction, query: &Query, columns: &[Operand]) -> Result<()> {
+    let op = "check query keys";
+    let mut operands: Vec<&Operand> = Vec::new();
+    if let Some(filter) = &query.filter {
+        collect_asserted(filter, &mut operands);
+    }
+    operands.extend(query.order_by.iter().map(|key| &key.operand));
+    operands.extend(columns);
+    let mut params: Vec<&[String]> = Vec::new();
+    let mut outputs: Vec<&[String]> = Vec::new();
+    for operand in operands {
+        match operand {
+            Operand::Param(path) if index::is_indexable(path) => params.push(path),
+            Operand::Output { key, .. } if index::is_indexable(key) => outputs.push(key),
+            _ => {}
+        }
+    }
+    if params.is_empty() && outputs.is_empty() {
+        return Ok(());
+    }
+    if !catalog::has_index(txn)? || catalog::count_rows(txn, catalog::RUNS)? == 0 {
+        return Ok(());
+    }
+    let unknown = |kind: &'static str, path: &[String], known: Vec<Vec<String>>| {
+        let key = path.join(".");
+        let known: Vec<String> = known.iter().map(|path| path.join(".")).collect();
+        let suggestion =
+            filter::suggest_key(&key, known.iter().map(String::as_str)).map(str::to_owned);
+        Error::UnknownKey {
+            kind,
+            key,
+            suggestion,
+        }
+    };
+    let param_index = ParamIndex::open(txn)?;
+    for path in params {
+        if !param_index.holds(&index::encode_path(path), op)? && !held_in_rows(txn, path, true)? {
+            return Err(unknown("parameter", path, param_index.paths(op)?));
+        }
+    }
+    let output_index = OutputIndex::open(txn)?;
+    for path in outputs {
+        if !output_index.holds(&index::encode_path(path), op)? && !held_in_rows(txn, path, false)? {
+            return Err(unknown("output", path, output_index.paths(op)?));
+        }
+    }
+    Ok(())
+}
+
+/// The operands of `expr`'s comparisons that do not hold for a run lacking the key (the
+/// value an absent key gives: null, or 0 for a count).
+fn collect_asserted<'a>(expr: &'a Expr, into: &mut Vec<&'a Operand>) {
+    match expr {
+        Expr::Comparison(comparison) => {
+            let absent = match &comparison.operand {
+                Operand::Output {
+                    aggregate: Aggregate::Count,
+                    ..
+                } => Value::Int(0),
+                _ => Value::Null,
+            };
+            if !comparison.holds_for(&absent) {
+                into.push(&comparison.operand);
+            }
+        }
+        Expr::And(parts) | Expr::Or(parts) => {
+            for part in parts {
+                collect_asserted(part, into);
+            }
+        }
+        Expr::Not(inner) => collect_asserted(inner, into),
+    }
+}
+
+/// Whether some run's parameters (`params`) or output values hold `path`, with any value,
+/// null included, read from the runs' own rows; `true` past [`KEY_CONFIRM_ROWS_MAX`] rows.
+fn held_in_rows(txn: &ReadTransaction, path: &[String], params: bool) -> Result<bool> {
+    let op = "check query keys";
+    let rows = RunRows::open(txn)?;
+    let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+    let mut read = 0usize;
+    for id in catalog::runs::run_ids(txn, op)? {
+        if params {
+            read += 1;
+            if let Some(bytes) = rows.params(id)? {
+                if decode_path(&bytes, &keys, "parameters")?.is_some() {
+                    return Ok(true);
+                }
+            }
+        } else {
+            for row in rows.outputs(id, op)? {
+                read += 1;
+                if decode_path(row?.payload()?, &keys, "output value")?.is_some() {
+                    return Ok(true);
+                }
+                if read > KEY_CONFIRM_ROWS_MAX {
+                    return Ok(true);
+                }
+            }
+        }
+        if read > KEY_CONFIRM_ROWS_MAX {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Parameter and output operands the filter cannot be true without: a run lacking any of them

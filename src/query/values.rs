@@ -102,7 +102,8 @@ impl RunQuery {
     /// direction, a comparison, several keys or a blank key), when two keys are written the
     /// same or one is `project`, `name` or `url` (always present), or when there are more than
     /// [`VALUE_COLUMNS_MAX`] keys; its `column` points into the key and its message names it.
-    /// Otherwise the errors of [`RunQuery::run`].
+    /// [`Error::UnknownKey`] when a key names a parameter or output no run holds (with a
+    /// suggestion). Otherwise the errors of [`RunQuery::run`].
     pub fn values(&self, columns: &[&str]) -> Result<RecordBatch> {
         Ok(self.run_with_values(columns)?.1)
     }

@@ -46,6 +46,10 @@ pub use model::{Model, StoredReducer, COMPONENTS_MAX, EMBEDDING_WIDTH_MAX, NEIGH
 pub const REDUCED_FROM_KEY: &str = "runstore.reduced_from";
 /// Field-metadata key of a reduced column: the blob name of the reducer that made it.
 pub const REDUCER_KEY: &str = "runstore.reducer";
+/// Field-metadata key of a reduced column: the url of the table it was reduced from, so a
+/// later reduction knows that table's column is done (the source stays listed in the run's
+/// metrics unless deleted).
+pub const REDUCED_FROM_TABLE_KEY: &str = "runstore.reduced_from_table";
 /// Blob names of stored reducers start with this.
 pub const REDUCER_BLOB_PREFIX: &str = "reducer-";
 
@@ -124,8 +128,9 @@ pub struct ReduceOptions {
     pub min_dist: f64,
     /// Seed of every random choice: the same seed and data give the same output.
     pub seed: u64,
-    /// Delete the source tables (those owned by this run) in the same commit. 3LC's default
-    /// is true; runstore keeps them unless asked.
+    /// Delete the source tables (those owned by this run) in the same commit; the new table
+    /// takes a deleted source's place in the run's metrics. 3LC's default is true; runstore
+    /// keeps them unless asked, and a kept source stays listed, the new table right after it.
     pub delete_source_tables: bool,
     /// Keep the source embedding column in the new tables, next to the reduced one.
     pub retain_source_embedding_column: bool,
@@ -249,9 +254,18 @@ pub struct ReduceReport {
 impl Run {
     /// Reduces the embedding columns of every metrics table of the run, one reducer per foreign
     /// (input) table and column, fitted on the group's newest table and applied to the others
-    /// (3LC's `reduce_embeddings_per_dataset`). Tables already reduced (holding `<col>_<method>`)
-    /// and tables without embedding columns are left alone; with nothing to reduce, the report
-    /// is empty and nothing changes, the status included. See [`ReduceOptions`].
+    /// (3LC's `reduce_embeddings_per_dataset`). Tables already reduced (holding `<col>_<method>`,
+    /// or listed beside their reduction with this method) and tables without embedding columns
+    /// are left alone, and so are columns that are themselves reductions (`x_pca`) unless
+    /// [`ReduceOptions::columns`] names them; with nothing to reduce, the report is empty and
+    /// nothing changes, the status included. PCA's explained variance is in the report's
+    /// [`ReducerSummary::explained_variance_ratio`]. See [`ReduceOptions`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming the run's columns when [`ReduceOptions::columns`] names
+    /// one no metrics table of the run has; [`Error::SchemaMismatch`] when a named column is
+    /// not an embedding (a `FixedSizeList` of floats).
     pub fn reduce_embeddings_per_dataset(&self, options: &ReduceOptions) -> Result<ReduceReport> {
         self.reduce(options, Scope::PerDataset)
     }
@@ -397,8 +411,18 @@ impl Run {
                     }
                 }
                 Scope::PerDataset | Scope::ByForeignTable(_) => {
+                    check_named_columns(&sources, options, &self.url())?;
+                    let done = reduced_already(&sources);
                     for source in &mut sources {
                         for column in embedding_columns(&source.schema, options, &source.record)? {
+                            if done.contains(&(
+                                source.record.url.clone(),
+                                column.clone(),
+                                options.method.suffix(),
+                            )) {
+                                // Reduced by an earlier reduction into a table still listed.
+                                continue;
+                            }
                             let group = match scope {
                                 Scope::ByForeignTable(url) => url.clone(),
                                 _ => source.record.foreign_table_url.clone(),
@@ -574,6 +598,7 @@ impl Run {
                         n_components: stored.model.n_components(),
                         reducer: slot.name.clone(),
                         suffix: stored.model.method().suffix(),
+                        table: source.record.url.clone(),
                     },
                 );
                 applied += 1;
@@ -625,15 +650,19 @@ impl Run {
                     row_count: new_record.sealed_rows + new_record.tail_rows,
                     file_size: table::table_bytes(&new_record),
                 };
+                let deleted = options.delete_source_tables && source.record.run_id == self.id();
+                // A deleted source's entry becomes the new table's; a kept source stays listed,
+                // the new table right after it.
                 match run_record
                     .metrics
-                    .iter_mut()
-                    .find(|m| m.url == source.record.url)
+                    .iter()
+                    .position(|m| m.url == source.record.url)
                 {
-                    Some(entry) => *entry = info,
+                    Some(at) if deleted => run_record.metrics[at] = info,
+                    Some(at) => run_record.metrics.insert(at + 1, info),
                     None => run_record.metrics.push(info),
                 }
-                if options.delete_source_tables && source.record.run_id == self.id() {
+                if deleted {
                     table::delete_table(txn, source.id, &source.record)?;
                     report.deleted.push(source.record.url.clone());
                 }
@@ -796,6 +825,8 @@ struct Reduced {
     n_components: usize,
     reducer: String,
     suffix: &'static str,
+    /// The url of the table the column was reduced from.
+    table: String,
 }
 
 impl Reduced {
@@ -829,6 +860,7 @@ impl Reduced {
         let mut metadata = HashMap::new();
         metadata.insert(REDUCED_FROM_KEY.to_string(), column.to_string());
         metadata.insert(REDUCER_KEY.to_string(), self.reducer.clone());
+        metadata.insert(REDUCED_FROM_TABLE_KEY.to_string(), self.table.clone());
         Field::new(
             reduced_name(column, self.suffix),
             DataType::FixedSizeList(item, self.n_components as i32),
@@ -872,7 +904,8 @@ fn check_embedding_field(field: &Field, url: &str) -> Result<()> {
 }
 
 /// The columns of a table to reduce: the named ones present in it, or those with the
-/// embedding role; either way not those already reduced with this method.
+/// embedding role that are not themselves reductions (`x_pca` is reduced again, to
+/// `x_pca_umap`, only when named); either way not those already reduced with this method.
 fn embedding_columns(
     schema: &Schema,
     options: &ReduceOptions,
@@ -883,7 +916,10 @@ fn embedding_columns(
     for field in schema.fields() {
         let wanted = match &options.columns {
             Some(names) => names.iter().any(|n| n == field.name()),
-            None => ColumnRole::of(field) == Some(ColumnRole::Embedding),
+            None => {
+                ColumnRole::of(field) == Some(ColumnRole::Embedding)
+                    && !field.metadata().contains_key(REDUCED_FROM_KEY)
+            }
         };
         if !wanted || schema.index_of(&reduced_name(field.name(), suffix)).is_ok() {
             continue;
@@ -892,6 +928,80 @@ fn embedding_columns(
         out.push(field.name().clone());
     }
     Ok(out)
+}
+
+/// Refuses a reduction whose `columns` names a column no table of the run has (a typo would
+/// otherwise reduce nothing and say nothing), naming the columns there are.
+fn check_named_columns(sources: &[Source], options: &ReduceOptions, run_url: &str) -> Result<()> {
+    let Some(names) = &options.columns else {
+        return Ok(());
+    };
+    for name in names {
+        if sources.iter().any(|s| s.schema.index_of(name).is_ok()) {
+            continue;
+        }
+        let mut known: Vec<&str> = Vec::new();
+        let mut embeddings: Vec<&str> = Vec::new();
+        for source in sources {
+            for field in source.schema.fields() {
+                if !known.contains(&field.name().as_str()) {
+                    known.push(field.name());
+                }
+                if ColumnRole::of(field) == Some(ColumnRole::Embedding)
+                    && !embeddings.contains(&field.name().as_str())
+                {
+                    embeddings.push(field.name());
+                }
+            }
+        }
+        let listed = if known.is_empty() {
+            "it has no metrics tables".to_string()
+        } else {
+            format!(
+                "its columns: {}; embeddings: {}",
+                known.join(", "),
+                if embeddings.is_empty() {
+                    "none".to_string()
+                } else {
+                    embeddings.join(", ")
+                }
+            )
+        };
+        return Err(Error::InvalidInput {
+            reason: format!(
+                "columns: no metrics table of run {run_url} has a column '{name}' ({listed})"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The (source table url, column, method suffix) of every reduction whose output is among
+/// `sources` (read from its fields' metadata), so a source still listed beside its reduction
+/// is not reduced twice.
+fn reduced_already(
+    sources: &[Source],
+) -> std::collections::HashSet<(String, String, &'static str)> {
+    let mut done = std::collections::HashSet::new();
+    for source in sources {
+        for field in source.schema.fields() {
+            let metadata = field.metadata();
+            let (Some(table), Some(column), Some(reducer)) = (
+                metadata.get(REDUCED_FROM_TABLE_KEY),
+                metadata.get(REDUCED_FROM_KEY),
+                metadata.get(REDUCER_KEY),
+            ) else {
+                continue;
+            };
+            for method in [Method::Pca, Method::Umap] {
+                let prefix = format!("{REDUCER_BLOB_PREFIX}{}-", method.suffix());
+                if reducer.starts_with(&prefix) {
+                    done.insert((table.clone(), column.clone(), method.suffix()));
+                }
+            }
+        }
+    }
+    done
 }
 
 /// `reducer-<method>-<16 hex digits>`: the hash names the group's foreign table and column,
@@ -1254,6 +1364,7 @@ mod tests {
             n_components: 2,
             reducer: "r".into(),
             suffix: "pca",
+            table: "p/runs/r/t".into(),
         };
         let array = reduced.array(1..3, true).unwrap();
         let list = array.as_any().downcast_ref::<FixedSizeListArray>().unwrap();

@@ -40,8 +40,8 @@ const PROJECTS: [&str; 2] = ["vision", "nlp"];
 /// Run names operations pick from. `baseline_0000` is what renaming `baseline` produces first,
 /// so given names and renames collide.
 const RUN_NAMES: [&str; 4] = ["baseline", "lr sweep", "ünïcode", "baseline_0000"];
-/// Blob names; the last one is invalid.
-const BLOB_NAMES: [&str; 3] = ["model.ckpt", "a b", "bad/name"];
+/// Blob names (folders allowed); the last one is invalid (it climbs out of its folder).
+const BLOB_NAMES: [&str; 3] = ["model.ckpt", "ckpt/a b", "bad/../name"];
 /// Input table references; the empty one is invalid.
 const INPUT_TABLES: [&str; 4] = [
     "vision/tables/train",
@@ -869,7 +869,7 @@ impl Harness<'_> {
                 let Some(resolved) = self.resolve(target)? else {
                     return Ok(());
                 };
-                let invalid = name.contains('/');
+                let invalid = runstore::names::validate_blob_name(name).is_err();
                 let bytes = blob.bytes();
                 let (actual, expected) = match resolved {
                     Resolved::Absent => (absent_lookup(self.store()).map(|()| 0), Err("NotFound")),

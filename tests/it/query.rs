@@ -137,7 +137,7 @@ fn query_runs_counts_and_pages_in_name_order_as_a_whole_read_does() {
         "",
         "params.lr < 0.5",
         "outputs.acc > 10 OR params.lr > 0.9",
-        "params.nope = 1",
+        "params.lr = 7",
     ] {
         for project in [Some("many"), Some("p"), None] {
             let mut query = store.query_runs().filter(filter).unwrap();

@@ -456,9 +456,15 @@ fn umap_fits_the_newest_table_and_applies_the_stored_model_to_the_older() {
         column_values(&store, &format!("{old}_umap"), "embedding_umap"),
         stored.transform(&old_values).unwrap()
     );
+    // The sources are kept (not deleted), so they stay listed, each before its reduction.
     assert_eq!(
         metrics_urls(&run),
-        vec![format!("{old}_umap"), format!("{new}_umap")]
+        vec![
+            old.clone(),
+            format!("{old}_umap"),
+            new.clone(),
+            format!("{new}_umap")
+        ]
     );
     // The applied rows land in their clusters of the fitted layout.
     let applied = column_values(&store, &format!("{old}_umap"), "embedding_umap");
@@ -545,8 +551,11 @@ fn reduction_groups_tables_by_foreign_table() {
     assert_eq!(
         metrics_urls(&run),
         vec![
+            t0.clone(),
             format!("{t0}_pca"),
+            v0.clone(),
             format!("{v0}_pca"),
+            t1.clone(),
             format!("{t1}_pca"),
             plain.clone()
         ]
@@ -1066,4 +1075,57 @@ fn cli_reduce_end_to_end() {
     assert_eq!(bad.status.code(), Some(2));
     let missing = runstore(&["reduce", path_text, "p/runs/nope"]);
     assert_eq!(missing.status.code(), Some(1));
+}
+
+/// A column named in `columns` that no table has is an error naming the run's columns; a kept
+/// source stays listed before its reduction and is not reduced twice by the same method; a
+/// reduction is reduced again only when named, under a name that says what it reduces.
+#[test]
+fn kept_sources_stay_listed_and_reductions_are_reduced_only_when_named() {
+    let (_dir, path) = temp_store();
+    let store = Store::create(&path).unwrap();
+    let run = store.init("p", Some("r")).unwrap();
+    let (labels, values) = clusters(2, 20, 4, 3);
+    let url = add_table(&run, &embedding_batch(&labels, values, 4), None);
+    let error = run
+        .reduce_embeddings_per_dataset(&ReduceOptions {
+            columns: Some(vec!["embeding".into()]),
+            ..pca_options()
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::InvalidInput { reason } if reason.contains("'embeding'")
+            && reason.contains("label, embedding")
+            && reason.contains("embeddings: embedding")),
+        "{error}"
+    );
+    assert_eq!(run.status().unwrap(), RunStatus::Empty);
+    run.reduce_embeddings_per_dataset(&pca_options()).unwrap();
+    let reduced = format!("{url}_pca");
+    assert_eq!(metrics_urls(&run), vec![url.clone(), reduced.clone()]);
+    assert!(run
+        .reduce_embeddings_per_dataset(&pca_options())
+        .unwrap()
+        .tables
+        .is_empty());
+    // UMAP reduces the source's `embedding`, not the reduction `embedding_pca`.
+    let umap = ReduceOptions {
+        method: Method::Umap,
+        n_neighbors: 5,
+        ..ReduceOptions::default()
+    };
+    let report = run.reduce_embeddings_per_dataset(&umap).unwrap();
+    assert_eq!(report.tables, vec![(url.clone(), format!("{url}_umap"))]);
+    assert_eq!(
+        column_names(&store, &format!("{url}_umap")),
+        ["label", "embedding_umap"]
+    );
+    let report = run
+        .reduce_embeddings_per_dataset(&ReduceOptions {
+            columns: Some(vec!["embedding_pca".into()]),
+            ..umap
+        })
+        .unwrap();
+    assert_eq!(report.tables.len(), 1);
+    assert!(column_names(&store, &report.tables[0].1).contains(&"embedding_pca_umap".to_string()));
 }

@@ -491,6 +491,19 @@ fn bad_requests_get_json_errors_and_the_server_lives_on() {
         400,
     );
     assert!(error.starts_with("order_by: "), "{error}");
+    // A key no run has is a typo, named with the closest key, wherever it is written.
+    let error = viewer.error(
+        &format!("/api/runs?filter={}", q("outputs.val_acc > 0.9")),
+        400,
+    );
+    assert!(
+        error.contains("no run has output 'val_acc' (did you mean 'val_accuracy'?)"),
+        "{error}"
+    );
+    let error = viewer.error(&format!("/api/runs?order_by={}", q("params.LR")), 400);
+    assert!(error.starts_with("no run has parameter 'LR'"), "{error}");
+    let error = viewer.error("/api/runs?columns=params.lr,params.momentun", 400);
+    assert!(error.contains("no run has parameter 'momentun'"), "{error}");
     viewer.error("/api/runs?limit=lots", 400);
     viewer.error("/api/runs?limit=100000", 400);
     viewer.error("/api/runs?project=nope", 404);

@@ -115,6 +115,20 @@ fn values_start_with_project_name_and_url_in_query_order() {
 #[test]
 fn values_type_each_column_from_its_non_null_values() {
     let (_dir, store) = sweep();
+    // `missing` is held by `c` only, as null: a real column, all null. A key no run holds at
+    // all is a typo, refused with the closest key.
+    store
+        .run("q/runs/c")
+        .unwrap()
+        .set_parameters(&Value::map([
+            ("lr", Value::from(f64::INFINITY)),
+            ("missing", Value::Null),
+        ]))
+        .unwrap();
+    assert!(matches!(
+        store.query_runs().values(&["params.epoch"]),
+        Err(runstore::Error::UnknownKey { suggestion: Some(s), .. }) if s == "epochs"
+    ));
     let batch = store
         .query_runs()
         .values(&[
@@ -193,7 +207,7 @@ fn values_type_each_column_from_its_non_null_values() {
             "{name}"
         );
     }
-    // A key no run has: Utf8, all null.
+    // A key held only as null: Utf8, all null.
     assert_eq!(
         batch.column_by_name("params.missing").unwrap().null_count(),
         3
@@ -334,6 +348,13 @@ fn values_reject_bad_keys_pointing_into_the_key() {
 #[test]
 fn values_reject_more_than_the_column_limit() {
     let (_dir, store) = sweep();
+    // Keys some run holds: a key no run holds is refused on its own.
+    let many = store.init("q", Some("many")).unwrap();
+    let params: Vec<(String, Value)> = (0..=VALUE_COLUMNS_MAX)
+        .map(|i| (format!("k{i}"), Value::from(i as i64)))
+        .collect();
+    many.set_parameters(&Value::Map(params.into_iter().collect()))
+        .unwrap();
     let keys: Vec<String> = (0..=VALUE_COLUMNS_MAX)
         .map(|i| format!("params.k{i}"))
         .collect();
@@ -351,4 +372,5 @@ fn values_reject_more_than_the_column_limit() {
         .values(&refs[..VALUE_COLUMNS_MAX])
         .unwrap();
     assert_eq!(batch.num_columns(), 3 + VALUE_COLUMNS_MAX);
+    drop(many);
 }

@@ -68,6 +68,7 @@ impl ApiError {
             E::InvalidName { .. }
             | E::InvalidUrl { .. }
             | E::InvalidQuery { .. }
+            | E::UnknownKey { .. }
             | E::InvalidInput { .. }
             | E::InvalidValue { .. }
             | E::InvalidStatus { .. } => 400,
@@ -230,7 +231,14 @@ fn page_json(
     keys: &[String],
     key_refs: &[&str],
 ) -> Result<Vec<serde_json::Value>, ApiError> {
-    let (runs, table) = page.run_with_values(key_refs).about("columns")?;
+    // An unknown key names itself (it may be in the filter or the sort keys); the other
+    // errors here are about `columns`.
+    let (runs, table) = page
+        .run_with_values(key_refs)
+        .map_err(|error| match error {
+            runstore::Error::UnknownKey { .. } => ApiError::from(error),
+            other => ApiError::from_store(other, Some("columns")),
+        })?;
     let first_value = table.num_columns() - keys.len();
     let schema = table.schema();
     let mut out = Vec::with_capacity(runs.len());

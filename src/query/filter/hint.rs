@@ -71,6 +71,60 @@ pub(crate) fn suggest<'c>(
         .map(|(_, candidate)| candidate)
 }
 
+/// The key (a parameter or output path, a project or run name) closest to `word`, if it looks
+/// like a slip for it: the same letters in another case first (`LR` for `lr`: keys are
+/// case-sensitive, so this is the commonest slip and short words get it too), then a
+/// [`suggest`] match, then the shortest key that `word` begins (`val_acc` for
+/// `val_accuracy`: a name typed short).
+pub(crate) fn suggest_key<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str> + Clone,
+) -> Option<&'c str> {
+    let folded: String = word.chars().map(fold_case).collect();
+    let fold = |text: &str| text.chars().map(fold_case).collect::<String>();
+    if let Some(same) = candidates
+        .clone()
+        .into_iter()
+        .find(|candidate| fold(candidate) == folded)
+    {
+        return Some(same);
+    }
+    if let Some(close) = suggest(word, candidates.clone()) {
+        return Some(close);
+    }
+    // A prefix of three characters or more: fewer begins too many keys to mean one.
+    if word.chars().count() < 3 || word.chars().count() > SUGGESTION_WORD_CHARS_MAX {
+        return None;
+    }
+    candidates
+        .into_iter()
+        .filter(|candidate| fold(candidate).starts_with(&folded))
+        .min_by_key(|candidate| (candidate.chars().count(), *candidate))
+}
+
 pub(super) fn did_you_mean(suggestion: Option<&str>) -> String {
     suggestion.map_or_else(String::new, |s| format!(" (did you mean '{s}'?)"))
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::suggest_key;
+
+    fn check(word: &str, keys: &[&str], expected: Option<&str>) {
+        assert_eq!(suggest_key(word, keys.iter().copied()), expected, "{word}");
+    }
+
+    #[test]
+    fn suggest_key_prefers_case_then_edits_then_prefixes() {
+        check("LR", &["lr", "url"], Some("lr"));
+        check(
+            "val_acc",
+            &["val_accuracy", "val_loss"],
+            Some("val_accuracy"),
+        );
+        check("los", &["loss", "lossy_thing"], Some("loss"));
+        check("accuracy", &["acc", "loss"], None);
+        check("zz", &["zzz"], None);
+        check("epochs", &["epoch", "epochs_total"], Some("epoch"));
+    }
 }

@@ -157,7 +157,7 @@ pub use ast::{
     Predicate, Query,
 };
 pub use eval::{compare, Subject};
-pub(crate) use hint::suggest;
+pub(crate) use hint::{suggest, suggest_key};
 #[cfg(test)]
 use like::LikePattern;
 

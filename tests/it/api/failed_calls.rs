@@ -19,7 +19,7 @@ fn failed_calls_change_nothing() {
         run.add_output_values(&[map.clone(), Value::Null, map.clone()])
             .unwrap_err(),
         run.add_input_table("").unwrap_err(),
-        run.put_bulk("bad/name", b"x").map(|_| ()).unwrap_err(),
+        run.put_bulk("bad//name", b"x").map(|_| ()).unwrap_err(),
         run.delete_bulk("missing").unwrap_err(),
         run.copy(&CopyOptions {
             run_name: Some("other".into()),
