@@ -865,66 +865,42 @@ class Run:
     # -- embeddings
 
     def reduce_embeddings_per_dataset(
-        self,
-        delete_source_tables: bool = True,
-        *,
-        method: str = "umap",
-        n_components: int = 2,
-        n_neighbors: int = 15,
-        min_dist: float = 0.1,
-        seed: int = 0,
-        retain_source_embedding_column: bool = False,
-        columns: Optional[Sequence[str]] = None,
+        self, delete_source_tables: bool = True, **kwargs: Any
     ) -> ReduceResult:
         """Reduces the embedding columns of the run's metrics tables, one reducer per input
         table fitted on its newest table (3LC's ``reduce_embeddings_per_dataset``). Returns
         ``{source table url: reduced table url}`` (a :class:`ReduceResult`, whose
         ``.reducers`` and ``.explained_variance_ratio`` give PCA's explained variance).
-        ``method`` is ``"umap"`` or ``"pca"``. The reduced column of ``x`` is ``x_umap`` /
-        ``x_pca``; a column that is itself a reduction is reduced again only when
-        ``columns`` names it. A source table kept (``delete_source_tables=False``) stays in
-        :attr:`metrics_tables`, the new table after it, and is not reduced twice by the
-        same method. A name in ``columns`` that no metrics table has raises
-        :class:`InvalidInput` listing the run's columns."""
-        return ReduceResult(self._r.reduce_embeddings_per_dataset(
-            delete_source_tables,
-            method,
-            n_components,
-            n_neighbors,
-            min_dist,
-            seed,
-            retain_source_embedding_column,
-            list(columns) if columns is not None else None,
-        ))
+
+        Keyword arguments (the seed's ``**kwargs``; any other is a ``TypeError`` naming
+        these): ``method`` (``"umap"``, default, or ``"pca"``), ``n_components`` (2),
+        ``n_neighbors`` (15), ``min_dist`` (0.1), ``seed`` (0),
+        ``retain_source_embedding_column`` (False) and ``columns`` (default: every embedding
+        column). The reduced column of ``x`` is ``x_umap`` / ``x_pca``; a column that is
+        itself a reduction is reduced again only when ``columns`` names it. A source table
+        kept (``delete_source_tables=False``) stays in :attr:`metrics_tables`, the new table
+        after it, and is not reduced twice by the same method. A name in ``columns`` that no
+        metrics table has raises :class:`InvalidInput` listing the run's columns."""
+        o = _reduce_kwargs("reduce_embeddings_per_dataset", kwargs)
+        return ReduceResult(self._r.reduce_embeddings_per_dataset(delete_source_tables, *o))
 
     def reduce_embeddings_by_foreign_table_url(
         self,
         foreign_table_url: Union[str, Table],
         delete_source_tables: bool = True,
-        *,
-        method: str = "umap",
-        n_components: int = 2,
-        n_neighbors: int = 15,
-        min_dist: float = 0.1,
-        seed: int = 0,
-        retain_source_embedding_column: bool = False,
-        columns: Optional[Sequence[str]] = None,
+        **kwargs: Any,
     ) -> ReduceResult:
         """Reduces every metrics table of the run with the reducer fitted on the newest table
-        whose input table is ``foreign_table_url``. Returns ``{source url: reduced url}`` as
-        a :class:`ReduceResult` (see :meth:`reduce_embeddings_per_dataset`)."""
-        return ReduceResult(self._r.reduce_embeddings_by_foreign_table_url(
-            _url_of(foreign_table_url),
-            delete_source_tables,
-            method,
-            n_components,
-            n_neighbors,
-            min_dist,
-            seed,
-            retain_source_embedding_column,
-            list(columns) if columns is not None else None,
-        ))
-
+        whose input table is ``foreign_table_url`` (3LC's
+        ``reduce_embeddings_by_foreign_table_url``). Returns ``{source url: reduced url}``
+        (a :class:`ReduceResult`). Takes the keyword arguments of
+        :meth:`reduce_embeddings_per_dataset`; any other is a ``TypeError`` naming them."""
+        o = _reduce_kwargs("reduce_embeddings_by_foreign_table_url", kwargs)
+        return ReduceResult(
+            self._r.reduce_embeddings_by_foreign_table_url(
+                _url_of(foreign_table_url), delete_source_tables, *o
+            )
+        )
     # -- blobs
 
     def put_bulk(self, name: str, data: Any) -> int:
@@ -981,6 +957,36 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({self.url!r})"
+
+
+#: The keyword arguments of the ``reduce_*`` calls and their defaults, in the native order.
+_REDUCE_DEFAULTS = (
+    ("method", "umap"),
+    ("n_components", 2),
+    ("n_neighbors", 15),
+    ("min_dist", 0.1),
+    ("seed", 0),
+    ("retain_source_embedding_column", False),
+    ("columns", None),
+)
+
+
+def _reduce_kwargs(call: str, kwargs: Mapping[str, Any]) -> "tuple[Any, ...]":
+    """The reduction options in the native call's order; an unknown keyword is a
+    ``TypeError`` naming the accepted ones."""
+    accepted = [name for name, _ in _REDUCE_DEFAULTS]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"{call}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; it "
+            f"takes delete_source_tables and {', '.join(accepted)}"
+        )
+    values = [kwargs.get(name, default) for name, default in _REDUCE_DEFAULTS]
+    if values[-1] is not None:
+        if isinstance(values[-1], str):
+            values[-1] = [values[-1]]
+        values[-1] = list(values[-1])
+    return tuple(values)
 
 
 def _flatten(prefix: str, value: Any, out: Dict[str, None]) -> None:

@@ -244,3 +244,20 @@ def test_set_parameters_sets_top_level_keys_as_dict_update(tmp_path):
         assert run.parameters == {"lr": 0.1, "opt": {"name": "adam"}, "bs": 32}
         doc = " ".join(runstore.Run.set_parameters.__doc__.split())
         assert "replaces the stored one whole" in doc
+
+
+def test_reduce_takes_the_seeds_kwargs_and_names_them_on_a_typo(tmp_path):
+    import numpy as np
+
+    with runstore.open(tmp_path / "s.runs") as store:
+        run = store.init(project_name="p")
+        run.add_metrics_data({"emb": np.random.default_rng(0).normal(size=(32, 6)).astype(np.float32)})
+        with pytest.raises(TypeError, match="'n_component'.*takes delete_source_tables and method, n_components"):
+            run.reduce_embeddings_per_dataset(n_component=2)
+        with pytest.raises(TypeError, match="'metod'"):
+            run.reduce_embeddings_by_foreign_table_url("p/tables/x", metod="pca")
+        with pytest.raises(TypeError, match="'bogus'"):
+            runstore.reduce_embeddings_per_dataset(run=run, bogus=1)
+        mapping = run.reduce_embeddings_per_dataset(False, method="pca", n_components=3, columns="emb")
+        (reduced,) = mapping.values()
+        assert store.table(reduced).schema.field("emb_pca").type.list_size == 3

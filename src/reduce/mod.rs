@@ -415,11 +415,15 @@ impl Run {
                     let done = reduced_already(&sources);
                     for source in &mut sources {
                         for column in embedding_columns(&source.schema, options, &source.record)? {
-                            if done.contains(&(
+                            let key = (
                                 source.record.url.clone(),
                                 column.clone(),
                                 options.method.suffix(),
-                            )) {
+                            );
+                            if done
+                                .get(&key)
+                                .is_some_and(|&reduced| reduced >= source.record.created_us)
+                            {
                                 // Reduced by an earlier reduction into a table still listed.
                                 continue;
                             }
@@ -977,12 +981,14 @@ fn check_named_columns(sources: &[Source], options: &ReduceOptions, run_url: &st
 }
 
 /// The (source table url, column, method suffix) of every reduction whose output is among
-/// `sources` (read from its fields' metadata), so a source still listed beside its reduction
-/// is not reduced twice.
+/// `sources` (read from its fields' metadata), with the newest such output's creation time,
+/// so a source still listed beside its reduction is not reduced twice. A source counts as
+/// reduced only if it is not newer than that output: a table deleted by an earlier reduction
+/// frees its url, and a later table of the same url is a new source.
 fn reduced_already(
     sources: &[Source],
-) -> std::collections::HashSet<(String, String, &'static str)> {
-    let mut done = std::collections::HashSet::new();
+) -> std::collections::HashMap<(String, String, &'static str), i64> {
+    let mut done = std::collections::HashMap::new();
     for source in sources {
         for field in source.schema.fields() {
             let metadata = field.metadata();
@@ -996,7 +1002,10 @@ fn reduced_already(
             for method in [Method::Pca, Method::Umap] {
                 let prefix = format!("{REDUCER_BLOB_PREFIX}{}-", method.suffix());
                 if reducer.starts_with(&prefix) {
-                    done.insert((table.clone(), column.clone(), method.suffix()));
+                    let created = done
+                        .entry((table.clone(), column.clone(), method.suffix()))
+                        .or_insert(i64::MIN);
+                    *created = (*created).max(source.record.created_us);
                 }
             }
         }

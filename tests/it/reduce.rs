@@ -1129,3 +1129,35 @@ fn kept_sources_stay_listed_and_reductions_are_reduced_only_when_named() {
     assert_eq!(report.tables.len(), 1);
     assert!(column_names(&store, &report.tables[0].1).contains(&"embedding_pca_umap".to_string()));
 }
+
+/// A reduction that deleted its source frees the source's url; a later table that takes the
+/// url is a new source, reduced as any other (it was skipped as "already reduced" once).
+#[test]
+fn a_new_table_at_a_reduced_and_deleted_tables_url_is_reduced() {
+    let (_dir, path) = temp_store();
+    let store = Store::create(&path).unwrap();
+    let run = store.init("p", Some("r")).unwrap();
+    let (labels, values) = clusters(2, 20, 8, 7);
+    let first = add_table(&run, &embedding_batch(&labels, values.clone(), 8), None);
+    let deleting = ReduceOptions {
+        delete_source_tables: true,
+        ..pca_options()
+    };
+    let report = run.reduce_embeddings_per_dataset(&deleting).unwrap();
+    assert_eq!(report.tables.len(), 1, "{report:?}");
+    assert!(
+        !metrics_urls(&run).contains(&first),
+        "the source was deleted"
+    );
+    // the same url again, a new table
+    let again = add_table(&run, &embedding_batch(&labels, values, 8), None);
+    assert_eq!(again, first);
+    let report = run.reduce_embeddings_per_dataset(&pca_options()).unwrap();
+    let sources: Vec<&String> = report.tables.iter().map(|(source, _)| source).collect();
+    assert_eq!(sources, vec![&again], "{report:?}");
+    let reduced = &report.tables[0].1;
+    assert_eq!(
+        column_values(&store, reduced, "embedding_pca").len(),
+        2 * 20 * 2
+    );
+}
