@@ -37,6 +37,7 @@ pub mod fault;
 mod file;
 #[doc(hidden)]
 pub mod fuzz;
+mod history;
 pub mod ingest;
 mod liveness;
 mod merge;

@@ -135,6 +135,22 @@ def _embedding_array(matrix: np.ndarray) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(flat, matrix.shape[1])
 
 
+def _matrix_column(name: str, matrix: np.ndarray) -> "tuple[Any, Optional[str]]":
+    """A 2-D array as (FixedSizeList array, role): floats are an embedding; integers and
+    booleans (boxes, token ids, masks) keep their type as a plain FixedSizeList, with no
+    embedding role (a reduction would treat them as coordinates); anything else is refused."""
+    kind = matrix.dtype.kind
+    if kind == "f":
+        return _embedding_array(matrix), "embedding"
+    if kind in "iub":
+        flat = pa.array(np.ascontiguousarray(matrix).reshape(-1))
+        return pa.FixedSizeListArray.from_arrays(flat, matrix.shape[1]), None
+    raise InvalidInput(  # noqa: F405
+        f"invalid input: column {name!r} is a 2-D array of {matrix.dtype}; a 2-D column is "
+        "floats (an embedding) or integers/booleans (a fixed-size list)"
+    )
+
+
 def _column(name: str, values: Any) -> "tuple[pa.Field, Any]":
     """One column as (field, array): numpy 2-D floats become an embedding column."""
     role = None
@@ -142,8 +158,7 @@ def _column(name: str, values: Any) -> "tuple[pa.Field, Any]":
         array = values
     elif isinstance(values, np.ndarray):
         if values.ndim == 2:
-            array = _embedding_array(values)
-            role = "embedding"
+            array, role = _matrix_column(name, values)
         elif values.ndim == 1:
             array = pa.array(values)
         else:
@@ -163,8 +178,12 @@ def _column(name: str, values: Any) -> "tuple[pa.Field, Any]":
                 matrix = np.asarray(as_list)
             except ValueError:
                 matrix = None
-            if matrix is not None and matrix.ndim == 2 and matrix.dtype.kind in "fiu":
-                return _column(name, matrix.astype(np.float32))
+            if matrix is not None and matrix.ndim == 2 and matrix.dtype.kind in "fiub":
+                # Lists of floats are an embedding (float32); of integers or booleans, a
+                # fixed-size list of them, as a 2-D array of that kind would be.
+                if matrix.dtype.kind == "f":
+                    matrix = matrix.astype(np.float32)
+                return _column(name, matrix)
         array = pa.array(as_list)
     metadata = {ROLE_KEY: role} if role else None
     return pa.field(name, array.type, nullable=True, metadata=metadata), array
@@ -217,8 +236,11 @@ def to_arrow_table(data: Any) -> pa.Table:
     Accepts a ``pyarrow.Table``, ``RecordBatch`` or ``RecordBatchReader``; any object with
     ``__arrow_c_stream__``; a pandas ``DataFrame``; or a mapping of column name to column,
     where a column is a list, a 1-D numpy array, a pyarrow array, a pandas Series, or a 2-D
-    numpy array (or list of equal-length number lists), which becomes an embedding column
-    (``FixedSizeList<float32>`` marked with role ``embedding``).
+    numpy array (or list of equal-length number lists): floats become an embedding column
+    (``FixedSizeList<float32>``, or float64 as given, marked with role ``embedding``);
+    integers or booleans a ``FixedSizeList`` of their type without the embedding role (a
+    reduction never treats them as coordinates); other 2-D arrays raise
+    :class:`InvalidInput`.
 
     Raises :class:`InvalidType` or :class:`InvalidInput` naming the column that cannot be
     converted (a pandas object column of mixed types, columns of different lengths, ...).

@@ -42,7 +42,8 @@ TableData = Union[
 
 def to_arrow_table(data: TableData) -> pa.Table:
     """Converts a dict of columns (lists, 1-D numpy arrays, 2-D float arrays as embeddings,
-    pyarrow arrays, pandas Series), a pyarrow Table/RecordBatch/RecordBatchReader or a pandas
+    2-D integer/boolean arrays as fixed-size lists without the embedding role, pyarrow
+    arrays, pandas Series), a pyarrow Table/RecordBatch/RecordBatchReader or a pandas
     DataFrame to a pyarrow Table, without copying where the input allows. Raises InvalidType
     or InvalidInput naming the column that cannot be converted."""
 

@@ -1321,6 +1321,21 @@ impl PyRun {
         py.detach(|| run.put_bulk(&name, &bytes)).py(py)
     }
 
+    /// Everything the run's loggers wrote, joined by step (`Run::history`): `step`, then one
+    /// float64 column per key of `keys` (default every key logged).
+    #[pyo3(signature = (keys=None))]
+    fn history(&self, py: Python<'_>, keys: Option<Vec<String>>) -> PyResult<ArrowStream> {
+        let batch = py
+            .detach(|| {
+                let refs: Option<Vec<&str>> = keys
+                    .as_ref()
+                    .map(|keys| keys.iter().map(String::as_str).collect());
+                self.run.history(refs.as_deref())
+            })
+            .py(py)?;
+        Ok(stream_of(batch.schema(), vec![batch]))
+    }
+
     /// Streams the file at `path` into the blob `name` without the GIL; returns its length.
     fn put_bulk_file(&self, py: Python<'_>, name: String, path: PathBuf) -> PyResult<u64> {
         let run = self.run(py)?;

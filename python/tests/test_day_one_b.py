@@ -351,3 +351,32 @@ def test_a_kept_source_stays_listed_and_a_second_reduce_names_what_it_reduces(tm
         result = other.reduce_embeddings_per_dataset(True, method="pca")
         assert result.deleted == ["p/runs/d/metrics_0000"]
         assert [t.url for t in other.metrics_tables] == ["p/runs/d/metrics_0000_pca"]
+
+
+# -- item 5: only float arrays are embeddings
+
+
+def test_a_2d_integer_array_is_a_list_column_not_an_embedding(tmp_path):
+    with runstore.open(tmp_path / "e.runs") as store:
+        run = store.init(project_name="p", run_name="r")
+        infos = run.add_metrics_data(
+            {
+                "boxes": np.arange(12, dtype=np.int32).reshape(6, 2),
+                "emb": np.ones((6, 2), dtype=np.float64),
+                "pairs": [[1, 2]] * 6,
+                "floats": [[1.5, 2.0]] * 6,
+            }
+        )
+        table = store.table(infos[0]["url"])
+        schema = table.schema
+        assert schema.field("boxes").type == pa.list_(pa.int32(), 2)
+        assert not schema.field("boxes").metadata
+        assert schema.field("pairs").type == pa.list_(pa.int64(), 2)
+        assert not schema.field("pairs").metadata
+        for name in ["emb", "floats"]:
+            assert schema.field(name).metadata[runstore.ROLE_KEY.encode()] == b"embedding"
+        np.testing.assert_array_equal(
+            table.to_numpy("boxes"), np.arange(12, dtype=np.int32).reshape(6, 2)
+        )
+        with pytest.raises(runstore.InvalidInput, match="complex"):
+            run.add_metrics_data({"z": np.ones((2, 2), dtype=np.complex64)})

@@ -180,10 +180,18 @@ pub(super) fn print_run(out: &mut impl Write, run: &Run) -> Result<()> {
             text(&table.stream_name)
         )?;
     }
-    for blob in run.bulk_list()? {
+    // The user's blobs first, then the reducers a reduction stored, each labelled as such.
+    let mut blobs = run.bulk_list()?;
+    blobs.sort_by_key(|blob| blob.name.starts_with(runstore::reduce::REDUCER_BLOB_PREFIX));
+    for blob in blobs {
+        let label = if blob.name.starts_with(runstore::reduce::REDUCER_BLOB_PREFIX) {
+            "reducer"
+        } else {
+            "bulk"
+        };
         writeln!(
             out,
-            "bulk          {}/{} ({})",
+            "{label:<13} {}/{} ({})",
             text(&run.bulk_data_url()),
             text(&blob.name),
             human_bytes(blob.len)

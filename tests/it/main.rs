@@ -18,6 +18,7 @@ mod edges_files;
 mod edges_ingest;
 mod edges_recovery;
 mod edges_values;
+mod history;
 mod key_index;
 mod key_typos;
 mod merge;

@@ -10,6 +10,14 @@ fn cli_demo_store_shows_scans_and_lists_metrics_tables() {
     let path_text = path.to_str().unwrap();
     runstore_ok(&["demo", path_text]);
     assert_eq!(file_names(dir.path()), ["test.runs"]);
+    // The user's blob and the reducer the demo's PCA stored, labelled apart.
+    let text = runstore_ok(&["show", path_text, DEMO_RUN]);
+    let labelled = |label: &str, name: &str| {
+        text.lines()
+            .any(|line| line.starts_with(label) && line.contains(name))
+    };
+    assert!(labelled("bulk ", "/bulk_data/checkpoint.pt"), "{text}");
+    assert!(labelled("reducer ", "/bulk_data/reducer-pca-"), "{text}");
 
     let show: serde_json::Value =
         serde_json::from_str(&runstore_ok(&["show", path_text, DEMO_RUN, "--json"])).unwrap();
