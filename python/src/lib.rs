@@ -1325,12 +1325,13 @@ impl PyRun {
     /// float64 column per key of `keys` (default every key logged).
     #[pyo3(signature = (keys=None))]
     fn history(&self, py: Python<'_>, keys: Option<Vec<String>>) -> PyResult<ArrowStream> {
+        let run = self.run(py)?;
         let batch = py
             .detach(|| {
                 let refs: Option<Vec<&str>> = keys
                     .as_ref()
                     .map(|keys| keys.iter().map(String::as_str).collect());
-                self.run.history(refs.as_deref())
+                run.history(refs.as_deref())
             })
             .py(py)?;
         Ok(stream_of(batch.schema(), vec![batch]))
