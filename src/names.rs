@@ -8,6 +8,11 @@
 //! [`NAME_BYTES_MAX`]` - 5` bytes long, passes [`validate_name`], and a
 //! generated name depends only on its seed.
 
+/// Blob names of stored reducers start with this: reserved, a user's blob name may not
+/// (`Run::put_bulk`), and listings keep the two apart (re-exported as
+/// `reduce::REDUCER_BLOB_PREFIX`).
+pub const REDUCER_BLOB_PREFIX: &str = "reducer-";
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 

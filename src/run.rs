@@ -625,14 +625,14 @@ impl Run {
     ///
     /// [`Error::InvalidName`] when `name` breaks [`names::validate_blob_name`]'s rules (`/`
     /// separates folders, `ckpt/epoch-3/model.pt`; no empty, `.` or `..` segment, no leading
-    /// or trailing `/`) or starts with [`crate::reduce::REDUCER_BLOB_PREFIX`], kept for the
+    /// or trailing `/`) or starts with [`crate::names::REDUCER_BLOB_PREFIX`], kept for the
     /// run's stored reducers ([`Run::reducers`]); [`Error::Io`] when `reader` fails.
     pub fn put_bulk_from(&self, name: &str, reader: &mut dyn Read) -> Result<u64> {
         names::validate_blob_name(name).map_err(|reason| Error::InvalidName {
             name: name.to_string(),
             reason,
         })?;
-        if name.starts_with(crate::reduce::REDUCER_BLOB_PREFIX) {
+        if name.starts_with(crate::names::REDUCER_BLOB_PREFIX) {
             return Err(Error::InvalidName {
                 name: name.to_string(),
                 reason: "names starting with 'reducer-' are kept for the run's stored reducers",
@@ -750,7 +750,7 @@ impl Run {
     /// stored reducers.
     pub fn user_bulk_list(&self) -> Result<Vec<BulkInfo>> {
         let mut list = self.bulk_list()?;
-        list.retain(|info| !info.name.starts_with(crate::reduce::REDUCER_BLOB_PREFIX));
+        list.retain(|info| !info.name.starts_with(crate::names::REDUCER_BLOB_PREFIX));
         Ok(list)
     }
 

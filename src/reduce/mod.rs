@@ -50,8 +50,9 @@ pub const REDUCER_KEY: &str = "runstore.reducer";
 /// later reduction knows that table's column is done (the source stays listed in the run's
 /// metrics unless deleted).
 pub const REDUCED_FROM_TABLE_KEY: &str = "runstore.reduced_from_table";
-/// Blob names of stored reducers start with this.
-pub const REDUCER_BLOB_PREFIX: &str = "reducer-";
+/// Blob names of stored reducers start with this (kept in `names`, the leaf module of name
+/// rules, so that `run` can refuse it in user blob names without depending on `reduce`).
+pub use crate::names::REDUCER_BLOB_PREFIX;
 
 /// The reduction method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -150,22 +150,12 @@ impl Run {
         stream_name: &str,
         options: &WriterOptions,
     ) -> Result<MetricsWriter> {
-        check_stream_name(stream_name)?;
-        let store = self.store();
-        let (id, url) = store.write("create metrics table", |txn| {
-            let mut run_record = catalog::run_record(txn, self.id())?;
-            let url = free_table_url(txn, &self.url(), base_name)?;
-            let (id, record) = create_table(txn, &url, self.id(), &schema, "", stream_name)?;
-            attach(txn, self.id(), &mut run_record, &metric_info(&record))?;
-            Ok((id, url))
-        })?;
-        Ok(MetricsWriter::start(
-            store.clone(),
-            id,
-            url,
-            schema,
-            options.durability,
-        ))
+        let placement = MetricsOptions {
+            table_writer_base_name: base_name.to_string(),
+            stream_name: stream_name.to_string(),
+            ..MetricsOptions::default()
+        };
+        self.open_metrics_writer(schema, &placement, options)
     }
 
     /// [`Run::metrics_writer`] with the placement of [`Run::add_metrics_data`]: the table is
