@@ -9,8 +9,10 @@ venv="$here/.venv"
 stamp="$venv/.installed-v2"
 PY="${PYTHON:-python3}"
 
-# trackio in its own venv: it needs huggingface-hub >= 1.10 and current starlette/uvicorn, beside
-# aim's and mlflow's pins (see README.md); numpy and pyarrow for the shared data helpers.
+# trackio in its own venv. pip resolves it together with the pins below (checked 2026-12-07 with
+# `pip install --dry-run`), but it would change the other tools' environment: pillow 13 -> 12
+# (trackio caps pillow < 13), and uvicorn[standard]'s uvloop/httptools, which uvicorn then uses
+# (it serves `aim up` in ui_anchors.py). numpy and pyarrow for the shared helpers.
 tvenv="$here/.venv-trackio"
 tstamp="$tvenv/.installed-v1"
 if [ ! -f "$tstamp" ]; then
