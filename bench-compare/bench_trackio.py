@@ -113,8 +113,9 @@ def w1(a, data, refs, ver, work, state):
            "values_per_s": 4 * n / med, "bytes": nbytes, "correct": ok, "version": ver,
            "load1": common.load_note(), "times_s": times,
            "note": "trackio.log({4 keys}, step=i) per step + trackio.finish() (timed; trackio.init and "
-                   "SQLiteStorage.init_db untimed, new project per rep). Not durable per call: log() queues, a background thread writes batches every 0.5 s "
-                   "(SQLiteStorage.bulk_log, one transaction, WAL, synchronous=NORMAL) and finish() joins it. "
+                   "SQLiteStorage.init_db untimed, new project per rep). Not durable per call: log() queues, "
+                   "a background thread writes batches every 0.5 s (SQLiteStorage.bulk_log, one transaction, "
+                   "WAL, synchronous=NORMAL) and finish() joins it. "
                    "bytes = the project's .db + -wal/-shm; correct = all 4 series read back equal (steps and "
                    "float64 values) and no sender thread alive after finish()"}
     common.emit(common.with_refs(rec, *refs.w1(n, False)))
