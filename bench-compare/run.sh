@@ -34,10 +34,12 @@ print(json.dumps({"system": "meta", "started_utc": time.strftime("%Y-%m-%dT%H:%M
                   "python": platform.python_version(), "sqlite": sqlite3.sqlite_version}))
 PY
 start=$(date +%s)
-for s in references mlflow tensorboard aim; do
+for s in references mlflow tensorboard aim trackio; do
   echo "== bench_$s.py $quick ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))" | tee -a "$logf" >&2
   t0=$(date +%s)
-  "$py" "$here/bench_$s.py" "$data" $quick >> "$tmp" 2>> "$logf"
+  spy="$py"
+  [ "$s" = trackio ] && spy="$here/.venv-trackio/bin/python"   # trackio has its own venv (setup.sh)
+  "$spy" "$here/bench_$s.py" "$data" $quick >> "$tmp" 2>> "$logf"
   rc=$?
   if [ $rc -ne 0 ]; then
     echo "{\"system\": \"$s\", \"error\": \"bench_$s.py exited with status $rc, see compare.log\"}" >> "$tmp"

@@ -282,12 +282,13 @@ fn cell(m: &Measurement, all: &[Measurement]) -> String {
 
 /// Which `bench-compare/` figure stands in a job's row: (tool, workload, variant, job).
 /// The tools' calls differ from runstore's (see `bench-compare/README.md`); each sits in the
-/// row of the job it does: MLflow's per-step call is a durable commit, TensorBoard's and Aim's
-/// buffer; their run writes are one run per call.
+/// row of the job it does: MLflow's per-step call is a durable commit, TensorBoard's, Aim's and
+/// trackio's buffer; their run writes are one run per call. trackio is measured on W1 and W2 only.
 const TOOL_JOBS: &[(&str, &str, &str, &str)] = &[
     ("mlflow", "W1", "per-step", "per-step, durable per call"),
     ("tensorboard", "W1", "per-step", "per-step, group commit"),
     ("aim", "W1", "per-step", "per-step, group commit"),
+    ("trackio", "W1", "per-step", "per-step, group commit"),
     ("mlflow", "W1", "batched", "batched, 1,000 steps per call"),
     (
         "mlflow",
@@ -315,6 +316,13 @@ const TOOL_JOBS: &[(&str, &str, &str, &str)] = &[
         "read loss series, after open",
     ),
     ("aim", "W2", "warm-read", "read loss series, after open"),
+    (
+        "trackio",
+        "W2",
+        "fresh-process",
+        "read loss series, fresh process",
+    ),
+    ("trackio", "W2", "warm-read", "read loss series, after open"),
     (
         "mlflow",
         "W3",
@@ -384,7 +392,7 @@ fn tool_cell(line: &serde_json::Value, job_n: u64) -> String {
 }
 
 /// The README's table: one row per job; runstore, the job's reference, SQLite and, from
-/// `compare` (`bench-compare/`'s JSON lines), MLflow, TensorBoard and Aim as columns.
+/// `compare` (`bench-compare/`'s JSON lines), MLflow, TensorBoard, Aim and trackio as columns.
 pub fn print_markdown(
     all: &[Measurement],
     compare: &str,
@@ -404,9 +412,9 @@ pub fn print_markdown(
     )?;
     writeln!(
         out,
-        "| | job | runstore | reference | SQLite (rusqlite, WAL) | MLflow | TensorBoard | Aim | target |"
+        "| | job | runstore | reference | SQLite (rusqlite, WAL) | MLflow | TensorBoard | Aim | trackio | target |"
     )?;
-    writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|")?;
     let mut jobs: Vec<(&str, &str)> = Vec::new();
     for m in all {
         if !jobs.contains(&(m.workload, m.job.as_str())) {
@@ -450,12 +458,13 @@ pub fn print_markdown(
         let target = ours.and_then(|m| m.target.clone()).unwrap_or_default();
         writeln!(
             out,
-            "| {workload} | {job} | {} | {reference_cell} | {} | {} | {} | {} | {target} |",
+            "| {workload} | {job} | {} | {reference_cell} | {} | {} | {} | {} | {} | {target} |",
             ours.map_or("-".into(), |m| cell(m, all)),
             sqlite.map_or("-".into(), |m| cell(m, all)),
             tool("mlflow"),
             tool("tensorboard"),
             tool("aim"),
+            tool("trackio"),
         )?;
     }
     Ok(())

@@ -65,6 +65,48 @@ fn bench_runner_at_tiny_sizes_answers_every_check_correctly() {
             );
         }
     }
+    // The README table again from those lines, with a peer line from bench-compare/: each tool
+    // has its column, and its figure lands in the row of the job it does.
+    let compare = dir.path().join("compare.jsonl");
+    std::fs::write(
+        &compare,
+        "{\"system\": \"meta\"}\n\
+         {\"system\": \"trackio\", \"workload\": \"W1\", \"variant\": \"per-step\", \"n\": 2000, \
+         \"median_s\": 1.5, \"values_per_s\": 5333.3, \"bytes\": 3000000, \"correct\": true, \
+         \"reference\": \"sqlite3-wal\", \"ratio\": 1.25}\n",
+    )
+    .unwrap();
+    let output = Command::new(&bench)
+        .arg("--from-jsonl")
+        .arg(dir.path().join("bench.jsonl"))
+        .arg("--markdown")
+        .arg("--compare")
+        .arg(&compare)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let table = String::from_utf8_lossy(&output.stdout);
+    let header = table
+        .lines()
+        .find(|l| l.starts_with("| | job |"))
+        .expect("the markdown table's header");
+    assert!(
+        header.ends_with("| MLflow | TensorBoard | Aim | trackio | target |"),
+        "{header}"
+    );
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("| W1 | per-step, group commit |"))
+        .expect("the group-commit row");
+    assert!(
+        row.contains("| 1.50 s, 5.3k/s, 3.0 MB (**1.25x** sqlite3-wal) |"),
+        "{row}"
+    );
+    assert_eq!(
+        row.matches('|').count(),
+        header.matches('|').count(),
+        "{row}"
+    );
     // The data set for bench-compare/ is written where asked.
     let data = dir.path().join("data");
     let status = Command::new(&bench)
