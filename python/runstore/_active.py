@@ -149,70 +149,90 @@ def finish(exit_code: Optional[int] = None, quiet: Optional[bool] = None) -> Non
 # wandb's config and summary
 
 
-class Config(MutableMapping):
+class _RunView(MutableMapping):
+    """A dict-like view of one part of a run (the run given by ``of()``): reads come from
+    :meth:`_data`, writes go through :meth:`_write`, keys are also attributes, and nothing is
+    ever deleted (runs only gain and set values)."""
+
+    __slots__ = ("_of",)
+    #: What the view is called in errors.
+    _what = "view"
+
+    def __init__(self, of: Callable[[], Any]) -> None:
+        object.__setattr__(self, "_of", of)
+
+    def _data(self) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def _write(self, values: Dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._write({key: value})
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError(f"{self._what} keys cannot be deleted: runs only gain and set values")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        try:
+            return self._data()[key]
+        except KeyError:
+            raise AttributeError(f"{self._what} has no key {key!r}") from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The view's keys and values as a plain dict."""
+        return dict(self._data())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._data()!r})"
+
+
+class Config(_RunView):
     """A run's parameters as wandb's ``config``: a dict-like view whose writes update the
     stored parameters at once (``config.lr = 0.01``, ``config["lr"]``, ``config.update({...})``).
 
     ``runstore.config`` follows the active run; ``run.config`` is that run's.
     """
 
-    __slots__ = ("_of",)
+    __slots__ = ()
+    _what = "config"
 
-    def __init__(self, of: Callable[[], Any]) -> None:
-        object.__setattr__(self, "_of", of)
-
-    def _params(self) -> Dict[str, Any]:
+    def _data(self) -> Dict[str, Any]:
         params = self._of().parameters
         return params if isinstance(params, dict) else {}
 
-    def __getitem__(self, key: str) -> Any:
-        return self._params()[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._of().set_parameters({key: value})
-
-    def __delitem__(self, key: str) -> None:
-        raise TypeError("config keys cannot be deleted: parameters are only ever added or set")
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._params())
-
-    def __len__(self) -> int:
-        return len(self._params())
-
-    def __getattr__(self, key: str) -> Any:
-        if key.startswith("__"):
-            raise AttributeError(key)
-        try:
-            return self._params()[key]
-        except KeyError:
-            raise AttributeError(f"config has no key {key!r}") from None
-
-    def __setattr__(self, key: str, value: Any) -> None:
-        self[key] = value
+    def _write(self, values: Dict[str, Any]) -> None:
+        self._of().set_parameters(values)
 
     def update(self, other: Any = (), /, allow_val_change: Any = None, **kwargs: Any) -> None:  # type: ignore[override]
         """Sets several keys in one commit (wandb's ``allow_val_change`` is accepted)."""
         values = dict(other, **kwargs)
         if values:
-            self._of().set_parameters(values)
+            self._write(values)
 
     def setdefaults(self, values: Mapping[str, Any]) -> None:
         """Sets the keys of ``values`` that are not set yet (wandb's ``setdefaults``)."""
-        params = self._params()
+        params = self._data()
         missing = {k: v for k, v in values.items() if k not in params}
         if missing:
-            self._of().set_parameters(missing)
-
-    def as_dict(self) -> Dict[str, Any]:
-        """The parameters as a plain dict."""
-        return dict(self._params())
-
-    def __repr__(self) -> str:
-        return f"Config({self._params()!r})"
+            self._write(missing)
 
 
-class Summary(MutableMapping):
+class Summary(_RunView):
     """A run's latest outputs as wandb's ``summary``: reading gives each key's value in the
     latest output value holding it; ``summary["best_acc"] = 0.97`` (or ``update``) adds an
     output value.
@@ -220,12 +240,10 @@ class Summary(MutableMapping):
     ``runstore.summary`` follows the active run; ``run.summary`` is that run's.
     """
 
-    __slots__ = ("_of",)
+    __slots__ = ()
+    _what = "summary"
 
-    def __init__(self, of: Callable[[], Any]) -> None:
-        object.__setattr__(self, "_of", of)
-
-    def _latest(self) -> Dict[str, Any]:
+    def _data(self) -> Dict[str, Any]:
         latest: Dict[str, Any] = {}
         values: List[Any] = self._of().output_values
         for value in values:
@@ -233,44 +251,14 @@ class Summary(MutableMapping):
                 latest.update(value)
         return latest
 
-    def __getitem__(self, key: str) -> Any:
-        return self._latest()[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._of().add_output_value({key: value})
-
-    def __delitem__(self, key: str) -> None:
-        raise TypeError("summary keys cannot be deleted: output values are only ever added")
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._latest())
-
-    def __len__(self) -> int:
-        return len(self._latest())
-
-    def __getattr__(self, key: str) -> Any:
-        if key.startswith("__"):
-            raise AttributeError(key)
-        try:
-            return self._latest()[key]
-        except KeyError:
-            raise AttributeError(f"summary has no key {key!r}") from None
-
-    def __setattr__(self, key: str, value: Any) -> None:
-        self[key] = value
+    def _write(self, values: Dict[str, Any]) -> None:
+        self._of().add_output_value(values)
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
         """Adds one output value holding every key given."""
         values = dict(other, **kwargs)
         if values:
-            self._of().add_output_value(values)
-
-    def as_dict(self) -> Dict[str, Any]:
-        """The latest value of each output key, as a plain dict."""
-        return self._latest()
-
-    def __repr__(self) -> str:
-        return f"Summary({self._latest()!r})"
+            self._write(values)
 
 
 #: wandb's ``config``: the active run's parameters.
