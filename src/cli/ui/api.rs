@@ -32,6 +32,8 @@ const SERIES_BUCKETS_MAX: u64 = 10_000;
 /// Points of `/api/points` when not given, and the most it serves.
 const POINTS_DEFAULT: u64 = 50_000;
 const POINTS_MAX: u64 = 500_000;
+/// Bytes of a blob `/api/bulk` reads and checks before it answers.
+const BLOB_FIRST_BYTES: usize = 256 * 1024;
 /// Most columns one `/api/rows` or `/api/runs` request names.
 const COLUMNS_MAX: usize = 256;
 
@@ -111,10 +113,12 @@ impl<T> About<T> for runstore::Result<T> {
 pub(in crate::cli::ui) enum Reply {
     /// A JSON document.
     Json(serde_json::Value),
-    /// A blob, streamed: its name (for the download) and length.
+    /// A blob, streamed: its name (for the download), length, its first bytes (already read
+    /// and checked) and the reader of the rest.
     Blob {
         name: String,
         len: u64,
+        first: Vec<u8>,
         reader: runstore::BulkReader,
     },
 }
@@ -625,10 +629,29 @@ fn bulk(store: &Store, params: &Params) -> Result<Reply, ApiError> {
             serde_json::Value::from(name)
         )));
     };
-    let reader = run.bulk(name).about("name")?;
+    let mut reader = run.bulk(name).about("name")?;
+    // The first bytes are read, their checksums checked, before the answer starts: a blob
+    // damaged at its start gets a 500 with its error, not a response cut off before its head.
+    // (Damage further in still ends the download early, after the head is sent.)
+    let mut first = vec![0u8; BLOB_FIRST_BYTES];
+    let mut filled = 0;
+    while filled < first.len() {
+        match std::io::Read::read(&mut reader, &mut first[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(e) => {
+                return Err(ApiError {
+                    status: 500,
+                    message: format!("name: blob {name} of run {url} is corrupted: {e}"),
+                })
+            }
+        }
+    }
+    first.truncate(filled);
     Ok(Reply::Blob {
         name: info.name,
         len: info.len,
+        first,
         reader,
     })
 }

@@ -361,28 +361,44 @@ async fn api_response(
             Cow::Owned(value.to_string().into_bytes()),
             "no-store",
         ),
-        Ok(Reply::Blob { name, len, reader }) => blob(name, len, reader),
+        Ok(Reply::Blob {
+            name,
+            len,
+            first,
+            reader,
+        }) => blob(name, len, first, reader),
         Err(e) => api_error(e),
     }
 }
 
-/// A blob download: its bytes streamed from a blocking reader, checksums checked chunk by
-/// chunk (a failing chunk ends the response early, so the client sees a short download).
-fn blob(name: String, len: u64, mut reader: runstore::BulkReader) -> Response<Payload> {
+/// A blob download: `first` (read and checked before the answer), then the rest streamed
+/// from a blocking reader, checksums checked chunk by chunk (a failing chunk ends the response
+/// early, so the client sees a short download).
+fn blob(
+    name: String,
+    len: u64,
+    first: Vec<u8>,
+    mut reader: runstore::BulkReader,
+) -> Response<Payload> {
     let (sender, receiver) = mpsc::channel(4);
-    tokio::task::spawn_blocking(move || loop {
-        let mut chunk = vec![0u8; BLOB_CHUNK];
-        let read = match reader.read(&mut chunk) {
-            Ok(0) => return,
-            Ok(read) => read,
-            Err(e) => {
-                let _ = sender.blocking_send(Err(e));
-                return;
-            }
-        };
-        chunk.truncate(read);
-        if sender.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+    tokio::task::spawn_blocking(move || {
+        if !first.is_empty() && sender.blocking_send(Ok(Bytes::from(first))).is_err() {
             return; // The client went away.
+        }
+        loop {
+            let mut chunk = vec![0u8; BLOB_CHUNK];
+            let read = match reader.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(read) => read,
+                Err(e) => {
+                    let _ = sender.blocking_send(Err(e));
+                    return;
+                }
+            };
+            chunk.truncate(read);
+            if sender.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+                return; // The client went away.
+            }
         }
     });
     let mut response = Response::new(Payload::Stream(receiver));
