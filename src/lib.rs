@@ -78,6 +78,7 @@ pub use run::{
     InitOptions, MetricTableInfo, Run, RunInfo,
 };
 pub use status::RunStatus;
+pub use catalog::CatalogTableStats;
 pub use store::{ProjectInfo, Store, StoreInfo, VacuumReport, BLOB_CHUNK_BYTES, CACHE_BYTES};
 pub use table::metrics::{batch_from_columns, AppendReport, MetricsOptions};
 pub use table::{

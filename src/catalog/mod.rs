@@ -291,3 +291,45 @@ mod invariant_tests {
         let _ = super::runs::put_run_record(&txn, 7, &record);
     }
 }
+
+/// Storage figures of one catalog table, as redb's page walk reports them
+/// ([`crate::Store::catalog_stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogTableStats {
+    /// The table's name (`runs`, `param_index`, ...).
+    pub name: String,
+    /// Entries (keys) in the table.
+    pub entries: u64,
+    /// Leaf pages holding its keys and values.
+    pub leaf_pages: u64,
+    /// Branch pages of its B-tree.
+    pub branch_pages: u64,
+    /// Bytes of the keys and values themselves (sealed values include their 4-byte CRC).
+    pub stored_bytes: u64,
+    /// Bytes of keys in branch pages and other per-page metadata.
+    pub metadata_bytes: u64,
+    /// Bytes of its pages that hold nothing (partly filled pages).
+    pub fragmented_bytes: u64,
+}
+
+/// Storage figures of every catalog table in `txn`'s snapshot, in name order.
+pub(crate) fn table_stats(txn: &ReadTransaction) -> Result<Vec<CatalogTableStats>> {
+    use redb::{ReadableTableMetadata, TableHandle};
+    let mut out = Vec::new();
+    for handle in txn.list_tables().db("list tables")? {
+        let name = handle.name().to_string();
+        let table = txn.open_untyped_table(handle).db("open table")?;
+        let stats = table.stats().db("table stats")?;
+        out.push(CatalogTableStats {
+            name,
+            entries: table.len().db("count rows")?,
+            leaf_pages: stats.leaf_pages(),
+            branch_pages: stats.branch_pages(),
+            stored_bytes: stats.stored_bytes(),
+            metadata_bytes: stats.metadata_bytes(),
+            fragmented_bytes: stats.fragmented_bytes(),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}

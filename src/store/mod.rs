@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadOnlyDatabase};
 
-use crate::catalog;
+use crate::catalog::{self, CatalogTableStats};
 use crate::catalog::records::SegmentRef;
 use crate::error::Result;
 use crate::file::mmap::Mapping;
@@ -259,6 +259,13 @@ impl Store {
     /// Number of runs in the store.
     pub fn run_count(&self) -> Result<u64> {
         self.read(|txn| catalog::count_rows(txn, catalog::RUNS))
+    }
+
+    /// Storage figures of every catalog table (entries, pages, stored, metadata and
+    /// fragmented bytes), in name order: where the catalog's bytes go. It walks every page of
+    /// the catalog, so it costs a read of the whole catalog; `runstore info --tables` prints it.
+    pub fn catalog_stats(&self) -> Result<Vec<CatalogTableStats>> {
+        self.read(catalog::table_stats)
     }
 
     /// Counts and sizes, as `runstore info` prints them.
