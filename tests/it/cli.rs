@@ -380,3 +380,61 @@ fn cli_runs_bad_column_keys_exit_1_like_bad_filters() {
         assert!(stderr.contains(expected), "{columns}: {stderr}");
     }
 }
+
+#[test]
+fn info_tables_says_where_the_catalog_bytes_go() {
+    let (_dir, path) = temp_store();
+    {
+        let store = runstore::Store::create(&path).unwrap();
+        for i in 0..50 {
+            let run = store.init("p", Some(&format!("r{i}"))).unwrap();
+            run.set_parameters(&runstore::Value::map([("lr", runstore::Value::from(0.1))]))
+                .unwrap();
+            for epoch in 0..3 {
+                run.add_output_value(&runstore::Value::map([(
+                    "loss",
+                    runstore::Value::from(epoch as f64),
+                )]))
+                .unwrap();
+            }
+        }
+        let stats = store.catalog_stats().unwrap();
+        let entries = |name: &str| {
+            stats
+                .iter()
+                .find(|t| t.name == name)
+                .unwrap_or_else(|| panic!("{name} in {stats:?}"))
+                .entries
+        };
+        assert_eq!(entries("runs"), 50);
+        assert_eq!(entries("outputs"), 150);
+        assert_eq!(entries("param_index"), 50);
+        let runs = stats.iter().find(|t| t.name == "runs").unwrap();
+        assert!(
+            runs.leaf_pages >= 1 && runs.stored_bytes > 50 * 8,
+            "{runs:?}"
+        );
+        let mut names: Vec<&str> = stats.iter().map(|t| t.name.as_str()).collect();
+        let sorted = names.clone();
+        names.sort();
+        assert_eq!(names, sorted, "in name order");
+    }
+    let p = path.to_str().unwrap();
+    let text = stdout(&runstore(&["info", p, "--tables"]));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("outputs "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(line.split_whitespace().nth(1), Some("150"), "{line}");
+    assert!(text.contains("tables' pages"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&runstore(&["info", p, "--json", "--tables"]))).unwrap();
+    let tables = json["catalog_tables"].as_array().unwrap();
+    let runs = tables.iter().find(|t| t["name"] == "runs").unwrap();
+    assert_eq!(runs["entries"], 50);
+    assert!(runs["leaf_pages"].as_u64().unwrap() >= 1);
+    // Without --tables the JSON has no such field (the walk is not free).
+    let plain: serde_json::Value =
+        serde_json::from_str(&stdout(&runstore(&["info", p, "--json"]))).unwrap();
+    assert!(plain.get("catalog_tables").is_none());
+}

@@ -1,0 +1,166 @@
+//! What one durable commit costs: run it under `strace -c -f` to count the syncs and writes a
+//! commit makes (the figures docs/FORMAT.md's "Commit cost" quotes).
+//!
+//! ```sh
+//! cargo run --release --example commit_cost -- step 1000 [PATH]   # durable append_row calls
+//! cargo run --release --example commit_cost -- run 1000 [PATH]    # one run (20 params, 10 outputs) per commit
+//! strace -c -f -e trace=fsync,fdatasync,pwrite64,pwritev,write \
+//!     target/release/examples/commit_cost step 1000
+//! ```
+//!
+//! It prints the wall time per commit; the store is created fresh (one warm-up commit first, so
+//! the counts are of steady-state commits, not of creating the file).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::{Float64Array, Int64Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use runstore::{InitOptions, Store, Value, WriteDurability, WriterOptions};
+
+fn main() -> runstore::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "step".to_string());
+    let count: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000);
+    let path = args
+        .next()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("commit_cost.runs"));
+    if mode != "query" {
+        let _ = std::fs::remove_file(&path);
+    }
+    let store = if mode == "query" {
+        Store::open_read_only(&path)?
+    } else {
+        Store::create(&path)?
+    };
+    let started;
+    match mode.as_str() {
+        "step" => {
+            let run = store.init("bench", Some("steps"))?;
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("step", DataType::Int64, false),
+                Field::new("loss", DataType::Float64, false),
+            ]));
+            let options = WriterOptions {
+                durability: WriteDurability::Immediate,
+            };
+            let mut writer = run.metrics_writer(schema.clone(), "steps", "train", &options)?;
+            let row = |i: u64| {
+                RecordBatch::try_new(
+                    schema.clone(),
+                    vec![
+                        Arc::new(Int64Array::from(vec![i as i64])),
+                        Arc::new(Float64Array::from(vec![1.0 / (i + 1) as f64])),
+                    ],
+                )
+                .expect("the schema's columns")
+            };
+            writer.append(&row(0))?;
+            eprintln!("commit_cost: warm; {count} durable appends of one row");
+            started = Instant::now();
+            for i in 1..=count {
+                writer.append(&row(i))?;
+            }
+            let elapsed = started.elapsed();
+            writer.close()?;
+            report(count, elapsed);
+        }
+        "run" => {
+            let write = |i: u64| -> runstore::Result<()> {
+                store.batch(|batch| {
+                    let params =
+                        Value::map((0..20).map(|k| {
+                            (format!("p{k:02}"), Value::from((i * 31 + k) as f64 * 1e-3))
+                        }));
+                    let options = InitOptions {
+                        parameters: Some(params),
+                        ..InitOptions::default()
+                    };
+                    let run = batch.init_with("bench", Some(&format!("run-{i:07}")), &options)?;
+                    let outputs: Vec<Value> = (0..10)
+                        .map(|epoch| {
+                            Value::map([
+                                ("epoch", Value::from(epoch as i64)),
+                                ("acc", Value::from(epoch as f64 / 10.0)),
+                                ("loss", Value::from(1.0 - epoch as f64 / 10.0)),
+                            ])
+                        })
+                        .collect();
+                    batch.add_output_values(&run, &outputs)?;
+                    Ok(())
+                })
+            };
+            write(0)?;
+            eprintln!("commit_cost: warm; {count} runs, one commit each");
+            started = Instant::now();
+            for i in 1..=count {
+                write(i)?;
+            }
+            report(count, started.elapsed());
+        }
+        "batch" => {
+            // `count` runs in one commit, as the bench's W3 "write 1,000 runs, one commit".
+            let params = |i: u64| {
+                Value::map(
+                    (0..20).map(|k| (format!("p{k:02}"), Value::from((i * 31 + k) as f64 * 1e-3))),
+                )
+            };
+            started = Instant::now();
+            store.batch(|batch| {
+                for i in 0..count {
+                    let options = InitOptions {
+                        parameters: Some(params(i)),
+                        ..InitOptions::default()
+                    };
+                    let run = batch.init_with("bench", Some(&format!("run-{i:07}")), &options)?;
+                    let outputs: Vec<Value> = (0..10)
+                        .map(|epoch| {
+                            Value::map([
+                                ("epoch", Value::from(epoch as i64)),
+                                ("acc", Value::from(epoch as f64 / 10.0)),
+                                ("loss", Value::from(1.0 - epoch as f64 / 10.0)),
+                            ])
+                        })
+                        .collect();
+                    batch.add_output_values(&run, &outputs)?;
+                }
+                Ok(())
+            })?;
+            println!(
+                "{count} runs in one commit: {:.1} ms",
+                started.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        "query" => {
+            // `count` repetitions of the bench's W3 query on the store at PATH (not recreated).
+            drop(store);
+            let store = Store::open_read_only(&path)?;
+            let query = "params.lr < 0.01 AND outputs.acc > 0.5 ORDER BY outputs.acc DESC LIMIT 10";
+            started = Instant::now();
+            let mut found = 0;
+            for _ in 0..count {
+                found += store.query_runs().query(query)?.run()?.len();
+            }
+            println!(
+                "{count} queries: {:.1} µs each ({found} runs found in all)",
+                started.elapsed().as_secs_f64() * 1e6 / count as f64
+            );
+            return Ok(());
+        }
+        other => {
+            eprintln!("commit_cost: unknown mode {other:?} (step or run)");
+            std::process::exit(2);
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    Ok(())
+}
+
+fn report(count: u64, elapsed: std::time::Duration) {
+    println!(
+        "{count} commits in {:.3} s: {:.1} µs per commit",
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e6 / count as f64
+    );
+}
