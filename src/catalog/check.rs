@@ -175,7 +175,7 @@ fn check_index(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
         return Ok(());
     }
     let runs = txn.table(super::RUNS)?;
-    let param_index = txn.table(index::PARAM_INDEX)?;
+    let param_keys = txn.table(index::PARAM_KEYS)?;
     let output_index = txn.table(index::OUTPUT_INDEX)?;
     let output_order = txn.table(index::OUTPUT_ORDER)?;
     let mut order_expected: HashSet<(Vec<u8>, u8, u64, u64)> = HashSet::new();
@@ -183,10 +183,9 @@ fn check_index(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
     let shown = |path: &[u8]| {
         index::decode_path(path).map_or_else(|| format!("{path:?}"), |keys| keys.join("."))
     };
-    let mut param_paths: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
     let mut output_paths: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
-    let (mut params_expected, mut outputs_expected) = (0u64, 0u64);
-    let (mut params_missing, mut outputs_missing) = (0u64, 0u64);
+    let mut outputs_expected = 0u64;
+    let mut outputs_missing = 0u64;
     for entry in runs.iter().db(op)? {
         let (id, _) = entry.db(op)?;
         let id = id.value();
@@ -195,20 +194,13 @@ fn check_index(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
             // The damaged row itself is reported by the run checks above.
             Err(_) => continue,
         };
-        for (path, value) in &params {
-            match seal::get(&param_index, (path.as_slice(), id)) {
-                Ok(Some(found)) if found == *value => {}
-                Ok(Some(_)) => report.problems.push(format!(
-                    "key index: parameter {} of run #{id} is stale",
+        for path in params.keys() {
+            match seal::get(&param_keys, path.as_slice()) {
+                Ok(Some(_)) => {}
+                Ok(None) => report.problems.push(format!(
+                    "key index: parameter key {} of run #{id} is not registered",
                     shown(path)
                 )),
-                Ok(None) => {
-                    params_missing += 1;
-                    report.problems.push(format!(
-                        "key index: parameter {} of run #{id} is missing",
-                        shown(path)
-                    ));
-                }
                 Err(e) => report.problems.push(format!("key index: {e}")),
             }
         }
@@ -255,25 +247,26 @@ fn check_index(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
             }
             order_expected.insert((path.clone(), key.rank, key.bits, id));
         }
-        params_expected += params.len() as u64;
         outputs_expected += outputs.len() as u64;
-        param_paths.insert(id, params.into_keys().collect());
         output_paths.insert(id, outputs.into_keys().collect());
     }
-    for (table, expected, what, paths) in [
-        (
-            &param_index,
-            params_expected - params_missing,
-            "parameter",
-            &param_paths,
-        ),
-        (
-            &output_index,
-            outputs_expected - outputs_missing,
-            "output",
-            &output_paths,
-        ),
-    ] {
+    // Extra parameter keys are allowed (a deleted run leaves its keys registered); every key
+    // must still decode.
+    for entry in param_keys.iter().db(op)? {
+        let (key, _) = entry.db(op)?;
+        if index::decode_path(key.value()).is_none() {
+            report.problems.push(format!(
+                "key index: registered parameter key {:?} does not decode",
+                key.value()
+            ));
+        }
+    }
+    for (table, expected, what, paths) in [(
+        &output_index,
+        outputs_expected - outputs_missing,
+        "output",
+        &output_paths,
+    )] {
         // Every expected entry that is present was counted: any more are extra.
         let found = table.len().db(op)?;
         if found == expected {

@@ -208,11 +208,11 @@ pub(crate) const TABLES: &[TableDef] = &[
         Some(legacy::RUN_WRITERS_V1)
     ),
     table_def!(
-        index::PARAM_INDEX,
-        "param_index",
+        index::PARAM_KEYS,
+        "param_keys",
         RunRows::Index,
         Copy::Index,
-        Some(|txn, id, _| index::remove_run(txn, id)),
+        None,
         None
     ),
     table_def!(
@@ -220,7 +220,7 @@ pub(crate) const TABLES: &[TableDef] = &[
         "output_index",
         RunRows::Index,
         Copy::Index,
-        None,
+        Some(|txn, id, _| index::remove_run(txn, id)),
         None
     ),
     table_def!(

@@ -11,7 +11,7 @@
 
 use redb::{AccessGuard, ReadOnlyTable, ReadTransaction, ReadableTable, TableHandle};
 
-use super::index::{self, OutputStats, Parts, Slot, OUTPUT_INDEX, OUTPUT_ORDER, PARAM_INDEX};
+use super::index::{self, OutputStats, Parts, Slot, OUTPUT_INDEX, OUTPUT_ORDER, PARAM_KEYS};
 use super::records::{self, RunRecord};
 use super::seal::{self, Sealed};
 use super::{Reader, OUTPUTS, PARAMS, RUNS, RUN_NAMES};
@@ -97,49 +97,97 @@ impl RunName<'_> {
     }
 }
 
-/// The parameter half of the key index (`param_index`), opened for reads by path.
+/// Parameters by key path: each run's value read from its own `params` row (catalog version
+/// 4 keeps parameters once), and the registry of paths (`param_keys`) for "does any run have
+/// it" and the list of keys.
 pub(crate) struct ParamIndex {
-    table: ReadOnlyTable<(&'static [u8], u64), Sealed>,
+    params: ReadOnlyTable<u64, Sealed>,
+    keys: ReadOnlyTable<&'static [u8], Sealed>,
 }
 
 impl ParamIndex {
-    /// Opens the parameter index in `txn`.
+    /// Opens the parameters and the key registry in `txn`.
     pub(crate) fn open(txn: &ReadTransaction) -> Result<ParamIndex> {
         Ok(ParamIndex {
-            table: txn.table(PARAM_INDEX)?,
+            params: txn.table(PARAMS)?,
+            keys: txn.table(PARAM_KEYS)?,
         })
     }
 
-    /// Every run holding the encoded parameter path `path`, in run id order, with its value;
-    /// `op` names the call in errors.
+    /// Every run holding the encoded parameter path `path` (a value that is not null), in
+    /// run id order, with its value; `op` names the call in errors. One pass over the
+    /// `params` rows, each checked against its seal and searched for the path without
+    /// decoding the rest of it.
     pub(crate) fn column(&self, path: &[u8], op: &'static str) -> Result<Vec<(u64, Slot)>> {
-        let mut keys = seal::PathKeys::new(path);
+        let Some(keys) = index::decode_path(path) else {
+            return Ok(Vec::new());
+        };
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let mut column = Vec::new();
-        for entry in self.table.range((path, 0)..=(path, u64::MAX)).db(op)? {
+        for entry in self.params.iter().db(op)? {
             let (key, value) = entry.db(op)?;
-            let id = key.value().1;
-            let payload = keys.open(PARAM_INDEX.name(), id, &value)?;
-            column.push((id, index::decode_param(payload)?));
+            let id = key.value();
+            let payload = seal::open_entry(PARAMS.name(), &key, &value)?;
+            if let Some(slot) = slot_at(payload, &keys)? {
+                column.push((id, slot));
+            }
         }
         Ok(column)
     }
 
-    /// Run `id`'s value of the encoded parameter path `path`, if it holds one.
+    /// Run `id`'s value of the encoded parameter path `path`, if it holds one that is not
+    /// null.
     pub(crate) fn get(&self, path: &[u8], id: u64) -> Result<Option<Slot>> {
-        seal::get(&self.table, (path, id))?
-            .map(|bytes| index::decode_param(&bytes))
-            .transpose()
+        let Some(keys) = index::decode_path(path) else {
+            return Ok(None);
+        };
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        match seal::get(&self.params, id)? {
+            Some(payload) => slot_at(&payload, &keys),
+            None => Ok(None),
+        }
     }
 
-    /// Whether any run holds the encoded parameter path `path`.
+    /// Whether any run holds (or held) the encoded parameter path `path`.
     pub(crate) fn holds(&self, path: &[u8], op: &'static str) -> Result<bool> {
-        holds_path(&self.table, path, op)
+        Ok(self.keys.get(path).db(op)?.is_some())
     }
 
-    /// The distinct parameter paths of every run (at most [`KEY_PATHS_LISTED_MAX`]).
+    /// The distinct parameter paths runs hold (at most [`KEY_PATHS_LISTED_MAX`]).
     pub(crate) fn paths(&self, op: &'static str) -> Result<Vec<Vec<String>>> {
-        key_paths(&self.table, op)
+        let mut paths = Vec::new();
+        for entry in self.keys.iter().db(op)?.take(KEY_PATHS_LISTED_MAX) {
+            let (key, _) = entry.db(op)?;
+            let path = index::decode_path(key.value()).ok_or_else(|| Error::Corrupted {
+                at: Location::Catalog,
+                reason: format!("{}: a key path that does not decode", PARAM_KEYS.name()),
+            })?;
+            paths.push(path);
+        }
+        Ok(paths)
     }
+}
+
+/// The value at `keys` in an encoded parameter map, as the index gives it: `None` when absent
+/// or null, [`Slot::Deferred`] for a map or a large value (the caller reads the run's row).
+fn slot_at(payload: &[u8], keys: &[&str]) -> Result<Option<Slot>> {
+    let value = crate::value::Value::decode_path(payload, keys).map_err(|error| {
+        Error::Corrupted {
+            at: Location::Catalog,
+            reason: format!("parameters: {error}"),
+        }
+    })?;
+    Ok(match value {
+        None | Some(crate::value::Value::Null) => None,
+        Some(value) => {
+            let encoded_len = match &value {
+                crate::value::Value::Str(text) => text.len() + 5,
+                crate::value::Value::List(_) => value.encode().len(),
+                _ => 9,
+            };
+            Some(Slot::of(&value, encoded_len))
+        }
+    })
 }
 
 /// The output half of the key index (`output_index`), opened for reads by path.

@@ -14,8 +14,9 @@
 //! - A project exists in `projects` for every run's project.
 //! - `outputs` holds keys `(id, 0..output_count)` and `inputs` keys `(id, 0..input_count)`.
 //! - Every value of every table is sealed (`seal`): a CRC bound to the table and the key.
-//! - `index::PARAM_INDEX` / `index::OUTPUT_INDEX` / `index::OUTPUT_ORDER` hold exactly the
-//!   entries `index::run_entries` computes from each run's `params` and `outputs` rows.
+//! - `index::OUTPUT_INDEX` / `index::OUTPUT_ORDER` hold exactly the entries
+//!   `index::run_entries` computes from each run's `outputs` rows, and `index::PARAM_KEYS`
+//!   holds every parameter key path of each run's `params` row.
 
 /// Whether the write sites assert the invariants they keep: in debug builds, and in any build
 /// with the `invariants` feature (the test suite's). Release builds of applications skip the
@@ -107,13 +108,16 @@ pub const META_COL_HWM: &str = "col_hwm";
 pub const META_CATALOG_VERSION: &str = "catalog_version";
 /// The catalog layout this build writes: 2 sealed every value (`seal`) and added the key
 /// index (`index`); 3 added the output order index (`index::OUTPUT_ORDER`) and the latest
-/// value's sort key to each output index entry. A writable open upgrades an older store in
+/// value's sort key to each output index entry; 4 dropped the parameter index (a second copy
+/// of every parameter, by path) for a registry of parameter key paths (`index::PARAM_KEYS`),
+/// parameters being read from their `params` rows. A writable open upgrades an older store in
 /// one commit; a read-only open of one is refused with `Error::NeedsUpgrade`.
-pub const CATALOG_VERSION: u64 = 3;
+pub const CATALOG_VERSION: u64 = 4;
 /// The oldest catalog layout this build opens.
 pub const CATALOG_VERSION_MIN: u64 = 1;
-/// The first catalog layout with the key index as this build reads it (with the order index).
-pub const CATALOG_VERSION_INDEX: u64 = 3;
+/// The first catalog layout with the key index as this build reads it (the order index, the
+/// parameter key registry).
+pub const CATALOG_VERSION_INDEX: u64 = 4;
 
 /// Creates every table of a new store and its counters.
 pub fn initialize(txn: &WriteTransaction) -> Result<()> {

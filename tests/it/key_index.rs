@@ -40,12 +40,13 @@ fn overwritten_parameters_and_appended_outputs_are_what_queries_see() {
     .unwrap();
     assert!(urls(&store, "params.lr = 0.1").is_empty());
     assert_eq!(urls(&store, "params.lr = 0.01"), ["p/runs/a"]);
-    // No run holds `opt.name` any more, so the index has dropped it: a query naming it is
-    // refused as a typo would be.
+    // No run holds `opt.name` any more; a run did, so the key is no typo: the query finds
+    // nothing rather than failing (the registry keeps keys runs once had).
+    assert!(urls(&store, "params.opt.name = 'sgd'").is_empty());
     assert!(matches!(
         store
             .query_runs()
-            .query("params.opt.name = 'sgd'")
+            .query("params.opt.nmae = 'sgd'")
             .unwrap()
             .run(),
         Err(runstore::Error::UnknownKey { .. })
@@ -239,7 +240,7 @@ fn a_store_written_before_the_index_is_upgraded_by_a_writable_open() {
         other => panic!("expected NeedsUpgrade, got {other:?}"),
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.info().unwrap().catalog_version, 3);
+    assert_eq!(store.info().unwrap().catalog_version, 4);
     // In project and name order, as the name index keeps them.
     let runs: Vec<FullRun> = store
         .runs(None)
@@ -298,9 +299,9 @@ fn the_upgrade_command_upgrades_and_then_says_so() {
     assert!(stderr.contains("runstore upgrade"), "{stderr}");
     let first = runstore(&["upgrade", path_text]);
     assert!(first.status.success());
-    assert!(String::from_utf8_lossy(&first.stdout).contains("from catalog version 1 to 3"));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("from catalog version 1 to 4"));
     let second = runstore(&["upgrade", path_text]);
-    assert!(String::from_utf8_lossy(&second.stdout).contains("is at catalog version 3"));
+    assert!(String::from_utf8_lossy(&second.stdout).contains("is at catalog version 4"));
     assert!(runstore(&["runs", path_text]).status.success());
 }
 
@@ -324,7 +325,7 @@ fn a_store_written_before_the_order_index_is_upgraded_by_a_writable_open() {
         other => panic!("expected NeedsUpgrade, got {other:?}"),
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.info().unwrap().catalog_version, 3);
+    assert_eq!(store.info().unwrap().catalog_version, 4);
     let runs: Vec<FullRun> = store
         .runs(None)
         .unwrap()
@@ -370,5 +371,63 @@ fn a_store_written_before_the_order_index_is_upgraded_by_a_writable_open() {
     assert_eq!(
         urls(&read_only, "ORDER BY outputs.acc ASC LIMIT 1"),
         ["text/runs/b"]
+    );
+}
+
+/// `tests/fixtures/catalog_v3.runs` is `catalog_v2.runs` upgraded by the build before the
+/// parameter key registry (main at 1e522ed, `runstore upgrade`): catalog version 3, with the
+/// parameter index (`param_index`) that version 4 drops.
+#[test]
+fn a_store_with_the_parameter_index_is_upgraded_by_a_writable_open() {
+    let (dir, _) = temp_store();
+    let path = dir.path().join("v3.runs");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/catalog_v3.runs"
+        ),
+        &path,
+    )
+    .unwrap();
+    match Store::open_read_only(&path) {
+        Err(runstore::Error::NeedsUpgrade { found: 3, .. }) => {}
+        other => panic!("expected NeedsUpgrade, got {other:?}"),
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.info().unwrap().catalog_version, 4);
+    let tables: Vec<String> = store
+        .catalog_stats()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert!(!tables.iter().any(|t| t == "param_index"), "{tables:?}");
+    assert!(tables.iter().any(|t| t == "param_keys"), "{tables:?}");
+    let runs: Vec<FullRun> = store
+        .runs(None)
+        .unwrap()
+        .iter()
+        .map(FullRun::read)
+        .collect();
+    assert_eq!(runs.len(), 7);
+    for query in [
+        "params.lr < 0.01 AND outputs.acc > 0.5 ORDER BY outputs.acc DESC LIMIT 10",
+        "params.lr < 0.01 ORDER BY outputs.acc ASC LIMIT 10",
+        "params.lr >= 0.01",
+        "params.lr IS NULL",
+        "ORDER BY params.lr DESC",
+    ] {
+        assert_eq!(urls(&store, query), naive(&runs, query, None), "{query}");
+    }
+    assert!(matches!(
+        store.query_runs().query("params.lrr < 1").unwrap().run(),
+        Err(runstore::Error::UnknownKey { .. })
+    ));
+    drop(store);
+    assert_checks(&path);
+    let read_only = Store::open_read_only(&path).unwrap();
+    assert_eq!(
+        urls(&read_only, "params.lr < 0.01 ORDER BY outputs.acc DESC LIMIT 10"),
+        naive(&runs, "params.lr < 0.01 ORDER BY outputs.acc DESC LIMIT 10", None)
     );
 }

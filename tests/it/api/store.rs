@@ -12,7 +12,7 @@ fn create_makes_an_empty_store_and_leaves_no_temp_file() {
     let info = store.info().unwrap();
     assert_eq!(info.path, path);
     assert_eq!(info.format_version, 1);
-    assert_eq!(info.catalog_version, 3);
+    assert_eq!(info.catalog_version, 4);
     assert_eq!(info.projects, 0);
     assert_eq!(info.runs, 0);
     assert_eq!(info.outputs, 0);
