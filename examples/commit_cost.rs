@@ -137,7 +137,8 @@ fn main() -> runstore::Result<()> {
             drop(store);
             let store = Store::open_read_only(&path)?;
             let query = std::env::var("COMMIT_COST_QUERY").unwrap_or_else(|_| {
-                "params.lr < 0.01 AND outputs.acc > 0.5 ORDER BY outputs.acc DESC LIMIT 10".to_string()
+                "params.lr < 0.01 AND outputs.acc > 0.5 ORDER BY outputs.acc DESC LIMIT 10"
+                    .to_string()
             });
             let query = query.as_str();
             started = Instant::now();

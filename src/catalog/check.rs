@@ -7,7 +7,7 @@
 //! column bytes (blob and table segments) is left to `check`, through the callbacks of
 //! [`check_catalog`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use redb::{ReadableTable, ReadableTableMetadata, TableHandle};
 
@@ -166,66 +166,83 @@ fn check_seals(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
 }
 
 /// The key index holds exactly the entries each run's parameters and outputs call for
-/// (`super::index`): each run's expected entries are looked up, then the totals compared;
-/// only when they differ is the index walked to name the extra entries.
+/// (`super::index`): each run's `output_stats` record and order entries are recomputed from
+/// its `outputs` rows and compared, its parameter and output paths looked up in the key
+/// registries; records of runs that do not exist and order entries no record calls for are
+/// reported. Registered paths no run holds any more are allowed (deleted runs leave theirs).
 fn check_index(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<()> {
-    use super::index::{self, OutputStats};
+    use super::index;
     let op = "check key index";
     if !super::has_index(txn)? {
         return Ok(());
     }
     let runs = txn.table(super::RUNS)?;
     let param_keys = txn.table(index::PARAM_KEYS)?;
-    let output_index = txn.table(index::OUTPUT_INDEX)?;
+    let output_keys = txn.table(index::OUTPUT_KEYS)?;
+    let output_stats = txn.table(index::OUTPUT_STATS)?;
     let output_order = txn.table(index::OUTPUT_ORDER)?;
     let mut order_expected: HashSet<(Vec<u8>, u8, u64, u64)> = HashSet::new();
     let mut order_missing = 0u64;
     let shown = |path: &[u8]| {
         index::decode_path(path).map_or_else(|| format!("{path:?}"), |keys| keys.join("."))
     };
-    let mut output_paths: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
-    let mut outputs_expected = 0u64;
-    let mut outputs_missing = 0u64;
+    let mut run_ids: HashSet<u64> = HashSet::new();
     for entry in runs.iter().db(op)? {
         let (id, _) = entry.db(op)?;
         let id = id.value();
+        run_ids.insert(id);
         let (params, outputs) = match index::run_entries(txn, id) {
             Ok(entries) => entries,
             // The damaged row itself is reported by the run checks above.
             Err(_) => continue,
         };
-        for path in params.keys() {
-            match seal::get(&param_keys, path.as_slice()) {
-                Ok(Some(_)) => {}
-                Ok(None) => report.problems.push(format!(
-                    "key index: parameter key {} of run #{id} is not registered",
-                    shown(path)
-                )),
-                Err(e) => report.problems.push(format!("key index: {e}")),
+        for (registry, what, paths) in [
+            (&param_keys, "parameter", params.keys().collect::<Vec<_>>()),
+            (&output_keys, "output", outputs.keys().collect::<Vec<_>>()),
+        ] {
+            for path in paths {
+                match seal::get(registry, path.as_slice()) {
+                    Ok(Some(_)) => {}
+                    Ok(None) => report.problems.push(format!(
+                        "key index: {what} key {} of run #{id} is not registered",
+                        shown(path)
+                    )),
+                    Err(e) => report.problems.push(format!("key index: {e}")),
+                }
             }
         }
-        for (path, stats) in &outputs {
-            match seal::get(&output_index, (path.as_slice(), id)) {
-                Ok(Some(found)) => match OutputStats::decode(&found) {
-                    Ok(found) if found.encode() == stats.encode() => {}
-                    Ok(_) => report.problems.push(format!(
-                        "key index: output {} of run #{id} is stale",
-                        shown(path)
-                    )),
-                    Err(error) => report.problems.push(format!(
-                        "key index: output {} of run #{id}: {error}",
-                        shown(path)
-                    )),
-                },
-                Ok(None) => {
-                    outputs_missing += 1;
-                    report.problems.push(format!(
-                        "key index: output {} of run #{id} is missing",
-                        shown(path)
-                    ));
+        match seal::get(&output_stats, id) {
+            Ok(Some(found)) => match index::decode_run_stats(&found) {
+                Ok(found) => {
+                    for (path, stats) in &outputs {
+                        match found.get(path) {
+                            Some(found) if found.encode() == stats.encode() => {}
+                            Some(_) => report.problems.push(format!(
+                                "key index: output {} of run #{id} is stale",
+                                shown(path)
+                            )),
+                            None => report.problems.push(format!(
+                                "key index: output {} of run #{id} is missing",
+                                shown(path)
+                            )),
+                        }
+                    }
+                    for path in found.keys().filter(|path| !outputs.contains_key(*path)) {
+                        report.problems.push(format!(
+                            "key index: output {} of run #{id} does not exist",
+                            shown(path)
+                        ));
+                    }
                 }
-                Err(e) => report.problems.push(format!("key index: {e}")),
-            }
+                Err(error) => report
+                    .problems
+                    .push(format!("key index: output stats of run #{id}: {error}")),
+            },
+            Ok(None) if outputs.is_empty() => {}
+            Ok(None) => report
+                .problems
+                .push(format!("key index: output stats of run #{id} are missing")),
+            Err(e) => report.problems.push(format!("key index: {e}")),
         }
         for (path, stats) in &outputs {
             let Some(key) = stats.last_sort else { continue };
@@ -247,41 +264,24 @@ fn check_index(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
             }
             order_expected.insert((path.clone(), key.rank, key.bits, id));
         }
-        outputs_expected += outputs.len() as u64;
-        output_paths.insert(id, outputs.into_keys().collect());
     }
-    // Extra parameter keys are allowed (a deleted run leaves its keys registered); every key
-    // must still decode.
-    for entry in param_keys.iter().db(op)? {
-        let (key, _) = entry.db(op)?;
-        if index::decode_path(key.value()).is_none() {
+    for entry in output_stats.iter().db(op)? {
+        let (id, _) = entry.db(op)?;
+        if !run_ids.contains(&id.value()) {
             report.problems.push(format!(
-                "key index: registered parameter key {:?} does not decode",
-                key.value()
+                "key index: output stats of run #{} that does not exist",
+                id.value()
             ));
         }
     }
-    for (table, expected, what, paths) in [(
-        &output_index,
-        outputs_expected - outputs_missing,
-        "output",
-        &output_paths,
-    )] {
-        // Every expected entry that is present was counted: any more are extra.
-        let found = table.len().db(op)?;
-        if found == expected {
-            continue;
-        }
-        for entry in table.iter().db(op)? {
+    for registry in [&param_keys, &output_keys] {
+        for entry in registry.iter().db(op)? {
             let (key, _) = entry.db(op)?;
-            let (path, id) = key.value();
-            let known = paths
-                .get(&id)
-                .is_some_and(|paths| paths.iter().any(|p| p.as_slice() == path));
-            if !known {
+            if index::decode_path(key.value()).is_none() {
                 report.problems.push(format!(
-                    "key index: {what} {} of run #{id} does not exist",
-                    shown(path)
+                    "key index: registered key {:?} in {} does not decode",
+                    key.value(),
+                    registry.name()
                 ));
             }
         }

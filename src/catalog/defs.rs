@@ -216,11 +216,19 @@ pub(crate) const TABLES: &[TableDef] = &[
         None
     ),
     table_def!(
-        index::OUTPUT_INDEX,
-        "output_index",
+        index::OUTPUT_STATS,
+        "output_stats",
         RunRows::Index,
         Copy::Index,
         Some(|txn, id, _| index::remove_run(txn, id)),
+        None
+    ),
+    table_def!(
+        index::OUTPUT_KEYS,
+        "output_keys",
+        RunRows::Index,
+        Copy::Index,
+        None,
         None
     ),
     table_def!(

@@ -1,15 +1,17 @@
-//! The key index: every output key path of every run, keyed `(path, run id)`, so that a run
-//! query reads one contiguous range per output key it names instead of every run's outputs,
-//! and the registry of parameter key paths.
+//! The key index: per run, the aggregates of every output key path (so that a run query
+//! never walks a run's output history), the runs in order of each output key's latest value,
+//! and the registries of parameter and output key paths.
 //!
 //! - [`PARAM_KEYS`] lists every parameter key path runs have held (catalog version 4): the
 //!   values themselves are read from each run's `params` row, which holds them once. (Catalog
 //!   versions 2 and 3 also kept every value by path in `param_index`: a second copy of every
 //!   parameter, 20 scattered B-tree inserts per run of 20 parameters and 40% of a store of
 //!   small runs; a parameter column now reads the `params` rows in run order instead.)
-//! - [`OUTPUT_INDEX`] maps `(path, run)` to [`OutputStats`]: what the filter language's output
-//!   aggregates (`first`, `last`, `count`, `min`, `max`, `mean`) give for that key, kept up to
-//!   date as outputs are appended, so no query walks a run's output history.
+//! - [`OUTPUT_STATS`] maps a run to the [`OutputStats`] of each of its output key paths: what
+//!   the filter language's output aggregates (`first`, `last`, `count`, `min`, `max`, `mean`)
+//!   give for that key, kept up to date as outputs are appended, so no query walks a run's
+//!   output history; [`OUTPUT_KEYS`] registers the output paths (catalog version 4; versions
+//!   2 and 3 kept one entry per `(path, run)` in `output_index`).
 //! - [`OUTPUT_ORDER`] holds `(path, sort rank, sort bits, run)` for every output key's latest
 //!   value that sorts before null ([`SortKey`]): the runs in `ORDER BY outputs.<key>` order,
 //!   so a query with a limit walks it from either end and stops early.
@@ -25,10 +27,11 @@
 //! the rows it summarises; `check` recomputes it and reports any difference; `vacuum` copies
 //! it; a writable open of a store written before the current layout builds it once.
 //!
-//! Invariant (checked by `runstore::check`, in `catalog/check.rs`): the output entries of run
-//! `id` are exactly those [`run_entries`] computes from its `outputs` rows, the order entries
-//! being the [`OutputStats::last_sort`] of its output entries, and every parameter path of its
-//! `params` row is in [`PARAM_KEYS`].
+//! Invariant (checked by `runstore::check`, in `catalog/check.rs`): run `id`'s
+//! [`OUTPUT_STATS`] record holds exactly the stats [`run_entries`] computes from its `outputs`
+//! rows (no record for a run without outputs), its order entries are the
+//! [`OutputStats::last_sort`] of those stats, and every parameter and output path it holds is
+//! registered in [`PARAM_KEYS`] / [`OUTPUT_KEYS`].
 
 use std::collections::BTreeMap;
 
@@ -50,9 +53,18 @@ pub const PARAM_KEYS: TableDefinition<&[u8], Sealed> = TableDefinition::new("par
 /// upgrade deletes this table.
 pub const PARAM_INDEX_V3: TableDefinition<(&[u8], u64), Sealed> =
     TableDefinition::new("param_index");
-/// `(encoded key path, run id)` to the encoded [`OutputStats`] of that key over the run's
-/// output values.
-pub const OUTPUT_INDEX: TableDefinition<(&[u8], u64), Sealed> =
+/// Run id to the [`OutputStats`] of every output key path of the run, in one record
+/// ([`encode_run_stats`]; catalog version 4): appending outputs rewrites one record at the
+/// run's place in id order instead of one entry per key scattered by path, and a query reads
+/// a key's column in one pass over the records.
+pub const OUTPUT_STATS: TableDefinition<u64, Sealed> = TableDefinition::new("output_stats");
+/// Encoded output key path to a sealed empty payload: every output key path some run has
+/// held, as [`PARAM_KEYS`] is for parameters.
+pub const OUTPUT_KEYS: TableDefinition<&[u8], Sealed> = TableDefinition::new("output_keys");
+/// The output half of the key index of catalog versions 2 and 3: `(encoded key path, run id)`
+/// to the encoded [`OutputStats`]. Version 4 keeps them per run ([`OUTPUT_STATS`]); an
+/// upgrade deletes this table.
+pub const OUTPUT_INDEX_V3: TableDefinition<(&[u8], u64), Sealed> =
     TableDefinition::new("output_index");
 
 /// `(encoded key path, sort rank, sort bits, run id)` to a sealed empty payload: one entry per
@@ -305,7 +317,7 @@ impl OutputStats {
         }
     }
 
-    /// The encoding stored in [`OUTPUT_INDEX`].
+    /// The encoding of one key's stats inside an [`OUTPUT_STATS`] record.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![STATS_VERSION];
         out.extend_from_slice(&self.count.to_le_bytes());
@@ -535,18 +547,8 @@ pub fn update_params(
 
 /// Adds the paths of `params` that [`PARAM_KEYS`] lacks.
 fn register_params(txn: &WriteTransaction, params: &Value) -> Result<()> {
-    let op = "register parameter keys";
     let paths = param_paths(params);
-    if paths.is_empty() {
-        return Ok(());
-    }
-    let mut keys = txn.open_table(PARAM_KEYS).db(op)?;
-    for path in paths {
-        if keys.get(path.as_slice()).db(op)?.is_none() {
-            seal::put(&mut keys, path.as_slice(), &[])?;
-        }
-    }
-    Ok(())
+    register(txn, PARAM_KEYS, paths.iter().map(Vec::as_slice))
 }
 
 /// The parameter key paths of a parameter map, as [`PARAM_KEYS`] holds them.
@@ -556,35 +558,26 @@ pub fn param_paths(params: &Value) -> Vec<Vec<u8>> {
     paths
 }
 
-/// Adds output values just appended to run `id` to the output index.
+/// Adds output values just appended to run `id` to its [`OUTPUT_STATS`] record, moves its
+/// [`OUTPUT_ORDER`] entries whose latest value changed, and registers new paths.
 pub fn add_outputs(txn: &WriteTransaction, id: u64, values: &[Value]) -> Result<()> {
     let op = "index outputs";
-    let mut index = txn.open_table(OUTPUT_INDEX).db(op)?;
-    // Gather every touched path's stats first (read once), then write each once.
-    let mut touched: BTreeMap<Vec<u8>, OutputStats> = BTreeMap::new();
-    let mut old_sort: BTreeMap<Vec<u8>, Option<SortKey>> = BTreeMap::new();
+    let mut table = txn.open_table(OUTPUT_STATS).db(op)?;
+    let mut stats = match seal::get(&table, id)? {
+        Some(bytes) => decode_run_stats(&bytes)?,
+        None => BTreeMap::new(),
+    };
+    let old_sort: BTreeMap<Vec<u8>, Option<SortKey>> = stats
+        .iter()
+        .map(|(path, stats)| (path.clone(), stats.last_sort))
+        .collect();
     for value in values {
-        let mut paths = Vec::new();
-        walk(value, &mut |path, _| paths.push(path.to_vec()));
-        for path in paths {
-            if let std::collections::btree_map::Entry::Vacant(slot) = touched.entry(path) {
-                let existing = seal::get(&index, (slot.key().as_slice(), id))?
-                    .map(|bytes| OutputStats::decode(&bytes))
-                    .transpose()?;
-                if let Some(stats) = existing {
-                    old_sort.insert(slot.key().clone(), stats.last_sort);
-                    slot.insert(stats);
-                }
-            }
-        }
-        add_output(&mut touched, value);
+        add_output(&mut stats, value);
     }
-    for (path, stats) in &touched {
-        seal::put(&mut index, (path.as_slice(), id), stats.encode().as_slice())?;
-    }
-    drop(index);
+    seal::put(&mut table, id, encode_run_stats(&stats).as_slice())?;
+    drop(table);
     let mut order = txn.open_table(OUTPUT_ORDER).db(op)?;
-    for (path, stats) in &touched {
+    for (path, stats) in &stats {
         let old = old_sort.get(path).copied().flatten();
         if old == stats.last_sort {
             continue;
@@ -598,7 +591,113 @@ pub fn add_outputs(txn: &WriteTransaction, id: u64, values: &[Value]) -> Result<
             seal::put(&mut order, (path.as_slice(), new.rank, new.bits, id), &[])?;
         }
     }
+    drop(order);
+    let new_paths: Vec<&[u8]> = stats
+        .keys()
+        .filter(|path| !old_sort.contains_key(*path))
+        .map(Vec::as_slice)
+        .collect();
+    register(txn, OUTPUT_KEYS, new_paths)
+}
+
+/// Adds the `paths` a key registry ([`PARAM_KEYS`], [`OUTPUT_KEYS`]) lacks.
+fn register<'p>(
+    txn: &WriteTransaction,
+    registry: TableDefinition<&[u8], Sealed>,
+    paths: impl IntoIterator<Item = &'p [u8]>,
+) -> Result<()> {
+    let op = "register keys";
+    let mut paths = paths.into_iter().peekable();
+    if paths.peek().is_none() {
+        return Ok(());
+    }
+    let mut keys = txn.open_table(registry).db(op)?;
+    for path in paths {
+        if keys.get(path).db(op)?.is_none() {
+            seal::put(&mut keys, path, &[])?;
+        }
+    }
     Ok(())
+}
+
+/// Encodes a run's [`OUTPUT_STATS`] record: per key path, in path order, the path's length
+/// (`u32` LE) and bytes, then the length (`u32` LE) and bytes of [`OutputStats::encode`].
+pub fn encode_run_stats(stats: &BTreeMap<Vec<u8>, OutputStats>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (path, stats) in stats {
+        let encoded = stats.encode();
+        // Paths are at most INDEX_PATH_BYTES_MAX and stats far below 4 GiB.
+        out.extend_from_slice(&u32::try_from(path.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(path);
+        out.extend_from_slice(
+            &u32::try_from(encoded.len())
+                .unwrap_or(u32::MAX)
+                .to_le_bytes(),
+        );
+        out.extend_from_slice(&encoded);
+    }
+    out
+}
+
+/// The `(path, encoded stats)` pairs of an [`OUTPUT_STATS`] record, checked for bounds and
+/// for paths in strictly ascending order.
+pub fn run_stats_entries(bytes: &[u8]) -> impl Iterator<Item = Result<(&[u8], &[u8])>> + '_ {
+    let corrupted = |reason: &str| Error::Corrupted {
+        at: Location::Catalog,
+        reason: format!("output stats record: {reason}"),
+    };
+    let mut rest = bytes;
+    let mut previous: Option<&[u8]> = None;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if rest.is_empty() || failed {
+            return None;
+        }
+        let mut take = |what: &str| -> Result<&[u8]> {
+            let (len, tail) = rest
+                .split_first_chunk::<4>()
+                .ok_or_else(|| corrupted(what))?;
+            let len = usize::try_from(u32::from_le_bytes(*len)).map_err(|_| corrupted(what))?;
+            if tail.len() < len {
+                return Err(corrupted(what));
+            }
+            let (field, tail) = tail.split_at(len);
+            rest = tail;
+            Ok(field)
+        };
+        let entry = take("truncated path").and_then(|path| {
+            let stats = take("truncated stats")?;
+            if previous.is_some_and(|previous| previous >= path) {
+                return Err(corrupted("paths out of order"));
+            }
+            previous = Some(path);
+            Ok((path, stats))
+        });
+        failed = entry.is_err();
+        Some(entry)
+    })
+}
+
+/// Decodes a whole [`OUTPUT_STATS`] record.
+pub fn decode_run_stats(bytes: &[u8]) -> Result<BTreeMap<Vec<u8>, OutputStats>> {
+    run_stats_entries(bytes)
+        .map(|entry| {
+            entry.and_then(|(path, stats)| Ok((path.to_vec(), OutputStats::decode(stats)?)))
+        })
+        .collect()
+}
+
+/// The encoded stats of `path` in an [`OUTPUT_STATS`] record, if the run holds it.
+pub fn find_run_stats<'a>(bytes: &'a [u8], path: &[u8]) -> Result<Option<&'a [u8]>> {
+    for entry in run_stats_entries(bytes) {
+        let (found, stats) = entry?;
+        match found.cmp(path) {
+            std::cmp::Ordering::Less => {}
+            std::cmp::Ordering::Equal => return Ok(Some(stats)),
+            std::cmp::Ordering::Greater => return Ok(None),
+        }
+    }
+    Ok(None)
 }
 
 /// A run's index entries: parameter paths to encoded slots, output paths to stats.
@@ -621,18 +720,19 @@ pub fn run_entries(txn: &impl Reader, id: u64) -> Result<RunEntries> {
     Ok((params, outputs))
 }
 
-/// Removes every index entry of run `id`; call it before the run's `params` and `outputs`
-/// rows are removed (they say which paths the run has).
+/// Removes run `id`'s [`OUTPUT_STATS`] record and [`OUTPUT_ORDER`] entries (the key registries
+/// keep its paths).
 pub fn remove_run(txn: &WriteTransaction, id: u64) -> Result<()> {
     let op = "unindex run";
-    let (_, outputs) = run_entries(txn, id)?;
-    let mut index = txn.open_table(OUTPUT_INDEX).db(op)?;
-    for path in outputs.keys() {
-        index.remove((path.as_slice(), id)).db(op)?;
-    }
-    drop(index);
+    let mut table = txn.open_table(OUTPUT_STATS).db(op)?;
+    let Some(bytes) = seal::get(&table, id)? else {
+        return Ok(());
+    };
+    let stats = decode_run_stats(&bytes)?;
+    table.remove(id).db(op)?;
+    drop(table);
     let mut order = txn.open_table(OUTPUT_ORDER).db(op)?;
-    for (path, stats) in &outputs {
+    for (path, stats) in &stats {
         if let Some(key) = stats.last_sort {
             order
                 .remove((path.as_slice(), key.rank, key.bits, id))
@@ -647,38 +747,38 @@ pub fn remove_run(txn: &WriteTransaction, id: u64) -> Result<()> {
 pub fn add_run(txn: &WriteTransaction, id: u64) -> Result<()> {
     let op = "index run";
     let (params, outputs) = run_entries(txn, id)?;
-    let mut keys = txn.open_table(PARAM_KEYS).db(op)?;
-    for path in params.keys() {
-        if keys.get(path.as_slice()).db(op)?.is_none() {
-            seal::put(&mut keys, path.as_slice(), &[])?;
-        }
+    register(txn, PARAM_KEYS, params.keys().map(Vec::as_slice))?;
+    if outputs.is_empty() {
+        return Ok(());
     }
-    drop(keys);
-    let mut index = txn.open_table(OUTPUT_INDEX).db(op)?;
-    for (path, stats) in &outputs {
-        seal::put(&mut index, (path.as_slice(), id), stats.encode().as_slice())?;
-    }
-    drop(index);
+    let mut table = txn.open_table(OUTPUT_STATS).db(op)?;
+    seal::put(&mut table, id, encode_run_stats(&outputs).as_slice())?;
+    drop(table);
     let mut order = txn.open_table(OUTPUT_ORDER).db(op)?;
     for (path, stats) in &outputs {
         if let Some(key) = stats.last_sort {
             seal::put(&mut order, (path.as_slice(), key.rank, key.bits, id), &[])?;
         }
     }
-    Ok(())
+    drop(order);
+    register(txn, OUTPUT_KEYS, outputs.keys().map(Vec::as_slice))
 }
 
 /// Builds the whole index from scratch (its tables emptied first, the parameter index of
 /// catalog versions 2 and 3 deleted); returns the runs indexed.
 pub fn rebuild(txn: &WriteTransaction) -> Result<u64> {
     let op = "build key index";
-    // Catalog versions 2 and 3 kept every parameter value a second time, by path.
+    // Catalog versions 2 and 3 kept every parameter value a second time, and output stats
+    // per key, by path.
     txn.delete_table(PARAM_INDEX_V3).db(op)?;
-    txn.open_table(PARAM_KEYS)
-        .db(op)?
-        .retain(|_, _| false)
-        .db(op)?;
-    txn.open_table(OUTPUT_INDEX)
+    txn.delete_table(OUTPUT_INDEX_V3).db(op)?;
+    for registry in [PARAM_KEYS, OUTPUT_KEYS] {
+        txn.open_table(registry)
+            .db(op)?
+            .retain(|_, _| false)
+            .db(op)?;
+    }
+    txn.open_table(OUTPUT_STATS)
         .db(op)?
         .retain(|_, _| false)
         .db(op)?;
@@ -819,13 +919,11 @@ mod tests {
                 seal::put(&mut keys, encode_path(&["ghost"]).as_slice(), &[])?;
                 drop(keys);
                 let mut stats = output_entries(&[Value::map([("acc", Value::Float(0.7))])]);
-                let stale = stats.remove(&encode_path(&["acc"])).unwrap();
-                let mut outputs = txn.open_table(OUTPUT_INDEX).unwrap();
-                seal::put(
-                    &mut outputs,
-                    (encode_path(&["acc"]).as_slice(), id),
-                    stale.encode().as_slice(),
-                )?;
+                let mut ghost = stats[&encode_path(&["acc"])].clone();
+                ghost.count = 9;
+                stats.insert(encode_path(&["ghost"]), ghost);
+                let mut outputs = txn.open_table(OUTPUT_STATS).unwrap();
+                seal::put(&mut outputs, id, encode_run_stats(&stats).as_slice())?;
                 Ok(())
             })
             .unwrap();
@@ -840,7 +938,11 @@ mod tests {
             problems.contains("output acc of run #1 is stale"),
             "{problems}"
         );
-        assert_eq!(report.problems.len(), 2, "{problems}");
+        assert!(
+            problems.contains("output ghost of run #1 does not exist"),
+            "{problems}"
+        );
+        assert_eq!(report.problems.len(), 3, "{problems}");
     }
 
     #[test]
@@ -955,9 +1057,7 @@ mod tests {
         ] {
             match result {
                 Err(crate::Error::UnsupportedCatalogVersion {
-                    found,
-                    supported,
-                    ..
+                    found, supported, ..
                 }) if found == super::super::CATALOG_VERSION + 1
                     && supported == super::super::CATALOG_VERSION => {}
                 other => panic!("expected UnsupportedCatalogVersion, got {other:?}"),

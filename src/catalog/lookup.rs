@@ -11,7 +11,9 @@
 
 use redb::{AccessGuard, ReadOnlyTable, ReadTransaction, ReadableTable, TableHandle};
 
-use super::index::{self, OutputStats, Parts, Slot, OUTPUT_INDEX, OUTPUT_ORDER, PARAM_KEYS};
+use super::index::{
+    self, OutputStats, Parts, Slot, OUTPUT_KEYS, OUTPUT_ORDER, OUTPUT_STATS, PARAM_KEYS,
+};
 use super::records::{self, RunRecord};
 use super::seal::{self, Sealed};
 use super::{Reader, OUTPUTS, PARAMS, RUNS, RUN_NAMES};
@@ -155,28 +157,18 @@ impl ParamIndex {
 
     /// The distinct parameter paths runs hold (at most [`KEY_PATHS_LISTED_MAX`]).
     pub(crate) fn paths(&self, op: &'static str) -> Result<Vec<Vec<String>>> {
-        let mut paths = Vec::new();
-        for entry in self.keys.iter().db(op)?.take(KEY_PATHS_LISTED_MAX) {
-            let (key, _) = entry.db(op)?;
-            let path = index::decode_path(key.value()).ok_or_else(|| Error::Corrupted {
-                at: Location::Catalog,
-                reason: format!("{}: a key path that does not decode", PARAM_KEYS.name()),
-            })?;
-            paths.push(path);
-        }
-        Ok(paths)
+        registered_paths(&self.keys, op)
     }
 }
 
 /// The value at `keys` in an encoded parameter map, as the index gives it: `None` when absent
 /// or null, [`Slot::Deferred`] for a map or a large value (the caller reads the run's row).
 fn slot_at(payload: &[u8], keys: &[&str]) -> Result<Option<Slot>> {
-    let value = crate::value::Value::decode_path(payload, keys).map_err(|error| {
-        Error::Corrupted {
+    let value =
+        crate::value::Value::decode_path(payload, keys).map_err(|error| Error::Corrupted {
             at: Location::Catalog,
             reason: format!("parameters: {error}"),
-        }
-    })?;
+        })?;
     Ok(match value {
         None | Some(crate::value::Value::Null) => None,
         Some(value) => {
@@ -190,34 +182,37 @@ fn slot_at(payload: &[u8], keys: &[&str]) -> Result<Option<Slot>> {
     })
 }
 
-/// The output half of the key index (`output_index`), opened for reads by path.
+/// Output aggregates by key path: each run's [`OutputStats`] read from its `output_stats`
+/// record, and the registry of output paths (`output_keys`).
 pub(crate) struct OutputIndex {
-    table: ReadOnlyTable<(&'static [u8], u64), Sealed>,
+    stats: ReadOnlyTable<u64, Sealed>,
+    keys: ReadOnlyTable<&'static [u8], Sealed>,
 }
 
 impl OutputIndex {
-    /// Opens the output index in `txn`.
+    /// Opens the output stats and the key registry in `txn`.
     pub(crate) fn open(txn: &ReadTransaction) -> Result<OutputIndex> {
         Ok(OutputIndex {
-            table: txn.table(OUTPUT_INDEX)?,
+            stats: txn.table(OUTPUT_STATS)?,
+            keys: txn.table(OUTPUT_KEYS)?,
         })
     }
 
     /// Every run holding the encoded output path `path`, in run id order, with the `parts` of
-    /// its aggregates; `op` names the call in errors.
+    /// its aggregates; `op` names the call in errors. One pass over the runs' records.
     pub(crate) fn column(
         &self,
         path: &[u8],
         parts: Parts,
         op: &'static str,
     ) -> Result<Vec<(u64, OutputStats)>> {
-        let mut keys = seal::PathKeys::new(path);
         let mut column = Vec::new();
-        for entry in self.table.range((path, 0)..=(path, u64::MAX)).db(op)? {
+        for entry in self.stats.iter().db(op)? {
             let (key, value) = entry.db(op)?;
-            let id = key.value().1;
-            let payload = keys.open(OUTPUT_INDEX.name(), id, &value)?;
-            column.push((id, OutputStats::decode_parts(payload, parts)?));
+            let payload = seal::open_entry(OUTPUT_STATS.name(), &key, &value)?;
+            if let Some(stats) = index::find_run_stats(payload, path)? {
+                column.push((key.value(), OutputStats::decode_parts(stats, parts)?));
+            }
         }
         Ok(column)
     }
@@ -225,20 +220,41 @@ impl OutputIndex {
     /// The `parts` of run `id`'s aggregates of the encoded output path `path`, if it holds
     /// one.
     pub(crate) fn get(&self, path: &[u8], id: u64, parts: Parts) -> Result<Option<OutputStats>> {
-        seal::get(&self.table, (path, id))?
-            .map(|bytes| OutputStats::decode_parts(&bytes, parts))
+        let Some(record) = seal::get(&self.stats, id)? else {
+            return Ok(None);
+        };
+        index::find_run_stats(&record, path)?
+            .map(|stats| OutputStats::decode_parts(stats, parts))
             .transpose()
     }
 
-    /// Whether any run holds the encoded output path `path`.
+    /// Whether any run holds (or held) the encoded output path `path`.
     pub(crate) fn holds(&self, path: &[u8], op: &'static str) -> Result<bool> {
-        holds_path(&self.table, path, op)
+        Ok(self.keys.get(path).db(op)?.is_some())
     }
 
-    /// The distinct output paths of every run (at most [`KEY_PATHS_LISTED_MAX`]).
+    /// The distinct output paths runs hold (at most [`KEY_PATHS_LISTED_MAX`]).
     pub(crate) fn paths(&self, op: &'static str) -> Result<Vec<Vec<String>>> {
-        key_paths(&self.table, op)
+        registered_paths(&self.keys, op)
     }
+}
+
+/// The paths of a key registry (`param_keys`, `output_keys`), in path order, at most
+/// [`KEY_PATHS_LISTED_MAX`].
+fn registered_paths(
+    keys: &ReadOnlyTable<&'static [u8], Sealed>,
+    op: &'static str,
+) -> Result<Vec<Vec<String>>> {
+    let mut paths = Vec::new();
+    for entry in keys.iter().db(op)?.take(KEY_PATHS_LISTED_MAX) {
+        let (key, _) = entry.db(op)?;
+        let path = index::decode_path(key.value()).ok_or_else(|| Error::Corrupted {
+            at: Location::Catalog,
+            reason: format!("{}: a key path that does not decode", keys.name()),
+        })?;
+        paths.push(path);
+    }
+    Ok(paths)
 }
 
 /// The key of an `output_order` entry: (encoded path, rank, bits, run id).
@@ -251,53 +267,6 @@ type Entry<'a, K> = redb::Result<(AccessGuard<'a, K>, AccessGuard<'a, Sealed>)>;
 /// names a key no run has. Each is one B-tree seek; a store with more keys than this still
 /// gets its error, with a suggestion drawn from the first ones in path order.
 pub(crate) const KEY_PATHS_LISTED_MAX: usize = 10_000;
-
-/// Whether any run holds the encoded key path `path` in a key index table.
-fn holds_path(
-    table: &ReadOnlyTable<(&'static [u8], u64), Sealed>,
-    path: &[u8],
-    op: &'static str,
-) -> Result<bool> {
-    Ok(table
-        .range((path, 0)..=(path, u64::MAX))
-        .db(op)?
-        .next()
-        .transpose()
-        .db(op)?
-        .is_some())
-}
-
-/// The distinct key paths of a key index table, in path order, at most
-/// [`KEY_PATHS_LISTED_MAX`]: one seek per path, past every run holding it.
-fn key_paths(
-    table: &ReadOnlyTable<(&'static [u8], u64), Sealed>,
-    op: &'static str,
-) -> Result<Vec<Vec<String>>> {
-    let mut paths: Vec<Vec<String>> = Vec::new();
-    let mut after: Option<Vec<u8>> = None;
-    while paths.len() < KEY_PATHS_LISTED_MAX {
-        let next = match &after {
-            None => table.range::<(&[u8], u64)>(..).db(op)?.next(),
-            Some(last) => table
-                .range::<(&[u8], u64)>((
-                    std::ops::Bound::Excluded((last.as_slice(), u64::MAX)),
-                    std::ops::Bound::Unbounded,
-                ))
-                .db(op)?
-                .next(),
-        };
-        let Some(entry) = next else { break };
-        let (key, _) = entry.db(op)?;
-        let encoded = key.value().0.to_vec();
-        let path = index::decode_path(&encoded).ok_or_else(|| Error::Corrupted {
-            at: Location::Catalog,
-            reason: format!("{}: a key path that does not decode", table.name()),
-        })?;
-        paths.push(path);
-        after = Some(encoded);
-    }
-    Ok(paths)
-}
 
 /// The output order index (`output_order`), opened for walks along one path.
 pub(crate) struct OutputOrder {

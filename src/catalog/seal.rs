@@ -199,76 +199,6 @@ pub fn open_u64_entry<K: Key + 'static>(
     u64_payload(open_entry(table, key, value)?, table)
 }
 
-/// The keys of one key-index path, `(path, run id)`, for opening many entries in a row: the
-/// key bytes are built once and each id patched in, when redb's encoding of the tuple ends
-/// with the id's 8 little-endian bytes (checked against redb's own encoding of two ids; if it
-/// does not, every key is encoded in full). A query opens a hundred thousand of these.
-pub struct PathKeys<'p> {
-    path: &'p [u8],
-    template: Vec<u8>,
-    patchable: bool,
-    /// Per table name: the CRC state after everything but the id (when patchable).
-    prefix: Option<(String, crc32fast::Hasher)>,
-}
-
-impl<'p> PathKeys<'p> {
-    /// Keys under `path`.
-    pub fn new(path: &'p [u8]) -> PathKeys<'p> {
-        let low = key_bytes::<(&[u8], u64)>(&(path, 0));
-        let high = key_bytes::<(&[u8], u64)>(&(path, 0x0102_0304_0506_0708));
-        let n = low.len();
-        let patchable = n >= 8
-            && high.len() == n
-            && low[..n - 8] == high[..n - 8]
-            && low[n - 8..] == 0u64.to_le_bytes()
-            && high[n - 8..] == 0x0102_0304_0506_0708u64.to_le_bytes();
-        PathKeys {
-            path,
-            template: low,
-            patchable,
-            prefix: None,
-        }
-    }
-
-    /// The checked payload of the entry for run `id`.
-    ///
-    /// # Errors
-    ///
-    /// `Error::Corrupted` if the seal is broken.
-    pub fn open<'a>(
-        &mut self,
-        table: &str,
-        id: u64,
-        value: &'a redb::AccessGuard<'_, Sealed>,
-    ) -> Result<&'a [u8]> {
-        if self.patchable {
-            let n = self.template.len();
-            if self.prefix.as_ref().is_none_or(|(name, _)| name != table) {
-                let hasher = prefix_hasher(table, n, &self.template[..n - 8]);
-                self.prefix = Some((table.to_string(), hasher));
-            }
-            let bytes = value.value().raw();
-            if let (Some(split), Some((_, prefix))) =
-                (bytes.len().checked_sub(SEAL_BYTES), &self.prefix)
-            {
-                let (payload, stored) = bytes.split_at(split);
-                let mut hasher = prefix.clone();
-                hasher.update(&id.to_le_bytes());
-                hasher.update(payload);
-                if stored == hasher.finalize().to_le_bytes() {
-                    return Ok(payload);
-                }
-            }
-            // A mismatch: the full check names the table and key.
-            self.template[n - 8..].copy_from_slice(&id.to_le_bytes());
-            value.value().open(table, &self.template)
-        } else {
-            let key = key_bytes::<(&[u8], u64)>(&(self.path, id));
-            value.value().open(table, &key)
-        }
-    }
-}
-
 /// A `u64` payload (ids, counters).
 pub fn u64_payload(bytes: &[u8], what: &str) -> Result<u64> {
     <[u8; 8]>::try_from(bytes)
@@ -303,19 +233,6 @@ mod tests {
             }
         }
         assert!(SealedBytes::new(&bytes[..3]).open("runs", &[]).is_err());
-        // Patched path keys are redb's keys.
-        let path = b"\x02\0\0\0lr";
-        let mut keys = PathKeys::new(path);
-        assert!(keys.patchable);
-        for id in [0, 1, 255, 1 << 40, u64::MAX] {
-            let full = key_bytes::<(&[u8], u64)>(&(&path[..], id));
-            let sealed = seal("param_index", &full, b"v");
-            let table: &str = "param_index";
-            assert_eq!(SealedBytes::new(&sealed).open(table, &full).unwrap(), b"v");
-            let n = keys.template.len();
-            keys.template[n - 8..].copy_from_slice(&id.to_le_bytes());
-            assert_eq!(keys.template, full);
-        }
         assert_eq!(u64_payload(&5u64.to_le_bytes(), "id").unwrap(), 5);
         assert!(u64_payload(&[1, 2], "id").is_err());
     }

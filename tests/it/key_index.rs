@@ -376,7 +376,8 @@ fn a_store_written_before_the_order_index_is_upgraded_by_a_writable_open() {
 
 /// `tests/fixtures/catalog_v3.runs` is `catalog_v2.runs` upgraded by the build before the
 /// parameter key registry (main at 1e522ed, `runstore upgrade`): catalog version 3, with the
-/// parameter index (`param_index`) that version 4 drops.
+/// per-path parameter and output indexes (`param_index`, `output_index`) that version 4
+/// replaces.
 #[test]
 fn a_store_with_the_parameter_index_is_upgraded_by_a_writable_open() {
     let (dir, _) = temp_store();
@@ -401,8 +402,12 @@ fn a_store_with_the_parameter_index_is_upgraded_by_a_writable_open() {
         .into_iter()
         .map(|t| t.name)
         .collect();
-    assert!(!tables.iter().any(|t| t == "param_index"), "{tables:?}");
-    assert!(tables.iter().any(|t| t == "param_keys"), "{tables:?}");
+    for gone in ["param_index", "output_index"] {
+        assert!(!tables.iter().any(|t| t == gone), "{tables:?}");
+    }
+    for new in ["param_keys", "output_keys", "output_stats"] {
+        assert!(tables.iter().any(|t| t == new), "{tables:?}");
+    }
     let runs: Vec<FullRun> = store
         .runs(None)
         .unwrap()
@@ -416,18 +421,30 @@ fn a_store_with_the_parameter_index_is_upgraded_by_a_writable_open() {
         "params.lr >= 0.01",
         "params.lr IS NULL",
         "ORDER BY params.lr DESC",
+        "outputs.acc > 0.5",
+        "outputs.acc.count >= 1 ORDER BY outputs.acc.max DESC",
+        "outputs.eval.f1 IS NOT NULL",
     ] {
         assert_eq!(urls(&store, query), naive(&runs, query, None), "{query}");
     }
-    assert!(matches!(
-        store.query_runs().query("params.lrr < 1").unwrap().run(),
-        Err(runstore::Error::UnknownKey { .. })
-    ));
+    for typo in ["params.lrr < 1", "outputs.acd > 0"] {
+        assert!(matches!(
+            store.query_runs().query(typo).unwrap().run(),
+            Err(runstore::Error::UnknownKey { .. })
+        ));
+    }
     drop(store);
     assert_checks(&path);
     let read_only = Store::open_read_only(&path).unwrap();
     assert_eq!(
-        urls(&read_only, "params.lr < 0.01 ORDER BY outputs.acc DESC LIMIT 10"),
-        naive(&runs, "params.lr < 0.01 ORDER BY outputs.acc DESC LIMIT 10", None)
+        urls(
+            &read_only,
+            "params.lr < 0.01 ORDER BY outputs.acc DESC LIMIT 10"
+        ),
+        naive(
+            &runs,
+            "params.lr < 0.01 ORDER BY outputs.acc DESC LIMIT 10",
+            None
+        )
     );
 }
