@@ -66,6 +66,45 @@ fn main() -> runstore::Result<()> {
             writer.close()?;
             report(count, elapsed);
         }
+        "steps" => {
+            // Durable appends of 1,000-row batches until `count` rows: the time per 100,000
+            // rows as the table grows (the bench's W1 batched job).
+            let run = store.init("bench", Some("steps"))?;
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("step", DataType::Int64, false),
+                Field::new("loss", DataType::Float64, false),
+            ]));
+            let options = WriterOptions {
+                durability: WriteDurability::Immediate,
+            };
+            let mut writer = run.metrics_writer(schema.clone(), "steps", "train", &options)?;
+            started = Instant::now();
+            let mut window = Instant::now();
+            let mut done = 0u64;
+            while done < count {
+                let steps: Vec<i64> = (done as i64..done as i64 + 1000).collect();
+                let loss: Vec<f64> = steps.iter().map(|s| 1.0 / (*s + 1) as f64).collect();
+                let batch = RecordBatch::try_new(
+                    schema.clone(),
+                    vec![
+                        Arc::new(Int64Array::from(steps)),
+                        Arc::new(Float64Array::from(loss)),
+                    ],
+                )
+                .expect("the schema's columns");
+                writer.append(&batch)?;
+                done += 1000;
+                if done % 100_000 == 0 {
+                    println!(
+                        "{done} rows: {:.1} ms for the last 100,000",
+                        window.elapsed().as_secs_f64() * 1e3
+                    );
+                    window = Instant::now();
+                }
+            }
+            writer.close()?;
+            report(count / 1000, started.elapsed());
+        }
         "run" => {
             let write = |i: u64| -> runstore::Result<()> {
                 store.batch(|batch| {

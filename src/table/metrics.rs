@@ -580,7 +580,7 @@ impl Run {
                 // fit rather than a concatenation of several.
                 super::check_batch(&super::decode_schema(&current.1)?, &batch, &url)?;
                 pending_rows += batch.num_rows();
-                pending_bytes += batch.get_array_memory_size();
+                pending_bytes += super::batch_bytes(&batch) as usize;
                 appended += batch.num_rows() as u64;
                 pending.push(batch);
                 if pending_rows as u64 >= super::SEAL_ROWS

@@ -489,6 +489,25 @@ pub(crate) fn append_tail(
     Ok(())
 }
 
+/// The bytes `batch`'s rows hold: what its columns' buffers hold for the rows in view. A batch
+/// sliced out of a larger one shares the larger one's buffers, which
+/// `RecordBatch::get_array_memory_size` counts whole: a 1,000-row slice of a 10,000,000-row
+/// batch looked like 80 MB and was sealed into a chunk of its own at every append (a table
+/// of ten thousand chunks, each append rewriting the list of all of them).
+pub(crate) fn batch_bytes(batch: &RecordBatch) -> u64 {
+    batch
+        .columns()
+        .iter()
+        .map(|column| {
+            let data = column.to_data();
+            // An error means offsets past the buffers, which validation refuses before here;
+            // the whole-buffer figure is a safe overestimate.
+            data.get_slice_memory_size()
+                .unwrap_or_else(|_| column.get_array_memory_size()) as u64
+        })
+        .sum()
+}
+
 /// Appends `batch` to table `id`: straight to a segment chunk when it is large in rows or in
 /// bytes (sealing the tail first so rows stay in order), to the tail otherwise; seals a full
 /// tail. A large batch never passes through the tail: redb stores a value in a power-of-two
@@ -503,7 +522,7 @@ pub(crate) fn append_batch(
 ) -> Result<()> {
     let schema = decode_schema(record)?;
     check_batch(&schema, batch, &record.url)?;
-    if batch.num_rows() as u64 >= SEAL_ROWS || batch.get_array_memory_size() as u64 >= SEAL_BYTES {
+    if batch.num_rows() as u64 >= SEAL_ROWS || batch_bytes(batch) >= SEAL_BYTES {
         seal(store, txn, id, record)?;
         write_chunk(store, txn, record, batch)?;
         return Ok(());
