@@ -65,6 +65,7 @@ mod cli;
 pub use cli::main as cli_main;
 
 pub use batch::Batch;
+pub use catalog::CatalogTableStats;
 pub use check::{check, check_with, CheckOptions, CheckReport};
 pub use error::{DatabaseError, Error, Holder, Location, Result};
 pub use liveness::{act_for_process, Liveness, WriterRecord};
@@ -78,7 +79,6 @@ pub use run::{
     InitOptions, MetricTableInfo, Run, RunInfo,
 };
 pub use status::RunStatus;
-pub use catalog::CatalogTableStats;
 pub use store::{ProjectInfo, Store, StoreInfo, VacuumReport, BLOB_CHUNK_BYTES, CACHE_BYTES};
 pub use table::metrics::{batch_from_columns, AppendReport, MetricsOptions};
 pub use table::{

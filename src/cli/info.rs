@@ -30,7 +30,11 @@ pub fn run(args: Args, out: &mut impl Write) -> Result<ExitCode> {
     let Args { path, json, tables } = args;
     let store = open_read(&path)?;
     let info = store.info()?;
-    let catalog = if tables { Some(store.catalog_stats()?) } else { None };
+    let catalog = if tables {
+        Some(store.catalog_stats()?)
+    } else {
+        None
+    };
     if json {
         let mut line = serde_json::json!({
             "path": info.path,

@@ -30,8 +30,8 @@ use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadOnlyDatabase};
 
-use crate::catalog::{self, CatalogTableStats};
 use crate::catalog::records::SegmentRef;
+use crate::catalog::{self, CatalogTableStats};
 use crate::error::Result;
 use crate::file::mmap::Mapping;
 use crate::file::{PhysicalFile, Segments, FORMAT_VERSION};
