@@ -374,6 +374,9 @@ struct Panel {
     unit: Unit,
     /// (workload, job kind order, series label suffix) of the lines drawn.
     jobs: &'static [(&'static str, usize, &'static str)],
+    /// Whether the y axis goes a decade higher, to leave the legend (upper left) room above
+    /// the lines.
+    room_above: bool,
 }
 
 const PANELS: &[Panel] = &[
@@ -382,24 +385,28 @@ const PANELS: &[Panel] = &[
         x: "runs",
         unit: Unit::Seconds,
         jobs: &[("W3", 0, "")],
+        room_above: false,
     },
     Panel {
         title: "W3 store file size",
         x: "runs",
         unit: Unit::Bytes,
         jobs: &[("W3", 0, "")],
+        room_above: false,
     },
     Panel {
         title: "W3 first query after open",
         x: "runs",
         unit: Unit::Seconds,
         jobs: &[("W3", 1, "")],
+        room_above: true,
     },
     Panel {
         title: "W3 query, store open (warm)",
         x: "runs",
         unit: Unit::Seconds,
         jobs: &[("W3", 2, "")],
+        room_above: true,
     },
     Panel {
         title: "W1 write steps x 4 scalars",
@@ -409,30 +416,35 @@ const PANELS: &[Panel] = &[
             ("W1", 3, ", 1,000/call durable"),
             ("W1", 4, ", group commit"),
         ],
+        room_above: false,
     },
     Panel {
         title: "W1 file size (batched)",
         x: "steps",
         unit: Unit::Bytes,
         jobs: &[("W1", 3, "")],
+        room_above: false,
     },
     Panel {
         title: "W4 write per-sample rows (64-wide embedding)",
         x: "rows",
         unit: Unit::Seconds,
         jobs: &[("W4", 5, "")],
+        room_above: false,
     },
     Panel {
         title: "W4 file size",
         x: "rows",
         unit: Unit::Bytes,
         jobs: &[("W4", 5, "")],
+        room_above: false,
     },
     Panel {
         title: "W4 read the loss column + sum",
         x: "rows",
         unit: Unit::Seconds,
         jobs: &[("W4", 6, ", fresh process"), ("W4", 7, ", store open")],
+        room_above: true,
     },
 ];
 
@@ -505,15 +517,30 @@ fn series(panel: &Panel, all: &[Measurement]) -> Vec<Series> {
     out
 }
 
-/// The range a log axis needs for `values`: a bit below the least, a bit above the most.
-fn log_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
-    let (lo, hi) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+/// The least and the most of `values` (infinity and zero for none).
+fn extent(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
-    });
+    })
+}
+
+/// The range a log axis needs for `values`: from the power of ten below the least (with a
+/// margin) to the power of ten above the most, so that every axis has labelled decades.
+fn log_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) = extent(values);
     if !lo.is_finite() || hi <= 0.0 {
         return 1.0..10.0;
     }
-    lo / 1.6..hi * 1.6
+    10f64.powf((lo / 1.3).log10().floor())..10f64.powf((hi * 1.3).log10().ceil())
+}
+
+/// The x range of a panel: its sizes with a margin (the sizes are decades apart already).
+fn size_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) = extent(values);
+    if !lo.is_finite() || hi <= 0.0 {
+        return 1.0..10.0;
+    }
+    lo / 1.5..hi * 1.5
 }
 
 /// Draws the small multiples into `path` (SVG).
@@ -540,8 +567,11 @@ pub fn draw_chart(meta: &Meta, all: &[Measurement], path: &Path) -> Fallible<()>
     ))?;
     for (area, panel) in body.split_evenly((3, 3)).iter().zip(PANELS) {
         let lines = series(panel, all);
-        let x_range = log_range(lines.iter().flat_map(|s| s.2.iter().map(|p| p.0)));
-        let y_range = log_range(lines.iter().flat_map(|s| s.2.iter().map(|p| p.1)));
+        let x_range = size_range(lines.iter().flat_map(|s| s.2.iter().map(|p| p.0)));
+        let mut y_range = log_range(lines.iter().flat_map(|s| s.2.iter().map(|p| p.1)));
+        if panel.room_above {
+            y_range.end *= 10.0;
+        }
         let mut chart = ChartBuilder::on(area)
             .caption(panel.title, ("sans-serif", 19))
             .margin(10)
