@@ -11,16 +11,27 @@
 //! cargo run --release -p bench-compare -- --export-data DIR   # data for bench-compare/
 //! cargo run --release -p bench-compare -- --from-jsonl target/bench/bench.jsonl --markdown \
 //!     --compare DIR/compare.jsonl                        # the README's table again
+//! cargo run --release -p bench-compare -- --scaling      # W3, W1, W4 at growing sizes + chart
+//! cargo run --release -p bench-compare -- --scaling --quick   # the same at small sizes
+//! cargo run --release -p bench-compare -- --scaling-from bench-compare/results/2026-12-07-scaling.jsonl
+//!                                                        # docs/bench-scaling.svg again
 //! ```
 //!
 //! Results go to stdout (a table) and to `DIR/bench.jsonl` (one JSON object per figure, the
 //! same fields as `bench-compare/`); `--markdown` also prints the README's table, with the
 //! Python tools' lines from `--compare FILE` (see `bench-compare/README.md`).
+//!
+//! `--scaling` measures W3 at 1,000 to 1,000,000 runs, W1 at 100,000 to 10,000,000 steps and
+//! W4 at 100,000 to 10,000,000 rows, runstore and SQLite side by side (see `scaling.rs`): a
+//! table, `DIR/scaling.jsonl` and a chart, `docs/bench-scaling.svg` (`DIR/bench-scaling.svg`
+//! with `--quick` or `--tiny`; `--chart FILE` to put it elsewhere). `--scaling-from FILE`
+//! prints the table and draws the chart again from a saved `scaling.jsonl`.
 
 mod data;
 mod physical;
 mod report;
 mod rs;
+mod scaling;
 mod sqlite;
 
 use std::io::Write;
@@ -30,6 +41,16 @@ use std::time::Instant;
 use report::Measurement;
 use rs::Fallible;
 
+/// Which of a workload's jobs a workload function measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Jobs {
+    /// Every job, with the physical references (the normal run).
+    All,
+    /// Only the jobs the scaling run charts (see `scaling.rs`): the others are left out so
+    /// that the big sizes take minutes, not hours.
+    Scaling,
+}
+
 /// What to run, from the command line.
 struct Options {
     quick: bool,
@@ -38,12 +59,19 @@ struct Options {
     /// Print the tables of an earlier run's `bench.jsonl` instead of measuring.
     from_jsonl: Option<PathBuf>,
     only: Option<Vec<String>>,
-    reps: usize,
+    /// `--reps`, if given (the normal run's default is 5; the scaling run's, 3 or 1 by size).
+    reps: Option<usize>,
     dir: PathBuf,
     export: Option<PathBuf>,
     markdown: bool,
     compare: Option<PathBuf>,
     keep: bool,
+    /// Run the scaling measurements instead of the normal run.
+    scaling: bool,
+    /// Print the table and draw the chart of an earlier run's `scaling.jsonl`.
+    scaling_from: Option<PathBuf>,
+    /// Where the scaling chart goes, if not its default place.
+    chart: Option<PathBuf>,
 }
 
 /// Sizes of one run of the bench.
@@ -57,7 +85,9 @@ struct Sizes {
 }
 
 const USAGE: &str = "usage: bench [--quick | --tiny] [--only W1,W2,...] [--reps N] [--dir DIR] \
-    [--export-data DIR] [--markdown] [--compare FILE] [--keep] [--from-jsonl FILE]";
+    [--export-data DIR] [--markdown] [--compare FILE] [--keep] [--from-jsonl FILE]\n       \
+    bench --scaling [--quick | --tiny] [--only W1,W3,W4] [--reps N] [--dir DIR] [--chart FILE]\n       \
+    bench --scaling-from FILE [--chart FILE]";
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
@@ -65,12 +95,15 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         tiny: false,
         from_jsonl: None,
         only: None,
-        reps: 5,
+        reps: None,
         dir: PathBuf::from("target/bench"),
         export: None,
         markdown: false,
         compare: None,
         keep: false,
+        scaling: false,
+        scaling_from: None,
+        chart: None,
     };
     let mut i = 0;
     while i < args.len() {
@@ -98,11 +131,22 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 i += 1;
             }
             "--reps" => {
-                options.reps = value(i)?
-                    .parse()
-                    .ok()
-                    .filter(|r| *r >= 1)
-                    .ok_or_else(|| format!("--reps needs a positive number\n{USAGE}"))?;
+                options.reps = Some(
+                    value(i)?
+                        .parse()
+                        .ok()
+                        .filter(|r| *r >= 1)
+                        .ok_or_else(|| format!("--reps needs a positive number\n{USAGE}"))?,
+                );
+                i += 1;
+            }
+            "--scaling" => options.scaling = true,
+            "--scaling-from" => {
+                options.scaling_from = Some(PathBuf::from(value(i)?));
+                i += 1;
+            }
+            "--chart" => {
+                options.chart = Some(PathBuf::from(value(i)?));
                 i += 1;
             }
             "--dir" => {
@@ -194,7 +238,55 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {memory}")
 }
 
+/// Runs the scaling measurements, or draws an earlier run's chart again.
+fn run_scaling(options: &Options) -> Fallible<()> {
+    let chart = |default: PathBuf| options.chart.clone().unwrap_or(default);
+    if let Some(path) = &options.scaling_from {
+        let text = std::fs::read_to_string(path)?;
+        let (meta, all) = scaling::from_json_lines(&text)?;
+        let chart = chart(PathBuf::from(scaling::CHART));
+        scaling::report(&meta, &all, &chart, &mut std::io::stdout().lock())?;
+        return Ok(());
+    }
+    let (sizes, chart) = if options.tiny {
+        (
+            scaling::Sizes::tiny(),
+            chart(options.dir.join("bench-scaling.svg")),
+        )
+    } else if options.quick {
+        (
+            scaling::Sizes::quick(),
+            chart(options.dir.join("bench-scaling.svg")),
+        )
+    } else {
+        (
+            scaling::Sizes::issue(),
+            chart(PathBuf::from(scaling::CHART)),
+        )
+    };
+    std::fs::create_dir_all(&options.dir)?;
+    let exe = std::env::current_exe()?;
+    let jsonl = options.dir.join("scaling.jsonl");
+    let wanted = |w: &str| wanted(options, w);
+    let (meta, all) = scaling::measure(
+        &sizes,
+        options.reps,
+        &options.dir,
+        &exe,
+        &machine(),
+        &wanted,
+        &jsonl,
+    )?;
+    let mut stdout = std::io::stdout().lock();
+    scaling::report(&meta, &all, &chart, &mut stdout)?;
+    writeln!(stdout, "JSON lines in {}", jsonl.display())?;
+    Ok(())
+}
+
 fn run(options: &Options) -> Fallible<()> {
+    if options.scaling || options.scaling_from.is_some() {
+        return run_scaling(options);
+    }
     if let Some(path) = &options.from_jsonl {
         let all = report::from_json_lines(&std::fs::read_to_string(path)?)?;
         let mut stdout = std::io::stdout().lock();
@@ -236,7 +328,7 @@ fn run(options: &Options) -> Fallible<()> {
             metrics: 1_000_000_000,
         }
     };
-    let reps = options.reps;
+    let reps = options.reps.unwrap_or(5);
     std::fs::create_dir_all(&options.dir)?;
     let dir = options.dir.as_path();
     let exe = std::env::current_exe()?;
@@ -260,7 +352,7 @@ fn run(options: &Options) -> Fallible<()> {
 
     if wanted(options, "W1") || wanted(options, "W2") {
         eprintln!("bench: W1 step logging");
-        let (ms, path, url) = rs::w1(&steps, dir, reps, sizes.durable_calls)?;
+        let (ms, path, url) = rs::w1(&steps, dir, reps, sizes.durable_calls, Jobs::All)?;
         let raw: Vec<u8> = bytes_of_steps(&steps);
         all.push(
             Measurement::new(
@@ -276,7 +368,13 @@ fn run(options: &Options) -> Fallible<()> {
             .reference(),
         );
         all.extend(ms);
-        all.extend(sqlite::w1(&steps, dir, reps, sizes.durable_calls));
+        all.extend(sqlite::w1(
+            &steps,
+            dir,
+            reps,
+            sizes.durable_calls,
+            Jobs::All,
+        ));
         if wanted(options, "W2") {
             eprintln!("bench: W2 history read");
             all.extend(rs::w2(&steps, &path, &url, reps, &exe)?);
@@ -327,7 +425,7 @@ fn run(options: &Options) -> Fallible<()> {
         for &n in &sizes.runs {
             eprintln!("bench: W3 {n} runs");
             let subset = &runs[..n];
-            let (ms, path) = rs::w3(subset, dir, reps)?;
+            let (ms, path) = rs::w3(subset, dir, reps, Jobs::All)?;
             all.extend(ms);
             let mut times = Vec::new();
             for _ in 0..20 {
@@ -346,7 +444,7 @@ fn run(options: &Options) -> Fallible<()> {
                 )
                 .reference(),
             );
-            all.extend(sqlite::w3(subset, dir, reps));
+            all.extend(sqlite::w3(subset, dir, reps, Jobs::All));
             if !options.keep {
                 let _ = std::fs::remove_file(path);
             }
@@ -356,7 +454,7 @@ fn run(options: &Options) -> Fallible<()> {
     if wanted(options, "W4") {
         eprintln!("bench: W4 per-sample table");
         let raw = data::raw_bytes(&samples);
-        all.extend(rs::w4(&samples, dir, reps, &exe)?);
+        all.extend(rs::w4(&samples, dir, reps, &exe, Jobs::All)?);
         all.push(
             Measurement::new(
                 "W4",
@@ -419,7 +517,7 @@ fn run(options: &Options) -> Fallible<()> {
             .values(samples.num_rows() as f64)
             .reference(),
         );
-        all.extend(sqlite::w4(&samples, dir, reps, &exe));
+        all.extend(sqlite::w4(&samples, dir, reps, &exe, Jobs::All));
         let _ = std::fs::remove_file(raw_file);
         let _ = std::fs::remove_file(loss_file);
     }

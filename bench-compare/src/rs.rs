@@ -17,6 +17,7 @@ use runstore::{
 use crate::data::{self, Param, RunData, Steps, QUERY};
 use crate::physical;
 use crate::report::{thousands, Measurement};
+use crate::Jobs;
 
 /// The error type of the runner: anything, with context.
 pub type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
@@ -59,11 +60,13 @@ fn append_steps(writer: &mut runstore::MetricsWriter, steps: &Steps, n: usize) -
 
 /// W1: per-step logging with group commit, per call durable, and batched. Returns the
 /// measurements and the path and url of a store holding the 100,000-step table (for W2).
+/// [`Jobs::Scaling`] leaves out the per-call durable job and the raw-file references.
 pub fn w1(
     steps: &Steps,
     dir: &Path,
     reps: usize,
     durable_calls: usize,
+    jobs: Jobs,
 ) -> Fallible<(Vec<Measurement>, PathBuf, String)> {
     let n = steps.len();
     let path = dir.join("w1.runs");
@@ -120,57 +123,62 @@ pub fn w1(
     // The fsync-bound jobs alternate with their raw reference rep by rep, so a change in
     // the disk's speed during the run moves both.
     let durable_path = dir.join("w1-durable.runs");
-    let mut samples = Vec::new();
-    let mut raw = Vec::new();
-    for _ in 0..reps {
-        raw.extend(physical::append_fsync_per_call(40, durable_calls, dir, 1)?);
-        let store = fresh(&durable_path)?;
-        let run = store.init("bench", Some("durable"))?;
-        let options = WriterOptions {
-            durability: WriteDurability::Immediate,
-        };
-        let mut writer = run.metrics_writer(step_schema(), "steps", "train", &options)?;
-        let started = Instant::now();
-        append_steps(&mut writer, steps, durable_calls.min(n))?;
-        samples.push(started.elapsed().as_secs_f64());
-        writer.close()?;
+    let all = jobs == Jobs::All;
+    if all {
+        let mut samples = Vec::new();
+        let mut raw = Vec::new();
+        for _ in 0..reps {
+            raw.extend(physical::append_fsync_per_call(40, durable_calls, dir, 1)?);
+            let store = fresh(&durable_path)?;
+            let run = store.init("bench", Some("durable"))?;
+            let options = WriterOptions {
+                durability: WriteDurability::Immediate,
+            };
+            let mut writer = run.metrics_writer(step_schema(), "steps", "train", &options)?;
+            let started = Instant::now();
+            append_steps(&mut writer, steps, durable_calls.min(n))?;
+            samples.push(started.elapsed().as_secs_f64());
+            writer.close()?;
+        }
+        out.push(
+            Measurement::new(
+                "W1",
+                "per-step, durable per call",
+                SYSTEM,
+                "append_row, WriteDurability::Immediate (one redb commit + sync per call)",
+                durable_calls as u64,
+                samples,
+            )
+            .values(4.0 * durable_calls as f64)
+            .bytes(file_bytes(&durable_path))
+            .target("<= 2.5x the fdatasync rate"),
+        );
+        out.push(
+            Measurement::new(
+                "W1",
+                "per-step, durable per call",
+                "raw file",
+                "append 40 bytes + fdatasync per call (alternating with runstore)",
+                durable_calls as u64,
+                raw,
+            )
+            .values(4.0 * durable_calls as f64)
+            .reference(),
+        );
     }
-    out.push(
-        Measurement::new(
-            "W1",
-            "per-step, durable per call",
-            SYSTEM,
-            "append_row, WriteDurability::Immediate (one redb commit + sync per call)",
-            durable_calls as u64,
-            samples,
-        )
-        .values(4.0 * durable_calls as f64)
-        .bytes(file_bytes(&durable_path))
-        .target("<= 2.5x the fdatasync rate"),
-    );
-    out.push(
-        Measurement::new(
-            "W1",
-            "per-step, durable per call",
-            "raw file",
-            "append 40 bytes + fdatasync per call (alternating with runstore)",
-            durable_calls as u64,
-            raw,
-        )
-        .values(4.0 * durable_calls as f64)
-        .reference(),
-    );
 
     let batch = steps.batch();
     let mut samples = Vec::new();
     let mut raw = Vec::new();
     for _ in 0..reps {
-        raw.extend(physical::append_fsync_per_call(
-            40 * 1000,
-            n.div_ceil(1000),
-            dir,
-            1,
-        )?);
+        if all {
+            raw.extend(physical::append_fsync_per_call(
+                40 * 1000,
+                n.div_ceil(1000),
+                dir,
+                1,
+            )?);
+        }
         let store = fresh(&durable_path)?;
         let run = store.init("bench", Some("batched"))?;
         let options = WriterOptions {
@@ -199,18 +207,20 @@ pub fn w1(
         .values(4.0 * n as f64)
         .bytes(file_bytes(&durable_path)),
     );
-    out.push(
-        Measurement::new(
-            "W1",
-            "batched, 1,000 steps per call",
-            "raw file",
-            "append 1,000 steps' bytes + fdatasync per call (alternating with runstore)",
-            n as u64,
-            raw,
-        )
-        .values(4.0 * n as f64)
-        .reference(),
-    );
+    if all {
+        out.push(
+            Measurement::new(
+                "W1",
+                "batched, 1,000 steps per call",
+                "raw file",
+                "append 1,000 steps' bytes + fdatasync per call (alternating with runstore)",
+                n as u64,
+                raw,
+            )
+            .values(4.0 * n as f64)
+            .reference(),
+        );
+    }
     let _ = std::fs::remove_file(&durable_path);
     Ok((out, path, url))
 }
@@ -445,9 +455,14 @@ fn query_names(store: &Store) -> Fallible<Vec<String>> {
 }
 
 /// W3: writing `runs` (one commit; for more than 1,000 runs, a commit per 1,000), and for up
-/// to 1,000 runs a commit per run and the per-call API; the query on an open store and right
-/// after an open.
-pub fn w3(runs: &[RunData], dir: &Path, reps: usize) -> Fallible<(Vec<Measurement>, PathBuf)> {
+/// to 1,000 runs a commit per run and the per-call API (not for [`Jobs::Scaling`]); the query
+/// on an open store and right after an open.
+pub fn w3(
+    runs: &[RunData],
+    dir: &Path,
+    reps: usize,
+    jobs: Jobs,
+) -> Fallible<(Vec<Measurement>, PathBuf)> {
     let n = runs.len();
     let (expected, _) = data::expected_top10(runs);
     let path = dir.join(format!("w3-{n}.runs"));
@@ -479,7 +494,7 @@ pub fn w3(runs: &[RunData], dir: &Path, reps: usize) -> Fallible<(Vec<Measuremen
         write = write.target("<= 0.5 s for 1,000 runs");
     }
     out.push(write);
-    if n <= 1000 {
+    if n <= 1000 && jobs == Jobs::All {
         let other = dir.join(format!("w3-{n}-per-run.runs"));
         let store = fresh(&other)?;
         let started = Instant::now();
@@ -565,12 +580,14 @@ pub fn w3(runs: &[RunData], dir: &Path, reps: usize) -> Fallible<(Vec<Measuremen
     Ok((out, path))
 }
 
-/// W4: the per-sample table: write, full read and sum of loss (fresh process and after open).
+/// W4: the per-sample table: write, full read (not for [`Jobs::Scaling`]) and sum of loss
+/// (fresh process and after open).
 pub fn w4(
     samples: &RecordBatch,
     dir: &Path,
     reps: usize,
     exe: &Path,
+    jobs: Jobs,
 ) -> Fallible<Vec<Measurement>> {
     let n = samples.num_rows() as u64;
     let path = dir.join("w4.runs");
@@ -601,26 +618,28 @@ pub fn w4(
     .target("<= 1.5x raw write; file <= 1.05x raw bytes")];
 
     let path_str = path.to_string_lossy().into_owned();
-    let expected_all: f64 = samples.columns().iter().map(|c| touch(c.as_ref())).sum();
-    let mut times = Vec::new();
-    let mut correct = true;
-    for _ in 0..reps {
-        let words = run_child(exe, &["rs-read-all", &path_str, &url])?;
-        times.push(words[0].parse()?);
-        correct &= close_enough(words[1].parse()?, expected_all);
+    if jobs == Jobs::All {
+        let expected_all: f64 = samples.columns().iter().map(|c| touch(c.as_ref())).sum();
+        let mut times = Vec::new();
+        let mut correct = true;
+        for _ in 0..reps {
+            let words = run_child(exe, &["rs-read-all", &path_str, &url])?;
+            times.push(words[0].parse()?);
+            correct &= close_enough(words[1].parse()?, expected_all);
+        }
+        out.push(
+            Measurement::new(
+                "W4",
+                "read all columns, fresh process",
+                SYSTEM,
+                "new process: open + scan (zero-copy mmap) + touch every value",
+                n,
+                times,
+            )
+            .values(n as f64)
+            .correct(correct),
+        );
     }
-    out.push(
-        Measurement::new(
-            "W4",
-            "read all columns, fresh process",
-            SYSTEM,
-            "new process: open + scan (zero-copy mmap) + touch every value",
-            n,
-            times,
-        )
-        .values(n as f64)
-        .correct(correct),
-    );
 
     let expected = samples
         .column_by_name("loss")

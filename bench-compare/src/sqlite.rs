@@ -32,6 +32,7 @@ use rusqlite::{params, Connection};
 
 use crate::data::{expected_top10, sum_f32, Param, RunData, Steps};
 use crate::report::{thousands, Measurement};
+use crate::Jobs;
 
 const SYSTEM: &str = "sqlite";
 /// The run every W1 step belongs to.
@@ -232,9 +233,15 @@ fn write_steps(
     Ok((secs, disk_bytes(path)))
 }
 
-/// W1: writing per-step scalars.
-pub fn w1(steps: &Steps, dir: &Path, reps: usize, durable_calls: usize) -> Vec<Measurement> {
-    or_log("W1", w1_inner(steps, dir, reps, durable_calls))
+/// W1: writing per-step scalars ([`Jobs::Scaling`]: not the per-call durable job).
+pub fn w1(
+    steps: &Steps,
+    dir: &Path,
+    reps: usize,
+    durable_calls: usize,
+    jobs: Jobs,
+) -> Vec<Measurement> {
+    or_log("W1", w1_inner(steps, dir, reps, durable_calls, jobs))
 }
 
 fn w1_inner(
@@ -242,11 +249,12 @@ fn w1_inner(
     dir: &Path,
     reps: usize,
     durable_calls: usize,
+    jobs: Jobs,
 ) -> anyhow::Result<Vec<Measurement>> {
     let path = dir.join("sqlite_w1.db");
     let n = steps.len();
     let durable_calls = durable_calls.min(n);
-    let jobs = [
+    let kinds = [
         (
             "per-step, group commit",
             n,
@@ -267,7 +275,10 @@ fn w1_inner(
         ),
     ];
     let mut out = Vec::new();
-    for (job, count, commit, how) in jobs {
+    for (job, count, commit, how) in kinds {
+        if jobs == Jobs::Scaling && matches!(commit, StepCommit::PerStep) {
+            continue;
+        }
         let mut samples = Vec::new();
         let mut bytes = 0;
         for _ in 0..reps {
@@ -459,12 +470,17 @@ fn write_runs(path: &Path, runs: &[RunData], per_commit: usize) -> anyhow::Resul
     Ok(secs)
 }
 
-/// W3: writing and querying runs.
-pub fn w3(runs: &[RunData], dir: &Path, reps: usize) -> Vec<Measurement> {
-    or_log("W3", w3_inner(runs, dir, reps))
+/// W3: writing and querying runs ([`Jobs::Scaling`]: not the commit-per-run write).
+pub fn w3(runs: &[RunData], dir: &Path, reps: usize, jobs: Jobs) -> Vec<Measurement> {
+    or_log("W3", w3_inner(runs, dir, reps, jobs))
 }
 
-fn w3_inner(runs: &[RunData], dir: &Path, reps: usize) -> anyhow::Result<Vec<Measurement>> {
+fn w3_inner(
+    runs: &[RunData],
+    dir: &Path,
+    reps: usize,
+    jobs: Jobs,
+) -> anyhow::Result<Vec<Measurement>> {
     let n = runs.len();
     let n_text = thousands(n);
     let path = dir.join(format!("sqlite_w3_{n}.db"));
@@ -476,7 +492,7 @@ fn w3_inner(runs: &[RunData], dir: &Path, reps: usize) -> anyhow::Result<Vec<Mea
     let mut out = Vec::new();
 
     let schema_how = "runs + params(run_id,key,value) + outputs(run_id,key,epoch,value) + latest_outputs(run_id,key,epoch,value), WITHOUT ROWID, index latest_outputs(key,value)";
-    if n <= RUNS_PER_COMMIT_MAX {
+    if n <= RUNS_PER_COMMIT_MAX && jobs == Jobs::All {
         let mut samples = Vec::new();
         for _ in 0..reps {
             samples.push(write_runs(&path, runs, 1)?);
@@ -706,9 +722,15 @@ fn int_checksum(example_id: &[i32], epoch: &[i32], predicted: &[i32]) -> i64 {
         .sum()
 }
 
-/// W4: per-sample rows.
-pub fn w4(samples: &RecordBatch, dir: &Path, reps: usize, exe: &Path) -> Vec<Measurement> {
-    or_log("W4", w4_inner(samples, dir, reps, exe))
+/// W4: per-sample rows ([`Jobs::Scaling`]: not the fresh-process read of all columns).
+pub fn w4(
+    samples: &RecordBatch,
+    dir: &Path,
+    reps: usize,
+    exe: &Path,
+    jobs: Jobs,
+) -> Vec<Measurement> {
+    or_log("W4", w4_inner(samples, dir, reps, exe, jobs))
 }
 
 fn w4_inner(
@@ -716,6 +738,7 @@ fn w4_inner(
     dir: &Path,
     reps: usize,
     exe: &Path,
+    jobs: Jobs,
 ) -> anyhow::Result<Vec<Measurement>> {
     let columns = SampleColumns::of(batch)?;
     let rows = columns.rows();
@@ -747,20 +770,21 @@ fn w4_inner(
         .bytes(bytes),
     );
 
-    let mut samples = Vec::new();
-    let mut correct = true;
-    for _ in 0..reps {
-        let result = run_child(exe, "sqlite-w4-read", &path)?;
-        samples.push(secs_of(&result)?);
-        correct &= result["rows"].as_u64() == Some(rows as u64)
-            && same_sum(result["loss_sum"].as_f64().unwrap_or(f64::NAN), want_loss)
-            && same_sum(
-                result["embedding_sum"].as_f64().unwrap_or(f64::NAN),
-                want_embedding,
-            )
-            && result["int_checksum"].as_i64() == Some(want_ints);
-    }
-    out.push(
+    if jobs == Jobs::All {
+        let mut samples = Vec::new();
+        let mut correct = true;
+        for _ in 0..reps {
+            let result = run_child(exe, "sqlite-w4-read", &path)?;
+            samples.push(secs_of(&result)?);
+            correct &= result["rows"].as_u64() == Some(rows as u64)
+                && same_sum(result["loss_sum"].as_f64().unwrap_or(f64::NAN), want_loss)
+                && same_sum(
+                    result["embedding_sum"].as_f64().unwrap_or(f64::NAN),
+                    want_embedding,
+                )
+                && result["int_checksum"].as_i64() == Some(want_ints);
+        }
+        out.push(
         Measurement::new(
             "W4",
             "read all columns, fresh process",
@@ -773,6 +797,7 @@ fn w4_inner(
         .bytes(bytes)
         .correct(correct),
     );
+    }
 
     let conn = open_reader(&path)?;
     let mut samples = Vec::new();

@@ -125,3 +125,111 @@ fn bench_runner_at_tiny_sizes_answers_every_check_correctly() {
         assert!(data.join(name).is_file(), "{name} not exported");
     }
 }
+
+/// `--scaling --tiny`: every (workload, job, size) has a runstore and an SQLite figure in the
+/// JSON lines, the SVG chart is written with its panels, axis labels and legend as text, and
+/// `--scaling-from` draws it again from the JSON lines alone.
+#[test]
+fn scaling_run_at_tiny_sizes_writes_json_lines_and_a_chart() {
+    let bench = bench_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("chart.svg");
+    let output = Command::new(&bench)
+        .args(["--scaling", "--tiny", "--dir"])
+        .arg(dir.path())
+        .arg("--chart")
+        .arg(&chart)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "bench --scaling --tiny failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let jsonl = dir.path().join("scaling.jsonl");
+    let text = std::fs::read_to_string(&jsonl).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["system"], "meta", "{}", lines[0]);
+    assert!(lines[0]["machine"].as_str().unwrap().contains("cores"));
+    let mut systems: BTreeMap<(String, String, u64), BTreeSet<String>> = BTreeMap::new();
+    for line in &lines[1..] {
+        assert_ne!(line["correct"], serde_json::json!(false), "{line}");
+        let median = line["median_s"].as_f64().unwrap();
+        assert!(median.is_finite() && median > 0.0, "{line}");
+        assert!(line["reps"].as_u64().unwrap() >= 1, "{line}");
+        let key = (
+            line["workload"].as_str().unwrap().to_string(),
+            line["scaling_job"].as_str().unwrap().to_string(),
+            line["size"].as_u64().unwrap(),
+        );
+        if line["system"] == "runstore" {
+            assert!(line["ratio_to_sqlite"].as_f64().unwrap() > 0.0, "{line}");
+        }
+        if line["scaling_job"].as_str().unwrap().starts_with("write") {
+            assert!(line["bytes"].as_u64().unwrap() > 0, "{line}");
+        }
+        systems
+            .entry(key)
+            .or_default()
+            .insert(line["system"].as_str().unwrap().to_string());
+    }
+    // W3: write, first query, warm query; W1: batched, group commit; W4: write, two reads;
+    // two sizes each.
+    assert_eq!(systems.len(), (3 + 2 + 3) * 2, "{systems:?}");
+    for (key, found) in &systems {
+        assert_eq!(
+            found.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["runstore", "sqlite"],
+            "{key:?}"
+        );
+    }
+    let check_svg = |path: &std::path::Path| {
+        let svg = std::fs::read_to_string(path).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
+        assert!(svg.trim_end().ends_with("</svg>"));
+        for text in [
+            "W3 write runs",
+            "W3 store file size",
+            "W3 first query after open",
+            "W3 query, store open",
+            "W1 write steps",
+            "W4 write per-sample rows",
+            "W4 read the loss column",
+            "runstore",
+            "SQLite",
+            "cores",
+            "time (median)",
+            "file size (bytes on disk)",
+            "runs",
+            "steps",
+            "rows",
+        ] {
+            assert!(svg.contains(text), "{text:?} not in the chart");
+        }
+        // One polyline per (panel, line): 9 panels, 11 lines, each with its points.
+        assert!(svg.matches("<polyline").count() >= 11, "too few lines");
+        assert!(svg.matches("<circle").count() >= 11 * 2, "too few points");
+        svg
+    };
+    let first = check_svg(&chart);
+    let again = dir.path().join("again.svg");
+    let output = Command::new(&bench)
+        .arg("--scaling-from")
+        .arg(&jsonl)
+        .arg("--chart")
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(check_svg(&again), first, "the chart drawn again differs");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.contains("first query after open"), "{table}");
+}
