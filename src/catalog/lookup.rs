@@ -137,17 +137,9 @@ impl ParamIndex {
         Ok(column)
     }
 
-    /// Run `id`'s value of the encoded parameter path `path`, if it holds one that is not
-    /// null.
-    pub(crate) fn get(&self, path: &[u8], id: u64) -> Result<Option<Slot>> {
-        let Some(keys) = index::decode_path(path) else {
-            return Ok(None);
-        };
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        match seal::get(&self.params, id)? {
-            Some(payload) => slot_at(&payload, &keys),
-            None => Ok(None),
-        }
+    /// Run `id`'s value of the parameter path `keys`, if it holds one that is not null.
+    pub(crate) fn get(&self, keys: &[&str], id: u64) -> Result<Option<Slot>> {
+        Ok(seal::read(&self.params, id, |payload| slot_at(payload, keys))?.flatten())
     }
 
     /// Whether any run holds (or held) the encoded parameter path `path`.
@@ -220,12 +212,12 @@ impl OutputIndex {
     /// The `parts` of run `id`'s aggregates of the encoded output path `path`, if it holds
     /// one.
     pub(crate) fn get(&self, path: &[u8], id: u64, parts: Parts) -> Result<Option<OutputStats>> {
-        let Some(record) = seal::get(&self.stats, id)? else {
-            return Ok(None);
-        };
-        index::find_run_stats(&record, path)?
-            .map(|stats| OutputStats::decode_parts(stats, parts))
-            .transpose()
+        Ok(seal::read(&self.stats, id, |record| {
+            index::find_run_stats(record, path)?
+                .map(|stats| OutputStats::decode_parts(stats, parts))
+                .transpose()
+        })?
+        .flatten())
     }
 
     /// Whether any run holds (or held) the encoded output path `path`.

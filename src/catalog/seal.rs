@@ -172,6 +172,24 @@ pub fn get<'k, K: Key + 'static, T: ReadableTable<K, Sealed> + TableHandle>(
     }
 }
 
+/// `read` applied to the payload under `key`, checked, in place (no copy of the payload).
+///
+/// # Errors
+///
+/// A redb error, `Error::Corrupted` if the seal is broken, or `read`'s error.
+pub fn read<'k, K: Key + 'static, T: ReadableTable<K, Sealed> + TableHandle, R>(
+    table: &T,
+    key: impl Borrow<K::SelfType<'k>>,
+    read: impl FnOnce(&[u8]) -> Result<R>,
+) -> Result<Option<R>> {
+    let key_bytes = key_bytes::<K>(key.borrow());
+    let guard = table.get(key).db("read catalog")?;
+    match guard {
+        Some(guard) => read(guard.value().open(table.name(), &key_bytes)?).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// The payload of an entry from a range or iteration, checked against its key.
 ///
 /// # Errors

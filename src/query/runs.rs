@@ -514,10 +514,10 @@ impl RunQuery {
         let mut entries = order.walk(&path, first.descending, op)?;
         let param_index = ParamIndex::open(txn)?;
         let output_index = OutputIndex::open(txn)?;
-        let param_paths: Vec<Vec<u8>> = plan
+        let param_keys: Vec<Vec<&str>> = plan
             .param_paths
             .iter()
-            .map(|p| index::encode_path(p))
+            .map(|path| path.iter().map(String::as_str).collect())
             .collect();
         let output_paths: Vec<Vec<u8>> = plan
             .output_paths
@@ -528,7 +528,7 @@ impl RunQuery {
         let mut selected: Vec<Selected> = Vec::new();
         let mut boundary: Option<(u8, u64)> = None;
         let mut walked = 0usize;
-        let mut params: Vec<Option<Slot>> = Vec::with_capacity(param_paths.len());
+        let mut params: Vec<Option<Slot>> = Vec::with_capacity(param_keys.len());
         let mut outputs: Vec<Option<OutputStats>> = Vec::with_capacity(output_paths.len());
         loop {
             let Some(entry) = entries.next() else {
@@ -547,8 +547,8 @@ impl RunQuery {
             }
             let mut deferred = false;
             params.clear();
-            for path in &param_paths {
-                let slot = param_index.get(path, id)?;
+            for keys in &param_keys {
+                let slot = param_index.get(keys, id)?;
                 deferred |= matches!(slot, Some(Slot::Deferred));
                 params.push(slot);
             }
