@@ -94,7 +94,7 @@ fn main() -> runstore::Result<()> {
                 .expect("the schema's columns");
                 writer.append(&batch)?;
                 done += 1000;
-                if done % 100_000 == 0 {
+                if done.is_multiple_of(100_000) {
                     println!(
                         "{done} rows: {:.1} ms for the last 100,000",
                         window.elapsed().as_secs_f64() * 1e3
@@ -104,6 +104,39 @@ fn main() -> runstore::Result<()> {
             }
             writer.close()?;
             report(count / 1000, started.elapsed());
+        }
+        "vacuum" => {
+            // A run holding `count` MB of metrics and a deleted one as large, then
+            // `Store::vacuum` (the bench's W6 vacuum).
+            let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Float64, false)]));
+            let rows = 1 << 20;
+            let batch = RecordBatch::try_new(
+                schema,
+                vec![Arc::new(Float64Array::from_iter_values(
+                    (0..rows).map(|i| i as f64),
+                ))],
+            )
+            .expect("the schema's columns");
+            for name in ["kept", "victim"] {
+                let run = store.init("bench", Some(name))?;
+                for _ in 0..count.div_ceil(8) {
+                    run.add_metrics_data(&batch, &runstore::MetricsOptions::default())?;
+                }
+                if name == "victim" {
+                    run.delete()?;
+                }
+            }
+            drop(store);
+            started = Instant::now();
+            let report = Store::vacuum(&path)?;
+            println!(
+                "vacuum {} -> {} bytes in {:.3} s",
+                report.bytes_before,
+                report.bytes_after,
+                started.elapsed().as_secs_f64()
+            );
+            let _ = std::fs::remove_file(&path);
+            return Ok(());
         }
         "run" => {
             let write = |i: u64| -> runstore::Result<()> {
