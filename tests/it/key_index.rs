@@ -214,18 +214,19 @@ fn delete_copy_copy_to_and_vacuum_keep_the_index_exact() {
     assert_eq!(urls(&store, "outputs.acc.count = 2"), ["p/runs/c2"]);
 }
 
+/// A copy of `tests/fixtures/<name>` in `dir`, so a test never touches the fixture.
+fn fixture(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::copy(source, &path).unwrap();
+    path
+}
+
 /// A copy of `tests/fixtures/catalog_v1.runs` in `dir`.
 fn v1_fixture(dir: &std::path::Path) -> std::path::PathBuf {
-    let path = dir.join("v1.runs");
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/catalog_v1.runs"
-        ),
-        &path,
-    )
-    .unwrap();
-    path
+    fixture(dir, "catalog_v1.runs")
 }
 
 /// `tests/fixtures/catalog_v1.runs` was written by the build before sealed values and the
@@ -311,15 +312,7 @@ fn the_upgrade_command_upgrades_and_then_says_so() {
 #[test]
 fn a_store_written_before_the_order_index_is_upgraded_by_a_writable_open() {
     let (dir, _) = temp_store();
-    let path = dir.path().join("v2.runs");
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/catalog_v2.runs"
-        ),
-        &path,
-    )
-    .unwrap();
+    let path = fixture(dir.path(), "catalog_v2.runs");
     match Store::open_read_only(&path) {
         Err(runstore::Error::NeedsUpgrade { found: 2, .. }) => {}
         other => panic!("expected NeedsUpgrade, got {other:?}"),
@@ -381,15 +374,7 @@ fn a_store_written_before_the_order_index_is_upgraded_by_a_writable_open() {
 #[test]
 fn a_store_with_the_parameter_index_is_upgraded_by_a_writable_open() {
     let (dir, _) = temp_store();
-    let path = dir.path().join("v3.runs");
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/catalog_v3.runs"
-        ),
-        &path,
-    )
-    .unwrap();
+    let path = fixture(dir.path(), "catalog_v3.runs");
     match Store::open_read_only(&path) {
         Err(runstore::Error::NeedsUpgrade { found: 3, .. }) => {}
         other => panic!("expected NeedsUpgrade, got {other:?}"),
