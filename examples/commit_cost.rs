@@ -139,30 +139,7 @@ fn main() -> runstore::Result<()> {
             return Ok(());
         }
         "run" => {
-            let write = |i: u64| -> runstore::Result<()> {
-                store.batch(|batch| {
-                    let params =
-                        Value::map((0..20).map(|k| {
-                            (format!("p{k:02}"), Value::from((i * 31 + k) as f64 * 1e-3))
-                        }));
-                    let options = InitOptions {
-                        parameters: Some(params),
-                        ..InitOptions::default()
-                    };
-                    let run = batch.init_with("bench", Some(&format!("run-{i:07}")), &options)?;
-                    let outputs: Vec<Value> = (0..10)
-                        .map(|epoch| {
-                            Value::map([
-                                ("epoch", Value::from(epoch as i64)),
-                                ("acc", Value::from(epoch as f64 / 10.0)),
-                                ("loss", Value::from(1.0 - epoch as f64 / 10.0)),
-                            ])
-                        })
-                        .collect();
-                    batch.add_output_values(&run, &outputs)?;
-                    Ok(())
-                })
-            };
+            let write = |i: u64| store.batch(|batch| write_run(batch, i));
             write(0)?;
             eprintln!("commit_cost: warm; {count} runs, one commit each");
             started = Instant::now();
@@ -173,32 +150,8 @@ fn main() -> runstore::Result<()> {
         }
         "batch" => {
             // `count` runs in one commit, as the bench's W3 "write 1,000 runs, one commit".
-            let params = |i: u64| {
-                Value::map(
-                    (0..20).map(|k| (format!("p{k:02}"), Value::from((i * 31 + k) as f64 * 1e-3))),
-                )
-            };
             started = Instant::now();
-            store.batch(|batch| {
-                for i in 0..count {
-                    let options = InitOptions {
-                        parameters: Some(params(i)),
-                        ..InitOptions::default()
-                    };
-                    let run = batch.init_with("bench", Some(&format!("run-{i:07}")), &options)?;
-                    let outputs: Vec<Value> = (0..10)
-                        .map(|epoch| {
-                            Value::map([
-                                ("epoch", Value::from(epoch as i64)),
-                                ("acc", Value::from(epoch as f64 / 10.0)),
-                                ("loss", Value::from(1.0 - epoch as f64 / 10.0)),
-                            ])
-                        })
-                        .collect();
-                    batch.add_output_values(&run, &outputs)?;
-                }
-                Ok(())
-            })?;
+            store.batch(|batch| (0..count).try_for_each(|i| write_run(batch, i)))?;
             println!(
                 "{count} runs in one commit: {:.1} ms",
                 started.elapsed().as_secs_f64() * 1e3
@@ -231,6 +184,28 @@ fn main() -> runstore::Result<()> {
     }
     let _ = std::fs::remove_file(&path);
     Ok(())
+}
+
+/// Writes run `i` in `batch` as the bench's W3 does: 20 parameters, 10 output values of three
+/// keys.
+fn write_run(batch: &mut runstore::Batch<'_>, i: u64) -> runstore::Result<()> {
+    let params =
+        Value::map((0..20).map(|k| (format!("p{k:02}"), Value::from((i * 31 + k) as f64 * 1e-3))));
+    let options = InitOptions {
+        parameters: Some(params),
+        ..InitOptions::default()
+    };
+    let run = batch.init_with("bench", Some(&format!("run-{i:07}")), &options)?;
+    let outputs: Vec<Value> = (0..10)
+        .map(|epoch| {
+            Value::map([
+                ("epoch", Value::from(epoch as i64)),
+                ("acc", Value::from(epoch as f64 / 10.0)),
+                ("loss", Value::from(1.0 - epoch as f64 / 10.0)),
+            ])
+        })
+        .collect();
+    batch.add_output_values(&run, &outputs)
 }
 
 fn report(count: u64, elapsed: std::time::Duration) {

@@ -534,19 +534,9 @@ fn add_output(entries: &mut BTreeMap<Vec<u8>, OutputStats>, output: &Value) {
     });
 }
 
-/// Keeps the parameter key registry ([`PARAM_KEYS`]) covering run `id`'s new parameters
-/// `new` (its old ones, `None` for a new run, need nothing: a registered path stays).
-pub fn update_params(
-    txn: &WriteTransaction,
-    _id: u64,
-    _old: Option<&Value>,
-    new: &Value,
-) -> Result<()> {
-    register_params(txn, new)
-}
-
-/// Adds the paths of `params` that [`PARAM_KEYS`] lacks.
-fn register_params(txn: &WriteTransaction, params: &Value) -> Result<()> {
+/// Registers the key paths of a run's new parameters `params` that [`PARAM_KEYS`] lacks (its
+/// old ones need nothing: a registered path stays).
+pub fn register_params(txn: &WriteTransaction, params: &Value) -> Result<()> {
     let paths = param_paths(params);
     register(txn, PARAM_KEYS, paths.iter().map(Vec::as_slice))
 }

@@ -64,14 +64,12 @@ pub fn params(txn: &impl Reader, id: u64) -> Result<Value> {
     }
 }
 
-/// Writes a run's parameters (the whole map) and updates the key index to match.
+/// Writes a run's parameters (the whole map) and registers their key paths.
 pub fn put_params(txn: &WriteTransaction, id: u64, parameters: &Value) -> Result<()> {
     let mut table = txn.open_table(PARAMS).db("write parameters")?;
-    let old = seal::put(&mut table, id, parameters.encode().as_slice())?
-        .map(|bytes| decode_value(&bytes, "parameters"))
-        .transpose()?;
+    seal::put(&mut table, id, parameters.encode().as_slice())?;
     drop(table);
-    index::update_params(txn, id, old.as_ref(), parameters)
+    index::register_params(txn, parameters)
 }
 
 /// Appends output values to run `id`, numbering them from `record.output_count`, which it
