@@ -38,6 +38,8 @@ mod file;
 #[doc(hidden)]
 pub mod fuzz;
 mod history;
+#[cfg(feature = "import")]
+pub mod import;
 pub mod ingest;
 mod liveness;
 mod merge;

@@ -182,6 +182,47 @@ pub fn validate_column_name(name: &str) -> Result<(), &'static str> {
     }
 }
 
+/// Turns any text (a log folder's relative path, an experiment's name in another tool) into a
+/// name [`validate_name`] accepts, changing as little as it can and keeping different inputs
+/// apart: `%`, `/`, `\\` and control characters become `%XX` (their UTF-8 bytes, upper-case
+/// hex), so `sweep/lr=0.1` is `sweep%2Flr=0.1` and the escape reads back unambiguously; `.` and
+/// `..` become `%2E` and `%2E%2E`; empty text is `%00`; whitespace-only text has each character
+/// escaped; text longer than [`NAME_BYTES_MAX`] is cut at a character boundary and ends in `~`
+/// and 8 hex digits of the CRC-32 of the whole escaped text.
+pub fn escape_name(raw: &str) -> String {
+    fn push_escaped(out: &mut String, c: char) {
+        let mut buf = [0u8; 4];
+        for b in c.encode_utf8(&mut buf).bytes() {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if raw.is_empty() {
+        return "%00".to_string();
+    }
+    let whitespace_only = raw.chars().all(char::is_whitespace);
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if matches!(c, '%' | '/' | '\\') || c.is_control() || whitespace_only {
+            push_escaped(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    if out == "." || out == ".." {
+        out = out.replace('.', "%2E");
+    }
+    if out.len() > NAME_BYTES_MAX {
+        let crc = crc32fast::hash(out.as_bytes());
+        let mut cut = NAME_BYTES_MAX - 9;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push_str(&format!("~{crc:08x}"));
+    }
+    out
+}
+
 /// Returns the `n`th rename of a taken name `base`: `base_NNNN`, with `n`
 /// zero-padded to four digits (`x` → `x_0000`), as 3LC does when it picks
 /// the first free `_NNNN` suffix. Beyond 9999 the number simply grows wider.
@@ -212,6 +253,31 @@ pub fn run_url(project: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_names_are_valid_and_keep_different_inputs_apart() {
+        let cases = [
+            ("run", "run"),
+            ("sweep/lr=0.1", "sweep%2Flr=0.1"),
+            ("a\\b", "a%5Cb"),
+            ("50%", "50%25"),
+            ("", "%00"),
+            (".", "%2E"),
+            ("..", "%2E%2E"),
+            ("  ", "%20%20"),
+            ("tab\there", "tab%09here"),
+            ("./x", ".%2Fx"),
+        ];
+        for (raw, escaped) in cases {
+            assert_eq!(escape_name(raw), escaped, "{raw:?}");
+            assert_eq!(validate_name(&escape_name(raw)), Ok(()), "{raw:?}");
+        }
+        let long = "é".repeat(300);
+        let escaped = escape_name(&long);
+        assert!(escaped.len() <= NAME_BYTES_MAX);
+        assert_eq!(validate_name(&escaped), Ok(()));
+        assert_ne!(escaped, escape_name(&format!("{long}x")));
+    }
     use std::collections::HashSet;
 
     fn check(name: &str, expected: Result<(), &'static str>) {

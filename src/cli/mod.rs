@@ -17,6 +17,8 @@ mod demo;
 mod export;
 mod files;
 mod find;
+#[cfg(feature = "import")]
+mod import;
 mod info;
 mod init;
 mod json_args;
@@ -90,6 +92,8 @@ enum Command {
     Copy(copy::Args),
     Merge(merge::Args),
     Export(export::Args),
+    #[cfg(feature = "import")]
+    Import(import::Args),
     Reduce(reduce::Args),
     #[cfg(feature = "ui")]
     Ui(ui::Args),
@@ -195,6 +199,8 @@ fn run(args: Args) -> Result<ExitCode> {
         Command::Copy(args) => copy::run(args, wait, &mut out)?,
         Command::Merge(args) => merge::run(args, wait, &mut out)?,
         Command::Export(args) => export::run(args)?,
+        #[cfg(feature = "import")]
+        Command::Import(args) => import::run(args, wait, &mut out)?,
         Command::Reduce(args) => reduce::run(args, wait, &mut out)?,
         #[cfg(feature = "ui")]
         Command::Ui(args) => ui::run(args, &mut out)?,
