@@ -101,6 +101,11 @@ pub fn run(args: Args, wait: Duration, out: &mut impl Write) -> Result<ExitCode>
     if super::files::same_file(&args.src, &args.dest) {
         anyhow::bail!("SRC and DEST are the same file");
     }
+    // DEST is created if missing, and so is the folder it goes in.
+    if let Some(parent) = args.dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating the folder {}", parent.display()))?;
+    }
     let store = retry_while_open(wait, || Store::open_or_create(&args.dest))
         .with_context(|| format!("opening {}", args.dest.display()))?;
     let bar = std::io::stderr().is_terminal().then(|| {

@@ -502,6 +502,15 @@ fn read_meta_yaml(path: &Path) -> std::result::Result<HashMap<String, String>, S
             ));
         };
         let value = value.trim();
+        for quote in ['\'', '"'] {
+            if value.starts_with(quote) && (value.len() < 2 || !value.ends_with(quote)) {
+                return Err(format!(
+                    "{}: the value of {:?} is an unterminated quoted string (a cut file?)",
+                    path.display(),
+                    key.trim()
+                ));
+            }
+        }
         let value = if let Some(inner) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\''))
         {
             inner.replace("''", "'")
@@ -673,21 +682,31 @@ impl Reader for FileStore {
         let mut metric_files = Vec::new();
         read_key_files(&folder.join("metrics"), "", &mut metric_files, &mut notes);
         let mut metrics = Vec::new();
+        let mut dataset_fields = 0u64;
         for (key, text) in metric_files {
             for (n, line) in text.lines().enumerate() {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let mut parts = line.split_whitespace();
+                // MLflow writes `timestamp value step`, older stores `timestamp value`, and
+                // MLflow 3 may add a dataset name and digest (5 fields), which stay in the
+                // file: the metric is the first three.
+                let fields: Vec<&str> = line.split_whitespace().collect();
                 let parsed = (|| {
-                    let timestamp = parts.next()?.parse::<i64>().ok()?;
-                    let value = parts.next()?.parse::<f64>().ok()?;
-                    let step = match parts.next() {
+                    if !matches!(fields.len(), 2 | 3 | 5) {
+                        return None;
+                    }
+                    let timestamp = fields[0].parse::<i64>().ok()?;
+                    let value = fields[1].parse::<f64>().ok()?;
+                    let step = match fields.get(2) {
                         Some(step) => step.parse::<i64>().ok()?,
                         None => 0,
                     };
-                    parts.next().is_none().then_some((timestamp, value, step))
+                    Some((timestamp, value, step))
                 })();
+                if fields.len() == 5 {
+                    dataset_fields += 1;
+                }
                 match parsed {
                     Some((timestamp, value, step)) => metrics.push(MetricPoint {
                         key: key.clone(),
@@ -697,12 +716,17 @@ impl Reader for FileStore {
                     }),
                     None => notes.push(format!(
                         "line {} of the metric {key:?} is not `timestamp value step`: {:?}; \
-                         skipped",
+                         skipped (MLflow's own reader refuses the whole metric)",
                         n + 1,
                         line.chars().take(80).collect::<String>()
                     )),
                 }
             }
+        }
+        if dataset_fields > 0 {
+            notes.push(format!(
+                "not imported: the dataset name and digest of {dataset_fields} metric values"
+            ));
         }
         let artifacts = local_artifacts(
             &meta.artifact_uri,
@@ -914,6 +938,7 @@ impl Reader for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::Array;
 
     fn point(key: &str, step: i64, timestamp: i64, value: f64) -> MetricPoint {
         MetricPoint {
@@ -948,12 +973,8 @@ mod tests {
         ];
         let mut notes = Vec::new();
         let table = step_table(&points, "timestamp", &mut notes);
-        let names: Vec<&str> = table
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
+        let schema = table.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, ["step", "timestamp", "loss", "acc"]);
         let loss = table
             .column(2)

@@ -953,6 +953,7 @@ fn embedding_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::Array;
 
     fn event(step: i64, wall: f64, what: event::What) -> Vec<u8> {
         tfrecord::frame(
@@ -988,12 +989,8 @@ mod tests {
         assert_eq!(run.created_us, Some(1_000_000));
         let (name, steps) = &run.tables[1];
         assert_eq!(name, "steps_0000");
-        let names: Vec<&str> = steps
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
+        let schema = steps.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, ["step", "wall_time", "loss", "lr"]);
         let loss = steps
             .column(2)

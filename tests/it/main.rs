@@ -19,6 +19,8 @@ mod edges_ingest;
 mod edges_recovery;
 mod edges_values;
 mod history;
+#[cfg(feature = "import")]
+mod import;
 mod key_index;
 mod key_typos;
 mod merge;
