@@ -3,7 +3,7 @@
 //! ([`import`]; the command line's `runstore import`). Behind the `import` feature, so the
 //! protobuf decoder and SQLite stay out of the library other tools embed.
 //!
-//! Each source module reads its tool's files into [`ImportedRun`]s, one per run, and lists what
+//! Each source module reads its tool's files into `ImportedRun`s, one per run, and lists what
 //! it could not map as the run's notes; this module writes them. A run is staged in a scratch
 //! store (a temporary file) through the ordinary `Run` calls, so every check of those calls
 //! holds for imported data, and is then copied into the destination with [`Run::copy_to`]: one
