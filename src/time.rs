@@ -1,6 +1,8 @@
 //! Timestamps: `i64` microseconds since the Unix epoch, UTC.
 //!
-//! This module owns the conversion between those integers and RFC 3339 text.
+//! This module owns the conversion between those integers and RFC 3339 text,
+//! and reads the other instants a command line accepts ([`parse_instant_us`]:
+//! epoch seconds, `24h` ago).
 //! The invariant it keeps: [`format_us`] is total (every `i64` formats,
 //! negative values included) and [`parse_rfc3339_us`] inverts it exactly, so
 //! a timestamp shown to a person can be typed back in. Calendar arithmetic is
@@ -127,6 +129,49 @@ pub fn parse_rfc3339_us(s: &str) -> Option<i64> {
     let us = i128::from(days) * i128::from(MICROS_PER_DAY) + i128::from(micros_of_day)
         - i128::from(offset_seconds * MICROS_PER_SECOND);
     i64::try_from(us).ok()
+}
+
+/// Longest relative time [`parse_instant_us`] reads, in digits: nine digits of weeks is
+/// about 19 million years, past which the instant would leave the `i64` range anyway.
+const RELATIVE_DIGITS_MAX: usize = 9;
+
+/// Parses an instant a person types on a command line (`export --since`) into
+/// microseconds since the Unix epoch: an RFC 3339 timestamp or a date
+/// ([`parse_rfc3339_us`]: `2026-12-01T00:00:00Z`, `2026-12-01`); a Unix epoch
+/// in whole seconds (`1796083200`); or a time before `now_us`, a whole number
+/// and one unit: `s`, `m` (minutes), `h`, `d` or `w` (`90m`, `24h`, `7d`).
+///
+/// Returns `None` for anything else, including a negative or fractional
+/// count and an instant outside the `i64` range.
+pub fn parse_instant_us(text: &str, now_us: i64) -> Option<i64> {
+    if let Some(us) = parse_rfc3339_us(text) {
+        return Some(us);
+    }
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    let (number, unit) = text.split_at(digits);
+    if unit.is_empty() {
+        let seconds: i64 = number.parse().ok()?;
+        return seconds.checked_mul(MICROS_PER_SECOND);
+    }
+    if digits > RELATIVE_DIGITS_MAX {
+        return None;
+    }
+    let count: i64 = number.parse().ok()?;
+    let unit_seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => SECONDS_PER_DAY,
+        "w" => 7 * SECONDS_PER_DAY,
+        _ => return None,
+    };
+    let ago_us = count
+        .checked_mul(unit_seconds)?
+        .checked_mul(MICROS_PER_SECOND)?;
+    now_us.checked_sub(ago_us)
 }
 
 /// A position in ASCII timestamp text.
@@ -350,6 +395,43 @@ mod tests {
         ] {
             assert_eq!(parse_rfc3339_us(text), None, "parsing {text:?}");
         }
+    }
+
+    #[test]
+    fn parses_instants_typed_on_a_command_line() {
+        let now = 1_796_083_200_000_000; // 2026-12-01T00:00:00Z
+        let hour = 3_600 * MICROS_PER_SECOND;
+        for (text, us) in [
+            ("2026-12-01", Some(now)),
+            ("2026-12-01T00:00:00Z", Some(now)),
+            ("2026-12-01T01:00:00+01:00", Some(now)),
+            ("1796083200", Some(now)),
+            ("0", Some(0)),
+            ("30s", Some(now - 30 * MICROS_PER_SECOND)),
+            ("90m", Some(now - 90 * 60 * MICROS_PER_SECOND)),
+            ("24h", Some(now - 24 * hour)),
+            ("7d", Some(now - 7 * 24 * hour)),
+            ("2w", Some(now - 14 * 24 * hour)),
+            ("0h", Some(now)),
+            ("", None),
+            ("h", None),
+            ("-5", None),
+            ("-1d", None),
+            ("1.5h", None),
+            ("24 h", None),
+            (" 24h", None),
+            ("24H", None),
+            ("7y", None),
+            ("7dd", None),
+            ("1234567890w", None),
+            ("99999999999999999999", None),
+            ("9999999999999", None),
+            ("yesterday", None),
+            ("2026-13-01", None),
+        ] {
+            assert_eq!(parse_instant_us(text, now), us, "parsing {text:?}");
+        }
+        assert_eq!(parse_instant_us("999999999w", i64::MIN + 1), None);
     }
 
     #[test]

@@ -13,10 +13,18 @@
 //! temporary name in its directory (created exclusively, never through an existing link) and
 //! renamed into place once complete; temporary files of killed exports are removed. No file
 //! written is ever the store being exported, by any name (`super::files`). Files of earlier
-//! exports that this one does not write are left alone. Each file is one consistent snapshot of
-//! its table; a writer appending during the export may land between two files.
+//! exports that this one does not write are left alone, unless `--prune` asks for the files of
+//! runs and tables the store no longer has to go (only files of this layout, never through a
+//! link, never the store). Each file is one consistent snapshot of its table; a writer appending
+//! during the export may land between two files.
+//!
+//! `--since TIME` refreshes an earlier export: `runs.parquet` is always written whole, and a
+//! table only when it may have changed. The store keeps a modification time for runs, not for
+//! tables, and rows a streaming writer appends (`run.log`) leave the run's time alone, so a
+//! table is also written when its file is missing or holds another number of rows than the
+//! table (tables only grow, except through a run change, which the time catches).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,7 +40,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use runstore::{Store, Value};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use runstore::{RunInfo, Store, TableInfo, Value};
 
 use super::open::open_read;
 use super::text::human_bytes;
@@ -49,7 +58,19 @@ use super::text::human_bytes;
 /// of every run with e.g. DuckDB: SELECT * FROM
 /// read_parquet('DIR/project=*/run=*/metrics_0000.parquet', hive_partitioning=true).
 ///
+/// A nightly refresh of a shared folder: --since 24h (or a time: 2026-12-01,
+/// 2026-12-01T00:00:00Z, Unix seconds) writes runs.parquet whole (every run, so readers see the
+/// whole catalog) and only the tables that may have changed: the metrics tables of runs
+/// modified at or after TIME, and input tables created since or used by such a run (the store
+/// keeps no modification time for a table). A table whose file is missing or holds another
+/// number of rows than the table is written too (rows a streaming writer such as Python's
+/// run.log appends do not change the run's last_modified). The files of a run deleted from the
+/// store stay in DIR (runs.parquet no longer lists it) unless --prune removes them. With
+/// --project, runs.parquet lists that project's runs only: give each project its own DIR.
+///
 /// Example: runstore export demo.runs out/ --format parquet --project cifar10-sweep
+///
+/// Nightly: runstore export team.runs /shared/runs-parquet --since 24h --prune
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The store file.
@@ -62,6 +83,16 @@ pub struct Args {
     /// Only this project's runs and tables.
     #[arg(long)]
     project: Option<String>,
+    /// Write only the tables that may have changed at or after TIME (runs.parquet is always
+    /// written whole): an RFC 3339 time or date (2026-12-01T00:00:00Z, 2026-12-01), Unix
+    /// seconds (1796083200), or a time ago: a whole number and s, m, h, d or w (24h, 7d).
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    since: Option<i64>,
+    /// Remove the files in DIR of runs and tables the store (the project, with --project) no
+    /// longer has: only `<table>.parquet` files under project=*/run=*/ and project=*/tables/,
+    /// never through a symbolic link; folders left empty go too.
+    #[arg(long)]
+    prune: bool,
 }
 
 /// Runs `export`.
@@ -71,17 +102,47 @@ pub fn run(args: Args) -> Result<ExitCode> {
         dir,
         format: ExportFormat::Parquet,
         project,
+        since,
+        prune,
     } = args;
     let store = open_read(&path)?;
-    let report = export(&store, &dir, project.as_deref())?;
-    eprintln!(
+    let options = ExportOptions {
+        project: project.as_deref(),
+        since_us: since,
+        prune,
+    };
+    let report = export(&store, &dir, &options)?;
+    let mut summary = format!(
         "exported {} runs and {} tables ({}) to {}",
-        report.runs,
+        report.runs_written,
         report.tables,
         human_bytes(report.bytes),
         dir.display()
     );
+    if let Some(since_us) = since {
+        summary.push_str(&format!(
+            "; skipped {} runs and {} tables unchanged since {}; runs.parquet lists all {} runs",
+            report.runs - report.runs_written,
+            report.tables_skipped,
+            runstore::time::format_us(since_us),
+            report.runs
+        ));
+    }
+    if prune {
+        summary.push_str(&format!("; pruned {} files", report.pruned));
+    }
+    eprintln!("{summary}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--since`: [`runstore::time::parse_instant_us`] against the current time; clap reports the
+/// error (exit code 2).
+fn parse_since(text: &str) -> std::result::Result<i64, String> {
+    runstore::time::parse_instant_us(text, runstore::time::now_us()).ok_or_else(|| {
+        "expected an RFC 3339 time or date (2026-12-01T00:00:00Z, 2026-12-01), Unix seconds \
+         (1796083200), or a time ago: a whole number and s, m, h, d or w (24h, 7d)"
+            .to_string()
+    })
 }
 
 /// Output formats of `export`.
@@ -99,15 +160,34 @@ const COMPONENT_BYTES_MAX: usize = 200;
 /// table of mostly nulls that some readers refuse).
 const PARAM_COLUMNS_MAX: usize = 1000;
 
+/// What to export.
+#[derive(Debug, Default)]
+pub struct ExportOptions<'a> {
+    /// Only this project's runs and tables.
+    pub project: Option<&'a str>,
+    /// Only tables that may have changed at or after this time (microseconds since the Unix
+    /// epoch); `runs.parquet` is written whole either way.
+    pub since_us: Option<i64>,
+    /// Remove the files of runs and tables the store no longer has.
+    pub prune: bool,
+}
+
 /// What an export wrote.
 #[derive(Debug, Default)]
 pub struct ExportReport {
     /// Runs in `runs.parquet`.
     pub runs: u64,
+    /// Runs whose tables were written: every run, or with `--since` those modified since (or
+    /// with a table file missing or behind).
+    pub runs_written: u64,
     /// Table files written.
     pub tables: u64,
+    /// Tables not written: unchanged since `--since`.
+    pub tables_skipped: u64,
     /// Bytes of all files written.
     pub bytes: u64,
+    /// Files removed by `--prune`.
+    pub pruned: u64,
 }
 
 /// Escapes `name` into one safe path component: ASCII letters, digits, `-` and `_` stay; `.`
@@ -179,19 +259,53 @@ fn table_path(url: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Exports the store (only `project`, if given) into `dir`.
-pub fn export(store: &Store, dir: &Path, project: Option<&str>) -> Result<ExportReport> {
+/// Exports the store (only `options.project`, if given) into `dir`.
+pub fn export(store: &Store, dir: &Path, options: &ExportOptions) -> Result<ExportReport> {
     super::files::create_dirs_inside(dir, Path::new(""))?;
-    let tables = store.tables(project)?;
+    let tables = store.tables(options.project)?;
     // Every file this export writes, checked before any is written: none may be the store.
     super::files::refuse_store(store.path(), &dir.join("runs.parquet"), "export file")?;
     for info in &tables {
         let path = dir.join(table_path(&info.url)?);
         super::files::refuse_store(store.path(), &path, "export file")?;
     }
+    let (runs_batch, run_infos) = runs_batch(store, options.project)?;
+    let mut wanted = Vec::with_capacity(tables.len());
+    let mut runs_written: BTreeSet<&str> = BTreeSet::new();
+    match options.since_us {
+        None => {
+            wanted.extend(&tables);
+            runs_written.extend(run_infos.iter().map(|info| info.url.as_str()));
+        }
+        Some(since_us) => {
+            let changed = changed_since(&run_infos, &tables, since_us);
+            for info in &tables {
+                if changed.contains(info.url.as_str())
+                    || !file_matches(dir, &table_path(&info.url)?, info.row_count)
+                {
+                    wanted.push(info);
+                }
+            }
+            // Only runs `runs.parquet` lists: a run deleted since the tables were listed
+            // is not counted.
+            let listed: BTreeSet<&str> = run_infos.iter().map(|info| info.url.as_str()).collect();
+            runs_written.extend(
+                wanted
+                    .iter()
+                    .filter_map(|table| run_of(&table.url))
+                    .filter(|run| listed.contains(run)),
+            );
+            runs_written.extend(
+                run_infos
+                    .iter()
+                    .filter(|info| info.last_modified_us >= since_us)
+                    .map(|info| info.url.as_str()),
+            );
+        }
+    }
     let progress = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::with_draw_target(
-            Some(tables.len() as u64 + 1),
+            Some(wanted.len() as u64 + 1),
             ProgressDrawTarget::stderr(),
         );
         if let Ok(style) =
@@ -203,9 +317,12 @@ pub fn export(store: &Store, dir: &Path, project: Option<&str>) -> Result<Export
     } else {
         ProgressBar::hidden()
     };
-    let mut report = ExportReport::default();
-    let (runs_batch, runs) = runs_batch(store, project)?;
-    report.runs = runs;
+    let mut report = ExportReport {
+        runs: run_infos.len() as u64,
+        runs_written: runs_written.len() as u64,
+        tables_skipped: (tables.len() - wanted.len()) as u64,
+        ..ExportReport::default()
+    };
     report.bytes += write_parquet(
         store,
         dir,
@@ -215,7 +332,7 @@ pub fn export(store: &Store, dir: &Path, project: Option<&str>) -> Result<Export
     )?;
     progress.inc(1);
     progress.set_message(super::text::human_bytes(report.bytes));
-    for info in &tables {
+    for info in wanted {
         let path = table_path(&info.url)?;
         let table = store.table(&info.url)?;
         let batches = table.scan()?;
@@ -227,7 +344,153 @@ pub fn export(store: &Store, dir: &Path, project: Option<&str>) -> Result<Export
         progress.set_message(super::text::human_bytes(report.bytes));
     }
     progress.finish_and_clear();
+    if options.prune {
+        let keep: BTreeSet<PathBuf> = tables
+            .iter()
+            .map(|info| table_path(&info.url))
+            .collect::<Result<_>>()?;
+        report.pruned = prune(store, dir, options.project, &keep)?;
+    }
     Ok(report)
+}
+
+/// The urls of the tables that may have changed at or after `since_us`: the metrics tables of
+/// runs modified since, input tables created since, and the input tables those runs use (as
+/// inputs or joined to their metrics tables), which the store gives no modification time.
+fn changed_since<'a>(
+    runs: &'a [RunInfo],
+    tables: &'a [TableInfo],
+    since_us: i64,
+) -> BTreeSet<&'a str> {
+    let mut changed = BTreeSet::new();
+    let changed_runs: BTreeSet<&str> = runs
+        .iter()
+        .filter(|info| info.last_modified_us >= since_us)
+        .map(|info| info.url.as_str())
+        .collect();
+    for info in runs
+        .iter()
+        .filter(|info| changed_runs.contains(info.url.as_str()))
+    {
+        changed.extend(info.input_tables.iter().map(String::as_str));
+    }
+    for info in tables {
+        let run_changed = run_of(&info.url).is_some_and(|run| changed_runs.contains(run));
+        if run_changed || info.created_us >= since_us {
+            changed.insert(info.url.as_str());
+            if run_changed {
+                changed.extend(info.foreign_table_url.as_deref());
+            }
+        }
+    }
+    changed
+}
+
+/// The run url `<project>/runs/<run>` of a metrics table's url; `None` for an input table.
+fn run_of(table_url: &str) -> Option<&str> {
+    let (run, _table) = table_url.rsplit_once('/')?;
+    let mut parts = run.split('/');
+    let is_run = matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some(_), Some("runs"), Some(_), None)
+    );
+    is_run.then_some(run)
+}
+
+/// Whether `dir/relative` is a regular Parquet file (reached through no symbolic link) of
+/// `rows` rows; anything else (missing, a link, unreadable, another count) is written again.
+fn file_matches(dir: &Path, relative: &Path, rows: u64) -> bool {
+    let mut path = dir.to_path_buf();
+    for component in relative.components() {
+        path.push(component);
+        match std::fs::symlink_metadata(&path) {
+            Ok(metadata) if !metadata.file_type().is_symlink() => {}
+            _ => return false,
+        }
+    }
+    let Ok(file) = std::fs::File::open(&path) else {
+        return false;
+    };
+    let Ok(reader) = SerializedFileReader::new(file) else {
+        return false;
+    };
+    u64::try_from(reader.metadata().file_metadata().num_rows()) == Ok(rows)
+}
+
+/// Removes the table files under `dir` (under `project`'s folder only, if given) that `keep`
+/// does not list: regular `*.parquet` files in `project=*/run=*/` and `project=*/tables/`,
+/// never through a symbolic link and never the store; then the folders this left empty.
+/// Returns how many files went.
+fn prune(
+    store: &Store,
+    dir: &Path,
+    project: Option<&str>,
+    keep: &BTreeSet<PathBuf>,
+) -> Result<u64> {
+    let only = project.map(|p| format!("project={}", escape_name(p)));
+    let mut removed = 0;
+    for project_dir in real_dirs(dir)? {
+        let Some(project_name) = project_dir.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let in_scope = match &only {
+            Some(only) => project_name == only,
+            None => project_name.starts_with("project="),
+        };
+        if !in_scope {
+            continue;
+        }
+        for table_dir in real_dirs(&project_dir)? {
+            let Some(table_dir_name) = table_dir.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if table_dir_name != "tables" && !table_dir_name.starts_with("run=") {
+                continue;
+            }
+            let entries = std::fs::read_dir(&table_dir)
+                .with_context(|| format!("reading {}", table_dir.display()))?;
+            for entry in entries {
+                let entry = entry.with_context(|| format!("reading {}", table_dir.display()))?;
+                let path = entry.path();
+                let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
+                let is_table = entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|name| name.ends_with(".parquet") && !name.starts_with('.'));
+                let relative = PathBuf::from(project_name)
+                    .join(table_dir_name)
+                    .join(entry.file_name());
+                if !is_file
+                    || !is_table
+                    || keep.contains(&relative)
+                    || super::files::same_file(store.path(), &path)
+                {
+                    continue;
+                }
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+                removed += 1;
+            }
+            // Fails, as it should, when anything is left in the folder.
+            let _ = std::fs::remove_dir(&table_dir);
+        }
+        let _ = std::fs::remove_dir(&project_dir);
+    }
+    Ok(removed)
+}
+
+/// The folders in `dir` that are folders themselves, not symbolic links to one.
+fn real_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            out.push(entry.path());
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Writes `batches` as one Parquet file at `dir/relative` (its folders created inside `dir`,
@@ -262,8 +525,8 @@ fn write_parquet(
 }
 
 /// One row per run: attributes, params and outputs as JSON text, and `params.<key>` columns
-/// for every scalar leaf of the params (nested keys joined with dots).
-fn runs_batch(store: &Store, project: Option<&str>) -> Result<(RecordBatch, u64)> {
+/// for every scalar leaf of the params (nested keys joined with dots). Also returns the runs.
+fn runs_batch(store: &Store, project: Option<&str>) -> Result<(RecordBatch, Vec<RunInfo>)> {
     let runs = store.runs(project)?;
     let mut url = StringBuilder::new();
     let mut projects = StringBuilder::new();
@@ -278,6 +541,7 @@ fn runs_batch(store: &Store, project: Option<&str>) -> Result<(RecordBatch, u64)
     let mut output_count = Vec::new();
     let mut input_tables = StringBuilder::new();
     let mut flat: Vec<BTreeMap<String, Value>> = Vec::with_capacity(runs.len());
+    let mut infos = Vec::with_capacity(runs.len());
     for run in &runs {
         let info = run.info()?;
         let outputs: Vec<serde_json::Value> =
@@ -297,6 +561,7 @@ fn runs_batch(store: &Store, project: Option<&str>) -> Result<(RecordBatch, u64)
         let mut leaves = BTreeMap::new();
         flatten("", &info.parameters, &mut leaves);
         flat.push(leaves);
+        infos.push(info);
     }
     let utc = Some(Arc::<str>::from("UTC"));
     let timestamp = DataType::Timestamp(TimeUnit::Microsecond, utc.clone());
@@ -342,7 +607,7 @@ fn runs_batch(store: &Store, project: Option<&str>) -> Result<(RecordBatch, u64)
         }
     }
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-    Ok((batch, runs.len() as u64))
+    Ok((batch, infos))
 }
 
 /// Collects the non-map leaves of `value` under dotted keys.
@@ -491,6 +756,15 @@ mod tests {
             PathBuf::from("project=p/tables/t.parquet")
         );
         assert!(table_path("p/other/t").is_err());
+    }
+
+    #[test]
+    fn run_of_names_the_run_of_metrics_tables_only() {
+        assert_eq!(run_of("p/runs/r/metrics_0000"), Some("p/runs/r"));
+        assert_eq!(run_of("p/tables/inputs"), None);
+        assert_eq!(run_of("p/runs/r"), None);
+        assert_eq!(run_of("p/x/r/t"), None);
+        assert_eq!(run_of("p/runs/r/extra/t"), None);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The shell-writing and export commands end to end: `init` -> `log` -> `append` (JSON lines on
 //! stdin, a Parquet file, a CSV file) -> `runs --filter` -> `scan --format json` -> `export`,
-//! reading the exported Parquet back; `copy` across stores and within one; hostile names that
-//! must not escape the export directory.
+//! reading the exported Parquet back; `export --since` refreshing only what changed and
+//! `--prune` removing what the store no longer has; `copy` across stores and within one;
+//! hostile names that must not escape the export directory.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -652,4 +653,313 @@ fn a_second_writer_fails_at_once_or_waits_with_wait() {
         outputs,
         [runstore::Value::map([("x", runstore::Value::Int(2))])]
     );
+}
+
+/// Builds the store of the `--since` tests: project `p` with runs `a` (its metrics joined to
+/// the input table `p/tables/inputs`) and `b`, project `q` with run `c`; each run has one
+/// metrics table `metrics_0000` of two rows.
+fn since_store(path: &Path) {
+    let store = Store::create(path).unwrap();
+    let inputs = RecordBatch::try_from_iter([(
+        "image",
+        Arc::new(arrow_array::StringArray::from(vec!["a.png", "b.png"])) as ArrayRef,
+    )])
+    .unwrap();
+    let input = store.create_table("p", "inputs", &[inputs]).unwrap();
+    for (project, name) in [("p", "a"), ("p", "b"), ("q", "c")] {
+        let run = store.init(project, Some(name)).unwrap();
+        let loss = RecordBatch::try_from_iter([(
+            "loss",
+            Arc::new(Float64Array::from(vec![0.5, 0.25])) as ArrayRef,
+        )])
+        .unwrap();
+        let input_table_url = (name == "a").then(|| input.url().to_string());
+        run.add_metrics_data(
+            &loss,
+            &runstore::MetricsOptions {
+                input_table_url,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+}
+
+/// What tells whether a file was written again: its inode (a rewrite renames a new file into
+/// place), modification time and bytes.
+fn file_state(path: &Path) -> (u64, std::time::SystemTime, Vec<u8>) {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::symlink_metadata(path).unwrap();
+    assert!(metadata.is_file(), "{}", path.display());
+    (
+        metadata.ino(),
+        metadata.modified().unwrap(),
+        std::fs::read(path).unwrap(),
+    )
+}
+
+/// The `url` column of an exported `runs.parquet`, with the `status` column, sorted.
+fn exported_runs(out: &Path) -> Vec<(String, String)> {
+    let runs = read_parquet(&out.join("runs.parquet"));
+    let column = |name: &str| {
+        runs.column_by_name(name)
+            .unwrap()
+            .as_string::<i32>()
+            .iter()
+            .map(|value| value.unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let mut rows: Vec<(String, String)> = column("url").into_iter().zip(column("status")).collect();
+    rows.sort();
+    rows
+}
+
+/// A time after every change so far, as `--since` takes it, for a change made after it.
+fn instant_after_now() -> String {
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let since = runstore::time::format_us(runstore::time::now_us());
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    since
+}
+
+#[test]
+fn cli_export_since_rewrites_changed_runs_and_leaves_unchanged_files_alone() {
+    let (dir, path) = temp_store();
+    since_store(&path);
+    let out = dir.path().join("out");
+    let (store_text, out_text) = (path.to_str().unwrap(), out.to_str().unwrap());
+    stdout(&runstore(&["export", store_text, out_text]));
+    let files = [
+        "project=p/run=a/metrics_0000.parquet",
+        "project=p/run=b/metrics_0000.parquet",
+        "project=q/run=c/metrics_0000.parquet",
+        "project=p/tables/inputs.parquet",
+        "runs.parquet",
+    ];
+    let before: Vec<_> = files.iter().map(|f| file_state(&out.join(f))).collect();
+    let since = instant_after_now();
+    {
+        let store = Store::open(&path).unwrap();
+        // a changes (its last_modified moves past `since`); b only gains rows through
+        // append_to_table, which leaves the run's time alone; c does not change.
+        store
+            .run("p/runs/a")
+            .unwrap()
+            .set_status_completed()
+            .unwrap();
+        let more = RecordBatch::try_from_iter([(
+            "loss",
+            Arc::new(Float64Array::from(vec![0.125])) as ArrayRef,
+        )])
+        .unwrap();
+        store
+            .append_to_table("p/runs/b/metrics_0000", &more)
+            .unwrap();
+        assert!(
+            store.run("p/runs/b").unwrap().last_modified().unwrap()
+                < runstore::time::parse_rfc3339_us(&since).unwrap()
+        );
+    }
+    let output = runstore(&["export", store_text, out_text, "--since", &since]);
+    stdout(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("exported 2 runs and 3 tables"), "{stderr}");
+    assert!(
+        stderr.contains("skipped 1 runs and 1 tables unchanged since"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("runs.parquet lists all 3 runs"), "{stderr}");
+    let after: Vec<_> = files.iter().map(|f| file_state(&out.join(f))).collect();
+    // a's table, the input table a uses, b's grown table and runs.parquet are new files ...
+    for index in [0, 1, 3, 4] {
+        assert_ne!(
+            before[index].0, after[index].0,
+            "{} rewritten",
+            files[index]
+        );
+    }
+    // ... c's table is the very file the first export wrote.
+    assert_eq!(before[2], after[2], "{} untouched", files[2]);
+    assert_same_rows(
+        &read_parquet(&out.join(files[1])),
+        &scan_store(&path, "p/runs/b/metrics_0000"),
+        "b's grown table",
+    );
+    assert_eq!(
+        exported_runs(&out),
+        [
+            ("p/runs/a".to_string(), "COMPLETED".to_string()),
+            ("p/runs/b".to_string(), "EMPTY".to_string()),
+            ("q/runs/c".to_string(), "EMPTY".to_string()),
+        ]
+    );
+    // Nothing changed since: only runs.parquet is written.
+    let output = runstore(&["export", store_text, out_text, "--since", "0s"]);
+    stdout(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("exported 0 runs and 0 tables"), "{stderr}");
+    assert!(stderr.contains("skipped 3 runs and 4 tables"), "{stderr}");
+    // A missing file is written even when its run did not change.
+    std::fs::remove_file(out.join(files[2])).unwrap();
+    let output = runstore(&["export", store_text, out_text, "--since", "0s"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("exported 1 runs and 1 tables"), "{stderr}");
+    assert_same_rows(
+        &read_parquet(&out.join(files[2])),
+        &scan_store(&path, "q/runs/c/metrics_0000"),
+        "c's table written again",
+    );
+}
+
+#[test]
+fn cli_export_since_reads_times_dates_epochs_and_ages_and_rejects_others() {
+    let (dir, path) = temp_store();
+    since_store(&path);
+    let out = dir.path().join("out");
+    let (store_text, out_text) = (path.to_str().unwrap(), out.to_str().unwrap());
+    for (since, tables) in [
+        ("2000-01-01", 4),
+        ("2000-01-01T00:00:00Z", 4),
+        ("946684800", 4),
+        ("7d", 4),
+        ("2999-01-01", 0),
+    ] {
+        std::fs::remove_dir_all(&out).ok();
+        let output = runstore(&["export", store_text, out_text, "--since", since]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{since}: {stderr}");
+        // Into an empty folder every table file is missing, so each is written whatever the
+        // time; the count shows which the time alone chose when a first export is there.
+        assert!(stderr.contains("and 4 tables ("), "{since}: {stderr}");
+        let output = runstore(&["export", store_text, out_text, "--since", since]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("and {tables} tables (")),
+            "{since}: {stderr}"
+        );
+    }
+    for bad in ["yesterday", "24 h", "-1d", "1.5h", "2026-13-01", ""] {
+        let since = format!("--since={bad}");
+        let output = runstore(&["export", store_text, out_text, &since]);
+        assert_eq!(output.status.code(), Some(2), "--since {bad:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--since"), "{bad:?}: {stderr}");
+        assert!(stderr.contains("RFC 3339"), "{bad:?}: {stderr}");
+    }
+}
+
+#[test]
+fn cli_export_since_with_project_writes_that_project_only() {
+    let (dir, path) = temp_store();
+    since_store(&path);
+    let out = dir.path().join("out");
+    let (store_text, out_text) = (path.to_str().unwrap(), out.to_str().unwrap());
+    stdout(&runstore(&[
+        "export",
+        store_text,
+        out_text,
+        "--project",
+        "p",
+    ]));
+    assert!(!out.join("project=q").exists());
+    let a_before = file_state(&out.join("project=p/run=a/metrics_0000.parquet"));
+    let b_before = file_state(&out.join("project=p/run=b/metrics_0000.parquet"));
+    let since = instant_after_now();
+    {
+        let store = Store::open(&path).unwrap();
+        store
+            .run("p/runs/b")
+            .unwrap()
+            .set_status_cancelled()
+            .unwrap();
+        store
+            .run("q/runs/c")
+            .unwrap()
+            .set_status_completed()
+            .unwrap();
+    }
+    let output = runstore(&[
+        "export",
+        store_text,
+        out_text,
+        "--since",
+        &since,
+        "--project",
+        "p",
+    ]);
+    stdout(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("exported 1 runs and 1 tables"), "{stderr}");
+    assert!(stderr.contains("skipped 1 runs and 2 tables"), "{stderr}");
+    assert!(stderr.contains("runs.parquet lists all 2 runs"), "{stderr}");
+    assert_eq!(
+        file_state(&out.join("project=p/run=a/metrics_0000.parquet")),
+        a_before
+    );
+    assert_ne!(
+        file_state(&out.join("project=p/run=b/metrics_0000.parquet")).0,
+        b_before.0
+    );
+    // q changed too, but is not this export's project.
+    assert!(!out.join("project=q").exists());
+    assert_eq!(
+        exported_runs(&out),
+        [
+            ("p/runs/a".to_string(), "EMPTY".to_string()),
+            ("p/runs/b".to_string(), "CANCELLED".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn cli_export_prune_removes_the_files_of_deleted_runs_and_nothing_else() {
+    let (dir, path) = temp_store();
+    since_store(&path);
+    let out = dir.path().join("out");
+    let (store_text, out_text) = (path.to_str().unwrap(), out.to_str().unwrap());
+    stdout(&runstore(&["export", store_text, out_text]));
+    // Files that are not the export's to remove: another file in a run's folder, a folder
+    // that is a link to one outside, a hard link to the store named as a table file, and a
+    // table file outside the layout.
+    std::fs::write(out.join("project=p/run=b/notes.txt"), b"keep").unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("metrics_0000.parquet"), b"not ours").unwrap();
+    std::os::unix::fs::symlink(&outside, out.join("project=p/run=linked")).unwrap();
+    std::fs::create_dir(out.join("project=p/run=gone")).unwrap();
+    std::fs::hard_link(&path, out.join("project=p/run=gone/metrics_0000.parquet")).unwrap();
+    std::fs::create_dir(out.join("project=p/other")).unwrap();
+    std::fs::write(out.join("project=p/other/x.parquet"), b"keep").unwrap();
+    {
+        let store = Store::open(&path).unwrap();
+        store.delete_run("p/runs/b").unwrap();
+        store.delete_run("q/runs/c").unwrap();
+    }
+    // Without --prune the files of deleted runs stay; runs.parquet no longer lists them.
+    let output = runstore(&["export", store_text, out_text, "--since", "1h"]);
+    stdout(&output);
+    assert!(out.join("project=p/run=b/metrics_0000.parquet").exists());
+    assert_eq!(
+        exported_runs(&out),
+        [("p/runs/a".to_string(), "EMPTY".to_string())]
+    );
+    let output = runstore(&["export", store_text, out_text, "--since", "1h", "--prune"]);
+    stdout(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("pruned 2 files"), "{stderr}");
+    assert!(!out.join("project=p/run=b/metrics_0000.parquet").exists());
+    assert!(!out.join("project=q").exists(), "q's emptied folders go");
+    assert!(out.join("project=p/run=b/notes.txt").exists());
+    assert_eq!(
+        std::fs::read(outside.join("metrics_0000.parquet")).unwrap(),
+        b"not ours"
+    );
+    assert!(out.join("project=p/run=linked").is_symlink());
+    assert!(out.join("project=p/run=gone/metrics_0000.parquet").exists());
+    assert!(out.join("project=p/other/x.parquet").exists());
+    assert!(out.join("project=p/run=a/metrics_0000.parquet").exists());
+    assert!(out.join("project=p/tables/inputs.parquet").exists());
+    // The store still opens: the hard link to it was never removed.
+    Store::open_read_only(&path).unwrap();
 }
