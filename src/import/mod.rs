@@ -29,6 +29,7 @@ use crate::value::Value;
 
 mod mlflow;
 pub mod proto;
+mod tables;
 pub mod tensorboard;
 pub mod tfrecord;
 mod trackio;

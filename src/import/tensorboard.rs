@@ -42,6 +42,7 @@ use arrow_schema::{DataType, Field, Schema};
 use prost::Message;
 
 use super::proto::{self, event, hparams_plugin_data, proto_value, summary_value};
+use super::tables::batch;
 use super::tfrecord;
 use super::{ImportedRun, Plan, Planned, Reader};
 use crate::error::{Error, Result};
@@ -546,14 +547,12 @@ impl EventLog {
             }
             fields.push((name, Arc::new(Float64Array::from(values))));
         }
-        let schema = Schema::new(
+        batch(
             fields
                 .iter()
-                .map(|(name, array)| Field::new(name, array.data_type().clone(), true))
-                .collect::<Vec<_>>(),
-        );
-        let arrays = fields.into_iter().map(|(_, a)| a).collect();
-        RecordBatch::try_new(Arc::new(schema), arrays).expect("columns of equal length")
+                .map(|(name, array)| (name.as_str(), array.clone()))
+                .collect(),
+        )
     }
 
     fn histograms_table(&self) -> RecordBatch {
@@ -592,21 +591,6 @@ impl EventLog {
             ("bucket", Arc::new(buckets.finish())),
         ])
     }
-}
-
-/// A batch of named columns of equal length (built here, so they are).
-fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
-    let schema = Schema::new(
-        columns
-            .iter()
-            .map(|(name, array)| Field::new(*name, array.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    );
-    RecordBatch::try_new(
-        Arc::new(schema),
-        columns.into_iter().map(|(_, a)| a).collect(),
-    )
-    .expect("columns of equal length")
 }
 
 /// The one number of a scalar tensor, if it is one.

@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-use super::mlflow::{latest_values, long_table, open_sqlite, step_table, MetricPoint};
+use super::mlflow::open_sqlite;
+use super::tables::{latest_values, long_table, step_table, MetricPoint};
 use super::{ImportedRun, Plan, Planned, Reader};
 use crate::error::{Error, Result};
 use crate::names::escape_name;

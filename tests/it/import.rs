@@ -698,7 +698,10 @@ fn import_again_raise_fails_skip_completes_rename_and_overwrite_place_copies() {
     let again = runstore(&["import", "mlflow", src, dest]);
     assert_eq!(again.status.code(), Some(1));
     let text = String::from_utf8_lossy(&again.stdout);
-    assert!(text.contains("FAILED") && text.contains("--if-exists"), "{text}");
+    assert!(
+        text.contains("FAILED") && text.contains("--if-exists"),
+        "{text}"
+    );
     let store = Store::open_read_only(dest).unwrap();
     assert_eq!(store.runs(None).unwrap().len(), 4);
     drop(store);

@@ -1,0 +1,230 @@
+//! The tables every importer writes from a metric history (`metrics`: every value logged;
+//! `steps_0000`: one row per step, the layout `Run::history` and the viewer read), each key's
+//! latest value, and the small helpers the source modules share.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{Field, Schema};
+
+use crate::names::escape_name;
+
+/// One logged metric value.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct MetricPoint {
+    pub(crate) key: String,
+    pub(crate) step: i64,
+    /// Milliseconds since the epoch.
+    pub(crate) timestamp: i64,
+    pub(crate) value: f64,
+}
+
+/// Each key's latest value: the greatest (step, timestamp, value), as MLflow keeps it.
+pub(crate) fn latest_values(metrics: &[MetricPoint]) -> BTreeMap<String, f64> {
+    let mut best: HashMap<&str, &MetricPoint> = HashMap::new();
+    for point in metrics {
+        let replace = match best.get(point.key.as_str()) {
+            None => true,
+            Some(b) => {
+                (point.step, point.timestamp) > (b.step, b.timestamp)
+                    || ((point.step, point.timestamp) == (b.step, b.timestamp)
+                        && point.value.total_cmp(&b.value).is_gt())
+            }
+        };
+        if replace {
+            best.insert(point.key.as_str(), point);
+        }
+    }
+    best.into_iter()
+        .map(|(k, p)| (k.to_string(), p.value))
+        .collect()
+}
+
+/// Every value logged: `key`, `step`, `timestamp` (ms), `value`.
+pub(crate) fn long_table(metrics: &[MetricPoint]) -> RecordBatch {
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        (
+            "key",
+            Arc::new(StringArray::from_iter_values(
+                metrics.iter().map(|p| p.key.as_str()),
+            )),
+        ),
+        (
+            "step",
+            Arc::new(Int64Array::from_iter_values(metrics.iter().map(|p| p.step))),
+        ),
+        (
+            "timestamp",
+            Arc::new(Int64Array::from_iter_values(
+                metrics.iter().map(|p| p.timestamp),
+            )),
+        ),
+        (
+            "value",
+            Arc::new(Float64Array::from_iter_values(
+                metrics.iter().map(|p| p.value),
+            )),
+        ),
+    ];
+    batch(columns)
+}
+
+/// The step table: `step`, `<time_column>` (the latest timestamp at the step, as Float64
+/// milliseconds), one Float64 column per key (first-logged order) holding the value logged
+/// last (greatest timestamp, then store order) at each step, null where none was.
+pub(crate) fn step_table(
+    metrics: &[MetricPoint],
+    time_column: &str,
+    notes: &mut Vec<String>,
+) -> RecordBatch {
+    let mut keys: Vec<&str> = Vec::new();
+    let mut key_index: HashMap<&str, usize> = HashMap::new();
+    let mut steps: BTreeMap<i64, usize> = BTreeMap::new();
+    for point in metrics {
+        if !key_index.contains_key(point.key.as_str()) {
+            key_index.insert(point.key.as_str(), keys.len());
+            keys.push(point.key.as_str());
+        }
+        steps.insert(point.step, 0);
+    }
+    for (row, slot) in steps.values_mut().enumerate() {
+        *slot = row;
+    }
+    let rows = steps.len();
+    let mut time = vec![i64::MIN; rows];
+    let mut cells: Vec<Vec<Option<(i64, f64)>>> = vec![vec![None; rows]; keys.len()];
+    for point in metrics {
+        let row = steps[&point.step];
+        time[row] = time[row].max(point.timestamp);
+        let cell = &mut cells[key_index[point.key.as_str()]][row];
+        if cell.is_none_or(|(t, _)| point.timestamp >= t) {
+            *cell = Some((point.timestamp, point.value));
+        }
+    }
+    let mut columns: Vec<(String, ArrayRef)> = vec![
+        (
+            "step".into(),
+            Arc::new(Int64Array::from_iter_values(steps.keys().copied())),
+        ),
+        (
+            time_column.into(),
+            Arc::new(Float64Array::from_iter_values(
+                time.iter().map(|&t| t as f64),
+            )),
+        ),
+    ];
+    for (key, column) in keys.iter().zip(cells) {
+        let mut name = key.to_string();
+        if name == "step"
+            || name == time_column
+            || crate::names::validate_column_name(&name).is_err()
+        {
+            let renamed = format!("metric:{}", escape_name(key));
+            notes.push(format!(
+                "the metric {key:?} is the column {renamed:?} of steps_0000"
+            ));
+            name = renamed;
+        }
+        columns.push((
+            name,
+            Arc::new(Float64Array::from_iter(
+                column.into_iter().map(|c| c.map(|(_, v)| v)),
+            )),
+        ));
+    }
+    let refs: Vec<(&str, ArrayRef)> = columns
+        .iter()
+        .map(|(n, a)| (n.as_str(), a.clone()))
+        .collect();
+    batch(refs)
+}
+
+pub(crate) fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
+    let schema = Schema::new(
+        columns
+            .iter()
+            .map(|(name, array)| Field::new(*name, array.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    );
+    RecordBatch::try_new(
+        Arc::new(schema),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .expect("columns of equal length")
+}
+
+/// The entries of `dir` sorted by name (none when it cannot be listed: the caller's source
+/// has nothing there).
+pub(crate) fn sorted_entries(dir: &Path) -> Vec<std::fs::DirEntry> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::Array;
+
+    fn point(key: &str, step: i64, timestamp: i64, value: f64) -> MetricPoint {
+        MetricPoint {
+            key: key.into(),
+            step,
+            timestamp,
+            value,
+        }
+    }
+
+    #[test]
+    fn latest_is_the_greatest_step_then_timestamp_then_value() {
+        let points = [
+            point("loss", 0, 10, 1.0),
+            point("loss", 2, 5, 0.5),
+            point("loss", 2, 5, 0.7),
+            point("loss", 1, 99, 0.1),
+            point("acc", 0, 1, 0.3),
+        ];
+        let latest = latest_values(&points);
+        assert_eq!(latest["loss"], 0.7);
+        assert_eq!(latest["acc"], 0.3);
+    }
+
+    #[test]
+    fn the_step_table_keeps_the_last_value_at_each_step() {
+        let points = [
+            point("loss", 0, 10, 1.0),
+            point("acc", 1, 12, 0.5),
+            point("loss", 0, 11, 0.9),
+            point("loss", 1, 13, 0.8),
+        ];
+        let mut notes = Vec::new();
+        let table = step_table(&points, "timestamp", &mut notes);
+        let schema = table.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["step", "timestamp", "loss", "acc"]);
+        let loss = table
+            .column(2)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        assert_eq!((loss.value(0), loss.value(1)), (0.9, 0.8));
+        let acc = table
+            .column(3)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        assert!(acc.is_null(0));
+        let time = table
+            .column(1)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        assert_eq!((time.value(0), time.value(1)), (11.0, 13.0));
+        assert!(notes.is_empty());
+    }
+}
