@@ -59,8 +59,9 @@ use clap::{Parser, Subcommand};
 pub struct Args {
     /// When another process has the store open for writing, wait up to this many seconds for
     /// it to close instead of failing at once (every command that opens a store for writing:
-    /// init, log, append, set-status, delete, copy, merge, reduce, vacuum, repair, upgrade,
-    /// close-stale, demo, and check, which needs the writer gone for redb's integrity check).
+    /// init, log, append, set-status, delete, copy, merge, import, reduce, vacuum, repair,
+    /// upgrade, close-stale, demo, and check, which needs the writer gone for redb's integrity
+    /// check).
     /// Commands that only read, and backup (which copies a snapshot beside a writer), never
     /// wait: a writer does not stop them.
     #[arg(long, global = true, value_name = "SECONDS")]
