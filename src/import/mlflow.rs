@@ -181,10 +181,9 @@ fn build_run(
     }
     if !metrics.is_empty() {
         run.tables.push(("metrics".into(), long_table(&metrics)));
-        run.tables.push((
-            "steps_0000".into(),
-            step_table(&metrics, "timestamp", &mut notes),
-        ));
+        if let Some(table) = step_table(&metrics, "timestamp", &mut notes) {
+            run.tables.push(("steps_0000".into(), table));
+        }
     }
     if let Some(root) = artifact_root {
         collect_artifacts(&root, &root, &mut run.blobs, &mut notes);
@@ -394,8 +393,15 @@ fn read_key_files(
             format!("{prefix}/{name}")
         };
         let path = entry.path();
-        if path.is_dir() {
+        // Never through a symbolic link to a folder (a link back up would never end).
+        let real_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if real_dir {
             read_key_files(&path, &key, out, notes);
+        } else if path.is_dir() {
+            notes.push(format!(
+                "{} is not imported: a symbolic link to a folder",
+                path.display()
+            ));
         } else {
             match std::fs::read_to_string(&path) {
                 Ok(text) => out.push((key, text)),

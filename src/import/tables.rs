@@ -21,6 +21,29 @@ pub(crate) struct MetricPoint {
     pub(crate) value: f64,
 }
 
+/// Most cells (keys x steps) a step table is built with.
+pub(crate) const STEP_TABLE_CELLS_MAX: usize = 50_000_000;
+
+/// Whether a step table of `keys` columns and `rows` steps stays within
+/// [`STEP_TABLE_CELLS_MAX`]; when not, says so in `notes`, naming the long table that keeps
+/// every value.
+pub(crate) fn step_table_fits(
+    keys: usize,
+    rows: usize,
+    long: &str,
+    notes: &mut Vec<String>,
+) -> bool {
+    let cells = keys.saturating_mul(rows);
+    if cells <= STEP_TABLE_CELLS_MAX {
+        return true;
+    }
+    notes.push(format!(
+        "steps_0000 is not written: {keys} keys at {rows} different steps would be {cells} \
+         cells (more than {STEP_TABLE_CELLS_MAX}); every value is in the table `{long}`"
+    ));
+    false
+}
+
 /// Each key's latest value: the greatest (step, timestamp, value), as MLflow keeps it.
 pub(crate) fn latest_values(metrics: &[MetricPoint]) -> BTreeMap<String, f64> {
     let mut best: HashMap<&str, &MetricPoint> = HashMap::new();
@@ -74,11 +97,15 @@ pub(crate) fn long_table(metrics: &[MetricPoint]) -> RecordBatch {
 /// The step table: `step`, `<time_column>` (the latest timestamp at the step, as Float64
 /// milliseconds), one Float64 column per key (first-logged order) holding the value logged
 /// last (greatest timestamp, then store order) at each step, null where none was.
+///
+/// `None`, with a note, when keys x steps is more than [`STEP_TABLE_CELLS_MAX`] (a wide table
+/// is dense: a thousand keys logged at a million different steps would be a billion cells);
+/// every value is in the long table then.
 pub(crate) fn step_table(
     metrics: &[MetricPoint],
     time_column: &str,
     notes: &mut Vec<String>,
-) -> RecordBatch {
+) -> Option<RecordBatch> {
     let mut keys: Vec<&str> = Vec::new();
     let mut key_index: HashMap<&str, usize> = HashMap::new();
     let mut steps: BTreeMap<i64, usize> = BTreeMap::new();
@@ -93,6 +120,9 @@ pub(crate) fn step_table(
         *slot = row;
     }
     let rows = steps.len();
+    if !step_table_fits(keys.len(), rows, "metrics", notes) {
+        return None;
+    }
     let mut time = vec![i64::MIN; rows];
     let mut cells: Vec<Vec<Option<(i64, f64)>>> = vec![vec![None; rows]; keys.len()];
     for point in metrics {
@@ -138,7 +168,7 @@ pub(crate) fn step_table(
         .iter()
         .map(|(n, a)| (n.as_str(), a.clone()))
         .collect();
-    batch(refs)
+    Some(batch(refs))
 }
 
 pub(crate) fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
@@ -170,6 +200,19 @@ pub(crate) fn sorted_entries(dir: &Path) -> Vec<std::fs::DirEntry> {
 mod tests {
     use super::*;
     use arrow_array::Array;
+
+    #[test]
+    fn a_step_table_too_wide_to_build_is_a_note_not_an_allocation() {
+        let mut notes = Vec::new();
+        assert!(step_table_fits(1000, 50_000, "metrics", &mut notes));
+        assert!(!step_table_fits(1000, 1_000_000, "metrics", &mut notes));
+        assert!(!step_table_fits(usize::MAX, 2, "scalars", &mut notes));
+        assert_eq!(notes.len(), 2);
+        assert!(
+            notes[0].contains("every value is in the table `metrics`"),
+            "{notes:?}"
+        );
+    }
 
     fn point(key: &str, step: i64, timestamp: i64, value: f64) -> MetricPoint {
         MetricPoint {
@@ -203,7 +246,7 @@ mod tests {
             point("loss", 1, 13, 0.8),
         ];
         let mut notes = Vec::new();
-        let table = step_table(&points, "timestamp", &mut notes);
+        let table = step_table(&points, "timestamp", &mut notes).unwrap();
         let schema = table.schema();
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, ["step", "timestamp", "loss", "acc"]);

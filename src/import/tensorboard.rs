@@ -42,7 +42,7 @@ use arrow_schema::{DataType, Field, Schema};
 use prost::Message;
 
 use super::proto::{self, event, hparams_plugin_data, proto_value, summary_value};
-use super::tables::batch;
+use super::tables::{batch, step_table_fits};
 use super::tfrecord;
 use super::{ImportedRun, Plan, Planned, Reader};
 use crate::error::{Error, Result};
@@ -463,8 +463,9 @@ impl EventLog {
             }
             run.output_values.push(Value::Map(summary));
             run.tables.push(("scalars".into(), self.scalars_table()));
-            run.tables
-                .push(("steps_0000".into(), self.steps_table(&mut run.notes)));
+            if let Some(table) = self.steps_table(&mut run.notes) {
+                run.tables.push(("steps_0000".into(), table));
+            }
         }
         if !self.histograms.is_empty() {
             run.tables
@@ -508,7 +509,9 @@ impl EventLog {
     }
 
     /// One row per step, ascending: the earliest wall time, each tag's last value there.
-    fn steps_table(&self, notes: &mut Vec<String>) -> RecordBatch {
+    /// `None` (and a note) when tags x steps is too many cells to build
+    /// ([`super::tables::STEP_TABLE_CELLS_MAX`]).
+    fn steps_table(&self, notes: &mut Vec<String>) -> Option<RecordBatch> {
         let mut steps: BTreeMap<i64, usize> = BTreeMap::new();
         for &(_, step, _, _) in &self.scalars {
             steps.insert(step, 0);
@@ -517,6 +520,9 @@ impl EventLog {
             *slot = row;
         }
         let rows = steps.len();
+        if !step_table_fits(self.tags.len(), rows, "scalars", notes) {
+            return None;
+        }
         let mut wall = vec![f64::INFINITY; rows];
         let mut columns: Vec<Vec<Option<f64>>> = vec![vec![None; rows]; self.tags.len()];
         for &(tag, step, w, v) in &self.scalars {
@@ -547,12 +553,12 @@ impl EventLog {
             }
             fields.push((name, Arc::new(Float64Array::from(values))));
         }
-        batch(
+        Some(batch(
             fields
                 .iter()
                 .map(|(name, array)| (name.as_str(), array.clone()))
                 .collect(),
-        )
+        ))
     }
 
     fn histograms_table(&self) -> RecordBatch {

@@ -382,8 +382,9 @@ impl Reader for TrackioReader {
         }
         if !points.is_empty() {
             out.tables.push(("metrics".into(), long_table(&points)));
-            let table = step_table(&points, "timestamp", &mut out.notes);
-            out.tables.push(("steps_0000".into(), table));
+            if let Some(table) = step_table(&points, "timestamp", &mut out.notes) {
+                out.tables.push(("steps_0000".into(), table));
+            }
         }
         for (table, what) in [
             ("system_metrics", "system metric rows"),

@@ -815,3 +815,37 @@ fn a_source_that_is_not_the_tools_is_a_clear_error_and_exit_1() {
     let out = runstore(&["import", "wandb", ".", dest.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_symbolic_link_loop_in_an_mlflow_run_folder_is_a_note_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let mlruns = dir.path().join("mlruns");
+    copy_dir(&fixture("mlflow/mlruns"), &mlruns);
+    let expected = expected("mlflow/expected.json");
+    let exp = expected["file"]["ids"]["exp"][0].as_str().unwrap();
+    let finished = expected["file"]["ids"]["finished"].as_str().unwrap();
+    let params = mlruns.join(exp).join(finished).join("params");
+    std::os::unix::fs::symlink("..", params.join("loop")).unwrap();
+    let (_d, _p, store) = new_store();
+    let report = run_import(
+        ImportSource::Mlflow,
+        &mlruns,
+        &store,
+        &ImportOptions::default(),
+    );
+    let baseline = report
+        .imported
+        .iter()
+        .find(|r| r.url == "cifar/runs/baseline")
+        .unwrap();
+    assert!(
+        baseline.notes.iter().any(|n| n.contains("symbolic link")),
+        "{baseline:?}"
+    );
+    let params = store
+        .run("cifar/runs/baseline")
+        .unwrap()
+        .parameters()
+        .unwrap();
+    assert_eq!(params.as_map().unwrap().len(), 6);
+}
