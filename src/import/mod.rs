@@ -246,6 +246,10 @@ pub fn import(
                 source: planned.source.clone(),
                 reason,
             }),
+            Ok(Outcome::Unreadable(error)) => report.failed.push(NotImported {
+                source: planned.source.clone(),
+                reason: format!("it could not be read: {}", error_chain(&error)),
+            }),
             Err(error) => {
                 // The destination itself failing (its file, not this run's data) ends the import.
                 if destination_failed(&error) {
@@ -267,6 +271,9 @@ pub fn import(
 enum Outcome {
     Imported(ImportedRunReport),
     Skipped(String),
+    /// The source's run could not be read (a file gone or unreadable, a database row that
+    /// does not decode): that run fails, whatever the error's kind, and the import goes on.
+    Unreadable(Error),
 }
 
 fn import_one(
@@ -301,7 +308,10 @@ fn import_one(
         (_, ImportIfExists::Overwrite) => CopyIfExists::Overwrite,
         (_, ImportIfExists::Raise | ImportIfExists::Skip) => CopyIfExists::Raise,
     };
-    let run = reader.load(planned)?;
+    let run = match reader.load(planned) {
+        Ok(run) => run,
+        Err(error) => return Ok(Outcome::Unreadable(error)),
+    };
     let (staged, blobs) = stage(scratch, project, name, &run)?;
     let copied = staged.copy_to(
         dest,
@@ -386,8 +396,8 @@ fn stage(
     Ok((staged, blobs))
 }
 
-/// Whether `error` is the destination's (or the scratch store's) own file failing, which
-/// ends the import, rather than one run's data being refused.
+/// Whether `error`, met while writing a run, is the destination's (or the scratch store's)
+/// own file failing, which ends the import, rather than one run's data being refused.
 fn destination_failed(error: &Error) -> bool {
     matches!(
         error,

@@ -849,3 +849,32 @@ fn a_symbolic_link_loop_in_an_mlflow_run_folder_is_a_note_not_a_hang() {
         .unwrap();
     assert_eq!(params.as_map().unwrap().len(), 6);
 }
+
+#[test]
+fn a_run_whose_files_cannot_be_read_fails_alone_and_the_import_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    copy_dir(&fixture("tensorboard/logs"), &logs);
+    let (_d, _p, store) = new_store();
+    // The sweep's folder vanishes after the runs are found, before they are read.
+    let sweep = logs.join("sweep/lr=0.1");
+    let report = import(
+        ImportSource::Tensorboard,
+        &logs,
+        &store,
+        &ImportOptions::default(),
+        &mut |done, _| {
+            if done == 0 {
+                std::fs::remove_dir_all(&sweep).unwrap();
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(report.failed[0].source.contains("sweep"));
+    assert!(
+        report.failed[0].reason.contains("could not be read"),
+        "{report:?}"
+    );
+    assert_eq!(report.imported.len(), 3);
+}
