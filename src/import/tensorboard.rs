@@ -22,7 +22,8 @@
 //! - histograms (`HistogramProto`) go to the table `histograms`, one row per event.
 //! - projector embeddings (`projector_config.pbtxt` in the run's folder, with its
 //!   `tensors.tsv` and `metadata.tsv`) become a table `projector_<tensor name>`: an
-//!   `embedding` column (fixed-size list of Float32) and the metadata's columns.
+//!   `embedding` column (fixed-size list of Float32, with the embedding role, so `reduce`
+//!   finds it) and the metadata's columns.
 //! - the log folder and event file names are an input value; the first event's wall time is
 //!   the creation time.
 //!
@@ -928,8 +929,13 @@ fn embedding_table(
         columns
             .iter()
             .map(|(name, array)| {
-                let nullable = !matches!(array.data_type(), DataType::FixedSizeList(..));
-                Field::new(name, array.data_type().clone(), nullable)
+                if matches!(array.data_type(), DataType::FixedSizeList(..)) {
+                    // Marked as an embedding, so `reduce` finds it as it finds a logged one.
+                    let field = Field::new(name, array.data_type().clone(), false);
+                    crate::table::with_role(field, crate::table::ColumnRole::Embedding)
+                } else {
+                    Field::new(name, array.data_type().clone(), true)
+                }
             })
             .collect::<Vec<_>>(),
     );

@@ -248,6 +248,9 @@ fn tensorboard_import_matches_the_event_accumulator_value_for_value() {
         for embedding in want["embeddings"].as_array().unwrap() {
             let name = embedding["tensor_name"].as_str().unwrap();
             let batch = table(&store, &format!("{url}/projector_{}", escape_name(name)));
+            let role =
+                runstore::ColumnRole::of(batch.schema().field_with_name("embedding").unwrap());
+            assert_eq!(role, Some(runstore::ColumnRole::Embedding));
             let vectors = batch
                 .column_by_name("embedding")
                 .unwrap()
