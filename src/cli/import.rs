@@ -187,6 +187,16 @@ fn print_report(
             printable(&failed.reason)
         )?;
     }
+    if report
+        .failed
+        .iter()
+        .any(|f| f.reason.contains("already exists"))
+    {
+        writeln!(
+            out,
+            "hint: --if-exists rename, overwrite or skip imports a run whose name DEST has"
+        )?;
+    }
     for note in &report.notes {
         writeln!(out, "note: {}", printable(note))?;
     }

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::tables::{latest_values, long_table, sorted_entries, step_table, MetricPoint};
+use super::tables::{add_metric_history, latest_values, sorted_entries, MetricPoint};
 use super::{typed_from_text, ImportedRun, NotImported, Plan, Planned, Reader};
 use crate::error::{Error, Result};
 use crate::names::escape_name;
@@ -171,20 +171,7 @@ fn build_run(
         ]),
     )]));
     let latest = latest.unwrap_or_else(|| latest_values(&metrics));
-    if !latest.is_empty() {
-        run.output_values.push(Value::Map(
-            latest
-                .into_iter()
-                .map(|(k, v)| (k, Value::Float(v)))
-                .collect(),
-        ));
-    }
-    if !metrics.is_empty() {
-        run.tables.push(("metrics".into(), long_table(&metrics)));
-        if let Some(table) = step_table(&metrics, "timestamp", &mut notes) {
-            run.tables.push(("steps_0000".into(), table));
-        }
-    }
+    add_metric_history(&mut run, &metrics, latest);
     if let Some(root) = artifact_root {
         collect_artifacts(&root, &root, &mut run.blobs, &mut notes);
     } else if is_remote(&meta.artifact_uri) {
@@ -198,6 +185,7 @@ fn build_run(
             meta.artifact_uri
         ));
     }
+    notes.append(&mut run.notes);
     run.notes = notes;
     run
 }

@@ -299,9 +299,7 @@ fn import_one(
         }
         (true, ImportIfExists::Raise) => {
             return Err(Error::AlreadyExists {
-                what: format!(
-                    "run {url} (--if-exists rename, overwrite or skip to import it anyway)"
-                ),
+                what: format!("run {url} of the destination"),
             })
         }
         (_, ImportIfExists::Rename) => CopyIfExists::Rename,

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{Field, Schema};
 
+use super::ImportedRun;
 use crate::names::escape_name;
+use crate::value::Value;
 
 /// One logged metric value.
 #[derive(Clone, Debug, PartialEq)]
@@ -183,6 +185,29 @@ pub(crate) fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
         columns.into_iter().map(|(_, a)| a).collect(),
     )
     .expect("columns of equal length")
+}
+
+/// Adds a metric history to `run`: each key's `latest` value as one output value, and the
+/// tables `metrics` (every value) and `steps_0000` (notes, if any, to the run's notes).
+pub(crate) fn add_metric_history(
+    run: &mut ImportedRun,
+    metrics: &[MetricPoint],
+    latest: BTreeMap<String, f64>,
+) {
+    if !latest.is_empty() {
+        run.output_values.push(Value::Map(
+            latest
+                .into_iter()
+                .map(|(k, v)| (k, Value::Float(v)))
+                .collect(),
+        ));
+    }
+    if !metrics.is_empty() {
+        run.tables.push(("metrics".into(), long_table(metrics)));
+        if let Some(table) = step_table(metrics, "timestamp", &mut run.notes) {
+            run.tables.push(("steps_0000".into(), table));
+        }
+    }
 }
 
 /// The entries of `dir` sorted by name (none when it cannot be listed: the caller's source

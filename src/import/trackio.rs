@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 use super::mlflow::open_sqlite;
-use super::tables::{latest_values, long_table, step_table, MetricPoint};
+use super::tables::{add_metric_history, latest_values, MetricPoint};
 use super::{ImportedRun, Plan, Planned, Reader};
 use crate::error::{Error, Result};
 use crate::names::escape_name;
@@ -372,20 +372,7 @@ impl Reader for TrackioReader {
             ));
         }
         let latest = latest_values(&points);
-        if !latest.is_empty() {
-            out.output_values.push(Value::Map(
-                latest
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::Float(v)))
-                    .collect(),
-            ));
-        }
-        if !points.is_empty() {
-            out.tables.push(("metrics".into(), long_table(&points)));
-            if let Some(table) = step_table(&points, "timestamp", &mut out.notes) {
-                out.tables.push(("steps_0000".into(), table));
-            }
-        }
+        add_metric_history(&mut out, &points, latest);
         for (table, what) in [
             ("system_metrics", "system metric rows"),
             ("alerts", "alerts"),
